@@ -1,0 +1,475 @@
+"""TrainConfig: the one training contract shared by the CLI, the API, the worker and the browser form.
+
+Torch-free on purpose: the server validates configs with it and renders its JSON schema as a form.
+Every field carries a `group` (data, model, optimisation, augmentation, advanced) for that form.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+ModelName = Literal["unet", "unet++", "vgg16-unet"]
+MODEL_NAMES: tuple[str, ...] = ("unet", "unet++", "vgg16-unet")
+LossName = Literal["ce", "bce", "dice", "ce+dice", "bce+dice", "focal", "lovasz"]
+LOSS_NAMES: tuple[str, ...] = ("ce", "bce", "dice", "ce+dice", "bce+dice", "focal", "lovasz")
+OptimizerName = Literal["adam", "adamw", "sgd", "rmsprop"]
+SchedulerName = Literal["constant", "step", "multistep", "cosine", "poly", "plateau"]
+AugmentPreset = Literal["none", "light", "medium", "strong"]
+AmpMode = Literal["off", "bf16", "fp16"]
+LayoutName = Literal["auto", "images-masks", "voc", "class-folders"]
+Normalization = Literal["unit", "imagenet"]
+Upsampling = Literal["bilinear", "transpose"]
+
+MAX_CLASSES = 254
+"""Class indices travel as uint8 with 255 reserved for 'ignore'."""
+
+IGNORE_INDEX = 255
+"""Class index of pixels that count neither in the loss nor in the metrics."""
+
+
+def _group(name: str) -> dict[str, Any]:
+    return {"group": name}
+
+
+class AugmentStep(BaseModel):
+    """One albumentations transform by class name, e.g. `{"name": "HorizontalFlip", "p": 0.5}`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: Annotated[str, Field(pattern=r"^[A-Z][A-Za-z0-9]*$", description="Transform class name")]
+    p: Annotated[float, Field(ge=0.0, le=1.0, description="Probability of applying it")] = 0.5
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="Keyword arguments of the transform"
+    )
+
+
+class TrainConfig(BaseModel):
+    """Everything a training run needs; defaults train something sensible."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        title="TrainConfig",
+        json_schema_extra={"groups": ["data", "model", "optimisation", "augmentation", "advanced"]},
+    )
+
+    # --- data -------------------------------------------------------------------------------
+    dataset: str = Field(
+        description="Dataset folder; its layout (images/masks, Pascal VOC or one mask folder per "
+        "class) is detected",
+        min_length=1,
+        json_schema_extra=_group("data"),
+    )
+    layout: LayoutName = Field(
+        "auto", description="Dataset layout; 'auto' detects it", json_schema_extra=_group("data")
+    )
+    mask_suffix: str | None = Field(
+        None,
+        description="Suffix of mask file stems, e.g. '_mask' (Carvana); detected when omitted",
+        json_schema_extra=_group("data"),
+    )
+    num_classes: int | None = Field(
+        None,
+        ge=2,
+        le=MAX_CLASSES,
+        description="Number of classes including background; inferred from the masks when omitted",
+        json_schema_extra=_group("data"),
+    )
+    class_names: list[str] | None = Field(
+        None,
+        description="Class names in index order; read from the dataset's classes file when omitted",
+        json_schema_extra=_group("data"),
+    )
+    in_channels: int | None = Field(
+        None,
+        ge=1,
+        le=64,
+        description="Image channels; inferred from the images when omitted",
+        json_schema_extra=_group("data"),
+    )
+    image_size: tuple[int, int] | None = Field(
+        None,
+        description="Resize every image to [height, width] (one number for a square); "
+        "omit to keep the native size times `scale`",
+        json_schema_extra=_group("data"),
+    )
+    scale: float = Field(
+        1.0,
+        gt=0.0,
+        le=1.0,
+        description="Downscaling factor used when image_size is omitted (Pytorch-UNet's --scale)",
+        json_schema_extra=_group("data"),
+    )
+    mask_ignore_value: int | None = Field(
+        None,
+        ge=0,
+        le=65535,
+        description="Raw mask value that marks pixels to ignore (Pascal VOC uses 255 by default)",
+        json_schema_extra=_group("data"),
+    )
+    val_fraction: float = Field(
+        0.2,
+        gt=0.0,
+        lt=1.0,
+        description="Share of samples held out for validation when the dataset defines no split",
+        json_schema_extra=_group("data"),
+    )
+    normalization: Normalization = Field(
+        "unit",
+        description="'unit' scales pixels to [0, 1]; 'imagenet' also applies ImageNet mean/std",
+        json_schema_extra=_group("data"),
+    )
+
+    # --- model ------------------------------------------------------------------------------
+    model: ModelName = Field("unet", description="Architecture", json_schema_extra=_group("model"))
+    base_channels: int = Field(
+        32,
+        ge=4,
+        le=256,
+        description="Width of the first encoder stage; doubles at every level (64 = original UNet)",
+        json_schema_extra=_group("model"),
+    )
+    depth: int = Field(
+        4,
+        ge=1,
+        le=6,
+        description="Number of down-sampling steps (unet, unet++); vgg16-unet always uses 4",
+        json_schema_extra=_group("model"),
+    )
+    upsampling: Upsampling = Field(
+        "bilinear",
+        description="Decoder up-sampling: bilinear interpolation or transposed convolution",
+        json_schema_extra=_group("model"),
+    )
+    deep_supervision: bool = Field(
+        False,
+        description="unet++ only: average the loss over every nested output head",
+        json_schema_extra=_group("model"),
+    )
+    encoder_weights: str | None = Field(
+        None,
+        description="vgg16-unet only: local file with VGG16-BN weights (never downloaded)",
+        json_schema_extra=_group("model"),
+    )
+
+    # --- optimisation -----------------------------------------------------------------------
+    epochs: int = Field(
+        20, ge=1, le=100_000, description="Epochs", json_schema_extra=_group("optimisation")
+    )
+    batch_size: int = Field(
+        8, ge=1, le=4096, description="Batch size", json_schema_extra=_group("optimisation")
+    )
+    learning_rate: float = Field(
+        1e-3,
+        gt=0.0,
+        le=10.0,
+        description="Peak learning rate",
+        json_schema_extra=_group("optimisation"),
+    )
+    optimizer: OptimizerName = Field(
+        "adamw", description="Optimizer", json_schema_extra=_group("optimisation")
+    )
+    weight_decay: float = Field(
+        1e-4, ge=0.0, le=1.0, description="Weight decay", json_schema_extra=_group("optimisation")
+    )
+    momentum: float = Field(
+        0.9,
+        ge=0.0,
+        lt=1.0,
+        description="Momentum (sgd, rmsprop)",
+        json_schema_extra=_group("optimisation"),
+    )
+    nesterov: bool = Field(
+        False, description="Nesterov momentum (sgd)", json_schema_extra=_group("optimisation")
+    )
+    scheduler: SchedulerName = Field(
+        "cosine",
+        description="Learning-rate schedule, stepped once per epoch",
+        json_schema_extra=_group("optimisation"),
+    )
+    warmup_epochs: int = Field(
+        0,
+        ge=0,
+        description="Epochs of linear warm-up before the schedule",
+        json_schema_extra=_group("optimisation"),
+    )
+    min_lr: float = Field(
+        1e-6,
+        ge=0.0,
+        description="Lowest rate the decaying schedules reach",
+        json_schema_extra=_group("optimisation"),
+    )
+    step_size: int = Field(
+        10, ge=1, description="step: epochs between decays", json_schema_extra=_group("optimisation")
+    )
+    milestones: list[int] = Field(
+        default_factory=lambda: [30, 60],
+        description="multistep: epochs at which the rate decays",
+        json_schema_extra=_group("optimisation"),
+    )
+    gamma: float = Field(
+        0.1,
+        gt=0.0,
+        le=1.0,
+        description="step, multistep and plateau: decay factor",
+        json_schema_extra=_group("optimisation"),
+    )
+    poly_power: float = Field(
+        0.9, gt=0.0, description="poly: exponent", json_schema_extra=_group("optimisation")
+    )
+    plateau_patience: int = Field(
+        5,
+        ge=0,
+        description="plateau: epochs without improvement of `monitor` before decaying",
+        json_schema_extra=_group("optimisation"),
+    )
+    loss: LossName = Field(
+        "ce+dice",
+        description="Loss; 'bce' variants use one sigmoid output and need exactly 2 classes",
+        json_schema_extra=_group("optimisation"),
+    )
+    dice_weight: float = Field(
+        1.0,
+        ge=0.0,
+        description="Weight of the Dice term in ce+dice and bce+dice",
+        json_schema_extra=_group("optimisation"),
+    )
+    class_weights: list[float] | None = Field(
+        None,
+        description="Per-class weights of the cross-entropy terms, one per class",
+        json_schema_extra=_group("optimisation"),
+    )
+    focal_gamma: float = Field(
+        2.0, ge=0.0, description="focal: focusing exponent", json_schema_extra=_group("optimisation")
+    )
+    grad_clip: float | None = Field(
+        1.0,
+        gt=0.0,
+        description="Clip the gradient norm to this value; omit to disable",
+        json_schema_extra=_group("optimisation"),
+    )
+    grad_accum_steps: int = Field(
+        1,
+        ge=1,
+        le=1024,
+        description="Batches whose gradients are accumulated per optimizer step",
+        json_schema_extra=_group("optimisation"),
+    )
+    monitor: str = Field(
+        "val/iou",
+        pattern=r"^(val/[a-z_]+(/.+)?|train/loss)$",
+        description="Metric that picks the best checkpoint, drives plateau and early stopping",
+        json_schema_extra=_group("optimisation"),
+    )
+    early_stopping_patience: int | None = Field(
+        None,
+        ge=1,
+        description="Stop after this many epochs without improvement of `monitor`",
+        json_schema_extra=_group("optimisation"),
+    )
+
+    # --- augmentation -----------------------------------------------------------------------
+    augment: AugmentPreset | list[AugmentStep] = Field(
+        "light",
+        description="Preset (none; light: flips, rot90; medium: + affine, brightness/contrast, HSV; "
+        "strong: + elastic, noise, blur) or an explicit list of albumentations transforms",
+        json_schema_extra=_group("augmentation"),
+    )
+
+    # --- advanced ---------------------------------------------------------------------------
+    seed: int = Field(
+        0, ge=0, description="Seed of the split, the weights and the batches", json_schema_extra=_group("advanced")
+    )
+    deterministic: bool = Field(
+        False,
+        description="Use deterministic kernels (slower) for bit-identical reruns",
+        json_schema_extra=_group("advanced"),
+    )
+    amp: AmpMode = Field(
+        "off",
+        description="Mixed precision: bf16, or fp16 with a gradient scaler (CUDA only)",
+        json_schema_extra=_group("advanced"),
+    )
+    channels_last: bool = Field(
+        False, description="Channels-last memory format", json_schema_extra=_group("advanced")
+    )
+    compile: bool = Field(
+        False, description="Compile the model with torch.compile", json_schema_extra=_group("advanced")
+    )
+    tta: bool = Field(
+        False,
+        description="Flip test-time augmentation during validation",
+        json_schema_extra=_group("advanced"),
+    )
+    num_workers: int = Field(
+        2, ge=0, le=64, description="Data-loading worker processes", json_schema_extra=_group("advanced")
+    )
+    device: str = Field(
+        "auto",
+        pattern=r"^(auto|cpu|cuda(:\d+)?|mps)$",
+        description="auto, cpu, cuda, cuda:N or mps",
+        json_schema_extra=_group("advanced"),
+    )
+    preview_count: int = Field(
+        4,
+        ge=0,
+        le=32,
+        description="Validation images whose predictions are kept every epoch",
+        json_schema_extra=_group("advanced"),
+    )
+    log_every_steps: int = Field(
+        0,
+        ge=0,
+        description="Also report train/loss_step every N optimizer steps (0: off)",
+        json_schema_extra=_group("advanced"),
+    )
+
+    @field_validator("image_size", mode="before")
+    @classmethod
+    def _square_size(cls, value: object) -> object:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return (value, value)
+        return value
+
+    @field_validator("image_size")
+    @classmethod
+    def _positive_size(cls, value: tuple[int, int] | None) -> tuple[int, int] | None:
+        if value is not None and (min(value) < 8 or max(value) > 16384):
+            raise ValueError("each side must be between 8 and 16384 pixels")
+        return value
+
+    @field_validator("milestones")
+    @classmethod
+    def _increasing(cls, value: list[int]) -> list[int]:
+        if any(b <= a for a, b in zip(value, value[1:], strict=False)) or any(m < 1 for m in value):
+            raise ValueError("milestones must be positive epochs in increasing order")
+        return value
+
+    @field_validator("class_names")
+    @classmethod
+    def _unique_names(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None:
+            if len(set(value)) != len(value) or any(not name.strip() for name in value):
+                raise ValueError("class names must be unique and non-empty")
+            if len(value) > MAX_CLASSES:
+                raise ValueError(f"at most {MAX_CLASSES} classes")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TrainConfig:
+        if self.num_classes is not None:
+            for field, values in (("class_names", self.class_names), ("class_weights", self.class_weights)):
+                if values is not None and len(values) != self.num_classes:
+                    raise ValueError(
+                        f"{field} has {len(values)} entries but num_classes is {self.num_classes}"
+                    )
+        if self.loss in ("bce", "bce+dice") and self.num_classes not in (None, 2):
+            raise ValueError(
+                f"loss '{self.loss}' is binary (one sigmoid output) and needs num_classes 2; "
+                "use 'ce', 'ce+dice', 'dice', 'focal' or 'lovasz' for more classes"
+            )
+        if self.deep_supervision and self.model != "unet++":
+            raise ValueError("deep_supervision is only available with model 'unet++'")
+        if self.encoder_weights is not None and self.model != "vgg16-unet":
+            raise ValueError("encoder_weights is only used by model 'vgg16-unet'")
+        return self
+
+    @property
+    def monitor_mode(self) -> Literal["min", "max"]:
+        """Whether a lower (losses) or higher (scores) value of `monitor` is better."""
+        return "min" if self.monitor.endswith("loss") else "max"
+
+
+class ConfigError(ValueError):
+    """A config that cannot be loaded; the message names the key and what is allowed."""
+
+
+def describe_validation_error(error: ValidationError) -> list[dict[str, str]]:
+    """Turn pydantic's errors into `{field, message}` items that name the allowed values."""
+    items: list[dict[str, str]] = []
+    for detail in error.errors(include_url=False):
+        field = ".".join(str(part) for part in detail["loc"]) or "config"
+        message = detail["msg"]
+        if detail["type"] == "extra_forbidden":
+            message = f"unknown key; allowed keys are: {', '.join(sorted(TrainConfig.model_fields))}"
+        elif detail["type"] == "literal_error":
+            expected = detail.get("ctx", {}).get("expected", "")
+            message = f"got {detail.get('input')!r}; allowed values are {expected}"
+        elif detail["type"] == "missing":
+            message = "this key is required"
+        elif detail["type"] == "value_error":
+            message = message.removeprefix("Value error, ")
+        items.append({"field": field, "message": message})
+    return items
+
+
+def validate_config(data: Mapping[str, Any]) -> TrainConfig:
+    """Build a TrainConfig, raising ConfigError with one line per invalid key."""
+    try:
+        return TrainConfig.model_validate(dict(data))
+    except ValidationError as error:
+        lines = [f"{item['field']}: {item['message']}" for item in describe_validation_error(error)]
+        raise ConfigError("invalid training config:\n  " + "\n  ".join(lines)) from error
+
+
+def parse_override(assignment: str) -> tuple[str, Any]:
+    """Split `key=value`, reading the value as YAML so numbers, lists and nulls keep their type."""
+    key, sep, raw = assignment.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ConfigError(f"override {assignment!r} must look like key=value")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"override {assignment!r}: cannot read value: {error}") from error
+    return key, value
+
+
+def apply_overrides(data: Mapping[str, Any], assignments: Iterable[str]) -> dict[str, Any]:
+    """Return a copy of `data` with each `key=value` applied on top."""
+    merged = dict(data)
+    for assignment in assignments:
+        key, value = parse_override(assignment)
+        merged[key] = value
+    return merged
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """Read a YAML or JSON mapping from `path`."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigError(f"cannot read config file {path}: {error.strerror}") from error
+    try:
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as error:
+        raise ConfigError(f"config file {path} is not valid {path.suffix[1:] or 'YAML'}: {error}") from error
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of keys to values")
+    return data
+
+
+def load_config(path: Path | None, overrides: Iterable[str] = ()) -> TrainConfig:
+    """Load a config file (YAML or JSON), apply `key=value` overrides and validate."""
+    data = read_config_file(path) if path is not None else {}
+    return validate_config(apply_overrides(data, overrides))
+
+
+def config_json_schema() -> dict[str, Any]:
+    """The JSON schema of TrainConfig; the browser form is generated from it."""
+    return TrainConfig.model_json_schema()

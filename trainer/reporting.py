@@ -1,0 +1,234 @@
+"""The Reporter protocol, the trainer's only way out, and the reporters that need no server.
+
+`fit` calls these hooks in order: `on_start` once, then per epoch `on_train_progress` (often),
+`on_epoch_end`, `on_preview`, `on_checkpoint`; `should_stop` is polled every few batches.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import numpy as np
+import numpy.typing as npt
+from tqdm import tqdm
+
+logger = logging.getLogger(__name__)
+
+CheckpointKind = Literal["best", "last"]
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What a run is about to train; reported once before epoch 1."""
+
+    class_names: tuple[str, ...]
+    num_train: int
+    num_val: int
+    in_channels: int
+    epochs: int
+    start_epoch: int
+    device: str
+    steps_per_epoch: int
+    parameters: int
+    mask_encoding: Mapping[str, Any]
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PreviewSample:
+    """One validation image with its truth and prediction at the training resolution.
+
+    `image` is uint8 (H, W) or (H, W, 3) ready to display; `truth` and `prediction` are uint8 (H, W)
+    class indices (255 = ignored pixel in the truth).
+    """
+
+    index: int
+    name: str
+    image: npt.NDArray[np.uint8]
+    truth: npt.NDArray[np.uint8]
+    prediction: npt.NDArray[np.uint8]
+
+
+@dataclass(frozen=True)
+class EpochProgress:
+    """Where the current epoch's training stands; reported every few batches."""
+
+    epoch: int
+    batch: int
+    num_batches: int
+    loss: float | None = None
+
+
+class Reporter(Protocol):
+    """Where `fit` sends what happens. Implementations must be cheap: they run on the train loop."""
+
+    def on_start(self, info: RunInfo) -> None: ...
+
+    def on_train_progress(self, progress: EpochProgress) -> None: ...
+
+    def on_epoch_end(self, epoch: int, metrics: Mapping[str, float]) -> None: ...
+
+    def on_step_metrics(self, step: int, metrics: Mapping[str, float]) -> None: ...
+
+    def on_preview(self, epoch: int, samples: Sequence[PreviewSample]) -> None: ...
+
+    def on_checkpoint(
+        self, kind: CheckpointKind, path: Path, epoch: int, metric: float | None
+    ) -> None: ...
+
+    def should_stop(self) -> bool: ...
+
+
+class NullReporter:
+    """Ignores everything; base class for reporters that care about a few hooks only."""
+
+    def on_start(self, info: RunInfo) -> None:
+        return None
+
+    def on_train_progress(self, progress: EpochProgress) -> None:
+        return None
+
+    def on_epoch_end(self, epoch: int, metrics: Mapping[str, float]) -> None:
+        return None
+
+    def on_step_metrics(self, step: int, metrics: Mapping[str, float]) -> None:
+        return None
+
+    def on_preview(self, epoch: int, samples: Sequence[PreviewSample]) -> None:
+        return None
+
+    def on_checkpoint(
+        self, kind: CheckpointKind, path: Path, epoch: int, metric: float | None
+    ) -> None:
+        return None
+
+    def should_stop(self) -> bool:
+        return False
+
+
+@dataclass
+class MultiReporter:
+    """Fans every hook out to several reporters; stops when any of them asks to."""
+
+    reporters: Sequence[Reporter]
+
+    def on_start(self, info: RunInfo) -> None:
+        for reporter in self.reporters:
+            reporter.on_start(info)
+
+    def on_train_progress(self, progress: EpochProgress) -> None:
+        for reporter in self.reporters:
+            reporter.on_train_progress(progress)
+
+    def on_epoch_end(self, epoch: int, metrics: Mapping[str, float]) -> None:
+        for reporter in self.reporters:
+            reporter.on_epoch_end(epoch, metrics)
+
+    def on_step_metrics(self, step: int, metrics: Mapping[str, float]) -> None:
+        for reporter in self.reporters:
+            reporter.on_step_metrics(step, metrics)
+
+    def on_preview(self, epoch: int, samples: Sequence[PreviewSample]) -> None:
+        for reporter in self.reporters:
+            reporter.on_preview(epoch, samples)
+
+    def on_checkpoint(
+        self, kind: CheckpointKind, path: Path, epoch: int, metric: float | None
+    ) -> None:
+        for reporter in self.reporters:
+            reporter.on_checkpoint(kind, path, epoch, metric)
+
+    def should_stop(self) -> bool:
+        return any(reporter.should_stop() for reporter in self.reporters)
+
+
+class ConsoleReporter(NullReporter):
+    """Progress bars per epoch and one summary line per epoch, for terminals."""
+
+    def __init__(self, *, progress_bars: bool = True) -> None:
+        self._progress_bars = progress_bars
+        self._bar: tqdm[Any] | None = None
+
+    def on_start(self, info: RunInfo) -> None:
+        logger.info(
+            "training on %s: %d train / %d val images, %d classes (%s), %d input channels, "
+            "%.2fM parameters, epochs %d-%d",
+            info.device,
+            info.num_train,
+            info.num_val,
+            len(info.class_names),
+            ", ".join(info.class_names),
+            info.in_channels,
+            info.parameters / 1e6,
+            info.start_epoch,
+            info.epochs,
+        )
+        for warning in info.warnings:
+            logger.warning("%s", warning)
+
+    def on_train_progress(self, progress: EpochProgress) -> None:
+        if not self._progress_bars:
+            return
+        if self._bar is None:
+            self._bar = tqdm(
+                total=progress.num_batches, desc=f"epoch {progress.epoch}", unit="batch", leave=False
+            )
+        self._bar.n = progress.batch
+        if progress.loss is not None:
+            self._bar.set_postfix(loss=f"{progress.loss:.4f}", refresh=False)
+        self._bar.refresh()
+
+    def on_epoch_end(self, epoch: int, metrics: Mapping[str, float]) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+        shown = ("train/loss", "val/loss", "val/iou", "val/dice", "val/miou", "lr")
+        summary = "  ".join(f"{key} {metrics[key]:.4g}" for key in shown if key in metrics)
+        logger.info("epoch %d  %s", epoch, summary)
+
+    def on_checkpoint(
+        self, kind: CheckpointKind, path: Path, epoch: int, metric: float | None
+    ) -> None:
+        if kind == "best":
+            logger.info("epoch %d is the best so far (%s); saved %s", epoch, metric, path)
+
+
+@dataclass
+class CsvReporter(NullReporter):
+    """Writes `metrics.csv`: one row per epoch, `epoch` then one column per metric key.
+
+    The file is rewritten whole each epoch because new keys (a class first seen late) add columns.
+    On resume, rows from the epochs being redone are dropped so the curve continues cleanly.
+    """
+
+    path: Path
+    rows: dict[int, dict[str, float]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.path.exists():
+            with self.path.open(newline="", encoding="utf-8") as handle:
+                for row in csv.DictReader(handle):
+                    epoch = int(row.pop("epoch"))
+                    self.rows[epoch] = {key: float(value) for key, value in row.items() if value}
+
+    def on_start(self, info: RunInfo) -> None:
+        self.rows = {epoch: row for epoch, row in self.rows.items() if epoch < info.start_epoch}
+
+    def on_epoch_end(self, epoch: int, metrics: Mapping[str, float]) -> None:
+        self.rows[epoch] = {key: value for key, value in metrics.items() if math.isfinite(value)}
+        keys = sorted({key for row in self.rows.values() for key in row})
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self.path.with_suffix(".csv.tmp")
+        with temporary.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["epoch", *keys])
+            for row_epoch in sorted(self.rows):
+                row = self.rows[row_epoch]
+                writer.writerow([row_epoch, *(repr(row[key]) if key in row else "" for key in keys)])
+        temporary.replace(self.path)
