@@ -11,9 +11,10 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
+import numpy.typing as npt
 import torch
 
 from trainer.config import TrainConfig, validate_config
@@ -56,7 +57,9 @@ class Checkpoint:
 
 def capture_rng_state() -> dict[str, Any]:
     """Python, NumPy and torch RNG states as checkpoint-safe values."""
-    kind, keys, position, has_gauss, cached = np.random.get_state(legacy=True)  # type: ignore[misc]
+    kind, keys, position, has_gauss, cached = cast(
+        "tuple[str, npt.NDArray[np.uint32], int, int, float]", np.random.get_state(legacy=True)
+    )
     state: dict[str, Any] = {
         "python": random.getstate(),
         "numpy": (kind, torch.from_numpy(keys.astype(np.int64)), position, has_gauss, cached),

@@ -1,4 +1,4 @@
-"""TrainConfig: the one training contract shared by the CLI, the API, the worker and the browser form.
+"""TrainConfig: the training contract shared by the CLI, the API, the worker and the browser form.
 
 Torch-free on purpose: the server validates configs with it and renders its JSON schema as a form.
 Every field carries a `group` (data, model, optimisation, augmentation, advanced) for that form.
@@ -6,6 +6,7 @@ Every field carries a `group` (data, model, optimisation, augmentation, advanced
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -213,7 +214,10 @@ class TrainConfig(BaseModel):
         json_schema_extra=_group("optimisation"),
     )
     step_size: int = Field(
-        10, ge=1, description="step: epochs between decays", json_schema_extra=_group("optimisation")
+        10,
+        ge=1,
+        description="step: epochs between decays",
+        json_schema_extra=_group("optimisation"),
     )
     milestones: list[int] = Field(
         default_factory=lambda: [30, 60],
@@ -253,7 +257,10 @@ class TrainConfig(BaseModel):
         json_schema_extra=_group("optimisation"),
     )
     focal_gamma: float = Field(
-        2.0, ge=0.0, description="focal: focusing exponent", json_schema_extra=_group("optimisation")
+        2.0,
+        ge=0.0,
+        description="focal: focusing exponent",
+        json_schema_extra=_group("optimisation"),
     )
     grad_clip: float | None = Field(
         1.0,
@@ -280,18 +287,27 @@ class TrainConfig(BaseModel):
         description="Stop after this many epochs without improvement of `monitor`",
         json_schema_extra=_group("optimisation"),
     )
+    early_stopping_min_delta: float = Field(
+        0.0,
+        ge=0.0,
+        description="Smallest change of `monitor` that resets the early-stopping patience",
+        json_schema_extra=_group("optimisation"),
+    )
 
     # --- augmentation -----------------------------------------------------------------------
     augment: AugmentPreset | list[AugmentStep] = Field(
         "light",
-        description="Preset (none; light: flips, rot90; medium: + affine, brightness/contrast, HSV; "
-        "strong: + elastic, noise, blur) or an explicit list of albumentations transforms",
+        description="Preset (none; light: flips, rot90; medium: + affine, brightness/contrast, "
+        "HSV; strong: + elastic, noise, blur) or an explicit list of albumentations transforms",
         json_schema_extra=_group("augmentation"),
     )
 
     # --- advanced ---------------------------------------------------------------------------
     seed: int = Field(
-        0, ge=0, description="Seed of the split, the weights and the batches", json_schema_extra=_group("advanced")
+        0,
+        ge=0,
+        description="Seed of the split, the weights and the batches",
+        json_schema_extra=_group("advanced"),
     )
     deterministic: bool = Field(
         False,
@@ -307,7 +323,9 @@ class TrainConfig(BaseModel):
         False, description="Channels-last memory format", json_schema_extra=_group("advanced")
     )
     compile: bool = Field(
-        False, description="Compile the model with torch.compile", json_schema_extra=_group("advanced")
+        False,
+        description="Compile the model with torch.compile",
+        json_schema_extra=_group("advanced"),
     )
     tta: bool = Field(
         False,
@@ -315,7 +333,11 @@ class TrainConfig(BaseModel):
         json_schema_extra=_group("advanced"),
     )
     num_workers: int = Field(
-        2, ge=0, le=64, description="Data-loading worker processes", json_schema_extra=_group("advanced")
+        2,
+        ge=0,
+        le=64,
+        description="Data-loading worker processes",
+        json_schema_extra=_group("advanced"),
     )
     device: str = Field(
         "auto",
@@ -354,7 +376,7 @@ class TrainConfig(BaseModel):
     @field_validator("milestones")
     @classmethod
     def _increasing(cls, value: list[int]) -> list[int]:
-        if any(b <= a for a, b in zip(value, value[1:], strict=False)) or any(m < 1 for m in value):
+        if any(b <= a for a, b in itertools.pairwise(value)) or any(m < 1 for m in value):
             raise ValueError("milestones must be positive epochs in increasing order")
         return value
 
@@ -371,7 +393,10 @@ class TrainConfig(BaseModel):
     @model_validator(mode="after")
     def _consistent(self) -> TrainConfig:
         if self.num_classes is not None:
-            for field, values in (("class_names", self.class_names), ("class_weights", self.class_weights)):
+            for field, values in (
+                ("class_names", self.class_names),
+                ("class_weights", self.class_weights),
+            ):
                 if values is not None and len(values) != self.num_classes:
                     raise ValueError(
                         f"{field} has {len(values)} entries but num_classes is {self.num_classes}"
@@ -404,7 +429,9 @@ def describe_validation_error(error: ValidationError) -> list[dict[str, str]]:
         field = ".".join(str(part) for part in detail["loc"]) or "config"
         message = detail["msg"]
         if detail["type"] == "extra_forbidden":
-            message = f"unknown key; allowed keys are: {', '.join(sorted(TrainConfig.model_fields))}"
+            message = (
+                f"unknown key; allowed keys are: {', '.join(sorted(TrainConfig.model_fields))}"
+            )
         elif detail["type"] == "literal_error":
             expected = detail.get("ctx", {}).get("expected", "")
             message = f"got {detail.get('input')!r}; allowed values are {expected}"
@@ -456,7 +483,9 @@ def read_config_file(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as error:
-        raise ConfigError(f"config file {path} is not valid {path.suffix[1:] or 'YAML'}: {error}") from error
+        raise ConfigError(
+            f"config file {path} is not valid {path.suffix[1:] or 'YAML'}: {error}"
+        ) from error
     if data is None:
         data = {}
     if not isinstance(data, dict):

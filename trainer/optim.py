@@ -93,7 +93,7 @@ def _cosine(cfg: TrainConfig, epoch: int, horizon: int) -> float:
 def _poly(cfg: TrainConfig, epoch: int, horizon: int) -> float:
     floor = _floor_ratio(cfg)
     remaining = max(1.0 - epoch / max(horizon, 1), 0.0)
-    return floor + (1.0 - floor) * remaining**cfg.poly_power
+    return float(floor + (1.0 - floor) * remaining**cfg.poly_power)
 
 
 LrShape = Callable[[TrainConfig, int, int], float]
@@ -159,7 +159,9 @@ class LrSchedule:
         if self._cfg.scheduler != "plateau" or not math.isfinite(value):
             return
         state = self.plateau
-        improved = state.best is None or (value < state.best if mode == "min" else value > state.best)
+        improved = state.best is None or (
+            value < state.best if mode == "min" else value > state.best
+        )
         if improved:
             state.best = value
             state.bad_epochs = 0

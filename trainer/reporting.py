@@ -177,7 +177,10 @@ class ConsoleReporter(NullReporter):
             return
         if self._bar is None:
             self._bar = tqdm(
-                total=progress.num_batches, desc=f"epoch {progress.epoch}", unit="batch", leave=False
+                total=progress.num_batches,
+                desc=f"epoch {progress.epoch}",
+                unit="batch",
+                leave=False,
             )
         self._bar.n = progress.batch
         if progress.loss is not None:
@@ -230,5 +233,7 @@ class CsvReporter(NullReporter):
             writer.writerow(["epoch", *keys])
             for row_epoch in sorted(self.rows):
                 row = self.rows[row_epoch]
-                writer.writerow([row_epoch, *(repr(row[key]) if key in row else "" for key in keys)])
+                writer.writerow(
+                    [row_epoch, *(repr(row[key]) if key in row else "" for key in keys)]
+                )
         temporary.replace(self.path)

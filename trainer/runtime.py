@@ -27,11 +27,15 @@ def resolve_device(name: str) -> torch.device:
     device = torch.device(name)
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise DeviceError(f"device {name!r} asked for, but this machine has no CUDA device; "
-                              "use device 'auto' or 'cpu'")
+            raise DeviceError(
+                f"device {name!r} asked for, but this machine has no CUDA device; "
+                "use device 'auto' or 'cpu'"
+            )
         if device.index is not None and device.index >= torch.cuda.device_count():
-            raise DeviceError(f"device {name!r} asked for, but only {torch.cuda.device_count()} "
-                              "CUDA device(s) are visible")
+            raise DeviceError(
+                f"device {name!r} asked for, but only {torch.cuda.device_count()} "
+                "CUDA device(s) are visible"
+            )
     if device.type == "mps" and not torch.backends.mps.is_available():
         raise DeviceError("device 'mps' asked for, but MPS is not available; use 'auto' or 'cpu'")
     return device

@@ -36,7 +36,7 @@ def test_csv_has_a_row_per_epoch_and_a_column_per_key(tmp_path: Path) -> None:
     assert [row["epoch"] for row in rows] == ["1", "2"]
     assert rows[0]["val/iou/car"] == ""
     assert float(rows[1]["val/iou/car"]) == 0.4
-    assert list(rows[0])[0] == "epoch"
+    assert next(iter(rows[0])) == "epoch"
 
 
 def test_resume_drops_rows_of_epochs_being_redone(tmp_path: Path) -> None:

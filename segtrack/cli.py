@@ -1,0 +1,365 @@
+"""The `segtrack` command line.
+
+Subcommands import what they need when they run, so `segtrack --help` and the light commands do
+not pay for importing torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from trainer.config import ConfigError, config_json_schema, load_config
+
+logger = logging.getLogger("segtrack")
+
+
+class CommandError(Exception):
+    """A failure whose message is the whole story for the user (no traceback)."""
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions users cause with their inputs; printed as one clear message."""
+    from server.db import SchemaOutdatedError
+    from trainer.checkpoint import CheckpointError
+    from trainer.data.augment import AugmentError
+    from trainer.data.image_files import UnreadableFileError
+    from trainer.data.inspection import DatasetError
+    from trainer.data.labelme import LabelmeError
+    from trainer.data.layout import DatasetLayoutError
+    from trainer.data.mask_encoding import MaskValueError
+    from trainer.export import ExportError
+    from trainer.loop import TrainingError
+    from trainer.models.registry import UnknownModelError
+    from trainer.predict import PredictError
+    from trainer.runtime import DeviceError
+
+    return (
+        CheckpointError,
+        AugmentError,
+        UnreadableFileError,
+        DatasetError,
+        LabelmeError,
+        DatasetLayoutError,
+        MaskValueError,
+        ExportError,
+        TrainingError,
+        UnknownModelError,
+        PredictError,
+        DeviceError,
+        SchemaOutdatedError,
+    )
+
+
+def _train(args: argparse.Namespace) -> int:
+    from trainer.checkpoint import load_checkpoint
+    from trainer.config import apply_overrides, validate_config
+    from trainer.loop import fit
+    from trainer.reporting import ConsoleReporter, CsvReporter, MultiReporter
+
+    if args.config is None and args.resume is None:
+        raise CommandError("give a CONFIG file, or --resume CHECKPOINT to continue a run")
+    if args.config is not None:
+        cfg = load_config(args.config, args.overrides)
+    else:
+        saved = load_checkpoint(args.resume).config.model_dump(mode="json")
+        cfg = validate_config(apply_overrides(saved, args.overrides))
+    out_dir: Path = args.out or (args.resume.parent if args.resume else Path("runs") / "latest")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "config.json").write_text(
+        json.dumps(cfg.model_dump(mode="json"), indent=2) + "\n", encoding="utf-8"
+    )
+    reporter = MultiReporter(
+        [ConsoleReporter(progress_bars=sys.stderr.isatty()), CsvReporter(out_dir / "metrics.csv")]
+    )
+    result = fit(cfg, reporter, out_dir=out_dir, resume_from=args.resume)
+    best = "none" if result.best_metric is None else f"{result.best_metric:.4f}"
+    print(
+        f"{result.status}: {result.epochs_done} epochs; best {result.monitor} {best} "
+        f"at epoch {result.best_epoch}; files in {out_dir}"
+    )
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from trainer.predict import PredictOptions, predict_paths
+
+    options = PredictOptions(
+        batch_size=args.batch_size,
+        threshold=args.threshold,
+        flip_tta=args.tta,
+        probabilities=args.probabilities,
+        overlays=args.overlay,
+        device=args.device,
+    )
+    summary = predict_paths(args.checkpoint, args.inputs, args.out, options)
+    total = max(sum(summary.class_counts.values()), 1)
+    shares = ", ".join(
+        f"{name} {count / total:.1%}" for name, count in summary.class_counts.items()
+    )
+    print(f"wrote {len(summary.masks)} masks to {args.out} (pixels: {shares})")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from trainer.export import export_model
+
+    size = (args.height, args.width) if args.height and args.width else None
+    result = export_model(args.checkpoint, args.format, args.out, size=size)
+    checks = ", ".join(f"{shape}: {diff:.1e}" for shape, diff in result.max_abs_diff.items())
+    print(f"wrote {result.path} ({result.format}); max |difference| from PyTorch: {checks}")
+    return 0
+
+
+def _inspect_data(args: argparse.Namespace) -> int:
+    from trainer.data.inspection import inspect_dataset
+    from trainer.data.layout import DatasetLayoutError
+
+    try:
+        report = inspect_dataset(
+            args.path,
+            layout=args.layout,
+            mask_suffix=args.mask_suffix,
+            num_classes=args.num_classes,
+            mask_ignore_value=args.ignore_value,
+        )
+    except DatasetLayoutError as error:
+        print(f"error: {error}")
+        return 1
+    print(json.dumps(report.to_dict(), indent=2) if args.json else report.format_text())
+    return 0 if report.ok else 1
+
+
+def _convert_labelme(args: argparse.Namespace) -> int:
+    from trainer.data.labelme import convert_labelme
+
+    labels = [name.strip() for name in args.labels.split(",")] if args.labels else None
+    result = convert_labelme(args.src, args.dst, labels=labels)
+    classes = ", ".join(result.class_names)
+    print(f"converted {result.count} annotations into {args.dst} (classes: {classes})")
+    return 0
+
+
+def _demo_data(args: argparse.Namespace) -> int:
+    from trainer.data.demo import make_demo_dataset
+
+    demo = make_demo_dataset(args.dir, count=args.count, size=args.size, seed=args.seed)
+    classes = ", ".join(demo.class_names)
+    print(f"wrote {demo.count} images and masks to {demo.root} (classes: {classes})")
+    return 0
+
+
+def _up(args: argparse.Namespace) -> int:
+    from segtrack.embedded import EmbeddedOptions, run_embedded
+
+    return run_embedded(EmbeddedOptions(host=args.host, port=args.port, data_dir=args.data_dir))
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from server.app import build_app
+
+    uvicorn.run(build_app(), host=args.host, port=args.port, workers=1, log_level="info")
+    return 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from server.settings import get_settings
+    from worker.process import run_worker, spawn_gpu_workers
+
+    queues = [queue.strip() for queue in args.queues.split(",") if queue.strip()]
+    if args.gpus:
+        gpus = [int(gpu) for gpu in args.gpus.split(",")]
+        if len(gpus) > 1:
+            return spawn_gpu_workers(gpus, queues)
+        import os
+
+        os.environ["CUDA_VISIBLE_DEVICES"] = str(gpus[0])
+    run_worker(get_settings(), queues=queues or [get_settings().default_queue])
+    return 0
+
+
+def _db_upgrade(args: argparse.Namespace) -> int:
+    from server.db import upgrade_database
+    from server.settings import get_settings
+
+    url = get_settings().database_url
+    upgrade_database(url)
+    print(f"database at the current schema: {url}")
+    return 0
+
+
+def _config_schema(args: argparse.Namespace) -> int:
+    print(json.dumps(config_json_schema(), indent=2))
+    return 0
+
+
+def _add_train(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "train",
+        help="train a model from a YAML/JSON config",
+        description="Train a segmentation model. Writes metrics.csv, best.pt, last.pt and "
+        "config.json into --out.",
+    )
+    parser.add_argument("config", nargs="?", type=Path, help="YAML or JSON TrainConfig file")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key (repeatable), e.g. --set epochs=50 --set image_size=[256,256]",
+    )
+    parser.add_argument("--out", type=Path, help="output folder (default: runs/latest)")
+    parser.add_argument(
+        "--resume", type=Path, metavar="CHECKPOINT", help="continue from DIR/last.pt"
+    )
+    parser.set_defaults(handler=_train)
+
+
+def _add_predict(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "predict",
+        help="predict masks for images and folders",
+        description="Write masks at the original size in the training masks' encoding.",
+    )
+    parser.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="images or folders")
+    parser.add_argument("--checkpoint", required=True, type=Path, help="best.pt or last.pt")
+    parser.add_argument("--out", required=True, type=Path, help="folder for the masks")
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument(
+        "--threshold", type=float, default=0.5, help="binary models: P(foreground) cut-off"
+    )
+    parser.add_argument("--tta", action="store_true", help="average over horizontal/vertical flips")
+    parser.add_argument("--probabilities", action="store_true", help="also write <name>_prob.npy")
+    parser.add_argument("--overlay", action="store_true", help="also write <name>_overlay.png")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    parser.set_defaults(handler=_predict)
+
+
+def _add_export(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser("export", help="export a checkpoint to ONNX or TorchScript")
+    parser.add_argument("--checkpoint", required=True, type=Path)
+    parser.add_argument("--format", required=True, choices=["onnx", "torchscript"])
+    parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--height", type=int, help="example input height (default: training size)")
+    parser.add_argument("--width", type=int, help="example input width (default: training size)")
+    parser.set_defaults(handler=_export)
+
+
+def _add_data_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    inspect = commands.add_parser(
+        "inspect-data",
+        help="check a dataset before training",
+        description="Report pairs, unmatched and unreadable files, size mismatches, mask values "
+        "and the class each maps to. Exits 1 when a training run would refuse the dataset.",
+    )
+    inspect.add_argument("path", type=Path)
+    inspect.add_argument(
+        "--layout", default="auto", choices=["auto", "images-masks", "voc", "class-folders"]
+    )
+    inspect.add_argument("--mask-suffix", help="e.g. _mask (detected when omitted)")
+    inspect.add_argument("--num-classes", type=int)
+    inspect.add_argument("--ignore-value", type=int, help="raw mask value to ignore")
+    inspect.add_argument("--json", action="store_true", help="print the report as JSON")
+    inspect.set_defaults(handler=_inspect_data)
+
+    convert = commands.add_parser("convert", help="convert annotations into a dataset")
+    formats = convert.add_subparsers(dest="source_format", required=True, metavar="FORMAT")
+    labelme = formats.add_parser(
+        "labelme",
+        help="labelme JSON polygons -> images/ + masks/ + classes.json",
+    )
+    labelme.add_argument("src", type=Path, help="folder of labelme .json files")
+    labelme.add_argument("dst", type=Path, help="new dataset folder")
+    labelme.add_argument("--labels", help="comma-separated class order (background is 0)")
+    labelme.set_defaults(handler=_convert_labelme)
+
+    demo = commands.add_parser("demo-data", help="write a small synthetic dataset")
+    demo.add_argument("dir", type=Path)
+    demo.add_argument("--count", type=int, default=48)
+    demo.add_argument("--size", type=int, default=64)
+    demo.add_argument("--seed", type=int, default=0)
+    demo.set_defaults(handler=_demo_data)
+
+    schema = commands.add_parser("config-schema", help="print TrainConfig's JSON schema")
+    schema.set_defaults(handler=_config_schema)
+
+
+def _add_service_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    up = commands.add_parser(
+        "up",
+        help="start the whole service locally (API + worker + SQLite + embedded broker)",
+        description="Start the API and one worker with SQLite and a filesystem broker under "
+        "--data-dir, register the demo dataset on the first start and print the URL. Ctrl-C "
+        "stops everything.",
+    )
+    up.add_argument("--host", default="127.0.0.1")
+    up.add_argument("--port", type=int, default=8000)
+    up.add_argument("--data-dir", type=Path, default=Path(".segtrack"))
+    up.set_defaults(handler=_up)
+
+    serve = commands.add_parser("serve", help="run the API server only (settings from SEGTRACK_*)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.set_defaults(handler=_serve)
+
+    worker = commands.add_parser(
+        "worker",
+        help="run training workers (one per GPU; settings from SEGTRACK_*)",
+        description="One Celery worker process per GPU with CUDA_VISIBLE_DEVICES pinned, solo "
+        "pool, one run at a time; on the CPU when no GPU is given or present.",
+    )
+    worker.add_argument("--gpus", help="comma-separated GPU indices, e.g. 0,1")
+    worker.add_argument(
+        "--queues", default="", help="comma-separated queues (default: the default queue)"
+    )
+    worker.set_defaults(handler=_worker)
+
+    database = commands.add_parser("db", help="database schema")
+    actions = database.add_subparsers(dest="db_action", required=True, metavar="ACTION")
+    upgrade = actions.add_parser("upgrade", help="bring the database to the current schema")
+    upgrade.set_defaults(handler=_db_upgrade)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="segtrack", description="Train, track and inspect image segmentation models."
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_train(commands)
+    _add_predict(commands)
+    _add_export(commands)
+    _add_data_commands(commands)
+    _add_service_commands(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        return handler(args)
+    except (CommandError, ConfigError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except Exception as error:
+        if isinstance(error, _user_errors()):
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,15 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from trainer.data.demo import make_demo_dataset
+
+
+@pytest.fixture(scope="session")
+def demo_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The synthetic demo dataset, written once per test session."""
+    root = tmp_path_factory.mktemp("demo")
+    make_demo_dataset(root, count=48, size=64, seed=0)
+    return root

@@ -1,0 +1,73 @@
+"""The synthetic demo dataset: deterministic, complete and clean."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from trainer.data.demo import DEMO_CLASS_NAMES, make_demo_dataset
+from trainer.data.image_files import read_image, read_mask
+from trainer.data.inspection import inspect_dataset
+from trainer.data.layout import read_classes_file
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {
+        path.relative_to(root).as_posix(): path.read_bytes()
+        for path in sorted(root.rglob("*"))
+        if path.is_file()
+    }
+
+
+def test_same_seed_gives_identical_bytes(tmp_path: Path) -> None:
+    make_demo_dataset(tmp_path / "one", count=6, size=32, seed=7)
+    make_demo_dataset(tmp_path / "two", count=6, size=32, seed=7)
+    make_demo_dataset(tmp_path / "three", count=6, size=32, seed=8)
+
+    one, two = _files(tmp_path / "one"), _files(tmp_path / "two")
+    assert len(one) == 6 * 2 + 1
+    assert one == two
+    assert one != _files(tmp_path / "three")
+
+
+def test_all_classes_present_and_inspection_is_clean(tmp_path: Path) -> None:
+    demo = make_demo_dataset(tmp_path, count=12, size=48)
+
+    report = inspect_dataset(demo.root)
+
+    assert demo.count == 12
+    assert demo.class_names == DEMO_CLASS_NAMES == ("background", "circle", "square", "triangle")
+    assert report.ok, report.errors
+    assert report.num_classes == 4
+    assert report.class_names == list(DEMO_CLASS_NAMES)
+    assert all(item["pixel_share"] > 0.01 for item in report.classes)
+    image = read_image(tmp_path / "images" / "demo_0000.png")
+    mask = read_mask(tmp_path / "masks" / "demo_0000.png")
+    assert image.shape == (48, 48, 3)
+    assert image.dtype == np.uint8
+    assert mask.shape == (48, 48)
+    assert set(np.unique(mask).tolist()) <= {0, 1, 2, 3}
+    classes = read_classes_file(tmp_path)
+    assert classes is not None
+    assert classes.colors is not None
+    assert len(set(classes.colors)) == 4
+
+
+def test_shapes_have_their_own_colour_family(tmp_path: Path) -> None:
+    make_demo_dataset(tmp_path, count=9, size=64)
+    means: dict[int, list[np.ndarray]] = {kind: [] for kind in (1, 2, 3)}
+    for index in range(9):
+        image = read_image(tmp_path / "images" / f"demo_{index:04d}.png").astype(float)
+        mask = read_mask(tmp_path / "masks" / f"demo_{index:04d}.png")
+        for kind, values in means.items():
+            if (mask == kind).any():
+                values.append(image[mask == kind].mean(axis=0))
+    dominant = {kind: int(np.argmax(np.mean(values, axis=0))) for kind, values in means.items()}
+    assert dominant == {1: 0, 2: 1, 3: 2}  # circles red, squares green, triangles blue
+
+
+def test_rejects_tiny_settings(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="size"):
+        make_demo_dataset(tmp_path, size=8)

@@ -1,0 +1,458 @@
+"""`fit(cfg, reporter)`: the training recipe, top to bottom.
+
+check the data -> build loaders, model, loss, optimizer -> (resume) -> per epoch: set the rate,
+train, refresh BatchNorm statistics on small sets, validate on the whole validation set, report
+metrics and previews, checkpoint, stop early or on request.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import torch
+from torch import nn
+
+from trainer.checkpoint import (
+    Checkpoint,
+    TrainingState,
+    load_checkpoint,
+    restore_rng_state,
+    save_checkpoint,
+)
+from trainer.config import TrainConfig
+from trainer.data.inspection import inspect_for_config, require_ok
+from trainer.data.loaders import DataBundle, build_data
+from trainer.inference import InputNormalizer, forward_logits
+from trainer.losses import build_loss, output_channels
+from trainer.metrics import ConfusionMatrix, logits_to_classes
+from trainer.models.registry import build_model
+from trainer.optim import LrSchedule, build_optimizer
+from trainer.previews import PreviewSet
+from trainer.reporting import EpochProgress, NullReporter, Reporter, RunInfo
+from trainer.runtime import Precision, resolve_device, resolve_precision, seed_everything
+
+logger = logging.getLogger(__name__)
+
+FitStatus = Literal["completed", "early_stopped", "stopped"]
+
+BATCHNORM_REFRESH_BELOW_STEPS = 50
+"""Epochs with fewer optimizer steps than this re-estimate BatchNorm statistics before validating:
+with momentum 0.1, a handful of updates leaves the running statistics near their initial values,
+which makes validation scores on small datasets swing from epoch to epoch."""
+
+ARCHITECTURE_KEYS = ("model", "base_channels", "depth", "upsampling", "deep_supervision", "loss")
+"""Config keys a resumed run must keep: they decide the shape of the weights."""
+
+
+class TrainingError(RuntimeError):
+    """A run that cannot go on; `reason` is the one-line cause shown to users."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """How a run ended."""
+
+    status: FitStatus
+    epochs_done: int
+    monitor: str
+    best_metric: float | None
+    best_epoch: int | None
+    last_metrics: Mapping[str, float]
+    best_checkpoint: Path | None
+    last_checkpoint: Path | None
+
+
+@dataclass
+class _Progress:
+    """Mutable bookkeeping of the run, checkpointed as TrainingState."""
+
+    epoch: int = 0
+    best_metric: float | None = None
+    best_epoch: int | None = None
+    bad_epochs: int = 0
+    global_step: int = 0
+    last_metrics: dict[str, float] = field(default_factory=dict)
+
+    def snapshot(self) -> TrainingState:
+        return TrainingState(
+            self.epoch, self.best_metric, self.best_epoch, self.bad_epochs, self.global_step
+        )
+
+    def improves(self, value: float | None, mode: str, min_delta: float = 0.0) -> bool:
+        """Whether `value` beats the best so far by more than `min_delta`."""
+        if value is None or not math.isfinite(value):
+            return False
+        if self.best_metric is None:
+            return True
+        if mode == "min":
+            return value < self.best_metric - min_delta
+        return value > self.best_metric + min_delta
+
+
+@dataclass
+class _Run:
+    """Everything built for one run; passed to the epoch functions."""
+
+    cfg: TrainConfig
+    data: DataBundle
+    device: torch.device
+    precision: Precision
+    model: nn.Module
+    trained: nn.Module
+    loss_fn: nn.Module
+    optimizer: torch.optim.Optimizer
+    schedule: LrSchedule
+    scaler: torch.amp.GradScaler
+    normalizer: InputNormalizer
+    reporter: Reporter
+    out_channels: int
+
+    def autocast(self) -> torch.autocast:
+        return torch.autocast(
+            self.device.type,
+            dtype=self.precision.dtype or torch.float32,
+            enabled=self.precision.dtype is not None,
+        )
+
+
+def fit(
+    cfg: TrainConfig,
+    reporter: Reporter | None = None,
+    *,
+    out_dir: Path,
+    resume_from: Path | None = None,
+) -> FitResult:
+    """Train `cfg` and write `best.pt` / `last.pt` into `out_dir`.
+
+    Raises:
+        DatasetError: the dataset fails inspection (raised before epoch 1, with the report).
+        TrainingError: a non-finite loss or running out of GPU memory, with advice.
+    """
+    reporter = reporter or NullReporter()
+    resumed = load_checkpoint(resume_from) if resume_from is not None else None
+    if resumed is not None:
+        _check_resumable(cfg, resumed)
+
+    report = require_ok(inspect_for_config(cfg))
+    device = resolve_device(cfg.device)
+    precision = resolve_precision(cfg.amp, device)
+    seed_everything(cfg.seed, deterministic=cfg.deterministic)
+    data = build_data(cfg, report, pin_memory=device.type == "cuda")
+    _check_monitor(cfg, data.class_names)
+
+    run = _build_run(cfg, data, device, precision, reporter)
+    progress = _Progress()
+    if resumed is not None:
+        progress = _restore(run, resumed)
+    previews = PreviewSet.from_dataset(data.val_dataset, data.preview_indices, data.val_names)
+
+    reporter.on_start(_run_info(run, report.warnings, progress))
+
+    status: FitStatus = "completed"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for epoch in range(progress.epoch + 1, cfg.epochs + 1):
+        if reporter.should_stop():
+            status = "stopped"
+            break
+        try:
+            metrics = _run_epoch(run, epoch, progress)
+            samples = previews.predict(run.trained, run.normalizer, flip_tta=cfg.tta)
+        except torch.cuda.OutOfMemoryError as error:
+            raise TrainingError(_out_of_memory_advice(cfg)) from error
+        if metrics is None:
+            status = "stopped"
+            break
+        progress.epoch = epoch
+        progress.last_metrics = metrics
+        reporter.on_epoch_end(epoch, metrics)
+        reporter.on_preview(epoch, samples)
+        if _checkpoint(run, progress, out_dir):
+            status = "early_stopped"
+            break
+
+    best_path, last_path = out_dir / "best.pt", out_dir / "last.pt"
+    return FitResult(
+        status=status,
+        epochs_done=progress.epoch,
+        monitor=cfg.monitor,
+        best_metric=progress.best_metric,
+        best_epoch=progress.best_epoch,
+        last_metrics=progress.last_metrics,
+        best_checkpoint=best_path if best_path.exists() else None,
+        last_checkpoint=last_path if last_path.exists() else None,
+    )
+
+
+def _run_info(run: _Run, warnings: Sequence[str], progress: _Progress) -> RunInfo:
+    data, cfg = run.data, run.cfg
+    return RunInfo(
+        class_names=data.class_names,
+        num_train=len(data.train_names),
+        num_val=len(data.val_names),
+        in_channels=data.in_channels,
+        epochs=cfg.epochs,
+        start_epoch=progress.epoch + 1,
+        device=f"{run.device} ({run.precision.name})",
+        steps_per_epoch=math.ceil(len(data.train_loader) / cfg.grad_accum_steps),
+        parameters=sum(p.numel() for p in run.model.parameters()),
+        mask_encoding=data.encoding.to_dict(),
+        warnings=(*warnings, *run.precision.warnings, *data.notes),
+    )
+
+
+def _checkpoint(run: _Run, progress: _Progress, out_dir: Path) -> bool:
+    """Track the monitored metric, save best/last checkpoints; True when patience ran out."""
+    cfg, epoch = run.cfg, progress.epoch
+    monitored = progress.last_metrics.get(cfg.monitor)
+    run.schedule.observe(monitored if monitored is not None else math.nan, mode=cfg.monitor_mode)
+    # Patience restarts only on a real improvement; the best checkpoint follows any.
+    if progress.improves(monitored, cfg.monitor_mode, cfg.early_stopping_min_delta):
+        progress.bad_epochs = 0
+    else:
+        progress.bad_epochs += 1
+    if progress.improves(monitored, cfg.monitor_mode):
+        progress.best_metric, progress.best_epoch = monitored, epoch
+        _save(run, out_dir / "best.pt", progress)
+        run.reporter.on_checkpoint("best", out_dir / "best.pt", epoch, monitored)
+    _save(run, out_dir / "last.pt", progress)
+    run.reporter.on_checkpoint("last", out_dir / "last.pt", epoch, monitored)
+
+    patience = cfg.early_stopping_patience
+    if patience is None or progress.bad_epochs < patience:
+        return False
+    logger.info(
+        "early stopping: %s has not improved by more than %g for %d epochs (best %.4g at epoch %s)",
+        cfg.monitor,
+        cfg.early_stopping_min_delta,
+        patience,
+        progress.best_metric,
+        progress.best_epoch,
+    )
+    return True
+
+
+def _build_run(
+    cfg: TrainConfig,
+    data: DataBundle,
+    device: torch.device,
+    precision: Precision,
+    reporter: Reporter,
+) -> _Run:
+    out_channels = output_channels(cfg.loss, data.num_classes)
+    model = build_model(cfg, in_channels=data.in_channels, out_channels=out_channels).to(device)
+    if cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    # The uncompiled module is what gets checkpointed; the compiled one is what trains.
+    trained: nn.Module = model
+    if cfg.compile:
+        trained = torch.compile(model)  # type: ignore[assignment]
+    optimizer = build_optimizer(model, cfg)
+    return _Run(
+        cfg=cfg,
+        data=data,
+        device=device,
+        precision=precision,
+        model=model,
+        trained=trained,
+        loss_fn=build_loss(cfg, data.num_classes).to(device),
+        optimizer=optimizer,
+        schedule=LrSchedule(optimizer, cfg),
+        scaler=torch.amp.GradScaler(device.type, enabled=precision.use_scaler),
+        normalizer=InputNormalizer(
+            cfg.normalization, data.in_channels, device, channels_last=cfg.channels_last
+        ),
+        reporter=reporter,
+        out_channels=out_channels,
+    )
+
+
+def _run_epoch(run: _Run, epoch: int, progress: _Progress) -> dict[str, float] | None:
+    """Train and validate one epoch; None when the reporter asked to stop mid-epoch."""
+    started = time.perf_counter()
+    lr = run.schedule.apply(epoch)
+    run.data.train_sampler.set_epoch(epoch)
+    train_loss, images_seen, stopped = _train_epoch(run, epoch, progress)
+    if stopped:
+        return None
+    if len(run.data.train_loader) < BATCHNORM_REFRESH_BELOW_STEPS * run.cfg.grad_accum_steps:
+        _refresh_batchnorm(run)
+    metrics = {"lr": lr, "train/loss": train_loss, **_validate(run)}
+    metrics["train/images_per_s"] = images_seen / max(time.perf_counter() - started, 1e-9)
+    return metrics
+
+
+def _train_epoch(run: _Run, epoch: int, progress: _Progress) -> tuple[float, int, bool]:
+    """One pass over the training set; returns (mean loss, images seen, stopped on request).
+
+    The loss is summed on the device and read back only when progress is reported, so steps do
+    not wait on the host.
+    """
+    cfg, loader = run.cfg, run.data.train_loader
+    run.trained.train()
+    num_batches = len(loader)
+    report_every = max(1, num_batches // 20)
+    accum = cfg.grad_accum_steps
+    loss_sum = torch.zeros((), device=run.device)
+    images_seen = 0
+    run.optimizer.zero_grad(set_to_none=True)
+    for batch_index, (images, masks) in enumerate(loader, start=1):
+        inputs = run.normalizer(images)
+        target = masks.to(run.device, non_blocking=True).long()
+        with run.autocast():
+            loss = run.loss_fn(run.trained(inputs), target)
+        run.scaler.scale(loss / accum).backward()
+        loss_sum += loss.detach() * images.shape[0]
+        images_seen += images.shape[0]
+        if batch_index % accum == 0 or batch_index == num_batches:
+            _optimizer_step(run)
+            progress.global_step += 1
+            if cfg.log_every_steps and progress.global_step % cfg.log_every_steps == 0:
+                run.reporter.on_step_metrics(
+                    progress.global_step, {"train/loss_step": float(loss.detach())}
+                )
+        if batch_index % report_every == 0 or batch_index == num_batches:
+            mean_loss = float(loss_sum) / images_seen
+            if not math.isfinite(mean_loss):
+                raise TrainingError(
+                    f"the training loss became {mean_loss} in epoch {epoch} (batch {batch_index}); "
+                    "lower learning_rate, keep grad_clip on, or switch amp from fp16 to bf16/off"
+                )
+            run.reporter.on_train_progress(
+                EpochProgress(epoch, batch_index, num_batches, mean_loss)
+            )
+            if run.reporter.should_stop():
+                return mean_loss, images_seen, True
+    return float(loss_sum) / max(images_seen, 1), images_seen, False
+
+
+def _optimizer_step(run: _Run) -> None:
+    if run.cfg.grad_clip is not None:
+        run.scaler.unscale_(run.optimizer)
+        nn.utils.clip_grad_norm_(run.model.parameters(), run.cfg.grad_clip)
+    run.scaler.step(run.optimizer)
+    run.scaler.update()
+    run.optimizer.zero_grad(set_to_none=True)
+
+
+@torch.no_grad()
+def _refresh_batchnorm(run: _Run) -> None:
+    """Re-estimate BatchNorm running statistics as an exact average over the training set."""
+    norms = [m for m in run.model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    momenta = [norm.momentum for norm in norms]
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None  # cumulative moving average
+    run.trained.train()
+    with run.autocast():
+        for images, _ in run.data.train_loader:
+            run.trained(run.normalizer(images))
+    for norm, momentum in zip(norms, momenta, strict=True):
+        norm.momentum = momentum
+
+
+@torch.inference_mode()
+def _validate(run: _Run) -> dict[str, float]:
+    """Loss and confusion-matrix metrics over the whole validation set, every epoch."""
+    run.trained.eval()
+    matrix = ConfusionMatrix(run.data.num_classes, run.device)
+    loss_sum = torch.zeros((), device=run.device)
+    count = 0
+    for images, masks in run.data.val_loader:
+        target = masks.to(run.device, non_blocking=True).long()
+        with run.autocast():
+            logits = forward_logits(run.trained, run.normalizer(images), flip_tta=run.cfg.tta)
+            loss_sum += run.loss_fn(logits, target).float() * images.shape[0]
+        matrix.update(logits_to_classes(logits), target)
+        count += images.shape[0]
+    metrics = matrix.compute(run.data.class_names)
+    metrics["val/loss"] = float(loss_sum) / max(count, 1)
+    return metrics
+
+
+def _save(run: _Run, path: Path, progress: _Progress) -> None:
+    save_checkpoint(
+        path,
+        model=run.model,
+        config=run.cfg,
+        class_names=run.data.class_names,
+        mask_encoding=run.data.encoding.to_dict(),
+        in_channels=run.data.in_channels,
+        out_channels=run.out_channels,
+        state=progress.snapshot(),
+        optimizer=run.optimizer,
+        schedule_state=run.schedule.state_dict(),
+        scaler=run.scaler,
+    )
+
+
+def _restore(run: _Run, checkpoint: Checkpoint) -> _Progress:
+    run.model.load_state_dict(checkpoint.model_state)
+    if checkpoint.optimizer_state is not None:
+        run.optimizer.load_state_dict(checkpoint.optimizer_state)
+    if checkpoint.schedule_state is not None:
+        run.schedule.load_state_dict(checkpoint.schedule_state)
+    if checkpoint.scaler_state is not None and run.scaler.is_enabled():
+        run.scaler.load_state_dict(checkpoint.scaler_state)
+    if checkpoint.rng_state is not None:
+        restore_rng_state(checkpoint.rng_state)
+    state = checkpoint.state
+    logger.info(
+        "resuming after epoch %d (best %s at epoch %s)",
+        state.epoch,
+        state.best_metric,
+        state.best_epoch,
+    )
+    return _Progress(
+        epoch=state.epoch,
+        best_metric=state.best_metric,
+        best_epoch=state.best_epoch,
+        bad_epochs=state.bad_epochs,
+        global_step=state.global_step,
+    )
+
+
+def _check_resumable(cfg: TrainConfig, checkpoint: Checkpoint) -> None:
+    saved = checkpoint.config
+    changed = [key for key in ARCHITECTURE_KEYS if getattr(saved, key) != getattr(cfg, key)]
+    if changed:
+        details = ", ".join(f"{k}: {getattr(saved, k)!r} -> {getattr(cfg, k)!r}" for k in changed)
+        raise TrainingError(
+            f"cannot resume: the checkpoint was trained with a different architecture ({details})"
+        )
+    if checkpoint.state.epoch >= cfg.epochs:
+        raise TrainingError(
+            f"cannot resume: the checkpoint already finished epoch {checkpoint.state.epoch} of "
+            f"{cfg.epochs}; raise epochs (e.g. --set epochs={checkpoint.state.epoch + 10})"
+        )
+
+
+def _check_monitor(cfg: TrainConfig, class_names: tuple[str, ...]) -> None:
+    overall = {"train/loss", "val/loss", "val/iou", "val/dice", "val/miou", "val/pixel_acc"}
+    per_class = {f"val/{kind}/{name}" for kind in ("iou", "dice") for name in class_names}
+    if cfg.monitor not in overall | per_class:
+        raise TrainingError(
+            f"monitor {cfg.monitor!r} is not a metric of this run; choose one of "
+            f"{', '.join(sorted(overall))} or val/iou/<class> with a class among "
+            f"{', '.join(class_names)}"
+        )
+
+
+def _out_of_memory_advice(cfg: TrainConfig) -> str:
+    size = f"image_size {list(cfg.image_size)}" if cfg.image_size else f"scale {cfg.scale}"
+    return (
+        f"the GPU ran out of memory training {cfg.model} (base_channels {cfg.base_channels}) "
+        f"at batch_size {cfg.batch_size} and {size}; lower batch_size or image_size/scale, "
+        "turn on amp (bf16), or use grad_accum_steps to keep the effective batch"
+    )

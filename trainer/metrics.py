@@ -1,0 +1,122 @@
+"""Validation metrics from one confusion matrix accumulated over the whole validation set.
+
+Definitions (the README states the same):
+
+- The confusion matrix M (C x C) counts pixels by truth (row) and prediction (column); pixels
+  whose truth is IGNORE_INDEX are not counted. TP_c = M[c, c], FP_c = column sum - TP_c,
+  FN_c = row sum - TP_c.
+- A class is *present* when it occurs in the truth or in the prediction (row or column sum > 0).
+  Absent classes get no per-class value (neither 0 nor NaN) and are left out of every mean.
+- `iou/<name>` = TP / (TP + FP + FN); `dice/<name>` = 2 TP / (2 TP + FP + FN).
+- `iou` and `dice`: mean over the present *foreground* classes (index >= 1); for binary
+  segmentation that is the foreground class alone. When no foreground class is present (no
+  foreground in truth nor prediction) truth and prediction agree perfectly, so both are 1.0.
+- `miou`: mean IoU over all present classes, background included (1.0 when none is present).
+- `pixel_acc`: correctly classified pixels / counted pixels (1.0 when no pixel was counted).
+
+Keys carry a prefix, "val" by default: `val/iou`, `val/dice`, `val/miou`, `val/pixel_acc`,
+`val/iou/<class name>`, `val/dice/<class name>`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+from trainer.config import IGNORE_INDEX
+
+
+def logits_to_classes(logits: Tensor) -> Tensor:
+    """(N, C, H, W) logits -> int64 (N, H, W) classes: `logits > 0` when C == 1, else argmax."""
+    if logits.shape[1] == 1:
+        return (logits[:, 0] > 0).long()
+    return logits.argmax(dim=1)
+
+
+def _mean(values: list[float]) -> float:
+    """Mean of `values`; 1.0 for none, i.e. nothing that could disagree (see module doc)."""
+    return sum(values) / len(values) if values else 1.0
+
+
+class ConfusionMatrix:
+    """Pixel confusion matrix accumulated on the device, read back once by `compute`.
+
+    Args:
+        num_classes: C, the number of classes including background.
+        device: where the counts live; put it where the predictions are to avoid copies.
+    """
+
+    def __init__(self, num_classes: int, device: torch.device | str = "cpu"):
+        if num_classes < 2:
+            raise ValueError(f"a confusion matrix needs at least 2 classes, got {num_classes}")
+        self.num_classes = num_classes
+        # One spare bin at the end collects the ignored pixels, so no boolean indexing (which
+        # would read the count back to the host) is needed to drop them.
+        self._counts = torch.zeros(num_classes * num_classes + 1, dtype=torch.long, device=device)
+
+    def reset(self) -> None:
+        """Forget every counted pixel."""
+        self._counts.zero_()
+
+    @property
+    def matrix(self) -> Tensor:
+        """int64 (C, C) counts; rows are the truth, columns the prediction."""
+        size = self.num_classes * self.num_classes
+        return self._counts[:size].view(self.num_classes, self.num_classes)
+
+    def update(self, prediction: Tensor, target: Tensor) -> None:
+        """Count one batch: prediction and target are (N, H, W) class indices.
+
+        Pixels whose target is IGNORE_INDEX are skipped. Runs on the counts' device without
+        waiting for it.
+        """
+        if prediction.shape != target.shape:
+            raise ValueError(
+                f"prediction {tuple(prediction.shape)} and target {tuple(target.shape)} differ"
+            )
+        device = self._counts.device
+        prediction = prediction.to(device, torch.long)
+        target = target.to(device, torch.long)
+        spare_bin = self.num_classes * self.num_classes
+        index = torch.where(
+            target == IGNORE_INDEX, spare_bin, target * self.num_classes + prediction
+        ).reshape(-1)
+        # scatter_add_ rather than bincount: bincount reads its input's maximum back to the
+        # host on CUDA, and 1-D scatter_add_ is deterministic there.
+        self._counts.scatter_add_(0, index, torch.ones_like(index))
+
+    def compute(self, class_names: Sequence[str], prefix: str = "val") -> dict[str, float]:
+        """The metrics of the module docstring as plain floats, keyed `<prefix>/...`.
+
+        Args:
+            class_names: one name per class, in index order (index 0 is the background).
+            prefix: first part of every key.
+        """
+        if len(class_names) != self.num_classes:
+            raise ValueError(f"got {len(class_names)} class names for {self.num_classes} classes")
+        matrix = self.matrix.cpu().double()  # the one read-back from the device
+        true_positive = matrix.diagonal()
+        truth = matrix.sum(dim=1)
+        predicted = matrix.sum(dim=0)
+        union = truth + predicted - true_positive
+        iou = (true_positive / union.clamp_min(1)).tolist()
+        dice = (2 * true_positive / (truth + predicted).clamp_min(1)).tolist()
+        present = (union > 0).tolist()
+        counted = float(truth.sum())
+        correct = float(true_positive.sum())
+
+        metrics: dict[str, float] = {}
+        for index, name in enumerate(class_names):
+            if present[index]:
+                metrics[f"{prefix}/iou/{name}"] = iou[index]
+                metrics[f"{prefix}/dice/{name}"] = dice[index]
+        foreground = [index for index in range(1, self.num_classes) if present[index]]
+        metrics[f"{prefix}/iou"] = _mean([iou[index] for index in foreground])
+        metrics[f"{prefix}/dice"] = _mean([dice[index] for index in foreground])
+        metrics[f"{prefix}/miou"] = _mean(
+            [iou[index] for index in range(self.num_classes) if present[index]]
+        )
+        metrics[f"{prefix}/pixel_acc"] = correct / counted if counted else 1.0
+        return metrics

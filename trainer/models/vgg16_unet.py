@@ -1,0 +1,220 @@
+"""UNet with a VGG16-BN encoder whose weights can come from a local torchvision file.
+
+The encoder is written here (torchvision is not a dependency) with the same module indices as
+torchvision's `vgg16_bn().features`, so a torchvision state dict loads key for key. Nothing is
+ever downloaded: `encoder_weights` names a file the user already has.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from trainer.config import Upsampling
+from trainer.models.blocks import Up, check_positive, check_upsampling, crop_to, pad_to_multiple
+
+logger = logging.getLogger(__name__)
+
+VGG16_BN_LAYOUT: tuple[int | str, ...] = (
+    *(64, 64, "M"),
+    *(128, 128, "M"),
+    *(256, 256, 256, "M"),
+    *(512, 512, 512, "M"),
+    *(512, 512, 512, "M"),
+)
+"""Conv widths and max-pools ("M") of VGG16 configuration D; each conv is conv3x3+BN+ReLU."""
+
+STAGE_BOUNDS: tuple[tuple[int, int], ...] = ((0, 6), (6, 13), (13, 23), (23, 33), (33, 43))
+"""`features[start:stop]` of the five stages; each after the first starts with a max-pool.
+
+The final max-pool (`features.43`) is kept for the state-dict layout but not used.
+"""
+
+STAGE_CHANNELS: tuple[int, ...] = (64, 128, 256, 512, 512)
+
+_RGB = 3
+_WRAPPER_KEYS = ("state_dict", "model")
+_SHOWN_KEYS = 5
+
+
+class EncoderWeightsError(ValueError):
+    """An encoder weights file that is missing, unreadable or of another architecture."""
+
+
+class VGG16BNEncoder(nn.Module):
+    """VGG16-BN convolutional part; `features.N` matches torchvision's `vgg16_bn().features`.
+
+    Shapes: (N, in_channels, H, W) with H, W multiples of 16 -> five maps of 64, 128, 256, 512
+    and 512 channels at strides 1, 2, 4, 8 and 16.
+    """
+
+    def __init__(self, in_channels: int = _RGB):
+        super().__init__()
+        layers: list[nn.Module] = []
+        channels = in_channels
+        for item in VGG16_BN_LAYOUT:
+            if item == "M":
+                layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
+            else:
+                width = int(item)
+                layers += [
+                    nn.Conv2d(channels, width, kernel_size=3, padding=1),
+                    nn.BatchNorm2d(width),
+                    nn.ReLU(inplace=True),
+                ]
+                channels = width
+        self.features = nn.Sequential(*layers)
+        self.in_channels = in_channels
+
+    def forward(self, x: Tensor) -> list[Tensor]:
+        """(N, in_channels, H, W) -> the output of each of the five stages."""
+        outputs = []
+        for start, stop in STAGE_BOUNDS:
+            for index in range(start, stop):
+                x = self.features[index](x)
+            outputs.append(x)
+        return outputs
+
+
+def _read_state_dict(path: Path) -> Mapping[str, Tensor]:
+    if not path.is_file():
+        raise EncoderWeightsError(f"encoder weights file {path} does not exist")
+    try:
+        loaded: Any = torch.load(path, map_location="cpu", weights_only=True)
+    # torch.load reports foreign files with many unrelated exception types (KeyError, EOFError,
+    # UnpicklingError, RuntimeError...); every one of them means "not a weights file".
+    except Exception as error:
+        raise EncoderWeightsError(
+            f"encoder weights file {path} is not a PyTorch state dict file: {error}"
+        ) from error
+    for key in _WRAPPER_KEYS:
+        if isinstance(loaded, Mapping) and isinstance(loaded.get(key), Mapping):
+            loaded = loaded[key]
+    if not isinstance(loaded, Mapping) or not all(
+        isinstance(value, Tensor) for value in loaded.values()
+    ):
+        raise EncoderWeightsError(
+            f"encoder weights file {path} must hold a state dict (name -> tensor), optionally "
+            f"under one of the keys {', '.join(_WRAPPER_KEYS)}"
+        )
+    return loaded
+
+
+def _adapt_first_conv(weight: Tensor, in_channels: int) -> Tensor:
+    """(64, 3, 3, 3) RGB kernels -> (64, in_channels, 3, 3).
+
+    Every input channel gets the mean RGB kernel scaled by 3 / in_channels, so an image whose
+    channels all equal the luminance gives the same first activations as the RGB network.
+    """
+    mean = weight.mean(dim=1, keepdim=True)
+    return mean.repeat(1, in_channels, 1, 1) * (_RGB / in_channels)
+
+
+def _first(keys: set[str]) -> str:
+    return ", ".join(sorted(keys)[:_SHOWN_KEYS]) + (" ..." if len(keys) > _SHOWN_KEYS else "")
+
+
+def load_vgg16_bn_weights(encoder: VGG16BNEncoder, path: Path) -> None:
+    """Load torchvision-layout VGG16-BN weights (`features.N.*`) from the local file `path`.
+
+    The file holds a state dict, or one under "state_dict" or "model"; `classifier.*` and other
+    keys outside `features.` are ignored, and so are missing `num_batches_tracked` buffers (old
+    torchvision files predate them). An encoder with in_channels != 3 gets its first conv
+    adapted by `_adapt_first_conv` (mean RGB kernel repeated and scaled).
+
+    Raises:
+        EncoderWeightsError: the file is missing, unreadable, or its `features.*` keys or
+            shapes do not match VGG16-BN; the message names the file and the first
+            mismatching keys.
+    """
+    provided = {
+        key: value for key, value in _read_state_dict(path).items() if key.startswith("features.")
+    }
+    expected = encoder.state_dict()
+    missing = {
+        key for key in expected.keys() - provided.keys() if not key.endswith("num_batches_tracked")
+    }
+    unexpected = provided.keys() - expected.keys()
+    if missing or unexpected:
+        details = [f"missing {_first(missing)}"] if missing else []
+        details += [f"unexpected {_first(unexpected)}"] if unexpected else []
+        raise EncoderWeightsError(
+            f"encoder weights file {path} does not hold VGG16-BN `features.*` weights in "
+            f"torchvision's layout: {'; '.join(details)}"
+        )
+    first_conv = "features.0.weight"
+    if encoder.in_channels != _RGB and provided[first_conv].shape[1] == _RGB:
+        logger.info(
+            "adapting the RGB first convolution of %s to %d input channels",
+            path,
+            encoder.in_channels,
+        )
+        provided[first_conv] = _adapt_first_conv(provided[first_conv], encoder.in_channels)
+    wrong_shapes = {
+        f"{key} {tuple(value.shape)} != {tuple(expected[key].shape)}"
+        for key, value in provided.items()
+        if value.shape != expected[key].shape
+    }
+    if wrong_shapes:
+        raise EncoderWeightsError(
+            f"encoder weights file {path} has tensors of the wrong shape: {_first(wrong_shapes)}"
+        )
+    encoder.load_state_dict({**expected, **provided})
+
+
+class VGG16UNet(nn.Module):
+    """UNet whose encoder is VGG16-BN (optionally ImageNet-initialised from a local file).
+
+    The five VGG stages (64-128-256-512-512 channels) are the encoder, the last one the
+    bottleneck at stride 16. Four decoder steps up-sample, concatenate the matching stage and
+    apply a DoubleConv of width `base_channels * 2**i` (i = 3..0); `base_channels` only scales
+    the decoder, the encoder widths are fixed by VGG.
+
+    Args:
+        in_channels: image channels; with weights and in_channels != 3 the first conv is adapted.
+        out_channels: logit channels.
+        base_channels: decoder width at full resolution (64 mirrors the encoder).
+        upsampling: "bilinear" or "transpose".
+        encoder_weights: local torchvision `vgg16_bn` state-dict file, or None for random init.
+
+    Shapes: (N, in_channels, H, W) -> (N, out_channels, H, W) for any H, W >= 1.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        base_channels: int = 64,
+        upsampling: Upsampling = "bilinear",
+        encoder_weights: Path | str | None = None,
+    ):
+        super().__init__()
+        check_positive(
+            in_channels=in_channels, out_channels=out_channels, base_channels=base_channels
+        )
+        check_upsampling(upsampling)
+        self.stride: int = 2 ** (len(STAGE_CHANNELS) - 1)
+        self.encoder = VGG16BNEncoder(in_channels)
+        if encoder_weights is not None:
+            load_vgg16_bn_weights(self.encoder, Path(encoder_weights))
+        ups = []
+        channels = STAGE_CHANNELS[-1]
+        for level in reversed(range(len(STAGE_CHANNELS) - 1)):
+            width = base_channels * 2**level
+            ups.append(Up(channels, STAGE_CHANNELS[level], width, upsampling))
+            channels = width
+        self.ups = nn.ModuleList(ups)
+        self.head = nn.Conv2d(base_channels, out_channels, kernel_size=1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """(N, in_channels, H, W) -> logits (N, out_channels, H, W)."""
+        height, width = x.shape[-2:]
+        *skips, x = self.encoder(pad_to_multiple(x, self.stride))
+        for up, skip in zip(self.ups, reversed(skips), strict=True):
+            x = up(x, skip)
+        return crop_to(self.head(x), height, width)
