@@ -24,7 +24,6 @@ class CommandError(Exception):
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Exceptions users cause with their inputs; printed as one clear message."""
-    from server.db import SchemaOutdatedError
     from trainer.checkpoint import CheckpointError
     from trainer.data.augment import AugmentError
     from trainer.data.image_files import UnreadableFileError
@@ -51,7 +50,6 @@ def _user_errors() -> tuple[type[BaseException], ...]:
         UnknownModelError,
         PredictError,
         DeviceError,
-        SchemaOutdatedError,
     )
 
 
@@ -163,12 +161,18 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from server.app import build_app
+    from server.db import SchemaOutdatedError
 
-    uvicorn.run(build_app(), host=args.host, port=args.port, workers=1, log_level="info")
+    try:
+        app = build_app()
+    except SchemaOutdatedError as error:
+        raise CommandError(str(error)) from error
+    uvicorn.run(app, host=args.host, port=args.port, workers=1, log_level="info")
     return 0
 
 
 def _worker(args: argparse.Namespace) -> int:
+    from server.db import SchemaOutdatedError
     from server.settings import get_settings
     from worker.process import run_worker, spawn_gpu_workers
 
@@ -180,7 +184,10 @@ def _worker(args: argparse.Namespace) -> int:
         import os
 
         os.environ["CUDA_VISIBLE_DEVICES"] = str(gpus[0])
-    run_worker(get_settings(), queues=queues or [get_settings().default_queue])
+    try:
+        run_worker(get_settings(), queues=queues or [get_settings().default_queue])
+    except SchemaOutdatedError as error:
+        raise CommandError(str(error)) from error
     return 0
 
 

@@ -127,7 +127,12 @@ def load_checkpoint(path: Path, *, map_location: str | torch.device = "cpu") -> 
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as error:
-        raise CheckpointError(f"cannot read checkpoint {path}: {error}") from error
+        # torch's own message runs to a page about pickling; the error class says enough.
+        raise CheckpointError(
+            f"cannot read checkpoint {path}: not a PyTorch file that loads safely "
+            f"({type(error).__name__}); expected best.pt or last.pt written by `segtrack train` "
+            "or a segtrack worker"
+        ) from error
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(
             f"{path} is not a segtrack checkpoint (expected a file written by `segtrack train`)"

@@ -282,12 +282,13 @@ def _run_epoch(run: _Run, epoch: int, progress: _Progress) -> dict[str, float] |
     lr = run.schedule.apply(epoch)
     run.data.train_sampler.set_epoch(epoch)
     train_loss, images_seen, stopped = _train_epoch(run, epoch, progress)
+    train_seconds = time.perf_counter() - started
     if stopped:
         return None
     if len(run.data.train_loader) < BATCHNORM_REFRESH_BELOW_STEPS * run.cfg.grad_accum_steps:
         _refresh_batchnorm(run)
     metrics = {"lr": lr, "train/loss": train_loss, **_validate(run)}
-    metrics["train/images_per_s"] = images_seen / max(time.perf_counter() - started, 1e-9)
+    metrics["train/images_per_s"] = images_seen / max(train_seconds, 1e-9)
     return metrics
 
 

@@ -198,8 +198,8 @@ class ConsoleReporter(NullReporter):
     def on_checkpoint(
         self, kind: CheckpointKind, path: Path, epoch: int, metric: float | None
     ) -> None:
-        if kind == "best":
-            logger.info("epoch %d is the best so far (%s); saved %s", epoch, metric, path)
+        if kind == "best" and metric is not None:
+            logger.info("epoch %d is the best so far (%.4f); saved %s", epoch, metric, path)
 
 
 @dataclass

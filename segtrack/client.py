@@ -1,0 +1,451 @@
+"""A small Python client for the segtrack API.
+
+    from segtrack.client import SegtrackClient
+
+    client = SegtrackClient("http://127.0.0.1:8000")
+    run = client.submit({"dataset": "demo", "epochs": 20}, tags=["baseline"])
+    final = client.wait(run["id"])
+    client.download_checkpoint(run["id"], "best", "checkpoints/")
+
+    # A script that trains elsewhere logs into an external run; `log` never blocks on the network.
+    with client.create_external_run("my-script", params={"lr": 0.01}) as tracked:
+        for epoch in range(1, 11):
+            tracked.log("val/iou", score, step=epoch, epoch=epoch)
+
+Only httpx is needed; no torch, no server code.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+logger = logging.getLogger(__name__)
+
+TERMINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
+MAX_POINTS_PER_CALL = 10_000
+
+
+class SegtrackError(Exception):
+    """The API answered with an error; `message` is the server's explanation."""
+
+    def __init__(self, status_code: int, code: str, message: str, details: Any = None) -> None:
+        super().__init__(f"{status_code} {code}: {message}")
+        self.status_code = status_code
+        self.code = code
+        self.message = message
+        self.details = details
+
+
+def _raise_for_error(response: httpx.Response) -> None:
+    if response.is_success:
+        return
+    try:
+        error = response.json()["error"]
+        raise SegtrackError(
+            response.status_code, error["code"], error["message"], error.get("details")
+        )
+    except (ValueError, KeyError, TypeError):
+        raise SegtrackError(
+            response.status_code, "http_error", response.text[:500] or response.reason_phrase
+        ) from None
+
+
+def parse_sse(lines: Iterable[str]) -> Iterator[dict[str, str]]:
+    """Server-Sent Events from text lines: dicts of `id`, `event` and `data` (comments dropped)."""
+    message: dict[str, str] = {}
+    data: list[str] = []
+    for line in lines:
+        if not line:
+            if data:
+                message["data"] = "\n".join(data)
+                yield message
+            message, data = {}, []
+            continue
+        if line.startswith(":"):
+            continue
+        name, _, value = line.partition(":")
+        value = value.removeprefix(" ")
+        if name == "data":
+            data.append(value)
+        elif name in ("id", "event"):
+            message[name] = value
+
+
+class SegtrackClient:
+    """Talks to one segtrack server. Methods raise SegtrackError with the server's message."""
+
+    def __init__(
+        self,
+        base_url: str = "http://127.0.0.1:8000",
+        *,
+        timeout: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self._transport = transport
+        self._http = httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> SegtrackClient:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self._http.request(method, path, **kwargs)
+        _raise_for_error(response)
+        return response.json() if response.content else None
+
+    # --- runs -------------------------------------------------------------------------------------
+
+    def submit(
+        self,
+        config: Mapping[str, Any],
+        name: str | None = None,
+        tags: Sequence[str] = (),
+        priority: int = 0,
+        queue: str | None = None,
+        *,
+        max_retries: int = 0,
+    ) -> dict[str, Any]:
+        """Queue a training run; returns the run (`id`, `status: "queued"`, ...)."""
+        body = {
+            "config": dict(config),
+            "name": name,
+            "tags": list(tags),
+            "priority": priority,
+            "queue": queue,
+            "max_retries": max_retries,
+        }
+        run: dict[str, Any] = self._call("POST", "/api/v1/runs", json=body)
+        return run
+
+    def get_run(self, run_id: int) -> dict[str, Any]:
+        run: dict[str, Any] = self._call("GET", f"/api/v1/runs/{run_id}")
+        return run
+
+    def list_runs(self, **filters: Any) -> list[dict[str, Any]]:
+        """Every run matching the list filters (status=..., tag=..., metric="val/iou>0.8", ...)."""
+        runs: list[dict[str, Any]] = []
+        params = {**filters, "limit": 500}
+        while True:
+            page = self._call("GET", "/api/v1/runs", params=params)
+            runs += page["items"]
+            if page["next_cursor"] is None:
+                return runs
+            params["cursor"] = page["next_cursor"]
+
+    def cancel(self, run_id: int) -> dict[str, Any]:
+        run: dict[str, Any] = self._call("POST", f"/api/v1/runs/{run_id}/cancel")
+        return run
+
+    def resume(self, run_id: int) -> dict[str, Any]:
+        run: dict[str, Any] = self._call("POST", f"/api/v1/runs/{run_id}/resume")
+        return run
+
+    def clone(self, run_id: int, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        body = {"overrides": dict(overrides or {})}
+        run: dict[str, Any] = self._call("POST", f"/api/v1/runs/{run_id}/clone", json=body)
+        return run
+
+    def wait(self, run_id: int, timeout: float | None = None, poll: float = 5.0) -> dict[str, Any]:
+        """Block until the run succeeds, fails or is cancelled; returns the final run.
+
+        Listens to the run's event stream and re-reads the run at least every `poll` seconds, so
+        a missed event only delays the answer. Raises TimeoutError after `timeout` seconds.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            run = self.get_run(run_id)
+            if run["status"] in TERMINAL_STATUSES:
+                return run
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                raise TimeoutError(f"run {run_id} is still {run['status']} after {timeout} s")
+            window = poll if remaining is None else min(poll, remaining)
+            try:
+                for event in self.stream_events(run_id, read_timeout=window):
+                    if event.get("kind") == "status" and event.get("status") in TERMINAL_STATUSES:
+                        break
+                    if deadline is not None and time.monotonic() > deadline:
+                        break
+            except (httpx.TimeoutException, httpx.TransportError):
+                pass  # quiet or dropped stream: read the run again
+
+    def stream_events(
+        self,
+        run_id: int | None = None,
+        after_id: int | None = None,
+        *,
+        read_timeout: float | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Events as they happen (all runs, or one): dicts with id, kind, run_id and the payload.
+
+        `after_id` replays everything after that event id first. With `read_timeout`, a stream
+        quiet for that long raises httpx.ReadTimeout (keep-alives arrive every 15 s).
+        """
+        path = "/api/v1/events" if run_id is None else f"/api/v1/runs/{run_id}/events"
+        params = {"after_id": after_id} if after_id is not None else {}
+        timeout = httpx.Timeout(self.timeout, read=read_timeout)
+        with self._http.stream("GET", path, params=params, timeout=timeout) as response:
+            if not response.is_success:
+                response.read()
+                _raise_for_error(response)
+            for message in parse_sse(response.iter_lines()):
+                event: dict[str, Any] = json.loads(message["data"])
+                yield event
+
+    # --- metrics and files ------------------------------------------------------------------------
+
+    def metrics(
+        self,
+        run_id: int,
+        keys: Sequence[str] | None = None,
+        *,
+        max_points: int | None = None,
+        after_step: int | None = None,
+    ) -> dict[str, dict[str, Any]]:
+        """`{key: {"step": [...], "value": [...], "min", "max", "last", ...}}`."""
+        params: dict[str, Any] = {}
+        if keys:
+            params["keys"] = ",".join(keys)
+        if max_points is not None:
+            params["max_points"] = max_points
+        if after_step is not None:
+            params["after_step"] = after_step
+        body = self._call("GET", f"/api/v1/runs/{run_id}/metrics", params=params)
+        series: dict[str, dict[str, Any]] = body["series"]
+        return series
+
+    def log_metrics(self, run_id: int, points: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        """Send points (`{key, step, value, epoch?}`) now, in calls of at most 10,000."""
+        total: dict[str, Any] = {"written": 0, "new": 0}
+        for start in range(0, len(points), MAX_POINTS_PER_CALL):
+            chunk = [dict(point) for point in points[start : start + MAX_POINTS_PER_CALL]]
+            body = self._call("POST", f"/api/v1/runs/{run_id}/metrics", json={"points": chunk})
+            total["written"] += body["written"]
+            total["new"] += body["new"]
+        return total
+
+    def download_checkpoint(self, run_id: int, kind: str = "best", dest: str | Path = ".") -> Path:
+        """Save the run's `best` or `last` checkpoint; `dest` is a file or an existing folder."""
+        target = Path(dest)
+        if target.is_dir():
+            target = target / f"run-{run_id}-{kind}.pt"
+        partial = target.with_name(target.name + ".part")
+        with self._http.stream("GET", f"/api/v1/runs/{run_id}/checkpoints/{kind}") as response:
+            if not response.is_success:
+                response.read()
+                _raise_for_error(response)
+            with partial.open("wb") as handle:
+                for chunk in response.iter_bytes():
+                    handle.write(chunk)
+        partial.replace(target)
+        return target
+
+    # --- external runs ----------------------------------------------------------------------------
+
+    def create_external_run(
+        self,
+        name: str | None = None,
+        params: Mapping[str, Any] | None = None,
+        tags: Sequence[str] = (),
+        **options: Any,
+    ) -> ExternalRun:
+        """Open a run that this script trains and logs into (see ExternalRun)."""
+        body = {"name": name, "external": True, "params": dict(params or {}), "tags": list(tags)}
+        run = self._call("POST", "/api/v1/runs", json=body)
+        return ExternalRun(self, run["id"], **options)
+
+    def finish_external_run(
+        self, run_id: int, status: str = "succeeded", failure_reason: str | None = None
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"status": status}
+        if failure_reason is not None:
+            body["failure_reason"] = failure_reason[:1000]
+        run: dict[str, Any] = self._call("PATCH", f"/api/v1/runs/{run_id}", json=body)
+        return run
+
+
+class ExternalRun:
+    """Buffered, non-blocking metric logging into an external run.
+
+    `log` only appends to a buffer; a background thread sends it every `flush_interval` seconds
+    or as soon as `flush_points` points wait. If the server is unreachable the points stay
+    buffered (up to `max_buffered`, the oldest dropped beyond that) and sending is retried with
+    back-off: the training script is never interrupted by the tracker. `close()` (or leaving the
+    `with` block) sends what is left and sets the final status: succeeded, or failed when the
+    block raised.
+    """
+
+    def __init__(
+        self,
+        client: SegtrackClient,
+        run_id: int,
+        *,
+        flush_interval: float = 1.0,
+        flush_points: int = 1000,
+        max_buffered: int = 100_000,
+        close_timeout: float = 10.0,
+    ) -> None:
+        self.client = client
+        self.id = run_id
+        self.flush_interval = flush_interval
+        self.flush_points = flush_points
+        self.max_buffered = max_buffered
+        self.close_timeout = close_timeout
+        self.dropped = 0
+        self._points: deque[dict[str, Any]] = deque()
+        self._in_flight = 0
+        self._condition = threading.Condition()
+        self._closing = False
+        self._flush_wanted = False
+        self._warned_keys: set[str] = set()
+        self._http = httpx.Client(
+            base_url=client.base_url, timeout=client.timeout, transport=client._transport
+        )
+        self._thread = threading.Thread(
+            target=self._send_loop, name=f"segtrack-run-{run_id}", daemon=True
+        )
+        self._thread.start()
+
+    def log(self, key: str, value: float, step: int, epoch: int | None = None) -> None:
+        """Queue one point; returns at once (no network I/O). Non-finite values are skipped."""
+        value = float(value)
+        if not math.isfinite(value):
+            if key not in self._warned_keys:
+                self._warned_keys.add(key)
+                logger.warning("run %d: %s is %s at step %d; not logged", self.id, key, value, step)
+            return
+        point = {"key": key, "step": int(step), "value": value, "epoch": epoch}
+        with self._condition:
+            self._points.append(point)
+            if len(self._points) > self.max_buffered:
+                self._points.popleft()
+                self.dropped += 1
+                if self.dropped == 1:
+                    logger.warning(
+                        "run %d: the tracker is not keeping up; dropping the oldest points "
+                        "beyond %d buffered", self.id, self.max_buffered,
+                    )  # fmt: skip
+            if len(self._points) >= self.flush_points:
+                self._condition.notify_all()
+
+    def log_dict(self, metrics: Mapping[str, float], step: int, epoch: int | None = None) -> None:
+        """`log` every key of `metrics` at the same step."""
+        for key, value in metrics.items():
+            self.log(key, value, step, epoch)
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until everything logged so far was sent; False if that took over `timeout`."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._condition:
+            self._flush_wanted = True
+            self._condition.notify_all()
+            while self._points or self._in_flight:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                self._condition.wait(remaining if remaining is not None else 0.5)
+        return True
+
+    def close(self, status: str = "succeeded", failure_reason: str | None = None) -> None:
+        """Send what is left (for up to `close_timeout` s), stop the thread, set the status."""
+        sent = self.flush(self.close_timeout)
+        with self._condition:
+            self._closing = True
+            self._condition.notify_all()
+        self._thread.join(self.close_timeout)
+        self._http.close()
+        if not sent:
+            logger.warning("run %d: %d points could not be sent", self.id, len(self._points))
+        try:
+            self.client.finish_external_run(self.id, status, failure_reason)
+        except (SegtrackError, httpx.HTTPError) as error:
+            logger.warning("run %d: could not set its status to %s: %s", self.id, status, error)
+
+    def __enter__(self) -> ExternalRun:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc is None:
+            self.close("succeeded")
+        else:
+            self.close("failed", failure_reason=f"{type(exc).__name__}: {exc}")
+
+    def _take(self) -> list[dict[str, Any]]:
+        count = min(len(self._points), MAX_POINTS_PER_CALL)
+        batch = [self._points.popleft() for _ in range(count)]
+        self._in_flight = len(batch)
+        return batch
+
+    def _send(self, batch: list[dict[str, Any]]) -> bool:
+        """True when the batch is done with (sent, or refused for good)."""
+        try:
+            response = self._http.post(f"/api/v1/runs/{self.id}/metrics", json={"points": batch})
+        except httpx.HTTPError as error:
+            logger.warning("run %d: cannot reach the tracker (%s); will retry", self.id, error)
+            return False
+        if response.is_success:
+            return True
+        if response.status_code in (408, 429) or response.status_code >= 500:
+            logger.warning("run %d: tracker answered %d; will retry", self.id, response.status_code)
+            return False
+        logger.warning(
+            "run %d: tracker refused %d points (%d): %s", self.id, len(batch),
+            response.status_code, response.text[:300],
+        )  # fmt: skip
+        return True
+
+    def _send_loop(self) -> None:
+        pause = self.flush_interval
+        while True:
+            with self._condition:
+                deadline = time.monotonic() + pause
+                # After a failure wait out the back-off even with a full buffer.
+                failing = pause > self.flush_interval
+                while not (self._closing or self._flush_wanted) and (
+                    failing or len(self._points) < self.flush_points
+                ):
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    self._condition.wait(remaining)
+                self._flush_wanted = False
+                if not self._points:
+                    if self._closing:
+                        return
+                    continue
+                batch = self._take()
+            done = self._send(batch)
+            with self._condition:
+                if not done:
+                    self._points.extendleft(reversed(batch))
+                    while len(self._points) > self.max_buffered:
+                        self._points.popleft()
+                        self.dropped += 1
+                self._in_flight = 0
+                self._condition.notify_all()
+                if self._closing and not done:
+                    return
+            # Back off while the tracker fails, up to 30 s between attempts.
+            pause = self.flush_interval if done else min(pause * 2, 30.0)

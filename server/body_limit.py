@@ -1,0 +1,100 @@
+"""Refuse request bodies over `max_body_bytes` with a JSON 413, before they are read whole.
+
+Checks Content-Length up front and also counts the streamed bytes, since chunked uploads carry
+no length. Pure ASGI so it never buffers a body itself.
+"""
+
+from __future__ import annotations
+
+import json
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+
+class _BodyTooLargeError(Exception):
+    """Raised into the app from `receive` once the limit is passed."""
+
+
+class BodySizeLimitMiddleware:
+    """Answer 413 `{"error": {"code": "payload_too_large", ...}}` for bodies over `max_bytes`."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    def _error(self) -> tuple[Message, Message]:
+        body = json.dumps(
+            {
+                "error": {
+                    "code": "payload_too_large",
+                    "message": f"request body is larger than the limit of {self.max_bytes} bytes "
+                    "(SEGTRACK_MAX_BODY_BYTES)",
+                    "details": {"max_body_bytes": self.max_bytes},
+                }
+            }
+        ).encode()
+        start: Message = {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+        return start, {"type": "http.response.body", "body": body}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = _content_length(scope)
+        if declared is not None and declared > self.max_bytes:
+            for message in self._error():
+                await send(message)
+            return
+
+        received = 0
+        exceeded = False
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received, exceeded
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    exceeded = True
+                    raise _BodyTooLargeError
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if exceeded:
+                # The framework turned our exception into some error response: send ours instead.
+                if message["type"] == "http.response.start" and not started:
+                    started = True
+                    for replacement in self._error():
+                        await send(replacement)
+                return
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, guarded_send)
+        except _BodyTooLargeError:
+            if started:
+                raise
+            for message in self._error():
+                await send(message)
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None

@@ -1,0 +1,225 @@
+"""Dataset rules: paths stay inside the configured roots, folders are inspected before use, and
+a registered dataset's report is reused while its folder is unchanged (same fingerprint).
+"""
+
+from __future__ import annotations
+
+import colorsys
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from server.dataset import repository
+from server.dataset.schemas import DatasetCreate, DatasetPatch
+from server.errors import Conflict, DatasetRejected, InvalidInput, PathNotAllowed
+from server.models import Dataset, utcnow
+from server.settings import Settings
+from trainer.config import TrainConfig
+from trainer.data.image_files import UnreadableFileError
+from trainer.data.inspection import InspectionReport, inspect_dataset, inspect_for_config
+from trainer.data.layout import DatasetLayoutError
+from trainer.data.mask_encoding import MaskValueError
+
+logger = logging.getLogger(__name__)
+
+_INSPECTION_ERRORS = (DatasetLayoutError, UnreadableFileError, MaskValueError, OSError)
+
+
+def _roots(settings: Settings) -> list[Path]:
+    return [root.resolve() for root in settings.dataset_roots]
+
+
+def resolve_dataset_path(settings: Settings, raw: str, *, field: str = "path") -> Path:
+    """The real folder `raw` names, which must lie inside a dataset root.
+
+    Relative paths are looked up under each root in turn. Symlinks and '..' are resolved first,
+    so neither can lead outside the roots.
+
+    Raises:
+        PathNotAllowed: the folder resolves outside every root (the message lists the roots).
+        InvalidInput: the folder does not exist.
+    """
+    roots = _roots(settings)
+    listed = ", ".join(str(root) for root in roots)
+    given = Path(raw).expanduser()
+    candidates = [given] if given.is_absolute() else [root / given for root in roots]
+    inside = [
+        resolved
+        for resolved in (candidate.resolve() for candidate in candidates)
+        if any(resolved.is_relative_to(root) for root in roots)
+    ]
+    if not inside:
+        raise PathNotAllowed(
+            f"dataset path {raw!r} is outside the allowed dataset roots ({listed}); "
+            "set SEGTRACK_DATASET_ROOTS to allow more folders",
+            {"field": field, "allowed_roots": [str(root) for root in roots]},
+        )
+    for folder in inside:
+        if folder.is_dir():
+            return folder
+    raise InvalidInput(
+        f"dataset folder {raw!r} does not exist under the dataset roots ({listed})",
+        [{"field": field, "message": f"no folder {raw!r} under {listed}"}],
+    )
+
+
+def fingerprint(folder: Path) -> str:
+    """Cheap change detector: number of files and the newest modification time in the tree."""
+    count = 0
+    newest = folder.stat().st_mtime_ns
+    for current, directories, files in os.walk(folder):
+        base = Path(current)
+        for name in directories + files:
+            try:
+                newest = max(newest, (base / name).stat().st_mtime_ns)
+            except OSError:
+                continue
+        count += len(files)
+    return f"{count}:{newest}"
+
+
+def _rejected(folder: Path, error: Exception) -> DatasetRejected:
+    message = str(error)
+    return DatasetRejected(
+        f"dataset {folder} cannot be used: {message}",
+        {"root": str(folder), "ok": False, "errors": [message], "warnings": []},
+    )
+
+
+def _check(report: InspectionReport) -> dict[str, Any]:
+    details = report.to_dict()
+    if not report.ok:
+        raise DatasetRejected(report.format_errors(), details)
+    return details
+
+
+def default_colors(num_classes: int) -> list[str]:
+    """Background black, then hues spread by the golden angle: '#rrggbb' strings."""
+    colors = ["#000000"]
+    for index in range(1, num_classes):
+        hue = (index * 0.381966) % 1.0
+        red, green, blue = colorsys.hsv_to_rgb(hue, 0.8, 0.95)
+        colors.append(f"#{round(red * 255):02x}{round(green * 255):02x}{round(blue * 255):02x}")
+    return colors[:num_classes]
+
+
+def _colors_from_report(report: dict[str, Any]) -> list[str]:
+    """RGB-coded masks already say which colour each class has; others get the palette."""
+    classes = report.get("classes", [])
+    if report.get("encoding", {}).get("mode") == "rgb" and classes:
+        values = [item.get("value") for item in classes]
+        if all(isinstance(value, list) and len(value) == 3 for value in values):
+            return [f"#{red:02x}{green:02x}{blue:02x}" for red, green, blue in values]
+    return default_colors(int(report.get("num_classes", len(classes))))
+
+
+def register_dataset(session: Session, settings: Settings, body: DatasetCreate) -> Dataset:
+    """Inspect the folder and register it under `body.name`.
+
+    Raises:
+        Conflict: the name is taken. PathNotAllowed / InvalidInput: see resolve_dataset_path.
+        DatasetRejected: the inspection found errors (details: the report).
+    """
+    if repository.by_name(session, body.name) is not None:
+        raise Conflict(f"a dataset named {body.name!r} exists already; pick another name")
+    folder = resolve_dataset_path(settings, body.path)
+    try:
+        report = inspect_dataset(
+            folder,
+            layout=body.layout,
+            mask_suffix=body.mask_suffix,
+            num_classes=body.num_classes,
+            class_names=body.class_names,
+            mask_ignore_value=body.mask_ignore_value,
+        )
+    except _INSPECTION_ERRORS as error:
+        raise _rejected(folder, error) from error
+    details = _check(report)
+    colors = body.class_colors or _colors_from_report(details)
+    if len(colors) != report.num_classes:
+        raise InvalidInput(
+            f"class_colors has {len(colors)} entries but the dataset has {report.num_classes} "
+            "classes",
+            [{"field": "class_colors", "message": f"give {report.num_classes} colours"}],
+        )
+    now = utcnow()
+    return repository.add_dataset(
+        session,
+        Dataset(
+            name=body.name,
+            path=str(folder),
+            layout=report.layout,
+            report=details,
+            class_names=list(report.class_names),
+            class_colors=colors,
+            num_classes=report.num_classes,
+            num_pairs=report.num_pairs,
+            fingerprint=fingerprint(folder),
+            created_at=now,
+            updated_at=now,
+        ),
+    )
+
+
+def update_dataset(session: Session, id_or_name: str, body: DatasetPatch) -> Dataset:
+    dataset = repository.get_dataset(session, id_or_name)
+    if body.class_colors is not None:
+        if len(body.class_colors) != dataset.num_classes:
+            raise InvalidInput(
+                f"class_colors has {len(body.class_colors)} entries but dataset "
+                f"{dataset.name!r} has {dataset.num_classes} classes",
+                [{"field": "class_colors", "message": f"give {dataset.num_classes} colours"}],
+            )
+        dataset.class_colors = list(body.class_colors)
+        dataset.updated_at = utcnow()
+    return dataset
+
+
+def _stored_report_applies(dataset: Dataset, cfg: TrainConfig) -> bool:
+    """Whether the config inspects the dataset exactly as its registration did."""
+    report = dataset.report
+    return (
+        cfg.layout in ("auto", dataset.layout)
+        and cfg.mask_suffix in (None, report.get("mask_suffix"))
+        and cfg.num_classes in (None, dataset.num_classes)
+        and cfg.class_names in (None, dataset.class_names)
+        and cfg.mask_ignore_value is None
+        and cfg.in_channels in (None, report.get("in_channels"))
+    )
+
+
+def report_for_config(
+    session: Session, cfg: TrainConfig, dataset: Dataset | None
+) -> dict[str, Any]:
+    """The inspection report of the config's dataset, reusing a registered dataset's report
+    while its folder's fingerprint is unchanged (a changed folder is re-inspected and stored).
+
+    Raises:
+        DatasetRejected: the inspection found errors (details: the report).
+    """
+    folder = Path(cfg.dataset)
+    if dataset is not None and _stored_report_applies(dataset, cfg):
+        current = fingerprint(folder)
+        if current == dataset.fingerprint:
+            if not dataset.report.get("ok", False):
+                raise DatasetRejected(f"dataset {dataset.name!r} failed inspection", dataset.report)
+            return dataset.report
+        logger.info("dataset %s changed on disk; inspecting it again", dataset.name)
+        try:
+            report = inspect_for_config(cfg)
+        except _INSPECTION_ERRORS as error:
+            raise _rejected(folder, error) from error
+        details = report.to_dict()
+        dataset.report = details
+        dataset.fingerprint = current
+        dataset.num_pairs = report.num_pairs
+        dataset.updated_at = utcnow()
+        return _check(report)
+    try:
+        report = inspect_for_config(cfg)
+    except _INSPECTION_ERRORS as error:
+        raise _rejected(folder, error) from error
+    return _check(report)

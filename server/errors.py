@@ -1,0 +1,67 @@
+"""Domain errors: what a user did wrong, said so that they can fix it.
+
+Services raise these; `server.http_errors` maps them to JSON responses once for the whole app:
+`{"error": {"code": ..., "message": ..., "details": ...}}`. No web framework here: the worker
+raises and catches them too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class DomainError(Exception):
+    """Base class; `status_code` and `code` say how the API reports it."""
+
+    status_code = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, details: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class NotFound(DomainError):  # noqa: N818 (the API's names)
+    """An id or name that does not exist."""
+
+    status_code = 404
+    code = "not_found"
+
+
+class Conflict(DomainError):  # noqa: N818 (the API's names)
+    """A valid request for something in the wrong state (e.g. cancelling a finished run)."""
+
+    status_code = 409
+    code = "conflict"
+
+
+class InvalidInput(DomainError):  # noqa: N818 (the API's names)
+    """Input that breaks a rule; `details` is a list of `{"field": ..., "message": ...}`."""
+
+    status_code = 422
+    code = "invalid_input"
+
+    def __init__(self, message: str, details: list[dict[str, str]] | None = None) -> None:
+        super().__init__(message, details or [])
+
+
+class DatasetRejected(DomainError):  # noqa: N818 (the API's names)
+    """A dataset whose inspection found errors; `details` is the inspection report."""
+
+    status_code = 422
+    code = "dataset_rejected"
+
+
+class PathNotAllowed(DomainError):  # noqa: N818 (the API's names)
+    """A server-side path outside the configured dataset roots."""
+
+    status_code = 403
+    code = "path_not_allowed"
+
+
+class PayloadTooLarge(DomainError):  # noqa: N818 (the API's names)
+    """A request body or batch over the configured limit."""
+
+    status_code = 413
+    code = "payload_too_large"

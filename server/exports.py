@@ -1,0 +1,92 @@
+"""CSV exports: a run's metrics in wide format, and the runs list with configs flattened.
+
+pandas is imported when an export runs, not with the app: it costs about half a second and tens
+of megabytes that a server which never exports should not pay.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from server.models import Run, utcnow
+from server.run.schemas import duration_s
+
+RUN_COLUMNS: tuple[str, ...] = (
+    "id",
+    "name",
+    "status",
+    "external",
+    "priority",
+    "queue",
+    "dataset_name",
+    "model",
+    "worker",
+    "device",
+    "attempt",
+    "created_at",
+    "started_at",
+    "finished_at",
+    "epochs_done",
+    "epochs_planned",
+    "best_val_iou",
+    "best_epoch",
+    "last_val_iou",
+    "monitor",
+    "best_metric",
+    "failure_reason",
+)
+
+
+def metrics_csv(rows: list[tuple[str, int, float, int | None]]) -> str:
+    """`step`, `epoch`, then one column per key (sorted); one row per step."""
+    import pandas as pd  # noqa: PLC0415 (see the module docstring)
+
+    if not rows:
+        return "step,epoch\n"
+    frame = pd.DataFrame.from_records(rows, columns=["key", "step", "value", "epoch"])
+    wide = frame.pivot(index="step", columns="key", values="value")
+    wide = wide.reindex(columns=sorted(wide.columns))
+    epochs = frame.groupby("step")["epoch"].max().astype("Int64")
+    wide.insert(0, "epoch", epochs)
+    wide.columns.name = None
+    return wide.reset_index().to_csv(index=False)
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, dict | list):
+        return json.dumps(value, sort_keys=True)
+    return value
+
+
+def runs_csv(
+    runs: Iterable[Run], tags: dict[int, list[str]], last_values: dict[int, dict[str, float]]
+) -> str:
+    """One row per run: summary columns, `tags` (';'-joined), `duration_s`, then `config.<key>`,
+    `params.<key>` and `metric.<key>` (last value) columns."""
+    import pandas as pd  # noqa: PLC0415 (see the module docstring)
+
+    now = utcnow()
+    records = []
+    for run in runs:
+        record: dict[str, Any] = {column: getattr(run, column) for column in RUN_COLUMNS}
+        record["tags"] = ";".join(tags.get(run.id, []))
+        record["duration_s"] = duration_s(run, now)
+        for prefix, values in (("config", run.config), ("params", run.params)):
+            record.update(
+                {f"{prefix}.{key}": _cell(value) for key, value in (values or {}).items()}
+            )
+        record.update(
+            {f"metric.{key}": value for key, value in last_values.get(run.id, {}).items()}
+        )
+        records.append(record)
+    if not records:
+        return ",".join((*RUN_COLUMNS, "tags", "duration_s")) + "\n"
+    frame = pd.DataFrame.from_records(records)
+    fixed = [*RUN_COLUMNS, "tags", "duration_s"]
+    extra = sorted(column for column in frame.columns if column not in fixed)
+    buffer = io.StringIO()
+    frame[fixed + extra].to_csv(buffer, index=False)
+    return buffer.getvalue()

@@ -1,0 +1,37 @@
+"""The values metric code passes around: points going in, series coming out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+
+
+class MetricPoint(NamedTuple):
+    """One value of `key` at `step` (epoch-level metrics use the epoch as the step)."""
+
+    key: str
+    step: int
+    value: float
+    epoch: int | None = None
+
+
+@dataclass(frozen=True)
+class UpsertStats:
+    """What an upsert did: points written (after de-duplication) and how many were new."""
+
+    written: int
+    new: int
+    keys: tuple[str, ...]
+    min_step: int
+    max_step: int
+
+
+@dataclass(frozen=True)
+class Series:
+    """One key's points in step order: int64 steps and float64 values, shape (N,)."""
+
+    steps: npt.NDArray[np.int64]
+    values: npt.NDArray[np.float64]

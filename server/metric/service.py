@@ -1,0 +1,130 @@
+"""Metric rules: what a valid batch is, and what reading a series returns.
+
+`record_metrics` is also the worker's entry point (per epoch, in its own short transaction).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from server.errors import InvalidInput, NotFound, PayloadTooLarge
+from server.events import record_event
+from server.metric.downsample import MIN_POINTS, downsample
+from server.metric.repository import MetricPoint, UpsertStats, read_series, upsert_points
+from server.metric.schemas import MAX_KEY_LENGTH
+from server.models import Run
+
+MAX_POINTS_PER_CALL = 10_000
+EVENT_POINTS = 500
+"""Batches up to this size travel whole in their event; bigger ones as a summary."""
+
+
+def check_points(points: Sequence[MetricPoint]) -> None:
+    """Raise PayloadTooLarge or InvalidInput (naming the point index) for a bad batch.
+
+    The HTTP schema checks the same rules; this guards callers that skip it (the worker).
+    """
+    if len(points) > MAX_POINTS_PER_CALL:
+        raise PayloadTooLarge(
+            f"{len(points)} points in one call; the limit is {MAX_POINTS_PER_CALL} per call, "
+            "send them in several batches",
+            {"max_points": MAX_POINTS_PER_CALL, "received": len(points)},
+        )
+    problems: list[dict[str, str]] = []
+    for index, point in enumerate(points):
+        if not point.key or len(point.key) > MAX_KEY_LENGTH or point.key != point.key.strip():
+            problems.append(
+                {
+                    "field": f"points.{index}.key",
+                    "message": f"keys are 1 to {MAX_KEY_LENGTH} characters without whitespace "
+                    "at either end",
+                }
+            )
+        if not math.isfinite(point.value):
+            problems.append(
+                {"field": f"points.{index}.value", "message": "values must be finite numbers"}
+            )
+        if point.step < 0:
+            problems.append(
+                {"field": f"points.{index}.step", "message": "steps are non-negative integers"}
+            )
+    if problems:
+        first = problems[0]
+        more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
+        raise InvalidInput(
+            f"invalid metric points: {first['field']}: {first['message']}{more}", problems
+        )
+
+
+def _event_payload(points: Sequence[MetricPoint], stats: UpsertStats) -> dict[str, Any]:
+    if len(points) <= EVENT_POINTS:
+        return {"points": [point._asdict() for point in points]}
+    return {
+        "summary": True,
+        "keys": list(stats.keys),
+        "count": stats.written,
+        "min_step": stats.min_step,
+        "max_step": stats.max_step,
+    }
+
+
+def record_metrics(session: Session, run_id: int, points: Sequence[MetricPoint]) -> UpsertStats:
+    """Validate and store a batch of one run's points, and record one `metrics` event.
+
+    Raises:
+        NotFound: no run `run_id`.
+        PayloadTooLarge: more than MAX_POINTS_PER_CALL points.
+        InvalidInput: a bad key, a non-finite value or a negative step (the field names the index).
+    """
+    check_points(points)
+    monitor = session.execute(select(Run.monitor).where(Run.id == run_id)).one_or_none()
+    if monitor is None:
+        raise NotFound(f"run {run_id} does not exist")
+    stats = upsert_points(session, run_id, points, monitor=monitor[0])
+    if stats.written:
+        record_event(session, "metrics", run_id, _event_payload(points, stats))
+    return stats
+
+
+def read_metrics(
+    session: Session,
+    run_id: int,
+    *,
+    keys: Sequence[str] | None,
+    after_step: int | None,
+    max_points: int | None,
+) -> dict[str, dict[str, Any]]:
+    """The run's series per key, each downsampled to `max_points` when longer.
+
+    Returns `{key: {"step", "value", "min", "max", "last": {"step", "value"}, "count",
+    "downsampled"}}` where min, max, last and count describe the series before downsampling
+    (after `after_step`). Steps and values are numpy arrays (the router encodes them).
+    """
+    if session.scalar(select(Run.id).where(Run.id == run_id)) is None:
+        raise NotFound(f"run {run_id} does not exist")
+    if max_points is not None and max_points < MIN_POINTS:
+        raise InvalidInput(
+            f"max_points must be at least {MIN_POINTS}",
+            [{"field": "max_points", "message": f"must be at least {MIN_POINTS}"}],
+        )
+    result: dict[str, dict[str, Any]] = {}
+    for key, series in read_series(session, run_id, keys, after_step).items():
+        steps, values = series.steps, series.values
+        thinned = max_points is not None and len(steps) > max_points
+        if thinned and max_points is not None:
+            steps, values = downsample(steps, values, max_points)
+        result[key] = {
+            "step": steps,
+            "value": values,
+            "min": float(series.values.min()),
+            "max": float(series.values.max()),
+            "last": {"step": int(series.steps[-1]), "value": float(series.values[-1])},
+            "count": len(series.steps),
+            "downsampled": thinned,
+        }
+    return result

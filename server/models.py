@@ -1,0 +1,273 @@
+"""Database tables (SQLAlchemy 2 typed declarative). Imported by the worker: no web framework here.
+
+Datetimes are timezone-aware UTC everywhere (`UTCDateTime` restores the zone SQLite drops).
+File paths are stored relative to the artifacts root (see `server.artifacts`).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+RUN_STATUSES: tuple[str, ...] = (
+    "queued",
+    "running",
+    "cancelling",
+    "succeeded",
+    "failed",
+    "cancelled",
+)
+TERMINAL_STATUSES: tuple[str, ...] = ("succeeded", "failed", "cancelled")
+
+JsonType = JSON().with_variant(JSONB(), "postgresql")
+# SQLite only auto-increments an INTEGER PRIMARY KEY (the rowid alias), not BIGINT.
+BigIdType = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every backend (SQLite stores naive text)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: segtrack stores timezone-aware UTC only")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {  # noqa: RUF012 (SQLAlchemy reads this class attribute)
+        datetime: UTCDateTime(),
+        dict[str, Any]: JsonType,
+        list[str]: JsonType,
+        float: Double(),
+    }
+
+
+class Dataset(Base):
+    """A dataset folder registered by name, with its last inspection report."""
+
+    __tablename__ = "datasets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    path: Mapped[str] = mapped_column(String(4096))
+    layout: Mapped[str] = mapped_column(String(32))
+    report: Mapped[dict[str, Any]]
+    class_names: Mapped[list[str]]
+    class_colors: Mapped[list[str]]
+    num_classes: Mapped[int] = mapped_column(Integer)
+    num_pairs: Mapped[int] = mapped_column(Integer)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Run(Base):
+    """A training run (queued for a worker) or an external run a script logs into."""
+
+    __tablename__ = "runs"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ({})".format(", ".join(f"'{status}'" for status in RUN_STATUSES)),
+            name="status",
+        ),
+        CheckConstraint("priority BETWEEN 0 AND 9", name="priority"),
+        Index("ix_runs_created_at_id", "created_at", "id"),
+        Index("ix_runs_status_created_at", "status", "created_at"),
+        Index("ix_runs_best_val_iou_id", "best_val_iou", "id"),
+        Index("ix_runs_queue_order", "status", "priority", "queued_at"),
+        # Never reuse a deleted run's id on SQLite either: events and swept points refer to it.
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16))
+    external: Mapped[bool] = mapped_column(Boolean, default=False)
+    config: Mapped[dict[str, Any] | None]
+    params: Mapped[dict[str, Any] | None]
+    notes: Mapped[str] = mapped_column(Text, default="")
+    priority: Mapped[int] = mapped_column(SmallInteger, default=0)
+    queue: Mapped[str] = mapped_column(String(64))
+    dataset_id: Mapped[int | None] = mapped_column(
+        ForeignKey("datasets.id", ondelete="SET NULL"), index=True
+    )
+    dataset_name: Mapped[str | None] = mapped_column(String(200))
+    dataset_path: Mapped[str | None] = mapped_column(String(4096))
+    model: Mapped[str | None] = mapped_column(String(32), index=True)
+    worker: Mapped[str | None] = mapped_column(String(200))
+    device: Mapped[str | None] = mapped_column(String(64))
+    task_id: Mapped[str | None] = mapped_column(String(64))
+    attempt: Mapped[int] = mapped_column(Integer, default=0)
+    max_retries: Mapped[int] = mapped_column(Integer, default=0)
+    resume_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    heartbeat_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    queued_at: Mapped[datetime | None]
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    failure_reason: Mapped[str | None] = mapped_column(String(1000))
+    failure_traceback: Mapped[str | None] = mapped_column(Text)
+    epochs_done: Mapped[int] = mapped_column(Integer, default=0)
+    epochs_planned: Mapped[int | None] = mapped_column(Integer)
+    best_val_iou: Mapped[float | None]
+    best_epoch: Mapped[int | None] = mapped_column(Integer)
+    last_val_iou: Mapped[float | None]
+    monitor: Mapped[str | None] = mapped_column(String(200))
+    best_metric: Mapped[float | None]
+    class_names: Mapped[list[str] | None]
+
+
+class RunTag(Base):
+    """One tag of a run; a table of its own so tag filters use an index."""
+
+    __tablename__ = "run_tags"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    tag: Mapped[str] = mapped_column(String(100), primary_key=True, index=True)
+
+
+class Metric(Base):
+    """One value of one metric key at one step; (run_id, key, step) is unique so replays upsert.
+
+    No foreign key on `run_id`, on purpose: its per-row check cost a third of the time of a
+    10,000-point ingest. Deleting a run deletes its points explicitly, and the reaper sweeps
+    points an ingest committed while the run was being deleted (`server.reaper`).
+    """
+
+    __tablename__ = "metrics"
+
+    run_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    step: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    value: Mapped[float]
+    epoch: Mapped[int | None] = mapped_column(Integer)
+
+
+class MetricSummary(Base):
+    """Per run and key: last, min, max and count, kept on ingest so lists never scan `metrics`."""
+
+    __tablename__ = "metric_summaries"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    last_step: Mapped[int] = mapped_column(BigInteger)
+    last_value: Mapped[float]
+    min_value: Mapped[float]
+    max_value: Mapped[float]
+    count: Mapped[int] = mapped_column(BigInteger)
+
+
+class Preview(Base):
+    """One validation sample at one epoch: image, truth and prediction PNG paths."""
+
+    __tablename__ = "previews"
+    __table_args__ = (UniqueConstraint("run_id", "epoch", "sample_index"),)
+
+    id: Mapped[int] = mapped_column(BigIdType, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    epoch: Mapped[int] = mapped_column(Integer)
+    sample_index: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(500))
+    image_path: Mapped[str] = mapped_column(String(1000))
+    truth_path: Mapped[str] = mapped_column(String(1000))
+    prediction_path: Mapped[str] = mapped_column(String(1000))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Checkpoint(Base):
+    """The best or last checkpoint file of a run."""
+
+    __tablename__ = "checkpoints"
+    __table_args__ = (
+        CheckConstraint("kind IN ('best', 'last')", name="kind"),
+        UniqueConstraint("run_id", "kind"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(8))
+    epoch: Mapped[int] = mapped_column(Integer)
+    metric: Mapped[float | None]
+    path: Mapped[str] = mapped_column(String(1000))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Event(Base):
+    """Durable outbox of what changed: event streams resume from it (Last-Event-ID) or poll it.
+
+    `run_id` has no foreign key on purpose: a deleted run's "deleted" event must outlive it.
+    """
+
+    __tablename__ = "events"
+    # Ids only grow, on SQLite too: streams resume after the last id they saw.
+    __table_args__ = (Index("ix_events_run_id_id", "run_id", "id"), {"sqlite_autoincrement": True})
+
+    id: Mapped[int] = mapped_column(BigIdType, primary_key=True, autoincrement=True)
+    run_id: Mapped[int | None] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class Worker(Base):
+    """A worker process that is (or recently was) online; written by the worker itself."""
+
+    __tablename__ = "workers"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    hostname: Mapped[str] = mapped_column(String(200))
+    pid: Mapped[int] = mapped_column(Integer)
+    device: Mapped[str] = mapped_column(String(64))
+    queues: Mapped[list[str]]
+    current_run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

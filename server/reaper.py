@@ -1,0 +1,120 @@
+"""Notice lost runs and workers: a periodic task in the API process.
+
+A run in `running` or `cancelling` whose heartbeat is older than `heartbeat_timeout_s` lost its
+worker. It is queued again to resume from its last checkpoint when it still has retries
+(`attempt < max_retries`) and a `last` checkpoint exists; otherwise it fails with
+"worker lost (no heartbeat for N s)". Several API processes may run reapers: rows are locked
+with SKIP LOCKED (PostgreSQL) and each update re-checks the status, so a run is handled once.
+Each pass also drops workers not seen within the timeout, deletes events past their retention
+and sweeps metric points left behind by recently deleted runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import anyio.to_thread
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from server.db import session_scope
+from server.models import Event, Metric, Run, utcnow
+from server.preview.repository import get_checkpoint
+from server.queue import TaskQueue
+from server.run.lifecycle import RUNNING_STATUSES, FinalStatus, end_now, enqueue
+from server.settings import Settings
+from server.worker_status.repository import drop_stale_workers
+
+logger = logging.getLogger(__name__)
+
+SWEEP_WINDOW = timedelta(hours=1)
+
+
+@dataclass
+class ReapReport:
+    """What one pass did."""
+
+    failed: list[int] = field(default_factory=list)
+    requeued: list[int] = field(default_factory=list)
+    dropped_workers: list[str] = field(default_factory=list)
+    deleted_events: int = 0
+    swept_points: int = 0
+
+
+def sweep_deleted_runs(session: Session, since: datetime) -> int:
+    """Delete points of runs deleted after `since`: an ingest that committed while its run was
+    being deleted leaves them behind (metrics have no foreign key). Returns how many went."""
+    deleted_runs = select(Event.run_id).where(
+        Event.kind == "run",
+        Event.created_at >= since,
+        Event.payload["action"].as_string() == "deleted",
+    )
+    result = session.execute(delete(Metric).where(Metric.run_id.in_(deleted_runs)))
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def reap_once(
+    session: Session, settings: Settings, task_queue: TaskQueue, now: datetime | None = None
+) -> ReapReport:
+    """One pass over lost runs, stale workers and expired events (in the caller's transaction)."""
+    now = now or utcnow()
+    report = ReapReport()
+    timeout = settings.heartbeat_timeout_s
+    cutoff = now - timedelta(seconds=timeout)
+    last_sign = func.coalesce(Run.heartbeat_at, Run.started_at, Run.queued_at, Run.created_at)
+    lost = session.scalars(
+        select(Run)
+        .where(Run.status.in_(RUNNING_STATUSES), Run.external.is_(False), last_sign < cutoff)
+        .order_by(Run.id)
+        .with_for_update(skip_locked=True)
+    ).all()
+    for run in lost:
+        can_retry = run.attempt < run.max_retries and run.status == "running"
+        if can_retry and get_checkpoint(session, run.id, "last") is not None:
+            run.attempt += 1
+            logger.warning(
+                "run %d: worker %s lost; requeued to resume (attempt %d of %d)",
+                run.id, run.worker, run.attempt, run.max_retries,
+            )  # fmt: skip
+            enqueue(session, task_queue, run, resume=True)
+            report.requeued.append(run.id)
+        else:
+            reason = f"worker lost (no heartbeat for {timeout:g} s)"
+            logger.warning("run %d: %s; worker was %s", run.id, reason, run.worker)
+            # A run being cancelled when its worker died ends as the user asked.
+            outcome: FinalStatus = "cancelled" if run.status == "cancelling" else "failed"
+            end_now(session, run, outcome, failure_reason=reason)
+            report.failed.append(run.id)
+    report.dropped_workers = drop_stale_workers(session, cutoff)
+    report.swept_points = sweep_deleted_runs(session, now - SWEEP_WINDOW)
+    expired = now - timedelta(seconds=settings.event_retention_s)
+    deleted = session.execute(delete(Event).where(Event.created_at < expired))
+    report.deleted_events = int(deleted.rowcount)  # type: ignore[attr-defined]
+    return report
+
+
+async def run_reaper(
+    factory: sessionmaker[Session], settings: Settings, task_queue: TaskQueue
+) -> None:
+    """Reap every `reaper_interval_s` until cancelled; a failing pass is logged and retried."""
+
+    def one_pass() -> ReapReport:
+        with session_scope(factory) as session:
+            return reap_once(session, settings, task_queue)
+
+    while True:
+        try:
+            report = await anyio.to_thread.run_sync(one_pass)
+            if report.failed or report.requeued or report.dropped_workers:
+                logger.info(
+                    "reaper: failed %s, requeued %s, dropped workers %s",
+                    report.failed, report.requeued, report.dropped_workers,
+                )  # fmt: skip
+        except Exception:
+            logger.exception(
+                "reaper pass failed; trying again in %.0f s", settings.reaper_interval_s
+            )
+        await asyncio.sleep(settings.reaper_interval_s)

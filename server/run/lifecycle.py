@@ -1,0 +1,191 @@
+"""Run state transitions shared by the API, the worker and the reaper. Never commits.
+
+    queued -> running -> succeeded | failed | cancelled      (cancelling while a cancel is pending)
+
+Every transition records a `status` event in the same transaction. Messages to the broker are
+sent only after the commit (`server.db.after_commit`), so a worker never receives the id of a
+run that is not in the database yet.
+
+The worker's calls, each in its own short transaction (`server.db.session_scope`):
+`claim_run` once, `heartbeat` every few seconds (its answer says whether to stop), `record_start`
+when the trainer reports its RunInfo, then `finish_run`.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from server.db import after_commit
+from server.events import record_event
+from server.models import Run, utcnow
+from server.queue import TaskQueue, new_task_id
+
+logger = logging.getLogger(__name__)
+
+FinalStatus = Literal["succeeded", "failed", "cancelled"]
+RUNNING_STATUSES = ("running", "cancelling")
+MAX_REASON = 1000
+
+
+def one_line(reason: str) -> str:
+    """The first non-empty line of `reason`, at most MAX_REASON characters."""
+    line = next((part.strip() for part in reason.splitlines() if part.strip()), "")
+    return line[: MAX_REASON - 1] + "…" if len(line) > MAX_REASON else line
+
+
+def status_event(session: Session, run: Run, previous: str, **extra: Any) -> None:
+    """Record that `run` moved from `previous` to its current status."""
+    payload = {"status": run.status, "previous": previous, "name": run.name, **extra}
+    if run.failure_reason:
+        payload["failure_reason"] = run.failure_reason
+    record_event(session, "status", run.id, payload)
+
+
+def enqueue(session: Session, task_queue: TaskQueue, run: Run, *, resume: bool = False) -> None:
+    """Put `run` in the queue and send its message once the transaction commits.
+
+    Each send gets a fresh task id, so revoking an old message never drops a later one.
+    """
+    previous = run.status
+    run.status = "queued"
+    run.queued_at = utcnow()
+    run.task_id = new_task_id()
+    run.worker = None
+    run.heartbeat_at = None
+    run.finished_at = None
+    if resume:
+        run.resume_requested = True
+        run.failure_reason = None
+        run.failure_traceback = None
+    session.flush()
+    run_id, queue, priority, task_id = run.id, run.queue, run.priority, run.task_id
+
+    def send() -> None:
+        task_queue.send_run(run_id, queue=queue, priority=priority, task_id=task_id)
+
+    after_commit(session, send)
+    if previous != "queued":
+        status_event(session, run, previous, resume=resume)
+
+
+def claim_run(session: Session, run_id: int, *, worker: str, device: str) -> Run | None:
+    """Atomically take a queued run for `worker`; None if it is not queued any more.
+
+    None means another worker has it, or it was cancelled or deleted: a redelivered message is
+    harmless. The returned run's `resume_requested` says whether to continue from its last
+    checkpoint.
+    """
+    now = utcnow()
+    result = session.execute(
+        update(Run)
+        .where(Run.id == run_id, Run.status == "queued")
+        .values(
+            status="running",
+            worker=worker,
+            device=device,
+            started_at=func.coalesce(Run.started_at, now),
+            heartbeat_at=now,
+            finished_at=None,
+            failure_reason=None,
+            failure_traceback=None,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        logger.info("run %d: not queued any more; %s leaves it", run_id, worker)
+        return None
+    run = session.get(Run, run_id, populate_existing=True)
+    assert run is not None
+    status_event(session, run, "queued", worker=worker, device=device)
+    return run
+
+
+def heartbeat(session: Session, run_id: int) -> str | None:
+    """Mark the run alive; returns its status (`cancelling` means stop) or None if it is gone.
+
+    None means the run was deleted, or it is no longer running (e.g. the reaper declared it lost):
+    the worker should stop either way.
+    """
+    session.execute(
+        update(Run)
+        .where(Run.id == run_id, Run.status.in_(RUNNING_STATUSES))
+        .values(heartbeat_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    status = session.scalar(select(Run.status).where(Run.id == run_id))
+    return status if status in RUNNING_STATUSES else None
+
+
+def record_start(
+    session: Session,
+    run_id: int,
+    *,
+    class_names: list[str] | None = None,
+    epochs_planned: int | None = None,
+    device: str | None = None,
+) -> None:
+    """Store what the trainer reported before epoch 1 (its RunInfo)."""
+    reported: dict[str, Any] = {
+        name: value
+        for name, value in (
+            ("class_names", list(class_names) if class_names is not None else None),
+            ("epochs_planned", epochs_planned),
+            ("device", device),
+        )
+        if value is not None
+    }
+    session.execute(
+        update(Run)
+        .where(Run.id == run_id)
+        .values(heartbeat_at=utcnow(), **reported)
+        .execution_options(synchronize_session=False)
+    )
+    record_event(session, "run", run_id, {"action": "started", **reported})
+
+
+def finish_run(
+    session: Session,
+    run_id: int,
+    status: FinalStatus,
+    *,
+    failure_reason: str | None = None,
+    failure_traceback: str | None = None,
+    finished_at: datetime | None = None,
+) -> Run | None:
+    """End a running (or cancelling) run; None if it is not running any more.
+
+    Args:
+        status: succeeded, failed or cancelled.
+        failure_reason: One line for people (the first line of a longer text is kept).
+        failure_traceback: The full traceback, shown on the run page.
+    """
+    run = session.scalars(select(Run).where(Run.id == run_id).with_for_update()).one_or_none()
+    if run is None or run.status not in RUNNING_STATUSES:
+        logger.info("run %d: not running any more; outcome %s dropped", run_id, status)
+        return None
+    previous = run.status
+    run.status = status
+    run.finished_at = finished_at or utcnow()
+    run.failure_reason = one_line(failure_reason) if failure_reason else None
+    run.failure_traceback = failure_traceback
+    session.flush()
+    status_event(session, run, previous)
+    return run
+
+
+def end_now(
+    session: Session, run: Run, status: FinalStatus, *, failure_reason: str | None = None
+) -> None:
+    """End a run from the API or the reaper (no worker involved)."""
+    previous = run.status
+    run.status = status
+    run.finished_at = utcnow()
+    if failure_reason is not None:
+        run.failure_reason = one_line(failure_reason)
+    session.flush()
+    status_event(session, run, previous)

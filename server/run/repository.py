@@ -1,0 +1,315 @@
+"""SQL for runs and their tags: lookups, the filtered and keyset-paginated list. Never commits."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import (
+    ColumnElement,
+    Double,
+    Select,
+    and_,
+    cast,
+    delete,
+    exists,
+    extract,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+)
+from sqlalchemy.orm import Session, defer
+
+from server.errors import InvalidInput, NotFound
+from server.models import Metric, MetricSummary, Run, RunTag, UTCDateTime, utcnow
+
+SORT_FIELDS: tuple[str, ...] = (
+    "created_at",
+    "name",
+    "status",
+    "best_val_iou",
+    "last_val_iou",
+    "epochs_done",
+    "duration",
+    "priority",
+    "id",
+)
+METRIC_OPERATORS: tuple[str, ...] = (">=", "<=", "!=", ">", "<", "=")
+_NULLABLE_SORTS = {"best_val_iou", "last_val_iou", "duration"}
+
+
+@dataclass(frozen=True)
+class MetricCondition:
+    """`<key> <op> <value>`, compared with the key's LAST value (from metric_summaries)."""
+
+    key: str
+    op: str
+    value: float
+
+    def clause(self) -> ColumnElement[bool]:
+        last = MetricSummary.last_value
+        compare = {
+            ">": last > self.value,
+            ">=": last >= self.value,
+            "<": last < self.value,
+            "<=": last <= self.value,
+            "=": last == self.value,
+            "!=": last != self.value,
+        }[self.op]
+        return exists().where(
+            MetricSummary.run_id == Run.id, MetricSummary.key == self.key, compare
+        )
+
+
+@dataclass(frozen=True)
+class RunFilter:
+    """Conditions AND-ed together; an empty filter matches every run."""
+
+    statuses: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    text: str | None = None
+    dataset: str | None = None
+    model: str | None = None
+    external: bool | None = None
+    metrics: tuple[MetricCondition, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class RunSort:
+    """A sort field (one of SORT_FIELDS) and direction; ties are broken by id."""
+
+    field: str = "created_at"
+    descending: bool = True
+
+    @property
+    def spec(self) -> str:
+        return ("-" if self.descending else "") + self.field
+
+
+def get_run(session: Session, run_id: int, *, for_update: bool = False) -> Run:
+    """The run, or NotFound naming the id."""
+    query = select(Run).where(Run.id == run_id)
+    if for_update:
+        query = query.with_for_update()
+    run = session.scalars(query).one_or_none()
+    if run is None:
+        raise NotFound(f"run {run_id} does not exist")
+    return run
+
+
+def tags_of(session: Session, run_ids: Sequence[int]) -> dict[int, list[str]]:
+    """Sorted tags of each run."""
+    tags: dict[int, list[str]] = defaultdict(list)
+    if run_ids:
+        rows = session.execute(
+            select(RunTag.run_id, RunTag.tag)
+            .where(RunTag.run_id.in_(run_ids))
+            .order_by(RunTag.run_id, RunTag.tag)
+        )
+        for run_id, tag in rows:
+            tags[run_id].append(tag)
+    return tags
+
+
+def replace_tags(session: Session, run_id: int, tags: Sequence[str]) -> list[str]:
+    """Set the run's tags (duplicates dropped); returns them sorted."""
+    unique = sorted(set(tags))
+    session.execute(delete(RunTag).where(RunTag.run_id == run_id))
+    if unique:
+        session.execute(insert(RunTag), [{"run_id": run_id, "tag": tag} for tag in unique])
+    return unique
+
+
+def add_run(session: Session, run: Run, tags: Sequence[str]) -> Run:
+    """Insert the run (its id is set on return) and its tags."""
+    session.add(run)
+    session.flush()
+    replace_tags(session, run.id, tags)
+    return run
+
+
+def delete_run(session: Session, run_id: int) -> None:
+    """Delete the run with its tags, summaries, previews and checkpoints (ON DELETE CASCADE),
+    and its metric points (no foreign key there; see `server.models.Metric`)."""
+    session.execute(delete(Run).where(Run.id == run_id))
+    session.execute(delete(Metric).where(Metric.run_id == run_id))
+
+
+def queued_runs(session: Session, limit: int = 200) -> list[Run]:
+    """Queued runs in the order workers take them: priority (high first), then queue time."""
+    return list(
+        session.scalars(
+            select(Run)
+            .options(defer(Run.config), defer(Run.params), defer(Run.failure_traceback))
+            .where(Run.status == "queued")
+            .order_by(Run.priority.desc(), Run.queued_at, Run.id)
+            .limit(limit)
+        )
+    )
+
+
+# --- the list -------------------------------------------------------------------------------------
+
+
+def _sort_expression(session: Session, name: str, now: datetime) -> ColumnElement[Any]:
+    if name != "duration":
+        column: ColumnElement[Any] = getattr(Run, name)
+        return column
+    # "now" comes from here, not the database: its now() is frozen at the transaction's start.
+    end = func.coalesce(Run.finished_at, literal(now, UTCDateTime()))
+    if session.get_bind().dialect.name == "postgresql":
+        return cast(extract("epoch", end - Run.started_at), Double)
+    # SQLite stores UTC text; julianday() reads it and counts days.
+    return (func.julianday(end) - func.julianday(Run.started_at)) * literal(86400.0)
+
+
+def _like(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _conditions(run_filter: RunFilter) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if run_filter.statuses:
+        conditions.append(Run.status.in_(run_filter.statuses))
+    for tag in run_filter.tags:
+        conditions.append(Run.id.in_(select(RunTag.run_id).where(RunTag.tag == tag)))
+    if run_filter.text:
+        pattern = _like(run_filter.text)
+        matches: list[ColumnElement[bool]] = [
+            Run.name.ilike(pattern, escape="\\"),
+            Run.notes.ilike(pattern, escape="\\"),
+            Run.dataset_name.ilike(pattern, escape="\\"),
+            Run.id.in_(select(RunTag.run_id).where(RunTag.tag.ilike(pattern, escape="\\"))),
+        ]
+        if run_filter.text.strip().isdigit():
+            matches.append(Run.id == int(run_filter.text))
+        conditions.append(or_(*matches))
+    if run_filter.dataset:
+        by_name = or_(
+            Run.dataset_name == run_filter.dataset, Run.dataset_path == run_filter.dataset
+        )
+        conditions.append(
+            or_(by_name, Run.dataset_id == int(run_filter.dataset))
+            if run_filter.dataset.isdigit()
+            else by_name
+        )
+    if run_filter.model:
+        conditions.append(Run.model == run_filter.model)
+    if run_filter.external is not None:
+        conditions.append(Run.external.is_(run_filter.external))
+    conditions.extend(condition.clause() for condition in run_filter.metrics)
+    return conditions
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where a page ended: the last row's sort value and id, and the "now" running durations
+    were measured at (kept for the whole walk, so growing durations do not reorder it)."""
+
+    value: Any
+    run_id: int
+    now: datetime
+
+
+def encode_cursor(sort: RunSort, cursor: Cursor) -> str:
+    """An opaque cursor: base64 of the sort, the last value, id and now as JSON."""
+    value = cursor.value.isoformat() if isinstance(cursor.value, datetime) else cursor.value
+    raw = orjson.dumps(
+        {"s": sort.spec, "v": value, "id": cursor.run_id, "now": cursor.now.isoformat()}
+    )
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(text: str, sort: RunSort) -> Cursor:
+    """The cursor of a page of the same sort, else InvalidInput."""
+    problem = InvalidInput(
+        "invalid cursor: pass the `next_cursor` of the previous page with the same sort",
+        [{"field": "cursor", "message": "not a cursor of this list"}],
+    )
+    try:
+        data = orjson.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+        if data["s"] != sort.spec:
+            raise problem
+        value = data["v"]
+        if sort.field == "created_at":
+            value = datetime.fromisoformat(value)
+        now = datetime.fromisoformat(data["now"])
+        if now.tzinfo is None:
+            raise problem
+        return Cursor(value=value, run_id=int(data["id"]), now=now)
+    except (binascii.Error, ValueError, KeyError, TypeError, orjson.JSONDecodeError) as error:
+        raise problem from error
+
+
+def _after(
+    column: ColumnElement[Any], sort: RunSort, value: Any, run_id: int
+) -> ColumnElement[bool]:
+    """Rows after (value, run_id) in the order (column, id), nulls last in both directions."""
+    id_after = Run.id < run_id if sort.descending else Run.id > run_id
+    if value is None:
+        return and_(column.is_(None), id_after)
+    beyond = column < value if sort.descending else column > value
+    after = or_(beyond, and_(column == value, id_after))
+    return or_(after, column.is_(None)) if sort.field in _NULLABLE_SORTS else after
+
+
+def _ordered(
+    session: Session, run_filter: RunFilter, sort: RunSort, now: datetime
+) -> tuple[Select[Any], ColumnElement[Any]]:
+    column = _sort_expression(session, sort.field, now)
+    order = column.desc() if sort.descending else column.asc()
+    if sort.field in _NULLABLE_SORTS:
+        order = order.nulls_last()
+    tie = Run.id.desc() if sort.descending else Run.id.asc()
+    query = (
+        select(Run, column.label("sort_value")).where(*_conditions(run_filter)).order_by(order, tie)
+    )
+    return query, column
+
+
+def list_runs(
+    session: Session,
+    run_filter: RunFilter,
+    sort: RunSort,
+    *,
+    limit: int,
+    cursor: str | None = None,
+) -> tuple[list[Run], str | None]:
+    """One page of runs (config, params, notes and traceback not loaded) and the next cursor."""
+    position = decode_cursor(cursor, sort) if cursor else None
+    now = position.now if position is not None else utcnow()
+    query, column = _ordered(session, run_filter, sort, now)
+    query = query.options(
+        defer(Run.config),
+        defer(Run.params),
+        defer(Run.notes),
+        defer(Run.failure_traceback),
+        defer(Run.class_names),
+    )
+    if position is not None:
+        query = query.where(_after(column, sort, position.value, position.run_id))
+    rows = session.execute(query.limit(limit + 1)).all()
+    page = rows[:limit]
+    next_cursor = None
+    if len(rows) > limit and page:
+        last_run, last_value = page[-1]
+        next_cursor = encode_cursor(sort, Cursor(last_value, last_run.id, now))
+    return [run for run, _ in page], next_cursor
+
+
+def iter_runs(
+    session: Session, run_filter: RunFilter, sort: RunSort, *, limit: int
+) -> Iterator[Run]:
+    """Every matching run in full, up to `limit` (exports)."""
+    query, _ = _ordered(session, run_filter, sort, utcnow())
+    for run, _value in session.execute(query.limit(limit)):
+        yield run

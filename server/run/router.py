@@ -1,0 +1,183 @@
+"""/api/v1/runs: create, list (filters, sort, cursor), read, edit, delete, cancel, resume, clone."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, status
+from fastapi.responses import Response
+from sqlalchemy.orm import Session
+
+from server import exports
+from server.deps import SessionDep, SettingsDep, TaskQueueDep
+from server.metric.repository import summaries
+from server.models import Run, utcnow
+from server.run import repository, service
+from server.run.repository import RunFilter
+from server.run.schemas import (
+    CloneRequest,
+    MetricSummaryOut,
+    RunCreate,
+    RunOut,
+    RunPage,
+    RunPatch,
+    RunSummaryOut,
+    duration_s,
+)
+
+router = APIRouter(prefix="/api/v1/runs", tags=["runs"])
+csv_router = APIRouter(prefix="/api/v1", tags=["runs"])
+
+MAX_PAGE = 500
+MAX_CSV_RUNS = 100_000
+
+
+def summary_out(run: Run, tags: list[str]) -> RunSummaryOut:
+    return RunSummaryOut.model_validate(
+        {**_summary_fields(run), "tags": tags, "duration_s": duration_s(run, utcnow())}
+    )
+
+
+def _summary_fields(run: Run) -> dict[str, object]:
+    return {name: getattr(run, name) for name in RunSummaryOut.model_fields if hasattr(Run, name)}
+
+
+def run_out(session: Session, run: Run, tags: list[str] | None = None) -> RunOut:
+    """The full view of a run, with its tags and metric summaries."""
+    if tags is None:
+        tags = repository.tags_of(session, [run.id])[run.id]
+    metrics = {
+        key: MetricSummaryOut.model_validate(summary)
+        for key, summary in summaries(session, [run.id])[run.id].items()
+    }
+    fields = {name: getattr(run, name) for name in RunOut.model_fields if hasattr(Run, name)}
+    return RunOut.model_validate(
+        {**fields, "tags": tags, "duration_s": duration_s(run, utcnow()), "metrics": metrics}
+    )
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+def create_run(
+    body: RunCreate, session: SessionDep, settings: SettingsDep, task_queue: TaskQueueDep
+) -> RunOut:
+    """Queue a training run, or open an external run (`external: true`) to log into.
+
+    An invalid config answers 422 with one `{field, message}` per problem; a dataset outside the
+    dataset roots 403; a dataset that fails inspection 422 with the inspection report.
+    """
+    run = service.create_run(session, settings, task_queue, body)
+    return run_out(session, run, sorted(set(body.tags)))
+
+
+def run_filter(
+    *,
+    status_: Annotated[list[str], Query(alias="status")] = [],  # noqa: B006 (FastAPI reads it)
+    tag: Annotated[list[str], Query(description="Runs carrying every tag given")] = [],  # noqa: B006
+    q: Annotated[str | None, Query(max_length=200, description="Text in name, notes, tags")] = None,
+    dataset: Annotated[str | None, Query(description="Dataset name, id or path")] = None,
+    model: str | None = None,
+    external: bool | None = None,
+    metric: Annotated[
+        list[str], Query(description=service.METRIC_GRAMMAR + "; repeat to AND several")
+    ] = [],  # noqa: B006
+) -> RunFilter:
+    """The list filters shared by the JSON list and the CSV export."""
+    return service.build_filter(
+        statuses=status_,
+        tags=tag,
+        text=q,
+        dataset=dataset,
+        model=model,
+        metrics=metric,
+        external=external,
+    )
+
+
+RunFilterDep = Annotated[RunFilter, Depends(run_filter)]
+SortParam = Annotated[str, Query(description="Field, '-' prefix for descending")]
+
+
+@router.get("")
+def list_runs(
+    session: SessionDep,
+    run_filter: RunFilterDep,
+    sort: SortParam = "-created_at",
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+    cursor: str | None = None,
+) -> RunPage:
+    """Runs matching every filter, one page at a time (keyset pagination: pass `next_cursor`)."""
+    runs, next_cursor = repository.list_runs(
+        session, run_filter, service.parse_sort(sort), limit=limit, cursor=cursor
+    )
+    tags = repository.tags_of(session, [run.id for run in runs])
+    return RunPage(items=[summary_out(run, tags[run.id]) for run in runs], next_cursor=next_cursor)
+
+
+@csv_router.get("/runs.csv", response_class=Response)
+def runs_csv(
+    session: SessionDep, run_filter: RunFilterDep, sort: SortParam = "-created_at"
+) -> Response:
+    """The filtered runs list as CSV: summary columns, config.<key>, params.<key>, metric.<key>."""
+    runs = list(
+        repository.iter_runs(session, run_filter, service.parse_sort(sort), limit=MAX_CSV_RUNS)
+    )
+    ids = [run.id for run in runs]
+    last_values = {
+        run_id: {key: summary.last_value for key, summary in by_key.items()}
+        for run_id, by_key in summaries(session, ids).items()
+    }
+    text = exports.runs_csv(runs, repository.tags_of(session, ids), last_values)
+    return Response(
+        text,
+        media_type="text/csv",
+        headers={"Content-Disposition": 'attachment; filename="runs.csv"'},
+    )
+
+
+@router.get("/{run_id}")
+def get_run(run_id: int, session: SessionDep) -> RunOut:
+    return run_out(session, repository.get_run(session, run_id))
+
+
+@router.patch("/{run_id}")
+def patch_run(run_id: int, body: RunPatch, session: SessionDep) -> RunOut:
+    """Change name, tags or notes; external runs also take a final `status`."""
+    run, tags = service.patch_run(session, run_id, body)
+    return run_out(session, run, tags)
+
+
+@router.delete("/{run_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_run(
+    run_id: int,
+    session: SessionDep,
+    settings: SettingsDep,
+    task_queue: TaskQueueDep,
+    force: bool = False,
+) -> Response:
+    """Delete the run and its files; a running run needs `?force=true`."""
+    service.delete_run(session, settings, task_queue, run_id, force=force)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/{run_id}/cancel")
+def cancel_run(run_id: int, session: SessionDep, task_queue: TaskQueueDep) -> RunOut:
+    """Queued runs end now; running ones become `cancelling` until their worker stops."""
+    return run_out(session, service.cancel_run(session, task_queue, run_id))
+
+
+@router.post("/{run_id}/resume")
+def resume_run(run_id: int, session: SessionDep, task_queue: TaskQueueDep) -> RunOut:
+    """Queue a failed or cancelled run again, continuing from its last checkpoint."""
+    return run_out(session, service.resume_run(session, task_queue, run_id))
+
+
+@router.post("/{run_id}/clone", status_code=status.HTTP_201_CREATED)
+def clone_run(
+    run_id: int,
+    body: CloneRequest,
+    session: SessionDep,
+    settings: SettingsDep,
+    task_queue: TaskQueueDep,
+) -> RunOut:
+    """A new queued run with this run's config and `overrides` applied."""
+    return run_out(session, service.clone_run(session, settings, task_queue, run_id, body))

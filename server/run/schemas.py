@@ -1,0 +1,145 @@
+"""Request and response bodies of the runs endpoints."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from server.models import Run
+
+Tag = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=r"^[^,\s]")
+]
+QueueName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
+RunName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+FinalStatus = Literal["succeeded", "failed", "cancelled"]
+
+
+class RunCreate(BaseModel):
+    """A training run (`config`) to queue, or an `external` run a script logs into."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: RunName | None = None
+    config: dict[str, Any] | None = Field(
+        None,
+        description="TrainConfig keys (see `segtrack config-schema`); `dataset` may be a "
+        "registered dataset's name",
+    )
+    external: bool = Field(False, description="A run trained elsewhere that logs metrics here")
+    params: dict[str, Any] | None = Field(None, description="Free-form parameters (external runs)")
+    tags: list[Tag] = Field(default_factory=list, max_length=50)
+    notes: str = Field("", max_length=100_000)
+    priority: int = Field(0, ge=0, le=9, description="0-9; higher runs first")
+    queue: QueueName | None = Field(
+        None, description="Worker queue; default SEGTRACK_DEFAULT_QUEUE"
+    )
+    max_retries: int = Field(
+        0, ge=0, le=10, description="Times a run whose worker died is requeued to resume"
+    )
+
+    @model_validator(mode="after")
+    def _config_or_external(self) -> RunCreate:
+        if self.external and self.config is not None:
+            raise ValueError("an external run has no config; put its settings in `params`")
+        if not self.external and self.config is None:
+            raise ValueError("give a `config` to train, or `external: true` to log from a script")
+        return self
+
+
+class RunPatch(BaseModel):
+    """Editable fields; `status` only for external runs (to finish them)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: RunName | None = None
+    tags: list[Tag] | None = Field(None, max_length=50)
+    notes: str | None = Field(None, max_length=100_000)
+    status: FinalStatus | None = None
+    failure_reason: str | None = Field(None, max_length=1000)
+
+
+class CloneRequest(BaseModel):
+    """Config keys to change in the copy, e.g. `{"learning_rate": 0.01}`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    overrides: dict[str, Any] = Field(default_factory=dict)
+    name: RunName | None = None
+    tags: list[Tag] | None = Field(None, max_length=50)
+    priority: int | None = Field(None, ge=0, le=9)
+
+
+class MetricSummaryOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    last_step: int
+    last_value: float
+    min_value: float
+    max_value: float
+    count: int
+
+
+class RunSummaryOut(BaseModel):
+    """A run in lists: everything but the config and the traceback."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    status: str
+    external: bool
+    tags: list[str]
+    priority: int
+    queue: str
+    dataset_id: int | None
+    dataset_name: str | None
+    model: str | None
+    worker: str | None
+    device: str | None
+    attempt: int
+    max_retries: int
+    created_at: datetime
+    queued_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    heartbeat_at: datetime | None
+    duration_s: float | None = Field(description="Seconds from start to finish (or to now)")
+    failure_reason: str | None
+    epochs_done: int
+    epochs_planned: int | None
+    best_val_iou: float | None
+    best_epoch: int | None
+    last_val_iou: float | None
+    monitor: str | None
+    best_metric: float | None
+
+
+class RunOut(RunSummaryOut):
+    """One run in full, with the last value and range of each of its metric keys."""
+
+    config: dict[str, Any] | None
+    params: dict[str, Any] | None
+    notes: str
+    dataset_path: str | None
+    class_names: list[str] | None
+    resume_requested: bool
+    failure_traceback: str | None
+    metrics: dict[str, MetricSummaryOut]
+
+
+class RunPage(BaseModel):
+    items: list[RunSummaryOut]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null at the end"
+    )
+
+
+def duration_s(run: Run, now: datetime) -> float | None:
+    """Seconds the run has trained: start to finish, or start to `now` while it runs."""
+    if run.started_at is None:
+        return None
+    end = run.finished_at or now
+    return max((end - run.started_at).total_seconds(), 0.0)

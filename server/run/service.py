@@ -1,0 +1,336 @@
+"""Run rules for the API: create (validate the config, check the dataset), list, edit, cancel,
+resume, clone and delete."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+
+from server.artifacts import delete_run_files
+from server.dataset import repository as datasets
+from server.dataset.service import report_for_config, resolve_dataset_path
+from server.db import after_commit
+from server.errors import Conflict, InvalidInput
+from server.events import record_event
+from server.models import RUN_STATUSES, TERMINAL_STATUSES, Dataset, Run, utcnow
+from server.preview.repository import get_checkpoint
+from server.queue import TaskQueue
+from server.run import repository
+from server.run.lifecycle import RUNNING_STATUSES, end_now, enqueue, status_event
+from server.run.repository import (
+    METRIC_OPERATORS,
+    SORT_FIELDS,
+    MetricCondition,
+    RunFilter,
+    RunSort,
+)
+from server.run.schemas import CloneRequest, RunCreate, RunPatch
+from server.settings import Settings
+from trainer.config import TrainConfig, describe_validation_error
+
+METRIC_GRAMMAR = (
+    "<key><op><number> with op one of > >= < <= = != (e.g. val/iou>0.8); it is compared with "
+    "the key's last value"
+)
+_CONDITION = re.compile(r"^\s*(?P<key>[^<>=!]+?)\s*(?P<op>>=|<=|!=|>|<|=)\s*(?P<value>\S+)\s*$")
+
+
+@dataclass(frozen=True)
+class PreparedConfig:
+    """A validated config whose dataset resolved inside the roots and passed inspection."""
+
+    config: TrainConfig
+    dataset: Dataset | None
+    dataset_name: str
+    report: dict[str, Any]
+
+
+def prepare_config(session: Session, settings: Settings, raw: dict[str, Any]) -> PreparedConfig:
+    """Validate a config, resolve its dataset (a registered name or a path) and inspect it.
+
+    Raises:
+        InvalidInput: config errors, one `{field, message}` per key (the message lists what is
+            allowed), or a dataset folder that does not exist.
+        PathNotAllowed: the dataset is outside the dataset roots.
+        DatasetRejected: the dataset failed inspection (details: the report).
+    """
+    data = dict(raw)
+    registered = None
+    if isinstance(data.get("dataset"), str) and data["dataset"]:
+        registered = datasets.by_name(session, data["dataset"])
+        if registered is not None:
+            data["dataset"] = registered.path
+    try:
+        config = TrainConfig.model_validate(data)
+    except ValidationError as error:
+        details = describe_validation_error(error)
+        summary = "; ".join(f"{item['field']}: {item['message']}" for item in details[:3])
+        raise InvalidInput(f"invalid training config: {summary}", details) from error
+    folder = resolve_dataset_path(settings, config.dataset, field="config.dataset")
+    if registered is None:
+        registered = datasets.by_path(session, str(folder))
+    config = config.model_copy(update={"dataset": str(folder)})
+    report = report_for_config(session, config, registered)
+    name = registered.name if registered is not None else Path(folder).name
+    return PreparedConfig(config=config, dataset=registered, dataset_name=name, report=report)
+
+
+def _training_run(
+    prepared: PreparedConfig,
+    *,
+    name: str | None,
+    notes: str,
+    priority: int,
+    queue: str,
+    max_retries: int,
+) -> Run:
+    config = prepared.config
+    now = utcnow()
+    return Run(
+        name=name or f"{config.model}-{prepared.dataset_name}",
+        status="queued",
+        external=False,
+        config=config.model_dump(mode="json"),
+        notes=notes,
+        priority=priority,
+        queue=queue,
+        dataset_id=prepared.dataset.id if prepared.dataset is not None else None,
+        dataset_name=prepared.dataset_name,
+        dataset_path=config.dataset,
+        model=config.model,
+        attempt=0,
+        max_retries=max_retries,
+        resume_requested=False,
+        created_at=now,
+        updated_at=now,
+        epochs_done=0,
+        epochs_planned=config.epochs,
+        monitor=config.monitor,
+        class_names=list(prepared.report.get("class_names") or []) or None,
+    )
+
+
+def _created(session: Session, run: Run, tags: Sequence[str]) -> Run:
+    repository.add_run(session, run, tags)
+    record_event(
+        session,
+        "run",
+        run.id,
+        {"action": "created", "status": run.status, "name": run.name, "external": run.external},
+    )
+    return run
+
+
+def create_run(session: Session, settings: Settings, task_queue: TaskQueue, body: RunCreate) -> Run:
+    """Create a queued training run (sent to the workers after commit) or an external run."""
+    if body.external:
+        now = utcnow()
+        run = Run(
+            name=body.name or "external",
+            status="running",
+            external=True,
+            params=body.params or {},
+            notes=body.notes,
+            priority=body.priority,
+            queue=body.queue or settings.default_queue,
+            attempt=0,
+            max_retries=0,
+            resume_requested=False,
+            created_at=now,
+            updated_at=now,
+            started_at=now,
+            heartbeat_at=now,
+            epochs_done=0,
+            monitor="val/iou",
+        )
+        return _created(session, run, body.tags)
+    assert body.config is not None  # RunCreate guarantees it
+    prepared = prepare_config(session, settings, body.config)
+    run = _training_run(
+        prepared,
+        name=body.name,
+        notes=body.notes,
+        priority=body.priority,
+        queue=body.queue or settings.default_queue,
+        max_retries=body.max_retries,
+    )
+    _created(session, run, body.tags)
+    enqueue(session, task_queue, run)
+    return run
+
+
+def clone_run(
+    session: Session, settings: Settings, task_queue: TaskQueue, run_id: int, body: CloneRequest
+) -> Run:
+    """A new queued run from `run_id`'s config with `body.overrides` applied."""
+    source = repository.get_run(session, run_id)
+    if source.external or source.config is None:
+        raise Conflict(f"run {run_id} is an external run: it has no config to clone")
+    prepared = prepare_config(session, settings, {**source.config, **body.overrides})
+    tags = body.tags if body.tags is not None else repository.tags_of(session, [run_id])[run_id]
+    run = _training_run(
+        prepared,
+        name=body.name or f"{source.name} (clone)",
+        notes="",
+        priority=body.priority if body.priority is not None else source.priority,
+        queue=source.queue,
+        max_retries=source.max_retries,
+    )
+    _created(session, run, tags)
+    enqueue(session, task_queue, run)
+    return run
+
+
+def cancel_run(session: Session, task_queue: TaskQueue, run_id: int) -> Run:
+    """Queued: cancelled now (its message is revoked). Running: `cancelling` until the worker
+    stops (external runs are cancelled at once). Finished: Conflict."""
+    run = repository.get_run(session, run_id, for_update=True)
+    if run.status == "queued":
+        task_id = run.task_id
+        end_now(session, run, "cancelled")
+        if task_id is not None:
+            after_commit(session, lambda: task_queue.revoke(task_id))
+    elif run.status == "running":
+        if run.external:
+            end_now(session, run, "cancelled")
+        else:
+            run.status = "cancelling"
+            session.flush()
+            status_event(session, run, "running")
+    elif run.status != "cancelling":
+        raise Conflict(
+            f"run {run_id} is {run.status} already; only queued or running runs can be cancelled"
+        )
+    return run
+
+
+def resume_run(session: Session, task_queue: TaskQueue, run_id: int) -> Run:
+    """Queue a failed or cancelled run again, to continue from its last checkpoint."""
+    run = repository.get_run(session, run_id, for_update=True)
+    if run.external:
+        raise Conflict(f"run {run_id} is an external run: its script trains it, not a worker")
+    if run.status not in ("failed", "cancelled"):
+        raise Conflict(
+            f"run {run_id} is {run.status}; only failed or cancelled runs can be resumed"
+        )
+    if get_checkpoint(session, run_id, "last") is None:
+        raise Conflict(
+            f"run {run_id} has no last checkpoint to resume from; clone it to start over"
+        )
+    enqueue(session, task_queue, run, resume=True)
+    return run
+
+
+def patch_run(session: Session, run_id: int, body: RunPatch) -> tuple[Run, list[str]]:
+    """Rename, retag, annotate; finish an external run with `status`. Returns the run and tags."""
+    run = repository.get_run(session, run_id, for_update=True)
+    changed = body.model_dump(exclude_unset=True)
+    if body.name is not None:
+        run.name = body.name
+    if body.notes is not None:
+        run.notes = body.notes
+    tags = (
+        repository.replace_tags(session, run_id, body.tags)
+        if body.tags is not None
+        else repository.tags_of(session, [run_id])[run_id]
+    )
+    if body.status is not None:
+        if not run.external:
+            raise Conflict(
+                f"run {run_id} is trained by a worker; only external runs take a status "
+                "(use POST /api/v1/runs/{id}/cancel to stop it)"
+            )
+        if run.status in TERMINAL_STATUSES:
+            raise Conflict(f"run {run_id} has finished already ({run.status})")
+        reason = body.failure_reason if body.status == "failed" else None
+        end_now(session, run, body.status, failure_reason=reason)
+    session.flush()
+    record_event(
+        session, "run", run_id, {"action": "updated", "fields": sorted(changed), "name": run.name}
+    )
+    return run, tags
+
+
+def delete_run(
+    session: Session, settings: Settings, task_queue: TaskQueue, run_id: int, *, force: bool
+) -> None:
+    """Delete the run's rows and, after commit, its files. A running run needs `force`."""
+    run = repository.get_run(session, run_id, for_update=True)
+    if run.status in RUNNING_STATUSES and not force:
+        raise Conflict(f"run {run_id} is {run.status}; cancel it first or delete with ?force=true")
+    task_id = run.task_id if run.status == "queued" else None
+    repository.delete_run(session, run_id)
+    record_event(session, "run", run_id, {"action": "deleted", "name": run.name})
+    if task_id is not None:
+        after_commit(session, lambda: task_queue.revoke(task_id))
+    artifacts = settings.artifacts_dir
+    after_commit(session, lambda: delete_run_files(artifacts, run_id))
+
+
+# --- list parameters ------------------------------------------------------------------------------
+
+
+def parse_metric_condition(text: str) -> MetricCondition:
+    """`val/iou>0.8` -> MetricCondition; InvalidInput stating the grammar otherwise."""
+    match = _CONDITION.match(text)
+    problem = InvalidInput(
+        f"invalid metric condition {text!r}: expected {METRIC_GRAMMAR}",
+        [{"field": "metric", "message": f"expected {METRIC_GRAMMAR}"}],
+    )
+    if match is None or match["op"] not in METRIC_OPERATORS:
+        raise problem
+    try:
+        value = float(match["value"])
+    except ValueError as error:
+        raise problem from error
+    if not math.isfinite(value):
+        raise problem
+    return MetricCondition(key=match["key"], op=match["op"], value=value)
+
+
+def parse_sort(text: str) -> RunSort:
+    """`-best_val_iou` -> descending best_val_iou; InvalidInput listing the fields otherwise."""
+    descending = text.startswith("-")
+    name = text.lstrip("-+")
+    if name not in SORT_FIELDS:
+        raise InvalidInput(
+            f"cannot sort by {text!r}; sort by one of {', '.join(SORT_FIELDS)} "
+            "(prefix '-' for descending)",
+            [{"field": "sort", "message": f"allowed: {', '.join(SORT_FIELDS)}"}],
+        )
+    return RunSort(field=name, descending=descending)
+
+
+def build_filter(
+    *,
+    statuses: Sequence[str],
+    tags: Sequence[str],
+    text: str | None,
+    dataset: str | None,
+    model: str | None,
+    metrics: Sequence[str],
+    external: bool | None = None,
+) -> RunFilter:
+    """A RunFilter from query parameters, with errors naming the allowed values."""
+    unknown = [status for status in statuses if status not in RUN_STATUSES]
+    if unknown:
+        raise InvalidInput(
+            f"unknown status {unknown[0]!r}; allowed: {', '.join(RUN_STATUSES)}",
+            [{"field": "status", "message": f"allowed: {', '.join(RUN_STATUSES)}"}],
+        )
+    return RunFilter(
+        statuses=tuple(statuses),
+        tags=tuple(tags),
+        text=text.strip() if text and text.strip() else None,
+        dataset=dataset or None,
+        model=model or None,
+        external=external,
+        metrics=tuple(parse_metric_condition(condition) for condition in metrics),
+    )

@@ -1,0 +1,96 @@
+"""Service settings, read from `SEGTRACK_*` environment variables.
+
+Paths left unset are derived from `data_dir`, so `SEGTRACK_DATA_DIR=/srv/segtrack` alone moves the
+SQLite database, the artifacts and the default dataset root together.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+MIB = 1024 * 1024
+
+
+class Settings(BaseSettings):
+    """Everything the API server (and the worker, which shares the database) needs to know."""
+
+    model_config = SettingsConfigDict(env_prefix="SEGTRACK_", extra="ignore", frozen=True)
+
+    data_dir: Path = Field(Path(".segtrack"), description="Root of everything segtrack writes")
+    database_url: str = Field(
+        "", description="SQLAlchemy URL; default sqlite:///<data_dir>/segtrack.db"
+    )
+    broker_url: str = Field(
+        "",
+        description="Celery broker; default the filesystem broker under <data_dir>/broker "
+        "(production: redis://127.0.0.1:6379/0)",
+    )
+    redis_url: str | None = Field(
+        None, description="Redis for live events (pub/sub); None polls the events table instead"
+    )
+    artifacts_dir: Path = Field(
+        Path(), description="Previews, checkpoints and logs; default <data_dir>/artifacts"
+    )
+    dataset_roots: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list,
+        description="Folders datasets may live in (JSON list or colon-separated); "
+        "default [<data_dir>/datasets]",
+    )
+    max_body_bytes: int = Field(16 * MIB, ge=1024, description="Largest accepted request body")
+    heartbeat_timeout_s: float = Field(
+        60.0, gt=0, description="A running run without a heartbeat for this long is lost"
+    )
+    event_poll_interval_s: float = Field(
+        0.1, gt=0, description="How often event streams poll the database when redis_url is unset"
+    )
+    default_queue: str = Field("gpu", min_length=1, description="Queue of runs that name none")
+    reaper_interval_s: float = Field(
+        5.0, ge=0, description="Seconds between checks for lost runs and workers; 0 disables them"
+    )
+    event_retention_s: float = Field(
+        7 * 24 * 3600.0, gt=0, description="Events older than this are deleted by the reaper"
+    )
+
+    @field_validator("dataset_roots", mode="before")
+    @classmethod
+    def _split_roots(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part for part in text.split(":") if part]
+        return value
+
+    @model_validator(mode="after")
+    def _derive_paths(self) -> Settings:
+        # The model is frozen for callers; filling derived defaults here is its construction.
+        data_dir = self.data_dir.expanduser().resolve()
+        values: dict[str, Any] = {"data_dir": data_dir}
+        if not self.database_url:
+            values["database_url"] = f"sqlite:///{data_dir / 'segtrack.db'}"
+        if not self.broker_url:
+            values["broker_url"] = "filesystem://"
+        artifacts = self.artifacts_dir if self.artifacts_dir != Path() else data_dir / "artifacts"
+        values["artifacts_dir"] = artifacts.expanduser().resolve()
+        roots = self.dataset_roots or [data_dir / "datasets"]
+        values["dataset_roots"] = [root.expanduser().resolve() for root in roots]
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
+        return self
+
+    @property
+    def broker_dir(self) -> Path:
+        """Folder of the embedded filesystem broker's messages."""
+        return self.data_dir / "broker"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings from the environment, read once."""
+    return Settings()

@@ -1,0 +1,60 @@
+"""SQL for the `workers` table, which worker processes keep up to date themselves. Never commits."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import Table, delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from server.models import Worker, utcnow
+
+WORKERS: Table = Worker.__table__  # type: ignore[assignment]
+
+
+def upsert_worker(
+    session: Session,
+    *,
+    name: str,
+    hostname: str,
+    pid: int,
+    device: str,
+    queues: Sequence[str],
+    current_run_id: int | None,
+) -> None:
+    """Say that worker `name` is alive (call it with every heartbeat) and what it runs."""
+    now = utcnow()
+    values = {
+        "hostname": hostname,
+        "pid": pid,
+        "device": device,
+        "queues": list(queues),
+        "current_run_id": current_run_id,
+        "last_seen_at": now,
+    }
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    statement = insert(WORKERS).values(name=name, started_at=now, **values)
+    session.execute(statement.on_conflict_do_update(index_elements=["name"], set_=values))
+
+
+def remove_worker(session: Session, name: str) -> None:
+    """Forget a worker that shuts down."""
+    session.execute(delete(Worker).where(Worker.name == name))
+
+
+def online_workers(session: Session, seen_after: datetime) -> list[Worker]:
+    return list(
+        session.scalars(
+            select(Worker).where(Worker.last_seen_at >= seen_after).order_by(Worker.name)
+        )
+    )
+
+
+def drop_stale_workers(session: Session, seen_before: datetime) -> list[str]:
+    """Delete workers not seen since `seen_before`; returns their names."""
+    names = list(session.scalars(select(Worker.name).where(Worker.last_seen_at < seen_before)))
+    if names:
+        session.execute(delete(Worker).where(Worker.name.in_(names)))
+    return names

@@ -1,0 +1,126 @@
+"""Live events over SSE from a real server: a client hears a commit (Redis or database polling),
+resumes with Last-Event-ID, and the cursor delivers late-committed ids."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+from sqlalchemy.orm import Session
+
+from server.db import create_db_engine, make_session_factory, session_scope
+from server.events import EventRecord, _Cursor, fetch_events, notify_committed, record_event
+from tests.server.helpers import LiveServer
+
+Start = Callable[..., LiveServer]
+
+
+def _events(response: httpx.Response) -> Iterator[dict[str, object]]:
+    """Parsed SSE messages; the first yielded item is {"ready": True} once `retry:` arrived."""
+    data: list[str] = []
+    for line in response.iter_lines():
+        if line.startswith("retry:"):
+            yield {"ready": True}
+        elif line.startswith("data:"):
+            data.append(line[5:].strip())
+        elif not line and data:
+            yield json.loads("\n".join(data))
+            data = []
+
+
+def _next_kind(stream: Iterator[dict[str, object]], kind: str) -> dict[str, object]:
+    for event in stream:
+        if event.get("kind") == kind:
+            return event
+    raise AssertionError(f"the stream ended before a {kind} event")
+
+
+@pytest.fixture(params=["poll", "redis"])
+def server(request: pytest.FixtureRequest, start_live: Start) -> LiveServer:
+    if request.param == "redis":
+        return start_live(redis_url=request.getfixturevalue("redis_url"))
+    return start_live()
+
+
+def test_a_client_hears_metrics_after_commit_and_resumes(server: LiveServer) -> None:
+    with httpx.Client(base_url=server.url, timeout=10) as http:
+        run = http.post("/api/v1/runs", json={"external": True, "name": "live"}).json()
+        with http.stream("GET", f"/api/v1/runs/{run['id']}/events") as response:
+            assert response.headers["content-type"].startswith("text/event-stream")
+            stream = _events(response)
+            assert next(stream) == {"ready": True}
+            points = [{"key": "val/iou", "step": 1, "value": 0.5, "epoch": 1}]
+            http.post(f"/api/v1/runs/{run['id']}/metrics", json={"points": points})
+            http.patch(f"/api/v1/runs/{run['id']}", json={"status": "succeeded"})
+            metrics = _next_kind(stream, "metrics")
+            assert metrics["run_id"] == run["id"]
+            assert metrics["points"] == points
+            status = _next_kind(stream, "status")
+            assert status["status"] == "succeeded"
+
+        # Reconnecting with Last-Event-ID replays what came after it.
+        headers = {"Last-Event-ID": str(metrics["id"])}
+        with http.stream("GET", f"/api/v1/runs/{run['id']}/events", headers=headers) as response:
+            stream = _events(response)
+            next(stream)
+            replayed = next(stream)
+            assert replayed["id"] > metrics["id"]  # type: ignore[operator]
+            assert replayed["kind"] in ("status", "run")
+
+        with http.stream("GET", f"/api/v1/events?after_id={metrics['id']}") as response:
+            stream = _events(response)
+            next(stream)
+            assert _next_kind(stream, "status")["run_id"] == run["id"]
+
+
+def test_worker_commits_reach_the_global_stream(server: LiveServer) -> None:
+    """A commit from another process's session (a worker) plus its notification."""
+    settings = server.app.state.settings
+    engine = create_db_engine(settings.database_url)
+    factory = make_session_factory(engine)
+    with (
+        httpx.Client(base_url=server.url, timeout=10) as http,
+        http.stream("GET", "/api/v1/events") as response,
+    ):
+        stream = _events(response)
+        next(stream)
+        with session_scope(factory) as session:
+            record_event(session, "status", None, {"status": "running", "probe": True})
+        notify_committed(settings.redis_url)
+        event = _next_kind(stream, "status")
+        assert event["probe"] is True and event["run_id"] is None
+    engine.dispose()
+
+
+def test_unknown_run_stream_is_404(start_live: Start) -> None:
+    server = start_live()
+    with httpx.Client(base_url=server.url, timeout=10) as http:
+        response = http.get("/api/v1/runs/98765/events")
+        assert response.status_code == 404
+        assert response.json()["error"]["code"] == "not_found"
+
+
+def _record(event_id: int) -> EventRecord:
+    return EventRecord(event_id, "status", None, datetime.now(UTC), {})
+
+
+def test_cursor_waits_for_late_ids_then_gives_up() -> None:
+    cursor = _Cursor(10)
+    assert [row.id for row in cursor.accept([_record(11), _record(13)], now=0.0)] == [11, 13]
+    assert cursor.floor == 11 and cursor.waiting
+    # Id 12 commits late: delivered once, and the floor moves past it.
+    assert [row.id for row in cursor.accept([_record(12), _record(13)], now=1.0)] == [12]
+    assert cursor.floor == 13 and not cursor.waiting
+    assert cursor.accept([_record(15)], now=2.0)[0].id == 15
+    assert cursor.floor == 13
+    assert cursor.accept([_record(15)], now=100.0) == []
+    assert cursor.floor == 15, "a gap that never fills is given up"
+
+
+def test_events_survive_a_rollback_only_when_committed(db_session: Session) -> None:
+    record_event(db_session, "status", None, {"status": "running"})
+    db_session.rollback()
+    assert fetch_events(db_session, 0) == []

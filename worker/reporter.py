@@ -1,0 +1,146 @@
+"""DbReporter: the trainer's reports, written to the database one short transaction each.
+
+Each epoch's metrics are one upsert (idempotent: a resumed epoch overwrites its own points) plus
+one event; previews are PNG files under the artifacts root plus rows pointing at them. After each
+commit the event is published (Redis) so dashboards update within a fraction of a second.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image
+from sqlalchemy.orm import Session, sessionmaker
+
+from server.artifacts import preview_paths, relative_path
+from server.db import session_scope
+from server.events import notify_committed, record_event
+from server.metric.points import MetricPoint
+from server.metric.service import record_metrics
+from server.preview.repository import add_preview, upsert_checkpoint
+from server.run.lifecycle import record_start
+from trainer.reporting import CheckpointKind, NullReporter, PreviewSample, RunInfo
+
+logger = logging.getLogger(__name__)
+
+PREVIEW_MAX_SIDE = 512
+"""Previews larger than this are scaled down (nearest for masks) to keep the pages light."""
+
+
+def _shrink(pixels: npt.NDArray[np.uint8], *, labels: bool) -> Image.Image:
+    image = Image.fromarray(pixels)
+    longest = max(image.size)
+    if longest <= PREVIEW_MAX_SIDE:
+        return image
+    scale = PREVIEW_MAX_SIDE / longest
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    return image.resize(size, Image.Resampling.NEAREST if labels else Image.Resampling.BILINEAR)
+
+
+def _write_png(path: Path, pixels: npt.NDArray[np.uint8], *, labels: bool) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".tmp")
+    _shrink(pixels, labels=labels).save(temporary, format="PNG", compress_level=3)
+    temporary.replace(path)
+
+
+class DbReporter(NullReporter):
+    """Reports of one run into the database and the artifacts folder."""
+
+    def __init__(
+        self,
+        *,
+        run_id: int,
+        sessions: sessionmaker[Session],
+        artifacts_dir: Path,
+        redis_url: str | None,
+        stop_requested: Callable[[], bool],
+    ) -> None:
+        self._run_id = run_id
+        self._sessions = sessions
+        self._artifacts_dir = artifacts_dir
+        self._redis_url = redis_url
+        self._stop_requested = stop_requested
+
+    def _commit(self, write: Callable[[Session], object]) -> None:
+        with session_scope(self._sessions) as session:
+            write(session)
+        notify_committed(self._redis_url)
+
+    def on_start(self, info: RunInfo) -> None:
+        self._commit(
+            lambda session: record_start(
+                session,
+                self._run_id,
+                class_names=list(info.class_names),
+                epochs_planned=info.epochs,
+                device=info.device,
+            )
+        )
+
+    def on_epoch_end(self, epoch: int, metrics: Mapping[str, float]) -> None:
+        points = [MetricPoint(key, epoch, float(value), epoch) for key, value in metrics.items()]
+        self._commit(lambda session: record_metrics(session, self._run_id, points))
+
+    def on_step_metrics(self, step: int, metrics: Mapping[str, float]) -> None:
+        points = [MetricPoint(key, step, float(value)) for key, value in metrics.items()]
+        self._commit(lambda session: record_metrics(session, self._run_id, points))
+
+    def on_preview(self, epoch: int, samples: Sequence[PreviewSample]) -> None:
+        if not samples:
+            return
+        stored = []
+        for sample in samples:
+            paths = preview_paths(self._artifacts_dir, self._run_id, epoch, sample.index)
+            # Image and truth never change; they are written once per run.
+            if not paths.image.exists():
+                _write_png(paths.image, sample.image, labels=False)
+            if not paths.truth.exists():
+                _write_png(paths.truth, sample.truth, labels=True)
+            _write_png(paths.prediction, sample.prediction, labels=True)
+            stored.append((sample, paths))
+
+        def write(session: Session) -> None:
+            for sample, paths in stored:
+                add_preview(
+                    session,
+                    run_id=self._run_id,
+                    epoch=epoch,
+                    sample_index=sample.index,
+                    name=sample.name,
+                    image_path=relative_path(self._artifacts_dir, paths.image),
+                    truth_path=relative_path(self._artifacts_dir, paths.truth),
+                    prediction_path=relative_path(self._artifacts_dir, paths.prediction),
+                )
+            record_event(session, "preview", self._run_id, {"epoch": epoch, "count": len(stored)})
+
+        self._commit(write)
+
+    def on_checkpoint(
+        self, kind: CheckpointKind, path: Path, epoch: int, metric: float | None
+    ) -> None:
+        def write(session: Session) -> None:
+            upsert_checkpoint(
+                session,
+                run_id=self._run_id,
+                kind=kind,
+                epoch=epoch,
+                metric=metric,
+                path=relative_path(self._artifacts_dir, path),
+                size_bytes=path.stat().st_size,
+            )
+            record_event(
+                session,
+                "checkpoint",
+                self._run_id,
+                {"kind": kind, "epoch": epoch, "metric": metric},
+            )
+
+        self._commit(write)
+
+    def should_stop(self) -> bool:
+        return self._stop_requested()

@@ -1,0 +1,115 @@
+"""One training run on this worker: claim it, train it, record how it ended."""
+
+from __future__ import annotations
+
+import gc
+import logging
+import traceback
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from sqlalchemy.orm import Session, sessionmaker
+
+from server.artifacts import checkpoint_dir, log_path
+from server.db import session_scope
+from server.events import notify_committed
+from server.run.lifecycle import FinalStatus, claim_run, finish_run
+from server.settings import Settings
+from trainer.config import ConfigError, validate_config
+from trainer.data.inspection import DatasetError
+from trainer.loop import TrainingError, fit
+from worker.heartbeat import Heartbeat, WorkerIdentity
+from worker.reporter import DbReporter
+from worker.run_logging import run_logging
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WorkerContext:
+    """What a worker process holds for all the runs it trains."""
+
+    settings: Settings
+    sessions: sessionmaker[Session]
+    identity: WorkerIdentity
+    heartbeat: Heartbeat
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a run ended, as stored on the run."""
+
+    status: FinalStatus
+    reason: str | None = None
+    details: str | None = None
+
+
+def _claim(context: WorkerContext, run_id: int) -> tuple[dict[str, Any], bool] | None:
+    with session_scope(context.sessions) as session:
+        run = claim_run(
+            session, run_id, worker=context.identity.name, device=context.identity.device
+        )
+        claimed = None if run is None else (dict(run.config or {}), run.resume_requested)
+    notify_committed(context.settings.redis_url)
+    return claimed
+
+
+def _train(context: WorkerContext, run_id: int, config: dict[str, Any], resume: bool) -> Outcome:
+    settings = context.settings
+    out_dir = checkpoint_dir(settings.artifacts_dir, run_id)
+    last = out_dir / "last.pt"
+    try:
+        cfg = validate_config(config)
+        reporter = DbReporter(
+            run_id=run_id,
+            sessions=context.sessions,
+            artifacts_dir=settings.artifacts_dir,
+            redis_url=settings.redis_url,
+            stop_requested=lambda: context.heartbeat.stop_requested,
+        )
+        resume_from = last if resume and last.exists() else None
+        if resume and resume_from is None:
+            logger.warning("resume asked but %s is missing; starting from scratch", last)
+        result = fit(cfg, reporter, out_dir=out_dir, resume_from=resume_from)
+    except TrainingError as error:
+        return Outcome("failed", error.reason, traceback.format_exc())
+    except (ConfigError, DatasetError) as error:
+        return Outcome("failed", str(error), str(error))
+    except Exception as error:
+        logger.exception("run failed")
+        return Outcome("failed", f"{type(error).__name__}: {error}", traceback.format_exc())
+    if result.status == "stopped":
+        return Outcome("cancelled")
+    logger.info("run %s after %d epochs", result.status, result.epochs_done)
+    return Outcome("succeeded")
+
+
+def execute_run(context: WorkerContext, run_id: int) -> str:
+    """Train run `run_id` if it is still queued; returns what happened, for Celery's log."""
+    claimed = _claim(context, run_id)
+    if claimed is None:
+        return "skipped: not queued"
+    config, resume = claimed
+    context.heartbeat.watch(run_id)
+    try:
+        with run_logging(run_id, log_path(context.settings.artifacts_dir, run_id)):
+            logger.info("%s starts the run on %s", context.identity.name, context.identity.device)
+            outcome = _train(context, run_id, config, resume)
+            if outcome.reason:
+                logger.error("run failed: %s", outcome.reason)
+    finally:
+        context.heartbeat.watch(None)
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    with session_scope(context.sessions) as session:
+        finish_run(
+            session,
+            run_id,
+            outcome.status,
+            failure_reason=outcome.reason,
+            failure_traceback=outcome.details,
+        )
+    notify_committed(context.settings.redis_url)
+    return outcome.status
