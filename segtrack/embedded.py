@@ -45,6 +45,8 @@ def prepare(settings: Settings) -> None:
     """Bring the database to the current schema and register the demo dataset once."""
     from trainer.data.demo import make_demo_dataset  # noqa: PLC0415 - only on first start
 
+    # Alembic announces each of its plugins at INFO; the user only needs to know it worked.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     upgrade_database(settings.database_url)
     demo_root = settings.dataset_roots[0] / DEMO_DATASET
     if not (demo_root / "classes.json").exists():
@@ -111,7 +113,7 @@ def run_embedded(options: EmbeddedOptions) -> int:
     api = [
         sys.executable, "-m", "uvicorn", "--factory", "server.app:build_app",
         "--host", options.host, "--port", str(options.port), "--workers", "1",
-        "--log-level", "warning",
+        "--log-level", "warning", "--timeout-graceful-shutdown", "2",
     ]  # fmt: skip
     worker = [sys.executable, "-m", "segtrack", "worker", "--queues", settings.default_queue]
     # New process groups: a Ctrl-C in the terminal reaches us, and we stop the children in order.

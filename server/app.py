@@ -33,6 +33,7 @@ from server.events import EventNotifier
 from server.http_errors import install_error_handlers
 from server.metric.router import router as metrics_router
 from server.preview.router import router as files_router
+from server.pages import install_pages
 from server.queue import CeleryTaskQueue, TaskQueue
 from server.reaper import run_reaper
 from server.run.router import csv_router as runs_csv_router
@@ -129,6 +130,7 @@ def create_app(
         session.execute(text("SELECT 1"))
         return Health(status="ok", database="ok")
 
+    install_pages(app)
     for router in (
         runs_csv_router,
         runs_router,

@@ -49,7 +49,7 @@ class Settings(BaseSettings):
     event_poll_interval_s: float = Field(
         0.1, gt=0, description="How often event streams poll the database when redis_url is unset"
     )
-    default_queue: str = Field("gpu", min_length=1, description="Queue of runs that name none")
+    default_queue: str = Field("default", min_length=1, description="Queue of runs that name none")
     reaper_interval_s: float = Field(
         5.0, ge=0, description="Seconds between checks for lost runs and workers; 0 disables them"
     )

@@ -19,6 +19,7 @@ from server.settings import Settings
 from trainer.config import ConfigError, validate_config
 from trainer.data.inspection import DatasetError
 from trainer.loop import TrainingError, fit
+from trainer.reporting import ConsoleReporter, MultiReporter
 from worker.heartbeat import Heartbeat, WorkerIdentity
 from worker.reporter import DbReporter
 from worker.run_logging import run_logging
@@ -61,12 +62,18 @@ def _train(context: WorkerContext, run_id: int, config: dict[str, Any], resume: 
     last = out_dir / "last.pt"
     try:
         cfg = validate_config(config)
-        reporter = DbReporter(
-            run_id=run_id,
-            sessions=context.sessions,
-            artifacts_dir=settings.artifacts_dir,
-            redis_url=settings.redis_url,
-            stop_requested=lambda: context.heartbeat.stop_requested,
+        reporter = MultiReporter(
+            [
+                DbReporter(
+                    run_id=run_id,
+                    sessions=context.sessions,
+                    artifacts_dir=settings.artifacts_dir,
+                    redis_url=settings.redis_url,
+                    stop_requested=lambda: context.heartbeat.stop_requested,
+                ),
+                # Epoch summaries and warnings in the run's log, which the run page tails.
+                ConsoleReporter(progress_bars=False),
+            ]
         )
         resume_from = last if resume and last.exists() else None
         if resume and resume_from is None:

@@ -4,7 +4,6 @@ a registered dataset's report is reused while its folder is unchanged (same fing
 
 from __future__ import annotations
 
-import colorsys
 import logging
 import os
 from pathlib import Path
@@ -17,6 +16,7 @@ from server.dataset.schemas import DatasetCreate, DatasetPatch
 from server.errors import Conflict, DatasetRejected, InvalidInput, PathNotAllowed
 from server.models import Dataset, utcnow
 from server.settings import Settings
+from trainer.colors import default_palette
 from trainer.config import TrainConfig
 from trainer.data.image_files import UnreadableFileError
 from trainer.data.inspection import InspectionReport, inspect_dataset, inspect_for_config
@@ -97,13 +97,8 @@ def _check(report: InspectionReport) -> dict[str, Any]:
 
 
 def default_colors(num_classes: int) -> list[str]:
-    """Background black, then hues spread by the golden angle: '#rrggbb' strings."""
-    colors = ["#000000"]
-    for index in range(1, num_classes):
-        hue = (index * 0.381966) % 1.0
-        red, green, blue = colorsys.hsv_to_rgb(hue, 0.8, 0.95)
-        colors.append(f"#{round(red * 255):02x}{round(green * 255):02x}{round(blue * 255):02x}")
-    return colors[:num_classes]
+    """The trainer's default palette (also used by `segtrack predict --overlay`) as '#rrggbb'."""
+    return [f"#{red:02x}{green:02x}{blue:02x}" for red, green, blue in default_palette(num_classes)]
 
 
 def _colors_from_report(report: dict[str, Any]) -> list[str]:

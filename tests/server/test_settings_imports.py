@@ -19,7 +19,7 @@ def test_defaults_follow_the_data_dir(tmp_path: Path, monkeypatch: pytest.Monkey
     assert settings.database_url == f"sqlite:///{root / 'segtrack.db'}"
     assert settings.artifacts_dir == root / "artifacts"
     assert settings.dataset_roots == [root / "datasets"]
-    assert settings.redis_url is None and settings.default_queue == "gpu"
+    assert settings.redis_url is None and settings.default_queue == "default"
     assert settings.max_body_bytes == 16 * 1024 * 1024
 
 

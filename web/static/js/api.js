@@ -1,0 +1,80 @@
+// Shared helpers for every page: API calls, live events, safe DOM building, formatting.
+"use strict";
+
+const segtrack = (() => {
+  class ApiError extends Error {
+    constructor(status, body) {
+      const error = (body && body.error) || {};
+      super(error.message || `request failed with status ${status}`);
+      this.status = status;
+      this.code = error.code;
+      this.details = error.details;
+    }
+  }
+
+  async function api(path, options = {}) {
+    const init = { ...options, headers: { Accept: "application/json", ...(options.headers || {}) } };
+    if (options.json !== undefined) {
+      init.body = JSON.stringify(options.json);
+      init.headers["Content-Type"] = "application/json";
+      delete init.json;
+    }
+    const response = await fetch(path, init);
+    const text = await response.text();
+    const body = text ? JSON.parse(text) : null;
+    if (!response.ok) throw new ApiError(response.status, body);
+    return body;
+  }
+
+  // Server-Sent Events with automatic reconnect (the browser resumes with Last-Event-ID).
+  function subscribe(path, onEvent) {
+    const indicator = document.getElementById("live-status");
+    const source = new EventSource(path);
+    const show = (state) => {
+      if (indicator) { indicator.dataset.state = state; indicator.textContent = state === "live" ? "● live" : "○ reconnecting"; }
+    };
+    source.onopen = () => show("live");
+    source.onerror = () => show("offline");
+    source.onmessage = (message) => onEvent(JSON.parse(message.data));
+    for (const kind of ["status", "metrics", "preview", "checkpoint", "run"]) {
+      source.addEventListener(kind, (message) => onEvent(JSON.parse(message.data)));
+    }
+    return source;
+  }
+
+  // Build elements without innerHTML so nothing users typed can become markup.
+  function el(tag, attributes = {}, ...children) {
+    const node = document.createElement(tag);
+    for (const [key, value] of Object.entries(attributes)) {
+      if (value === null || value === undefined || value === false) continue;
+      if (key === "class") node.className = value;
+      else if (key === "dataset") Object.assign(node.dataset, value);
+      else if (key.startsWith("on") && typeof value === "function") node.addEventListener(key.slice(2), value);
+      else node.setAttribute(key, value === true ? "" : String(value));
+    }
+    for (const child of children.flat()) {
+      if (child === null || child === undefined || child === false) continue;
+      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    }
+    return node;
+  }
+
+  function formatNumber(value, digits = 4) {
+    if (value === null || value === undefined || Number.isNaN(value)) return "–";
+    return Number(value).toFixed(digits);
+  }
+
+  function formatDuration(seconds) {
+    if (seconds === null || seconds === undefined) return "–";
+    const s = Math.round(seconds);
+    if (s < 60) return `${s}s`;
+    if (s < 3600) return `${Math.floor(s / 60)}m ${s % 60}s`;
+    return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`;
+  }
+
+  function formatTime(iso) {
+    return iso ? new Date(iso).toLocaleString() : "–";
+  }
+
+  return { api, ApiError, subscribe, el, formatNumber, formatDuration, formatTime };
+})();
