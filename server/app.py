@@ -32,8 +32,8 @@ from server.event_stream import router as events_router
 from server.events import EventNotifier
 from server.http_errors import install_error_handlers
 from server.metric.router import router as metrics_router
-from server.preview.router import router as files_router
 from server.pages import install_pages
+from server.preview.router import router as files_router
 from server.queue import CeleryTaskQueue, TaskQueue
 from server.reaper import run_reaper
 from server.run.router import csv_router as runs_csv_router
