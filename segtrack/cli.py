@@ -161,13 +161,24 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from server.app import build_app
-    from server.db import SchemaOutdatedError
+    from server.db import SchemaOutdatedError, create_db_engine, require_schema_at_head
+    from server.settings import get_settings
 
+    engine = create_db_engine(get_settings().database_url)
     try:
-        app = build_app()
+        require_schema_at_head(engine)
     except SchemaOutdatedError as error:
         raise CommandError(str(error)) from error
-    uvicorn.run(app, host=args.host, port=args.port, workers=1, log_level="info")
+    finally:
+        engine.dispose()
+    uvicorn.run(
+        build_app(),
+        host=args.host,
+        port=args.port,
+        workers=1,
+        log_level="info",
+        timeout_graceful_shutdown=2,
+    )
     return 0
 
 
@@ -355,6 +366,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # Alembic announces each of its plugins at INFO; the migrations themselves stay visible.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
         return handler(args)

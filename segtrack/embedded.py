@@ -45,8 +45,6 @@ def prepare(settings: Settings) -> None:
     """Bring the database to the current schema and register the demo dataset once."""
     from trainer.data.demo import make_demo_dataset  # noqa: PLC0415 - only on first start
 
-    # Alembic announces each of its plugins at INFO; the user only needs to know it worked.
-    logging.getLogger("alembic").setLevel(logging.WARNING)
     upgrade_database(settings.database_url)
     demo_root = settings.dataset_roots[0] / DEMO_DATASET
     if not (demo_root / "classes.json").exists():

@@ -1,10 +1,11 @@
 """Notice lost runs and workers: a periodic task in the API process.
 
 A run in `running` or `cancelling` whose heartbeat is older than `heartbeat_timeout_s` lost its
-worker. It is queued again to resume from its last checkpoint when it still has retries
-(`attempt < max_retries`) and a `last` checkpoint exists; otherwise it fails with
-"worker lost (no heartbeat for N s)". Several API processes may run reapers: rows are locked
-with SKIP LOCKED (PostgreSQL) and each update re-checks the status, so a run is handled once.
+worker. While it has retries left (`attempt < max_retries`) it is queued again: a worker resumes
+it from its `last` checkpoint, or starts it over when the worker died before the first one was
+written. Otherwise it fails with "worker lost (no heartbeat for N s)". Several API processes may
+run reapers: rows are locked with SKIP LOCKED (PostgreSQL) and each update re-checks the status,
+so a run is handled once.
 Each pass also drops workers not seen within the timeout, deletes events past their retention
 and sweeps metric points left behind by recently deleted runs.
 """
@@ -72,14 +73,18 @@ def reap_once(
         .with_for_update(skip_locked=True)
     ).all()
     for run in lost:
-        can_retry = run.attempt < run.max_retries and run.status == "running"
-        if can_retry and get_checkpoint(session, run.id, "last") is not None:
+        if run.attempt < run.max_retries and run.status == "running":
             run.attempt += 1
+            checkpoint = get_checkpoint(session, run.id, "last")
             logger.warning(
-                "run %d: worker %s lost; requeued to resume (attempt %d of %d)",
-                run.id, run.worker, run.attempt, run.max_retries,
-            )  # fmt: skip
-            enqueue(session, task_queue, run, resume=True)
+                "run %d: worker %s lost; requeued to %s (attempt %d of %d)",
+                run.id,
+                run.worker,
+                f"resume after epoch {checkpoint.epoch}" if checkpoint else "start over",
+                run.attempt,
+                run.max_retries,
+            )
+            enqueue(session, task_queue, run, resume=checkpoint is not None)
             report.requeued.append(run.id)
         else:
             reason = f"worker lost (no heartbeat for {timeout:g} s)"

@@ -141,8 +141,8 @@ def test_reaper_fails_lost_runs_and_requeues_retryable_ones(
     report = reap_once(db_session, settings, task_queue)
     db_session.commit()
 
-    assert sorted(report.failed) == sorted([lost, no_checkpoint, cancelling])
-    assert report.requeued == [retried]
+    assert sorted(report.failed) == sorted([lost, cancelling])
+    assert report.requeued == [retried, no_checkpoint]
     assert report.dropped_workers == ["w1"]
     failed = client.get(f"/api/v1/runs/{lost}").json()
     assert failed["status"] == "failed"
@@ -151,7 +151,9 @@ def test_reaper_fails_lost_runs_and_requeues_retryable_ones(
     requeued = client.get(f"/api/v1/runs/{retried}").json()
     assert requeued["status"] == "queued" and requeued["resume_requested"] is True
     assert requeued["attempt"] == 1 and requeued["worker"] is None
-    assert [sent.run_id for sent in task_queue.sent[sent_before:]] == [retried]
+    started_over = client.get(f"/api/v1/runs/{no_checkpoint}").json()
+    assert started_over["status"] == "queued" and started_over["resume_requested"] is False
+    assert [sent.run_id for sent in task_queue.sent[sent_before:]] == [retried, no_checkpoint]
     assert client.get(f"/api/v1/runs/{alive}").json()["status"] == "running"
     assert reap_once(db_session, settings, task_queue).failed == []
 

@@ -1,0 +1,267 @@
+"""The broker round trip: a real API and real Celery workers through Redis and PostgreSQL.
+
+Runs are submitted over HTTP, trained on the CPU by a worker process, and watched through the API
+and the Server-Sent Events stream; one run is cancelled and two workers are killed with SIGKILL.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import pytest
+import redis
+
+from segtrack.client import SegtrackClient
+from tests.conftest import create_scratch_database, drop_scratch_database
+from trainer.data.demo import make_demo_dataset
+
+REDIS_URL = os.environ.get("SEGTRACK_TEST_REDIS", "redis://127.0.0.1:6379/0")
+HEARTBEAT_TIMEOUT_S = 4.0
+TINY = {
+    "dataset": "demo",
+    "base_channels": 8,
+    "depth": 2,
+    "batch_size": 8,
+    "num_workers": 0,
+    "augment": "none",
+    "preview_count": 2,
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+@dataclass
+class Service:
+    """An API process and worker processes sharing one database, broker and artifacts folder."""
+
+    environment: dict[str, str]
+    url: str
+    logs: Path
+    api: subprocess.Popen[bytes] | None = None
+    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    log_files: list[BinaryIO] = field(default_factory=list)
+
+    def _spawn(self, name: str, command: list[str]) -> subprocess.Popen[bytes]:
+        log = (self.logs / f"{name}.log").open("ab")
+        self.log_files.append(log)
+        return subprocess.Popen(command, env=self.environment, stdout=log, stderr=subprocess.STDOUT)
+
+    def start_api(self, port: int) -> None:
+        self.api = self._spawn(
+            "api", [sys.executable, "-m", "segtrack", "serve", "--port", str(port)]
+        )
+
+    def start_worker(self) -> subprocess.Popen[bytes]:
+        worker = self._spawn(
+            f"worker{len(self.workers)}", [sys.executable, "-m", "segtrack", "worker"]
+        )
+        self.workers.append(worker)
+        return worker
+
+    def stop(self) -> None:
+        for process in [*self.workers, self.api]:
+            if process is not None and process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in [*self.workers, self.api]:
+            if process is not None:
+                try:
+                    process.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+        for log in self.log_files:
+            log.close()
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    data_dir = tmp_path_factory.mktemp("service")
+    make_demo_dataset(data_dir / "datasets" / "demo", count=24, size=48, seed=7)
+    database = f"segtrack_integration_{os.getpid()}"
+    queue = f"integration-{os.getpid()}"
+    broker = redis.Redis.from_url(REDIS_URL)
+    broker.delete(queue)
+    port = _free_port()
+    environment = {
+        **os.environ,
+        "SEGTRACK_DATA_DIR": str(data_dir),
+        "SEGTRACK_DATABASE_URL": create_scratch_database(database),
+        "SEGTRACK_BROKER_URL": REDIS_URL,
+        "SEGTRACK_REDIS_URL": REDIS_URL,
+        "SEGTRACK_DEFAULT_QUEUE": queue,
+        "SEGTRACK_HEARTBEAT_TIMEOUT_S": str(HEARTBEAT_TIMEOUT_S),
+        "SEGTRACK_REAPER_INTERVAL_S": "0.5",
+        "NO_ALBUMENTATIONS_UPDATE": "1",
+        "OMP_NUM_THREADS": "1",
+    }
+    subprocess.run([sys.executable, "-m", "segtrack", "db", "upgrade"], env=environment, check=True)
+    running = Service(environment, f"http://127.0.0.1:{port}", data_dir)
+    running.start_api(port)
+    running.start_worker()
+    client = SegtrackClient(running.url, timeout=10)
+    try:
+        _wait_for(lambda: _answers(client), 60, "the API to start")
+        client._call("POST", "/api/v1/datasets", json={"name": "demo", "path": "demo"})
+        _wait_for(lambda: client._call("GET", "/api/v1/workers")["workers"], 90, "a worker")
+        yield running
+    finally:
+        client.close()
+        running.stop()
+        broker.delete(queue)
+        broker.close()
+        drop_scratch_database(database)
+
+
+def _answers(client: SegtrackClient) -> bool:
+    try:
+        client._call("GET", "/healthz")
+    except Exception:
+        return False
+    return True
+
+
+@pytest.fixture
+def client(service: Service) -> Iterator[SegtrackClient]:
+    with SegtrackClient(service.url, timeout=30) as opened:
+        yield opened
+
+
+def _status(client: SegtrackClient, run_id: int) -> str:
+    status: str = client.get_run(run_id)["status"]
+    return status
+
+
+def test_a_run_trains_on_a_worker_and_streams_its_epochs(client: SegtrackClient) -> None:
+    events: list[dict[str, Any]] = []
+    ready = threading.Event()
+
+    def listen() -> None:
+        with SegtrackClient(client.base_url, timeout=60) as listener:
+            stream = listener.stream_events(read_timeout=60)
+            ready.set()
+            for event in stream:
+                events.append(event)
+                if event.get("kind") == "status" and event.get("status") == "succeeded":
+                    return
+
+    listener = threading.Thread(target=listen, daemon=True)
+    listener.start()
+    ready.wait(10)
+    run = client.submit({**TINY, "epochs": 3}, name="round trip", tags=["integration"])
+    assert run["status"] == "queued"
+
+    final = client.wait(run["id"], timeout=180)
+    listener.join(timeout=30)
+
+    assert final["status"] == "succeeded", final.get("failure_reason")
+    assert final["epochs_done"] == 3 and final["worker"] and final["device"].startswith("cpu")
+    series = client.metrics(run["id"], keys=["val/iou", "train/loss", "lr"])
+    assert series["val/iou"]["step"] == [1, 2, 3]
+    assert final["best_val_iou"] == pytest.approx(max(series["val/iou"]["value"]))
+    previews = client._call("GET", f"/api/v1/runs/{run['id']}/previews")
+    assert previews["epochs"] == [1, 2, 3] and len(previews["samples"]) == 2
+    image = client._http.get(previews["samples"][0]["prediction_url"])
+    assert image.status_code == 200 and image.content.startswith(b"\x89PNG")
+    checkpoints = client._call("GET", f"/api/v1/runs/{run['id']}/checkpoints")
+    assert {item["kind"] for item in checkpoints["checkpoints"]} == {"best", "last"}
+    logs = client._call("GET", f"/api/v1/runs/{run['id']}/logs")
+    assert any(f"[run {run['id']}]" in line and "epoch 3" in line for line in logs["lines"])
+
+    mine = [event for event in events if event.get("run_id") == run["id"]]
+    statuses = [event["status"] for event in mine if event["kind"] == "status"]
+    assert statuses == ["running", "succeeded"]
+    epochs_streamed = {
+        point["step"]
+        for event in mine
+        if event["kind"] == "metrics"
+        for point in event.get("points", [])
+        if point["key"] == "val/iou"
+    }
+    assert epochs_streamed == {1, 2, 3}
+    assert any(event["kind"] == "preview" for event in mine)
+
+
+def test_a_running_run_is_cancelled_within_an_epoch(client: SegtrackClient) -> None:
+    run = client.submit({**TINY, "epochs": 500}, name="to cancel")
+    _wait_for(lambda: client.get_run(run["id"])["epochs_done"] >= 1, 120, "a first epoch")
+    cancelling = client.cancel(run["id"])
+    assert cancelling["status"] in {"cancelling", "cancelled"}
+
+    final = client.wait(run["id"], timeout=60)
+    assert final["status"] == "cancelled"
+    assert final["epochs_done"] < 500
+    checkpoints = client._call("GET", f"/api/v1/runs/{run['id']}/checkpoints")
+    assert "last" in {item["kind"] for item in checkpoints["checkpoints"]}
+
+
+def test_a_killed_worker_fails_its_run_or_requeues_it_to_resume(
+    service: Service, client: SegtrackClient
+) -> None:
+    lost = client.submit({**TINY, "epochs": 500}, name="worker lost")
+    _wait_for(lambda: _status(client, lost["id"]) == "running", 120, "the run to start")
+    service.workers[-1].send_signal(signal.SIGKILL)
+    final = client.wait(lost["id"], timeout=60)
+    assert final["status"] == "failed"
+    assert "worker lost" in final["failure_reason"]
+
+    service.start_worker()
+    retried = client.submit({**TINY, "epochs": 60}, name="retried", max_retries=1)
+    checkpoints = f"/api/v1/runs/{retried['id']}/checkpoints"
+    _wait_for(lambda: client._call("GET", checkpoints)["checkpoints"], 180, "a checkpoint")
+    service.workers[-1].send_signal(signal.SIGKILL)
+    # The reaper requeues the run; a fresh worker resumes it from its last checkpoint.
+    _wait_for(lambda: _status(client, retried["id"]) == "queued", 60, "the requeue")
+    service.start_worker()
+    final = client.wait(retried["id"], timeout=180)
+    assert final["status"] == "succeeded", final.get("failure_reason")
+    assert final["attempt"] == 1 and final["epochs_done"] == 60
+    series = client.metrics(retried["id"], keys=["val/iou"])
+    assert series["val/iou"]["step"] == list(range(1, 61))
+    logs = client._call("GET", f"/api/v1/runs/{retried['id']}/logs")
+    assert any("resuming after epoch" in line for line in logs["lines"])
+
+
+def test_a_redelivered_message_never_trains_a_run_twice(
+    service: Service, client: SegtrackClient
+) -> None:
+    from celery import Celery
+
+    run = client.submit({**TINY, "epochs": 1}, name="once")
+    finished = client.wait(run["id"], timeout=120)
+    assert finished["status"] == "succeeded"
+
+    sender = Celery(broker=REDIS_URL, set_as_current=False)
+    sender.send_task(
+        "training.run", args=[run["id"]], queue=service.environment["SEGTRACK_DEFAULT_QUEUE"]
+    )
+    sender.close()
+    probe = client.submit({**TINY, "epochs": 1}, name="after the duplicate")
+    assert client.wait(probe["id"], timeout=120)["status"] == "succeeded"
+    again = client.get_run(run["id"])
+    assert again["status"] == "succeeded"
+    assert again["started_at"] == finished["started_at"]
+    assert again["finished_at"] == finished["finished_at"]
