@@ -46,6 +46,9 @@ BATCHNORM_REFRESH_BELOW_STEPS = 50
 with momentum 0.1, a handful of updates leaves the running statistics near their initial values,
 which makes validation scores on small datasets swing from epoch to epoch."""
 
+PROGRESS_EVERY_MIN_BATCHES = 8
+"""Progress (loss readback, NaN check, stop request) is checked at most this often, in batches."""
+
 ARCHITECTURE_KEYS = ("model", "base_channels", "depth", "upsampling", "deep_supervision", "loss")
 """Config keys a resumed run must keep: they decide the shape of the weights."""
 
@@ -301,7 +304,8 @@ def _train_epoch(run: _Run, epoch: int, progress: _Progress) -> tuple[float, int
     cfg, loader = run.cfg, run.data.train_loader
     run.trained.train()
     num_batches = len(loader)
-    report_every = max(1, num_batches // 20)
+    # Each report reads the loss back from the device; every few batches keeps steps async.
+    report_every = max(PROGRESS_EVERY_MIN_BATCHES, num_batches // 20)
     accum = cfg.grad_accum_steps
     loss_sum = torch.zeros((), device=run.device)
     images_seen = 0

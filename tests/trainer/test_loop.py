@@ -172,7 +172,7 @@ def test_cancel_mid_epoch_stops_and_keeps_earlier_checkpoints(
     demo_dataset: Path, tmp_path: Path
 ) -> None:
     cfg = tiny_config(demo_dataset, epochs=3, batch_size=4)
-    recorder = Recorder(stop_after_progress=12)
+    recorder = Recorder(stop_after_progress=3)  # reports at batches 8 and 10 of each epoch
     result = fit(cfg, recorder, out_dir=tmp_path)
     assert result.status == "stopped"
     assert result.epochs_done == 1
