@@ -119,7 +119,9 @@ class Setting:
 
     @property
     def label(self) -> str:
-        return f"{self.amp:>4}  cl={'on ' if self.channels_last else 'off'}  compile={'on ' if self.compile else 'off'}"
+        layout = "on " if self.channels_last else "off"
+        compiled = "on " if self.compile else "off"
+        return f"{self.amp:>4}  cl={layout}  compile={compiled}"
 
 
 class EpochRates(NullReporter):
