@@ -185,21 +185,18 @@ def _serve(args: argparse.Namespace) -> int:
 def _worker(args: argparse.Namespace) -> int:
     from server.db import SchemaOutdatedError
     from server.settings import get_settings
-    from worker.process import run_worker, spawn_gpu_workers
+    from worker.process import serve_gpus
 
+    settings = get_settings()
     queues = [queue.strip() for queue in args.queues.split(",") if queue.strip()]
-    if args.gpus:
-        gpus = [int(gpu) for gpu in args.gpus.split(",")]
-        if len(gpus) > 1:
-            return spawn_gpu_workers(gpus, queues)
-        import os
-
-        os.environ["CUDA_VISIBLE_DEVICES"] = str(gpus[0])
     try:
-        run_worker(get_settings(), queues=queues or [get_settings().default_queue])
+        gpus = [int(gpu) for gpu in args.gpus.split(",")] if args.gpus else None
+    except ValueError as error:
+        raise CommandError(f"--gpus takes GPU indices such as 0,1 (got {args.gpus!r})") from error
+    try:
+        return serve_gpus(settings, gpus=gpus, queues=queues or [settings.default_queue])
     except SchemaOutdatedError as error:
         raise CommandError(str(error)) from error
-    return 0
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:

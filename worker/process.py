@@ -86,6 +86,23 @@ def run_worker(settings: Settings, *, queues: Sequence[str], name: str | None = 
         engine.dispose()
 
 
+def serve_gpus(settings: Settings, *, gpus: Sequence[int] | None, queues: Sequence[str]) -> int:
+    """One worker per GPU: the given ones, else every visible one; in this process when one.
+
+    Blocks until the workers stop; returns the exit code.
+    """
+    if gpus is None and "CUDA_VISIBLE_DEVICES" not in os.environ:
+        import torch  # noqa: PLC0415 - counting GPUs needs it, the API never gets here
+
+        gpus = list(range(torch.cuda.device_count()))
+    if gpus and len(gpus) > 1:
+        return spawn_gpu_workers(gpus, queues)
+    if gpus:
+        os.environ["CUDA_VISIBLE_DEVICES"] = str(gpus[0])
+    run_worker(settings, queues=queues)
+    return 0
+
+
 def spawn_gpu_workers(gpus: Sequence[int], queues: Sequence[str]) -> int:
     """Start one child worker per GPU and wait; Ctrl-C or SIGTERM stops them all."""
     children = []
