@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from tests.trainer.factories import tiny_config
+from tests.trainer.factories import binary_demo_dataset, tiny_config
 from trainer.checkpoint import load_checkpoint
 from trainer.data.inspection import DatasetError
 from trainer.data.layout import DatasetLayoutError
@@ -252,16 +252,7 @@ def test_training_options_run_end_to_end(
 
 
 def test_binary_masks_with_a_sigmoid_head(tmp_path: Path) -> None:
-    from trainer.data.demo import make_demo_dataset
-
-    demo = make_demo_dataset(tmp_path / "demo", count=16, size=48, seed=1).root
-    binary = tmp_path / "binary"
-    (binary / "images").mkdir(parents=True)
-    (binary / "masks").mkdir()
-    for image in sorted((demo / "images").iterdir()):
-        mask = np.array(Image.open(demo / "masks" / image.name))
-        Image.fromarray(((mask > 0) * 255).astype(np.uint8)).save(binary / "masks" / image.name)
-        (binary / "images" / image.name).write_bytes(image.read_bytes())
+    binary = binary_demo_dataset(tmp_path, seed=1)
     recorder = Recorder()
     fit(tiny_config(binary, loss="bce+dice"), recorder, out_dir=tmp_path / "run")
     assert recorder.info is not None

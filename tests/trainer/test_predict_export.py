@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.trainer.factories import tiny_config
+from tests.trainer.factories import binary_demo_dataset, tiny_config
 from trainer.data.demo import make_demo_dataset
 from trainer.export import ExportError, export_model
 from trainer.loop import fit
@@ -68,14 +68,7 @@ def test_predict_writes_back_the_rgb_palette_of_the_training_masks(tmp_path: Pat
 
 
 def test_predict_writes_back_0_255_binary_masks(tmp_path: Path) -> None:
-    demo = make_demo_dataset(tmp_path / "demo", count=16, size=48, seed=5).root
-    binary = tmp_path / "binary"
-    (binary / "images").mkdir(parents=True)
-    (binary / "masks").mkdir()
-    for image in sorted((demo / "images").iterdir()):
-        mask = np.array(Image.open(demo / "masks" / image.name))
-        Image.fromarray(((mask > 0) * 255).astype(np.uint8)).save(binary / "masks" / image.name)
-        (binary / "images" / image.name).write_bytes(image.read_bytes())
+    binary = binary_demo_dataset(tmp_path, seed=5)
     fit(tiny_config(binary, epochs=2, loss="bce+dice"), out_dir=tmp_path / "run")
 
     predict_paths(tmp_path / "run" / "best.pt", [binary / "images"], tmp_path / "out")
