@@ -284,3 +284,24 @@ def test_amp_and_compile_on_cuda(demo_dataset: Path, tmp_path: Path, amp: str) -
     assert result.status == "completed"
     assert recorder.info is not None and amp in recorder.info.device
     assert recorder.epochs[3]["train/loss"] < recorder.epochs[1]["train/loss"]
+
+
+class _OutOfMemory(torch.nn.Module):
+    """Stands in for a model too big for the GPU: its forward raises what CUDA raises."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+
+def test_out_of_memory_stops_with_advice(
+    demo_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("trainer.loop.build_model", lambda *args, **kwargs: _OutOfMemory())
+    with pytest.raises(TrainingError) as error:
+        fit(tiny_config(demo_dataset, batch_size=8), out_dir=tmp_path)
+    assert "ran out of memory" in error.value.reason
+    assert "lower batch_size" in error.value.reason and "amp (bf16)" in error.value.reason
