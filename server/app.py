@@ -19,7 +19,9 @@ from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
+from server.api_docs import install_api_docs
 from server.body_limit import BodySizeLimitMiddleware
+from server.config_schema.router import router as config_schema_router
 from server.dataset.router import router as datasets_router
 from server.db import (
     SchemaOutdatedError,
@@ -116,6 +118,8 @@ def create_app(
         description="Experiment tracker and trainer for image segmentation: queue UNet runs, "
         "log and stream metrics and mask previews.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -131,6 +135,7 @@ def create_app(
         return Health(status="ok", database="ok")
 
     install_pages(app)
+    install_api_docs(app)
     for router in (
         runs_csv_router,
         runs_router,
@@ -139,6 +144,7 @@ def create_app(
         events_router,
         datasets_router,
         workers_router,
+        config_schema_router,
     ):
         app.include_router(router)
     return app

@@ -14,10 +14,17 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
+from server.settings import Settings
+
 WEB_DIR = Path(__file__).resolve().parents[1] / "web"
 TEMPLATES = Jinja2Templates(directory=WEB_DIR / "templates")
 
 router = APIRouter(include_in_schema=False)
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
 
 
 def _page(request: Request, template: str, title: str, **context: Any) -> HTMLResponse:
@@ -38,7 +45,14 @@ def runs_page(request: Request) -> HTMLResponse:
 
 @router.get("/runs/new", response_class=HTMLResponse)
 def new_run_page(request: Request) -> HTMLResponse:
-    return _page(request, "new_run.html", "New run")
+    settings = _settings(request)
+    return _page(
+        request,
+        "new_run.html",
+        "New run",
+        default_queue=settings.default_queue,
+        dataset_roots=[str(root) for root in settings.dataset_roots],
+    )
 
 
 @router.get("/runs/{run_id}", response_class=HTMLResponse)
@@ -53,7 +67,8 @@ def compare_page(request: Request) -> HTMLResponse:
 
 @router.get("/datasets", response_class=HTMLResponse)
 def datasets_page(request: Request) -> HTMLResponse:
-    return _page(request, "datasets.html", "Datasets")
+    roots = [str(root) for root in _settings(request).dataset_roots]
+    return _page(request, "datasets.html", "Datasets", dataset_roots=roots)
 
 
 @router.get("/workers", response_class=HTMLResponse)

@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from typing import Annotated, Any
 
-from server.dataset import repository, service
+from fastapi import APIRouter, Query, status
+from fastapi.responses import Response
+
+from server.dataset import repository, samples, service
 from server.dataset.schemas import (
     DatasetCreate,
     DatasetList,
     DatasetOut,
     DatasetPatch,
+    DatasetSampleOut,
+    DatasetSamplesOut,
     DatasetSummaryOut,
 )
 from server.deps import SessionDep, SettingsDep
 
 router = APIRouter(prefix="/api/v1/datasets", tags=["datasets"])
+
+MAX_SAMPLES = 48
+SideParam = Annotated[int, Query(ge=16, le=1024, description="Largest side in pixels")]
+_PNG: dict[int | str, dict[str, Any]] = {200: {"content": {"image/png": {}}}}
 
 
 @router.get("")
@@ -43,3 +52,48 @@ def get_dataset(id_or_name: str, session: SessionDep) -> DatasetOut:
 def patch_dataset(id_or_name: str, body: DatasetPatch, session: SessionDep) -> DatasetOut:
     """Change the class colours the dashboard paints masks with."""
     return DatasetOut.model_validate(service.update_dataset(session, id_or_name, body))
+
+
+@router.get("/{id_or_name}/samples")
+def list_samples(
+    id_or_name: str,
+    session: SessionDep,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_SAMPLES)] = 6,
+) -> DatasetSamplesOut:
+    """Image/mask pairs in name order, with the URLs of their PNGs."""
+    dataset = repository.get_dataset(session, id_or_name)
+    pairs = samples.list_samples(dataset)
+    base = f"/api/v1/datasets/{dataset.id}/samples"
+    return DatasetSamplesOut(
+        total=len(pairs),
+        offset=offset,
+        items=[
+            DatasetSampleOut(
+                index=index,
+                name=pairs[index].name,
+                image_url=f"{base}/{index}/image.png",
+                mask_url=f"{base}/{index}/mask.png",
+            )
+            for index in range(offset, min(offset + limit, len(pairs)))
+        ],
+    )
+
+
+@router.get("/{id_or_name}/samples/{index}/image.png", response_class=Response, responses=_PNG)
+def sample_image(
+    id_or_name: str, index: int, session: SessionDep, size: SideParam = 256
+) -> Response:
+    """The sample's image as an 8-bit PNG (16-bit and float images stretched to their range)."""
+    dataset = repository.get_dataset(session, id_or_name)
+    return Response(samples.image_png(dataset, index, size), media_type="image/png")
+
+
+@router.get("/{id_or_name}/samples/{index}/mask.png", response_class=Response, responses=_PNG)
+def sample_mask(
+    id_or_name: str, index: int, session: SessionDep, size: SideParam = 256
+) -> Response:
+    """The sample's mask decoded with the dataset's encoding: a grey PNG of uint8 class indices
+    (255 = ignored), to be coloured with the dataset's `class_colors`."""
+    dataset = repository.get_dataset(session, id_or_name)
+    return Response(samples.mask_png(dataset, index, size), media_type="image/png")

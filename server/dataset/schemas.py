@@ -61,3 +61,18 @@ class DatasetOut(DatasetSummaryOut):
 
 class DatasetList(BaseModel):
     items: list[DatasetSummaryOut]
+
+
+class DatasetSampleOut(BaseModel):
+    """One image/mask pair; the mask PNG holds class indices (255 = ignored) to colour."""
+
+    index: int
+    name: str
+    image_url: str
+    mask_url: str
+
+
+class DatasetSamplesOut(BaseModel):
+    total: int = Field(description="Image/mask pairs in the dataset")
+    offset: int
+    items: list[DatasetSampleOut]

@@ -10,7 +10,7 @@ from typing import Any, cast
 
 import numpy as np
 import psycopg
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from server.metric.points import MetricPoint, Series, UpsertStats
@@ -21,6 +21,8 @@ __all__ = [
     "MetricPoint",
     "Series",
     "UpsertStats",
+    "epoch_values",
+    "last_epoch",
     "read_rows",
     "read_series",
     "summaries",
@@ -100,3 +102,36 @@ def read_rows(session: Session, run_id: int) -> list[tuple[str, int, float, int 
         Metric.run_id == run_id
     )
     return [tuple(row) for row in session.execute(query.order_by(Metric.step, Metric.key))]  # type: ignore[misc]
+
+
+def _uses_epochs(session: Session, run_id: int) -> bool:
+    """Whether any point of the run carries an epoch (runs that never do count steps as epochs)."""
+    query = select(Metric.step).where(Metric.run_id == run_id, Metric.epoch.is_not(None)).limit(1)
+    return session.scalar(query) is not None
+
+
+def epoch_values(session: Session, run_id: int, epoch: int) -> dict[str, tuple[int, float]]:
+    """Each key's value at the end of `epoch`: key -> (step, value).
+
+    A key logged several times in the epoch (per-step metrics tagged with it) gives its point of
+    the largest step. In a run whose points carry no epoch at all, the point at step `epoch` is
+    taken instead, the same rule the run's `best_epoch` follows.
+    """
+    query = select(Metric.key, Metric.step, Metric.value).where(Metric.run_id == run_id)
+    if _uses_epochs(session, run_id):
+        query = query.where(Metric.epoch == epoch)
+    else:
+        query = query.where(Metric.step == epoch)
+    found: dict[str, tuple[int, float]] = {}
+    for key, step, value in session.execute(query.order_by(Metric.key, Metric.step)):
+        found[key] = (step, value)
+    return found
+
+
+def last_epoch(session: Session, run_id: int) -> int | None:
+    """The run's largest epoch (its largest step when no point carries an epoch); None if empty."""
+    epoch = session.scalar(select(func.max(Metric.epoch)).where(Metric.run_id == run_id))
+    if epoch is not None:
+        return int(epoch)
+    step = session.scalar(select(func.max(Metric.step)).where(Metric.run_id == run_id))
+    return int(step) if step is not None else None

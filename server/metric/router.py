@@ -1,4 +1,5 @@
-"""/api/v1/runs/{id}/metrics: batched ingest and (downsampled) series reads."""
+"""/api/v1/runs/{id}/metrics: batched ingest and (downsampled) series reads; /api/v1/metrics:
+the same reads over several runs at once, and values at an epoch (for comparing runs)."""
 
 from __future__ import annotations
 
@@ -11,14 +12,35 @@ from pydantic import ValidationError
 
 from server import exports
 from server.deps import SessionDep
-from server.metric import service
+from server.metric import across_runs, service
 from server.metric.downsample import MIN_POINTS
 from server.metric.repository import MetricPoint, read_rows
-from server.metric.schemas import IngestOut, MetricsOut, PointsIn
+from server.metric.schemas import IngestOut, MetricsOut, PointsIn, RunsSeriesOut, ValuesAtOut
 from server.responses import OrjsonResponse
 from server.run.repository import get_run
 
-router = APIRouter(prefix="/api/v1/runs/{run_id}", tags=["metrics"])
+router = APIRouter(tags=["metrics"])
+RUN = "/api/v1/runs/{run_id}"
+MANY = "/api/v1/metrics"
+
+KeysParam = Annotated[
+    list[str], Query(description="Comma-separated or repeated; default every key")
+]
+MaxPointsParam = Annotated[
+    int | None,
+    Query(
+        ge=MIN_POINTS,
+        le=1_000_000,
+        description="Downsample longer series: per step bucket keep min, max and last",
+    ),
+]
+RunIdsParam = Annotated[
+    list[str], Query(description=f"Comma-separated or repeated, at most {across_runs.MAX_RUNS}")
+]
+
+
+def _keys(raw: list[str]) -> list[str] | None:
+    return [key for item in raw for key in item.split(",") if key] or None
 
 
 async def points_body(request: Request) -> PointsIn:
@@ -31,7 +53,7 @@ async def points_body(request: Request) -> PointsIn:
 
 
 @router.post(
-    "/metrics",
+    f"{RUN}/metrics",
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -49,32 +71,22 @@ def ingest_metrics(
     return IngestOut(written=stats.written, new=stats.new, keys=list(stats.keys))
 
 
-@router.get("/metrics", response_class=OrjsonResponse, responses={200: {"model": MetricsOut}})
+@router.get(f"{RUN}/metrics", response_class=OrjsonResponse, responses={200: {"model": MetricsOut}})
 def read_metrics(
     run_id: int,
     session: SessionDep,
-    keys: Annotated[
-        list[str], Query(description="Comma-separated or repeated; default every key")
-    ] = [],  # noqa: B006 (FastAPI reads it)
+    keys: KeysParam = [],  # noqa: B006 (FastAPI reads it)
     after_step: Annotated[int | None, Query(description="Only steps after this one")] = None,
-    max_points: Annotated[
-        int | None,
-        Query(
-            ge=MIN_POINTS,
-            le=1_000_000,
-            description="Downsample longer series: per step bucket keep min, max and last",
-        ),
-    ] = None,
+    max_points: MaxPointsParam = None,
 ) -> OrjsonResponse:
     """`{"series": {key: {step, value, min, max, last, count, downsampled}}}`."""
-    wanted = [key for item in keys for key in item.split(",") if key] or None
     series = service.read_metrics(
-        session, run_id, keys=wanted, after_step=after_step, max_points=max_points
+        session, run_id, keys=_keys(keys), after_step=after_step, max_points=max_points
     )
     return OrjsonResponse({"series": series})
 
 
-@router.get("/metrics.csv", response_class=Response)
+@router.get(f"{RUN}/metrics.csv", response_class=Response)
 def metrics_csv(run_id: int, session: SessionDep) -> Response:
     """Every point of the run: `step`, `epoch`, then one column per key."""
     get_run(session, run_id)
@@ -83,3 +95,41 @@ def metrics_csv(run_id: int, session: SessionDep) -> Response:
         media_type="text/csv",
         headers={"Content-Disposition": f'attachment; filename="run-{run_id}-metrics.csv"'},
     )
+
+
+@router.get(
+    f"{MANY}/series", response_class=OrjsonResponse, responses={200: {"model": RunsSeriesOut}}
+)
+def read_many_metrics(
+    session: SessionDep,
+    run_ids: RunIdsParam,
+    keys: KeysParam = [],  # noqa: B006 (FastAPI reads it)
+    max_points: MaxPointsParam = None,
+) -> OrjsonResponse:
+    """Several runs' series in one call (each as `GET /api/v1/runs/{id}/metrics` gives it):
+    `{"items": [{"run_id", "series": {key: {step, value, ...}}}]}`; 404 names unknown runs."""
+    items = across_runs.read_many(
+        session, across_runs.parse_run_ids(run_ids), keys=_keys(keys), max_points=max_points
+    )
+    return OrjsonResponse({"items": items})
+
+
+@router.get(f"{MANY}/at")
+def read_values_at(
+    session: SessionDep,
+    run_ids: RunIdsParam,
+    epoch: Annotated[str, Query(description="An epoch number, `best` or `last` (per run)")],
+    keys: KeysParam = [],  # noqa: B006 (FastAPI reads it)
+) -> ValuesAtOut:
+    """Each run's value of every key (or of `keys`) at the end of `epoch`.
+
+    `best` is each run's best epoch of its monitor, `last` its latest; points without an epoch
+    count by step in runs that never log epochs. A run without that epoch has no values.
+    """
+    items = across_runs.values_at(
+        session,
+        across_runs.parse_run_ids(run_ids),
+        across_runs.parse_epoch(epoch),
+        keys=_keys(keys),
+    )
+    return ValuesAtOut.model_validate({"items": items})

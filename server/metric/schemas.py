@@ -63,3 +63,26 @@ class SeriesOut(BaseModel):
 
 class MetricsOut(BaseModel):
     series: dict[str, SeriesOut]
+
+
+class RunSeriesOut(BaseModel):
+    run_id: int
+    series: dict[str, SeriesOut]
+
+
+class RunsSeriesOut(BaseModel):
+    """Several runs' series, in the order the run ids were given."""
+
+    items: list[RunSeriesOut]
+
+
+class RunValuesOut(BaseModel):
+    run_id: int
+    epoch: int | None = Field(description="The epoch read (null: the run has no such epoch)")
+    values: dict[str, float] = Field(description="Each key's value at the end of that epoch")
+
+
+class ValuesAtOut(BaseModel):
+    """Several runs' values at one epoch, in the order the run ids were given."""
+
+    items: list[RunValuesOut]

@@ -35,6 +35,8 @@ SORT_FIELDS: tuple[str, ...] = (
     "created_at",
     "name",
     "status",
+    "model",
+    "dataset_name",
     "best_val_iou",
     "last_val_iou",
     "epochs_done",
@@ -43,7 +45,7 @@ SORT_FIELDS: tuple[str, ...] = (
     "id",
 )
 METRIC_OPERATORS: tuple[str, ...] = (">=", "<=", "!=", ">", "<", "=")
-_NULLABLE_SORTS = {"best_val_iou", "last_val_iou", "duration"}
+_NULLABLE_SORTS = {"best_val_iou", "last_val_iou", "duration", "model", "dataset_name"}
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,121 @@
+"""Metric reads that span several runs, for comparing them: their series side by side, and each
+run's values at one epoch (a number, its best epoch or its last one)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from server.errors import InvalidInput, NotFound
+from server.metric.repository import epoch_values, last_epoch
+from server.metric.service import read_metrics
+from server.models import Run
+
+MAX_RUNS = 50
+EpochChoice = int | Literal["best", "last"]
+EPOCH_WORDS = ("best", "last")
+
+
+def parse_run_ids(raw: Sequence[str]) -> list[int]:
+    """Run ids from comma-separated or repeated query values, in the order given, without repeats.
+
+    Raises:
+        InvalidInput: no id, a non-integer, or more than MAX_RUNS ids.
+    """
+    ids: list[int] = []
+    for item in (part.strip() for value in raw for part in value.split(",")):
+        if not item:
+            continue
+        if not item.isdigit():
+            raise InvalidInput(
+                f"run_ids takes run ids (integers) separated by commas; got {item!r}",
+                [{"field": "run_ids", "message": f"{item!r} is not a run id"}],
+            )
+        if int(item) not in ids:
+            ids.append(int(item))
+    if not ids:
+        raise InvalidInput(
+            "give the runs to read as run_ids=1,2,3",
+            [{"field": "run_ids", "message": "at least one run id"}],
+        )
+    if len(ids) > MAX_RUNS:
+        raise InvalidInput(
+            f"{len(ids)} runs asked for; at most {MAX_RUNS} per call",
+            [{"field": "run_ids", "message": f"at most {MAX_RUNS} run ids"}],
+        )
+    return ids
+
+
+def parse_epoch(raw: str) -> EpochChoice:
+    """An epoch number, `best` or `last`; InvalidInput otherwise."""
+    text = raw.strip().lower()
+    if text in EPOCH_WORDS:
+        return "best" if text == "best" else "last"
+    if text.isdigit():
+        return int(text)
+    raise InvalidInput(
+        f"epoch must be a non-negative integer, 'best' or 'last'; got {raw!r}",
+        [{"field": "epoch", "message": "an integer, 'best' or 'last'"}],
+    )
+
+
+def _runs(session: Session, run_ids: Sequence[int]) -> dict[int, Run]:
+    """The runs by id; NotFound naming every id that does not exist."""
+    found = {run.id: run for run in session.scalars(select(Run).where(Run.id.in_(run_ids)))}
+    missing = [run_id for run_id in run_ids if run_id not in found]
+    if missing:
+        names = ", ".join(str(run_id) for run_id in missing)
+        raise NotFound(f"no run with id {names}", {"missing": missing})
+    return found
+
+
+def read_many(
+    session: Session, run_ids: Sequence[int], *, keys: Sequence[str] | None, max_points: int | None
+) -> list[dict[str, Any]]:
+    """`[{"run_id", "series"}]` in the order of `run_ids`; each `series` is what
+    `server.metric.service.read_metrics` returns for that run."""
+    _runs(session, run_ids)
+    return [
+        {
+            "run_id": run_id,
+            "series": read_metrics(
+                session, run_id, keys=keys, after_step=None, max_points=max_points
+            ),
+        }
+        for run_id in run_ids
+    ]
+
+
+def values_at(
+    session: Session, run_ids: Sequence[int], epoch: EpochChoice, *, keys: Sequence[str] | None
+) -> list[dict[str, Any]]:
+    """`[{"run_id", "epoch", "values": {key: value}}]` in the order of `run_ids`.
+
+    `best` is each run's `best_epoch` (of its monitor), `last` its largest epoch; a run without
+    one has `epoch` None and no values. Keys a run did not log at that epoch are left out.
+    """
+    runs = _runs(session, run_ids)
+    wanted = set(keys) if keys is not None else None
+    items: list[dict[str, Any]] = []
+    for run_id in run_ids:
+        chosen: int | None
+        if epoch == "best":
+            chosen = runs[run_id].best_epoch
+        elif epoch == "last":
+            chosen = last_epoch(session, run_id)
+        else:
+            chosen = epoch
+        values = (
+            {
+                key: value
+                for key, (_step, value) in epoch_values(session, run_id, chosen).items()
+                if wanted is None or key in wanted
+            }
+            if chosen is not None
+            else {}
+        )
+        items.append({"run_id": run_id, "epoch": chosen, "values": values})
+    return items

@@ -1,0 +1,82 @@
+"""Helpers of the run-page and compare-page browser tests: API calls against the app under test,
+tiny training runs, external runs with made-up curves, and reads of the page's charts and canvases.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+from playwright.sync_api import Page, expect
+
+from tests.e2e.app_api import TINY, api
+
+expect.set_options(timeout=30_000)
+
+
+def train(app_url: str, name: str, **config: Any) -> dict[str, Any]:
+    """Queue a training run of TINY changed by `config`."""
+    run: dict[str, Any] = api(
+        app_url, "POST", "/api/v1/runs", {"name": name, "config": {**TINY, **config}}
+    )
+    return run
+
+
+def external(app_url: str, name: str, **body: Any) -> dict[str, Any]:
+    """An external run (status running) that the test logs points into."""
+    run: dict[str, Any] = api(
+        app_url, "POST", "/api/v1/runs", {"name": name, "external": True, **body}
+    )
+    return run
+
+
+def log_points(app_url: str, run_id: int, points: list[dict[str, Any]]) -> None:
+    api(app_url, "POST", f"/api/v1/runs/{run_id}/metrics", {"points": points})
+
+
+def epoch_curve(epochs: Iterable[int], *, rate: float, noise_seed: int) -> list[dict[str, Any]]:
+    """val/iou and val/loss per epoch of a made-up run that learns at `rate`."""
+    points: list[dict[str, Any]] = []
+    for epoch in epochs:
+        wobble = 0.03 * math.sin(epoch * 1.7 + noise_seed * 2.3)
+        iou = 0.85 * (1 - math.exp(-epoch * rate)) + wobble
+        points.append({"key": "val/iou", "step": epoch, "value": iou, "epoch": epoch})
+        points.append({"key": "val/loss", "step": epoch, "value": 2.0 - iou, "epoch": epoch})
+    return points
+
+
+def open_run(page: Page, app_url: str, run_id: int) -> None:
+    """Open the run page and wait until its first data is loaded."""
+    page.goto(f"{app_url}/runs/{run_id}")
+    expect(page.locator("#run-page[data-ready]")).to_be_attached()
+
+
+def chart_points(page: Page, chart_id: str) -> int:
+    """Points per series the chart's uPlot instance holds (0 before it is drawn)."""
+    count: int = page.evaluate(
+        """(id) => { const chart = segtrackCharts.get(id);
+                     return chart && chart.plot ? chart.plot.data[0].length : 0; }""",
+        chart_id,
+    )
+    return count
+
+
+COLOR_COUNTS_JS = """(canvas) => {
+    const data = canvas.getContext("2d")
+        .getImageData(0, 0, canvas.width, canvas.height).data;
+    const counts = {};
+    for (let i = 0; i < data.length; i += 4) {
+        const hex = "#" + [data[i], data[i + 1], data[i + 2]]
+            .map((c) => c.toString(16).padStart(2, "0")).join("");
+        counts[hex] = (counts[hex] || 0) + 1;
+    }
+    return counts;
+}"""
+"""A page function: pixel count per '#rrggbb' colour of a canvas."""
+
+
+def canvas_colors(page: Page, selector: str) -> dict[str, int]:
+    """Pixel count per '#rrggbb' colour of the first canvas matching `selector`."""
+    counts: dict[str, int] = page.locator(selector).first.evaluate(COLOR_COUNTS_JS)
+    return counts

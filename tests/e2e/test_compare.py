@@ -1,0 +1,160 @@
+"""The compare page in Chromium against the real app and worker: overlaid curves, the config diff,
+metrics at an epoch and at best, predictions side by side, and mean ± std groups."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.e2e.app_api import api, unique, wait_for_status
+from tests.e2e.conftest import screenshot
+from tests.e2e.run_page_helpers import chart_points, epoch_curve, external, log_points, train
+
+
+@pytest.fixture(scope="module")
+def two_runs(app_url: str) -> list[dict[str, Any]]:
+    """Two finished 3-epoch runs that differ only by learning rate (same validation split)."""
+    runs = [
+        train(app_url, unique("slow"), learning_rate=0.001),
+        train(app_url, unique("fast"), learning_rate=0.004),
+    ]
+    return [wait_for_status(app_url, run["id"], "succeeded") for run in runs]
+
+
+def _open(page: Page, app_url: str, query: str) -> None:
+    page.goto(f"{app_url}/compare?{query}")
+    expect(page.locator("#compare-page[data-ready]")).to_be_attached()
+
+
+def test_compare_two_finished_runs(
+    page: Page, app_url: str, two_runs: list[dict[str, Any]]
+) -> None:
+    ids = ",".join(str(run["id"]) for run in two_runs)
+    _open(page, app_url, f"ids={ids}")
+
+    legend = page.locator("#run-legend li")
+    expect(legend).to_have_count(2)
+    for run in two_runs:
+        expect(page.locator(f"#run-legend a[href='/runs/{run['id']}']")).to_have_text(run["name"])
+
+    for key in ("val/iou", "val/loss", "train/loss", "lr"):
+        page.wait_for_function(
+            "(id) => segtrackCharts.get(id)?.plot?.data[0].length === 3",
+            arg=f"cmp:{key}",
+        )
+    lengths = page.evaluate(
+        """() => segtrackCharts.get("cmp:val/iou").plot.data.slice(1)
+            .map((column) => column.filter((value) => value !== null).length)"""
+    )
+    assert lengths == [3, 3], "one curve per run, each with its 3 epochs"
+
+    diff = page.locator("#config-diff tbody tr")
+    expect(diff).to_have_count(1)
+    expect(diff.first).to_have_attribute("data-key", "learning_rate")
+    expect(diff.first.locator("td")).to_have_text(["0.001", "0.004"])
+    page.check("#show-all-keys")
+    expect(page.locator("#config-diff tbody tr[data-key='epochs']")).to_be_visible()
+    page.uncheck("#show-all-keys")
+    expect(diff).to_have_count(1)
+
+    expect(page.locator("#compare-epoch")).to_have_value("3")
+    expect(page.locator("#at-epoch tbody tr")).to_have_count(2)
+    expect(page.locator("#at-best tbody tr")).to_have_count(2)
+    values = api(app_url, "GET", f"/api/v1/metrics/at?run_ids={ids}&epoch=2&keys=val/iou")
+    page.fill("#compare-epoch", "2")
+    page.press("#compare-epoch", "Enter")
+    first_row = page.locator(f"#at-epoch tbody tr[data-run-id='{two_runs[0]['id']}'] td")
+    expect(first_row.first).to_have_text("2")
+    expected_iou = values["items"][0]["values"]["val/iou"]
+    iou_cell = first_row.nth(1)
+    assert abs(float(iou_cell.inner_text()) - expected_iou) < 1e-3
+
+    samples = page.locator("#compare-samples .sample-grid[data-sample]")
+    expect(page.locator("#compare-samples")).to_have_attribute("data-epoch", "2")
+    expect(samples.first).to_be_visible()
+    row = samples.first
+    expect(row.locator("canvas.kind-truth")).to_have_count(1)
+    predictions = row.locator("canvas.kind-prediction")
+    expect(predictions).to_have_count(2)
+    sources = [predictions.nth(index).get_attribute("data-src") or "" for index in range(2)]
+    assert [
+        f"/runs/{run['id']}/previews/2/" in source
+        for run, source in zip(two_runs, sources, strict=True)
+    ] == [True, True]
+
+    page.select_option("#preview-mode", "errors")
+    expect(samples.first.locator("canvas.kind-errors")).to_have_count(2)
+    page.select_option("#preview-mode", "overlay")
+    expect(samples.first.locator("canvas.kind-overlay")).to_have_count(2)
+    screenshot(page, "compare")
+
+
+def test_grouping_by_a_config_key_draws_mean_and_std_bands(page: Page, app_url: str) -> None:
+    runs: list[dict[str, Any]] = []
+    for rate in (0.15, 0.5):
+        for seed in (0, 1, 2):
+            run = external(
+                app_url, unique(f"rate{rate}-seed{seed}"), params={"rate": rate, "seed": seed}
+            )
+            # One run stopped early and one skipped epoch 4: groups still draw where data exists.
+            last = 8 if (rate, seed) == (0.5, 2) else 12
+            epochs = [epoch for epoch in range(1, last + 1) if (rate, seed, epoch) != (0.15, 1, 4)]
+            log_points(app_url, run["id"], epoch_curve(epochs, rate=rate, noise_seed=seed))
+            api(app_url, "PATCH", f"/api/v1/runs/{run['id']}", {"status": "succeeded"})
+            runs.append(run)
+    ids = ",".join(str(run["id"]) for run in runs)
+    _open(page, app_url, f"ids={ids}")
+    page.wait_for_function("() => segtrackCharts.get('cmp:val/iou').plot.data[0].length === 12")
+    expect(page.locator("#group-key option")).to_have_text(["none", "rate", "seed"])
+
+    page.select_option("#group-key", "rate")
+    expect(page.locator("#group-note")).to_contain_text("2 groups")
+    page.wait_for_function("() => segtrackCharts.get('cmp:val/iou').series.length === 6")
+    chart = page.evaluate(
+        """() => { const chart = segtrackCharts.get("cmp:val/iou");
+                   return { labels: chart.series.filter((s) => !s.faint).map((s) => s.label),
+                            bands: chart.plot.bands.length,
+                            points: chart.plot.data[0].length }; }"""
+    )
+    assert chart["labels"] == ["rate=0.15 (n=3)", "rate=0.5 (n=3)"]
+    assert chart["bands"] == 2
+    assert chart["points"] == 12
+    spread = page.evaluate(
+        """() => { const chart = segtrackCharts.get("cmp:val/iou");
+                   const hi = chart.points.get("group-1-hi").values;
+                   const lo = chart.points.get("group-1-lo").values;
+                   return hi.map((value, i) => value - lo[i]); }"""
+    )
+    assert len(spread) == 12 and all(width >= 0 for width in spread)
+    last_mean = page.evaluate(
+        "() => segtrackCharts.get('cmp:val/iou').points.get('group-1-mean').values.at(-1)"
+    )
+    reached = [
+        point["value"]
+        for seed in (0, 1)
+        for point in epoch_curve(range(12, 13), rate=0.5, noise_seed=seed)
+        if point["key"] == "val/iou"
+    ]
+    assert last_mean == pytest.approx(sum(reached) / 2), "epoch 12: the mean of the runs there"
+    assert chart_points(page, "cmp:val/loss") == 12
+
+    page.select_option("#group-key", "seed")
+    page.select_option("#group-mode", "others")
+    expect(page.locator("#group-note")).to_contain_text("rate=0.15 (3); rate=0.5 (3)")
+
+    page.fill("#compare-epoch", "12")
+    page.press("#compare-epoch", "Enter")
+    short = page.locator(f"#at-epoch tbody tr[data-run-id='{runs[-1]['id']}'] td")
+    missing = "\N{EN DASH}"
+    expect(short).to_have_text(["12", missing, missing])
+    expect(page.locator("#compare-samples")).to_contain_text("None of these runs has mask previews")
+    screenshot(page, "compare-grouped")
+
+
+def test_compare_asks_for_at_least_two_runs(page: Page, app_url: str) -> None:
+    run = external(app_url, unique("alone"))
+    page.goto(f"{app_url}/compare?ids={run['id']}")
+    expect(page.locator("#page-message")).to_contain_text("Choose 2 to 10 runs")
+    api(app_url, "PATCH", f"/api/v1/runs/{run['id']}", {"status": "succeeded"})

@@ -1,0 +1,416 @@
+// The run page: header (status, timings, actions), live charts, per-class table, mask previews,
+// config, tags, notes and the log tail, kept current by the run's event stream.
+"use strict";
+
+(() => {
+  const { api, el, formatDuration, formatTime, formatNumber } = segtrack;
+  const $ = (id) => document.getElementById(id);
+  const root = $("run-page");
+  const runId = Number(root.dataset.runId);
+  const ACTIVE = ["queued", "running", "cancelling"];
+  const LOG_POLL_MS = 2000;
+  const CONFIRM_MS = 4000;
+
+  let run = null;
+  let palette = null;
+  let metrics = null;
+  let previews = null;
+  let checkpoints = [];
+  let notesDirty = false;
+  let detailTimer = 0;
+  let logTimer = 0;
+
+  function showMessage(text, isError = true) {
+    const message = $("page-message");
+    message.textContent = text;
+    message.classList.toggle("error-text", isError);
+    message.hidden = !text;
+  }
+
+  function reportError(error) {
+    showMessage(error && error.message ? error.message : String(error));
+  }
+
+  function setStatus(element, text, isError = false) {
+    element.textContent = text;
+    element.classList.toggle("error-text", isError);
+  }
+
+  // --- header ---------------------------------------------------------------------------------
+
+  function fact(label, ...value) {
+    return [el("div", { class: "fact" }, el("dt", {}, label), el("dd", {}, ...value))];
+  }
+
+  function durationText() {
+    if (!run.started_at) return "–";
+    const end = run.finished_at ? new Date(run.finished_at) : new Date();
+    return formatDuration(Math.max(0, (end - new Date(run.started_at)) / 1000));
+  }
+
+  function renderHeader() {
+    document.title = `${run.name} · segtrack`;
+    const name = $("run-name");
+    if (document.activeElement !== name) name.value = run.name;
+    name.size = Math.min(60, Math.max(12, name.value.length + 2));
+    const badge = $("run-status");
+    badge.textContent = run.status;
+    badge.className = `status status-${run.status}`;
+    $("run-kind").textContent = run.external ? "external run" : "";
+
+    const dataset = run.dataset_id !== null
+      ? el("a", { href: `/datasets#dataset-${run.dataset_id}` }, run.dataset_name || `dataset ${run.dataset_id}`)
+      : (run.dataset_path || "–");
+    const best = run.best_val_iou !== null
+      ? `${formatNumber(run.best_val_iou, 4)} (epoch ${run.best_epoch ?? "–"})`
+      : "–";
+    const monitorBest = run.monitor && run.monitor !== "val/iou" && run.best_metric !== null
+      ? fact(`Best ${run.monitor}`, `${formatNumber(run.best_metric, 4)} (epoch ${run.best_epoch ?? "–"})`)
+      : [];
+    $("run-facts").replaceChildren(
+      ...fact("Dataset", dataset),
+      ...fact("Model", run.model || "–"),
+      ...fact("Worker", run.worker || "–"),
+      ...fact("Device", run.device || "–"),
+      ...fact("Queue", `${run.queue}, priority ${run.priority}`),
+      ...fact("Created", formatTime(run.created_at)),
+      ...fact("Started", formatTime(run.started_at)),
+      ...fact("Finished", formatTime(run.finished_at)),
+      ...fact("Duration", el("span", { id: "run-duration" }, durationText())),
+      ...fact("Best val/iou", best),
+      ...monitorBest,
+      ...fact("Last val/iou", formatNumber(run.last_val_iou, 4)),
+      ...(run.attempt > 0 || run.max_retries > 0 ? fact("Attempt", `${run.attempt} (retries allowed: ${run.max_retries})`) : []),
+    );
+
+    $("progress-row").hidden = run.external && !run.epochs_done;
+    const planned = run.epochs_planned;
+    const progress = $("epochs-progress");
+    progress.max = planned || Math.max(run.epochs_done, 1);
+    progress.value = run.epochs_done;
+    $("epochs-text").textContent = planned ? `${run.epochs_done} / ${planned}` : `${run.epochs_done} done`;
+
+    const failure = $("failure");
+    failure.hidden = run.status !== "failed";
+    if (run.status === "failed") {
+      $("failure-reason").textContent = run.failure_reason || "No reason was recorded.";
+      $("failure-details").hidden = !run.failure_traceback;
+      $("failure-traceback").textContent = run.failure_traceback || "";
+    }
+    renderActions();
+  }
+
+  function renderActions() {
+    const cancel = $("cancel-run");
+    cancel.hidden = !ACTIVE.includes(run.status);
+    cancel.disabled = run.status === "cancelling";
+    if (run.status === "cancelling") cancel.textContent = "Cancelling…";
+    else if (!cancel.dataset.confirming) cancel.textContent = "Cancel";
+    const hasLast = checkpoints.some((item) => item.kind === "last");
+    $("resume-run").hidden = run.external || !["failed", "cancelled"].includes(run.status) || !hasLast;
+    $("clone-run").hidden = run.external;
+    for (const kind of ["best", "last"]) {
+      const link = $(`download-${kind}`);
+      const checkpoint = checkpoints.find((item) => item.kind === kind);
+      link.hidden = !checkpoint;
+      if (checkpoint) {
+        link.href = checkpoint.url;
+        link.textContent = `${kind === "best" ? "Best" : "Last"} checkpoint (epoch ${checkpoint.epoch})`;
+      }
+    }
+  }
+
+  // A destructive button asks again on its own label instead of a modal dialog.
+  function confirmingButton(button, question, action) {
+    button.addEventListener("click", async () => {
+      if (!button.dataset.confirming) {
+        button.dataset.confirming = "1";
+        button.dataset.label = button.textContent;
+        button.textContent = question;
+        setTimeout(() => {
+          if (button.dataset.confirming) { delete button.dataset.confirming; button.textContent = button.dataset.label; }
+        }, CONFIRM_MS);
+        return;
+      }
+      delete button.dataset.confirming;
+      button.textContent = button.dataset.label;
+      button.disabled = true;
+      try {
+        await action();
+      } catch (error) {
+        setStatus($("action-status"), error.message, true);
+      } finally {
+        button.disabled = false;
+        if (run) renderActions();
+      }
+    });
+  }
+
+  function bindActions() {
+    confirmingButton($("cancel-run"), "Confirm cancel", async () => {
+      run = await api(`/api/v1/runs/${runId}/cancel`, { method: "POST" });
+      setStatus($("action-status"), run.status === "cancelling" ? "cancel requested; the worker stops at the next check" : "cancelled");
+      renderHeader();
+    });
+    confirmingButton($("delete-run"), "Confirm delete", async () => {
+      const force = ACTIVE.includes(run.status) && run.status !== "queued" ? "?force=true" : "";
+      await api(`/api/v1/runs/${runId}${force}`, { method: "DELETE" });
+      window.location.assign("/");
+    });
+    $("resume-run").addEventListener("click", async () => {
+      try {
+        run = await api(`/api/v1/runs/${runId}/resume`, { method: "POST" });
+        setStatus($("action-status"), "queued to resume from the last checkpoint");
+        renderHeader();
+        startLogs();
+      } catch (error) {
+        setStatus($("action-status"), error.message, true);
+      }
+    });
+  }
+
+  async function patchRun(fields) {
+    run = await api(`/api/v1/runs/${runId}`, { method: "PATCH", json: fields });
+    renderHeader();
+    return run;
+  }
+
+  function bindName() {
+    const name = $("run-name");
+    name.addEventListener("keydown", (event) => {
+      if (event.key === "Enter") { event.preventDefault(); name.blur(); }
+      if (event.key === "Escape") { name.value = run.name; name.blur(); }
+    });
+    name.addEventListener("change", async () => {
+      const value = name.value.trim();
+      if (!value || value === run.name) { name.value = run.name; return; }
+      try {
+        await patchRun({ name: value });
+        setStatus($("name-status"), "renamed");
+      } catch (error) {
+        setStatus($("name-status"), error.message, true);
+      }
+    });
+  }
+
+  // --- tags and notes -------------------------------------------------------------------------
+
+  function renderTags() {
+    $("tags").replaceChildren(...run.tags.map((tag) => el("li", { class: "tag" },
+      el("span", {}, tag),
+      el("button", {
+        type: "button", class: "tag-remove", "aria-label": `Remove tag ${tag}`, title: "Remove",
+        onclick: () => saveTags(run.tags.filter((item) => item !== tag)),
+      }, "×"))));
+  }
+
+  async function saveTags(tags) {
+    try {
+      await patchRun({ tags });
+      renderTags();
+      setStatus($("tag-status"), "");
+    } catch (error) {
+      setStatus($("tag-status"), error.message, true);
+    }
+  }
+
+  function bindTagsAndNotes() {
+    $("tag-form").addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const input = $("tag-input");
+      const tag = input.value.trim();
+      if (!tag) return;
+      if (run.tags.includes(tag)) { input.value = ""; return; }
+      await saveTags([...run.tags, tag]);
+      if (run.tags.includes(tag)) input.value = "";
+    });
+    const notes = $("notes");
+    notes.addEventListener("input", () => { notesDirty = true; setStatus($("notes-status"), "unsaved changes"); });
+    const save = async () => {
+      try {
+        await patchRun({ notes: notes.value });
+        notesDirty = false;
+        setStatus($("notes-status"), "saved");
+      } catch (error) {
+        setStatus($("notes-status"), error.message, true);
+      }
+    };
+    $("save-notes").addEventListener("click", save);
+    notes.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) { event.preventDefault(); save(); }
+    });
+  }
+
+  function renderNotes() {
+    if (!notesDirty && document.activeElement !== $("notes")) $("notes").value = run.notes;
+  }
+
+  // --- config ---------------------------------------------------------------------------------
+
+  async function renderConfig() {
+    const config = run.config || run.params || {};
+    const schema = run.config ? await segtrackConfig.schema() : null;
+    $("config-title").textContent = run.config ? "Config" : "Parameters";
+    $("config-hint").hidden = !run.config;
+    $("config").replaceChildren(Object.keys(config).length
+      ? segtrackConfig.table(config, schema, run.config ? "other" : "parameters")
+      : el("p", { class: "muted" }, "No config or parameters recorded."));
+    const copy = async (text, what) => {
+      try {
+        await segtrackConfig.copy(text);
+        setStatus($("copy-status"), `copied as ${what}`);
+      } catch (error) {
+        setStatus($("copy-status"), `could not copy: ${error.message}`, true);
+      }
+    };
+    $("copy-yaml").onclick = () => copy(segtrackConfig.yaml(config), "YAML");
+    $("copy-json").onclick = () => copy(`${JSON.stringify(config, null, 2)}\n`, "JSON");
+  }
+
+  // --- log tail -------------------------------------------------------------------------------
+
+  async function refreshLog() {
+    const log = $("log");
+    const body = await api(`/api/v1/runs/${runId}/logs?tail=500`);
+    const atBottom = log.scrollTop + log.clientHeight >= log.scrollHeight - 8;
+    const empty = run.external ? "External runs are trained by their own script: no worker log." : "No log lines yet.";
+    const text = body.lines.length ? body.lines.join("\n") : empty;
+    if (log.textContent !== text) {
+      log.textContent = text;
+      if (atBottom) log.scrollTop = log.scrollHeight;
+    }
+  }
+
+  function startLogs() {
+    clearTimeout(logTimer);
+    const tick = async () => {
+      try { await refreshLog(); } catch (error) { reportError(error); }
+      if (run && ACTIVE.includes(run.status)) logTimer = setTimeout(tick, LOG_POLL_MS);
+    };
+    tick();
+  }
+
+  // --- live -----------------------------------------------------------------------------------
+
+  async function refreshCheckpoints() {
+    checkpoints = (await api(`/api/v1/runs/${runId}/checkpoints`)).checkpoints;
+    renderActions();
+  }
+
+  async function refreshDetail() {
+    const wasActive = ACTIVE.includes(run.status);
+    run = await api(`/api/v1/runs/${runId}`);
+    renderHeader();
+    renderTags();
+    renderNotes();
+    if (wasActive && !ACTIVE.includes(run.status)) {
+      startLogs();
+      refreshCheckpoints().catch(reportError);
+    }
+    if (!wasActive && ACTIVE.includes(run.status)) startLogs();
+  }
+
+  // At most one refresh per `delay`, even while events stream in continuously.
+  function scheduleDetail(delay = 300) {
+    if (detailTimer) return;
+    detailTimer = setTimeout(() => {
+      detailTimer = 0;
+      refreshDetail().catch(reportError);
+    }, delay);
+  }
+
+  function handle(event) {
+    if (event.kind === "metrics") {
+      metrics.handleEvent(event).catch(reportError);
+      scheduleDetail(500);
+    } else if (event.kind === "preview") {
+      previews.addEpoch(event.epoch);
+    } else if (event.kind === "checkpoint") {
+      refreshCheckpoints().catch(reportError);
+    } else if (event.kind === "status") {
+      run.status = event.status;
+      if (event.failure_reason) run.failure_reason = event.failure_reason;
+      renderHeader();
+      scheduleDetail(0);
+    } else if (event.kind === "run") {
+      if (event.action === "deleted") {
+        showMessage("This run was deleted.");
+        return;
+      }
+      scheduleDetail(0);
+    }
+  }
+
+  function waitForOpen(source, timeoutMs) {
+    return new Promise((resolve) => {
+      const done = () => { clearTimeout(timer); resolve(); };
+      const timer = setTimeout(done, timeoutMs);
+      source.addEventListener("open", done, { once: true });
+    });
+  }
+
+  async function start() {
+    try {
+      run = await api(`/api/v1/runs/${runId}`);
+    } catch (error) {
+      showMessage(error.status === 404 ? `Run ${runId} does not exist (it may have been deleted).` : error.message);
+      return;
+    }
+    const buffered = [];
+    let ready = false;
+    const source = segtrack.subscribe(`/api/v1/runs/${runId}/events`, (event) => {
+      if (ready) handle(event); else buffered.push(event);
+    });
+    bindActions();
+    bindName();
+    bindTagsAndNotes();
+    renderHeader();
+    renderTags();
+    renderNotes();
+    renderConfig().catch(reportError);
+    startLogs();
+    setInterval(() => {
+      const duration = $("run-duration");
+      if (duration && run && run.status !== "queued" && !run.finished_at) duration.textContent = durationText();
+    }, 1000);
+
+    try {
+      palette = await segtrackMasks.paletteForRun(run);
+    } catch (error) {
+      reportError(error);
+      const names = run.class_names || [];
+      palette = new segtrackMasks.Palette({ names, colors: segtrackMasks.defaultPalette(names.length), storageKey: `segtrack:class-colors:run-${runId}` });
+    }
+    $("class-legend").replaceChildren(segtrackMasks.legend(palette));
+    $("error-legend").replaceChildren(el("h3", {}, "Error view"), segtrackMasks.errorLegend());
+
+    await waitForOpen(source, 3000);
+    metrics = new segtrackRunMetrics.RunMetrics({
+      runId, container: $("charts"), classTable: $("class-table"), palette,
+      xLabel: run.external && !run.epochs_done ? "step" : "epoch", withDefaults: !run.external, onError: reportError,
+      emptyText: ACTIVE.includes(run.status) ? "Waiting for the first epoch…" : "No points recorded",
+    });
+    $("classes-panel").hidden = !palette.names.length;
+    previews = new segtrackPreviews.PreviewBrowser({
+      runId, area: $("preview-area"), slider: $("epoch-slider"), output: $("epoch-value"),
+      gotoInput: $("epoch-goto"), opacityInput: $("overlay-opacity"), opacityOutput: $("opacity-value"),
+      palette, onError: reportError,
+    });
+    window.segtrackRunPage = { metrics, previews, palette };
+    await Promise.all([
+      metrics.load(Object.keys(run.metrics)).catch(reportError),
+      previews.start().catch(reportError),
+      refreshCheckpoints().catch(reportError),
+    ]);
+    if (!previews.epochs.length && !ACTIVE.includes(run.status)) $("preview-empty").textContent = "This run saved no previews.";
+    // External runs never get previews from a worker: the section only shows when there are some.
+    $("previews-panel").hidden = run.external && !previews.epochs.length;
+    ready = true;
+    for (const event of buffered.splice(0)) handle(event);
+    // Points committed while the stream was connecting are fetched once.
+    setTimeout(() => metrics.catchUp(Object.keys(run.metrics)).catch(reportError), 1500);
+    root.dataset.ready = "1";
+  }
+
+  start().catch(reportError);
+})();
