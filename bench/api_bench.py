@@ -303,14 +303,20 @@ def bench_sse(url: str, database_url: str, redis_url: str | None, results: Resul
     )
 
 
-def bench_mlflow(results: Results, work: Path, writes: int) -> None:
-    """The same calls against `mlflow server` (SQLite backend), over its REST API."""
-    if importlib.util.find_spec("mlflow") is None:
-        print("mlflow not installed; pip install mlflow to compare")
-        return
+def bench_mlflow(results: Results, work: Path, writes: int, python: str | None) -> None:
+    """The same calls against `mlflow server` (SQLite backend), over its REST API.
+
+    `python` is an interpreter that has mlflow (its own virtual environment keeps its
+    dependencies away from segtrack's); by default this one, when mlflow is importable here.
+    """
+    if python is None:
+        if importlib.util.find_spec("mlflow") is None:
+            print("mlflow not installed; pip install mlflow (or pass --mlflow-python) to compare")
+            return
+        python = sys.executable
     port = _free_port()
     command = [
-        sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+        python, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
         "--backend-store-uri", f"sqlite:///{work / 'mlflow.db'}",
         "--default-artifact-root", str(work / "mlartifacts"), "--workers", "1",
     ]  # fmt: skip
@@ -372,6 +378,9 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=20, help="10,000-point batches")
     parser.add_argument("--runs", type=int, default=10_000, help="runs in the list")
     parser.add_argument("--no-mlflow", action="store_true", help="skip the MLflow comparison")
+    parser.add_argument(
+        "--mlflow-python", help="Python of a virtual environment with mlflow, for its server"
+    )
     args = parser.parse_args()
 
     results = Results()
@@ -403,7 +412,7 @@ def main() -> None:
                 torch = "yes" if _loaded_torch(pid) else "no"
                 results.add("torch loaded by the server", torch, "no")
         if not args.no_mlflow:
-            bench_mlflow(results, work, args.writes)
+            bench_mlflow(results, work, args.writes, args.mlflow_python)
     results.print(f"segtrack API benchmark ({backend})")
 
 

@@ -265,3 +265,18 @@ def test_a_redelivered_message_never_trains_a_run_twice(
     assert again["status"] == "succeeded"
     assert again["started_at"] == finished["started_at"]
     assert again["finished_at"] == finished["finished_at"]
+
+
+def test_a_higher_priority_run_trains_first(client: SegtrackClient) -> None:
+    blocker = client.submit({**TINY, "epochs": 500}, name="keeps the worker busy")
+    _wait_for(lambda: _status(client, blocker["id"]) == "running", 120, "the blocker to start")
+    low = client.submit({**TINY, "epochs": 1}, name="low", priority=0)
+    high = client.submit({**TINY, "epochs": 1}, name="high", priority=9)
+    queue = client._call("GET", "/api/v1/workers")["queue"]
+    assert [item["id"] for item in queue][:2] == [high["id"], low["id"]]
+
+    client.cancel(blocker["id"])
+    low_final = client.wait(low["id"], timeout=120)
+    high_final = client.wait(high["id"], timeout=120)
+    assert low_final["status"] == high_final["status"] == "succeeded"
+    assert high_final["started_at"] < low_final["started_at"]
