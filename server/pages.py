@@ -9,11 +9,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi import APIRouter, FastAPI, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
+from server.deps import SessionDep
+from server.http_errors import http_error
+from server.models import Run
 from server.settings import Settings
 
 WEB_DIR = Path(__file__).resolve().parents[1] / "web"
@@ -55,8 +58,10 @@ def new_run_page(request: Request) -> HTMLResponse:
     )
 
 
-@router.get("/runs/{run_id}", response_class=HTMLResponse)
-def run_page(request: Request, run_id: int) -> HTMLResponse:
+@router.get("/runs/{run_id:int}", response_class=HTMLResponse)
+def run_page(request: Request, run_id: int, session: SessionDep) -> HTMLResponse:
+    if session.get(Run, run_id) is None:
+        raise HTTPException(404, f"run {run_id} does not exist")
     return _page(request, "run.html", f"Run {run_id}", run_id=run_id)
 
 
@@ -76,7 +81,24 @@ def workers_page(request: Request) -> HTMLResponse:
     return _page(request, "workers.html", "Workers")
 
 
+async def _not_found(request: Request, exc: Exception) -> Response:
+    """Browsers asking for a page get a page; API clients get the JSON error."""
+    wants_page = "text/html" in request.headers.get("accept", "")
+    if not wants_page or request.url.path.startswith(("/api/", "/static/")):
+        return await http_error(request, exc)
+    detail = exc.detail if isinstance(exc, HTTPException) else "Not Found"
+    message = detail if detail != "Not Found" else f"there is no page at {request.url.path}"
+    return TEMPLATES.TemplateResponse(
+        request,
+        "not_found.html",
+        {"title": "Not found", "active": "", "message": message},
+        status_code=404,
+    )
+
+
 def install_pages(app: FastAPI) -> None:
     """Mount the static files and the page routes."""
     app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
     app.include_router(router)
+    # Status handlers win over the API's HTTPException handler, for 404s only.
+    app.add_exception_handler(404, _not_found)
