@@ -26,11 +26,11 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     """Exceptions users cause with their inputs; printed as one clear message."""
     from trainer.checkpoint import CheckpointError
     from trainer.data.augment import AugmentError
+    from trainer.data.errors import DatasetLayoutError
     from trainer.data.image_files import UnreadableFileError
-    from trainer.data.inspection import DatasetError
     from trainer.data.labelme import LabelmeError
-    from trainer.data.layout import DatasetLayoutError
     from trainer.data.mask_encoding import MaskValueError
+    from trainer.data.report import DatasetError
     from trainer.export import ExportError
     from trainer.loop import TrainingError
     from trainer.models.registry import UnknownModelError
@@ -114,8 +114,8 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _inspect_data(args: argparse.Namespace) -> int:
+    from trainer.data.errors import DatasetLayoutError
     from trainer.data.inspection import inspect_dataset
-    from trainer.data.layout import DatasetLayoutError
 
     try:
         report = inspect_dataset(

@@ -26,8 +26,9 @@ from trainer.checkpoint import (
     save_checkpoint,
 )
 from trainer.config import TrainConfig
-from trainer.data.inspection import inspect_for_config, require_ok
+from trainer.data.inspection import inspect_for_config
 from trainer.data.loaders import DataBundle, build_data
+from trainer.data.report import require_ok
 from trainer.inference import InputNormalizer, forward_logits
 from trainer.losses import build_loss, output_channels
 from trainer.metrics import ConfusionMatrix, logits_to_classes

@@ -17,7 +17,7 @@ from server.events import notify_committed
 from server.run.lifecycle import FinalStatus, claim_run, finish_run
 from server.settings import Settings
 from trainer.config import ConfigError, validate_config
-from trainer.data.inspection import DatasetError
+from trainer.data.report import DatasetError
 from trainer.loop import TrainingError, fit
 from trainer.reporting import ConsoleReporter, MultiReporter
 from worker.heartbeat import Heartbeat, WorkerIdentity

@@ -20,8 +20,9 @@ from PIL import Image
 
 from server.errors import Conflict, NotFound
 from server.models import Dataset
+from trainer.data.errors import DatasetLayoutError
 from trainer.data.image_files import UnreadableFileError, image_size, read_image, read_mask
-from trainer.data.layout import DatasetLayoutError, Sample, discover_layout
+from trainer.data.layout import Sample, discover_layout
 from trainer.data.mask_encoding import MaskEncoding, MaskValueError, combine_class_masks
 
 LAYOUT_TTL_S = 30.0

@@ -18,10 +18,11 @@ from server.models import Dataset, utcnow
 from server.settings import Settings
 from trainer.colors import default_palette
 from trainer.config import TrainConfig
+from trainer.data.errors import DatasetLayoutError
 from trainer.data.image_files import UnreadableFileError
-from trainer.data.inspection import InspectionReport, inspect_dataset, inspect_for_config
-from trainer.data.layout import DatasetLayoutError
+from trainer.data.inspection import inspect_dataset, inspect_for_config
 from trainer.data.mask_encoding import MaskValueError
+from trainer.data.report import InspectionReport
 
 logger = logging.getLogger(__name__)
 

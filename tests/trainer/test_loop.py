@@ -12,8 +12,8 @@ from PIL import Image
 
 from tests.trainer.factories import binary_demo_dataset, tiny_config
 from trainer.checkpoint import load_checkpoint
-from trainer.data.inspection import DatasetError
-from trainer.data.layout import DatasetLayoutError
+from trainer.data.errors import DatasetLayoutError
+from trainer.data.report import DatasetError
 from trainer.loop import TrainingError, fit
 from trainer.reporting import (
     CheckpointKind,

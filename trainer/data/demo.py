@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from trainer.data.classes_file import write_classes_file
 from trainer.data.image_files import write_mask
-from trainer.data.layout import write_classes_file
 
 logger = logging.getLogger(__name__)
 

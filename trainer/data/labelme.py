@@ -18,8 +18,8 @@ import numpy as np
 from PIL import Image, ImageDraw, UnidentifiedImageError
 
 from trainer.config import MAX_CLASSES
+from trainer.data.classes_file import write_classes_file
 from trainer.data.image_files import image_size, write_mask
-from trainer.data.layout import write_classes_file
 
 logger = logging.getLogger(__name__)
 

@@ -1,28 +1,21 @@
-"""Finding a dataset's image/mask pairs: the three folder layouts, classes files and the split.
+"""Finding a dataset's image/mask pairs in the three folder layouts.
 
 Torch-free. `discover_layout` only lists folders; reading pixels is `inspection`'s job.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-import numpy as np
-
+from trainer.data.classes_file import ClassesFile, read_classes_file
+from trainer.data.errors import DatasetLayoutError
 from trainer.data.image_files import IMAGE_SUFFIXES, UnreadableFileError, read_palette
-from trainer.data.mask_encoding import (
-    Colour,
-    MaskValueError,
-    RawValue,
-    raw_value_from_json,
-    raw_value_to_json,
-)
+from trainer.data.mask_encoding import Colour, RawValue
 
 logger = logging.getLogger(__name__)
 
@@ -33,8 +26,6 @@ MASK_DIR_NAMES: tuple[str, ...] = ("masks", "labels")
 TRAIN_DIR_NAMES: tuple[str, ...] = ("train", "training")
 VAL_DIR_NAMES: tuple[str, ...] = ("val", "valid", "validation")
 VOC_YEARS: tuple[str, ...] = ("VOC2012", "VOC2007")
-CLASSES_JSON = "classes.json"
-CLASSES_TXT = "classes.txt"
 VOC_IGNORE_VALUE = 255
 VOC_CLASS_NAMES: tuple[str, ...] = (
     "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair",
@@ -53,10 +44,6 @@ LAYOUTS_HELP = (
     "  class-folders: images/ + masks/<class name>/<image name>.png, one binary mask per class\n"
     "  optional at the dataset root: classes.json or classes.txt naming the classes"
 )
-
-
-class DatasetLayoutError(Exception):
-    """A dataset folder whose layout is not recognised; the message says what was found."""
 
 
 @dataclass(frozen=True)
@@ -96,115 +83,6 @@ class DatasetLayout:
     unmatched_masks: tuple[str, ...] = ()
     mask_suffix: str = ""
     classes_file: Path | None = None
-
-
-@dataclass(frozen=True)
-class ClassesFile:
-    """A classes.json / classes.txt: names in index order, optional raw values and colours."""
-
-    path: Path
-    names: tuple[str, ...]
-    values: tuple[RawValue, ...] | None
-    colors: tuple[Colour, ...] | None
-
-
-@dataclass(frozen=True)
-class Split:
-    """Sample names of each part; `note` says why a layout's own split was not used."""
-
-    train: tuple[str, ...]
-    val: tuple[str, ...]
-    source: Literal["layout", "random"]
-    note: str | None = None
-
-
-# --- classes files --------------------------------------------------------------------------------
-
-
-def _colour(value: Any, where: str) -> Colour:
-    if (
-        isinstance(value, list)
-        and len(value) == 3
-        and all(isinstance(part, int) and 0 <= part <= 255 for part in value)
-    ):
-        return int(value[0]), int(value[1]), int(value[2])
-    raise DatasetLayoutError(f"{where}: color must be [r, g, b] with each part in 0..255")
-
-
-def _parse_classes_json(path: Path) -> ClassesFile:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise DatasetLayoutError(f"cannot read {path}: {error}") from error
-    entries = data.get("classes") if isinstance(data, dict) else None
-    if not isinstance(entries, list) or not entries:
-        raise DatasetLayoutError(
-            f'{path} must look like {{"classes": [{{"name": "background", "value": 0, '
-            '"color": [0, 0, 0]}, ...]}} (value and color optional)'
-        )
-    names: list[str] = []
-    values: list[RawValue] = []
-    colors: list[Colour] = []
-    for position, item in enumerate(entries):
-        where = f"{path} class {position}"
-        entry = {"name": item} if isinstance(item, str) else item
-        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
-            raise DatasetLayoutError(f"{where}: each class needs a 'name' string")
-        names.append(entry["name"])
-        if "value" in entry:
-            try:
-                values.append(raw_value_from_json(entry["value"]))
-            except MaskValueError as error:
-                raise DatasetLayoutError(f"{where}: {error}") from error
-        if "color" in entry:
-            colors.append(_colour(entry["color"], where))
-    for label, items in (("value", values), ("color", colors)):
-        if items and len(items) != len(names):
-            raise DatasetLayoutError(f"{path}: give a {label} for every class or for none")
-    if len(set(names)) != len(names):
-        raise DatasetLayoutError(f"{path}: class names must be unique, got {names}")
-    return ClassesFile(path, tuple(names), tuple(values) or None, tuple(colors) or None)
-
-
-def read_classes_file(root: Path) -> ClassesFile | None:
-    """The classes.json (preferred) or classes.txt at `root`, or None when there is neither."""
-    json_path, txt_path = root / CLASSES_JSON, root / CLASSES_TXT
-    if json_path.is_file():
-        return _parse_classes_json(json_path)
-    if txt_path.is_file():
-        try:
-            lines = txt_path.read_text(encoding="utf-8").splitlines()
-        except (OSError, UnicodeDecodeError) as error:
-            raise DatasetLayoutError(f"cannot read {txt_path}: {error}") from error
-        names = tuple(line.strip() for line in lines if line.strip())
-        if len(set(names)) != len(names) or not names:
-            raise DatasetLayoutError(f"{txt_path}: one unique class name per line, in index order")
-        return ClassesFile(txt_path, names, None, None)
-    return None
-
-
-def write_classes_file(
-    root: Path,
-    names: Sequence[str],
-    values: Sequence[RawValue] | None = None,
-    colors: Sequence[Colour] | None = None,
-) -> Path:
-    """Write `root/classes.json`; `values` default to the class indices."""
-    if values is not None and len(values) != len(names):
-        raise ValueError(f"{len(values)} values for {len(names)} class names")
-    if colors is not None and len(colors) != len(names):
-        raise ValueError(f"{len(colors)} colors for {len(names)} class names")
-    classes: list[dict[str, Any]] = []
-    for index, name in enumerate(names):
-        value = values[index] if values is not None else index
-        entry: dict[str, Any] = {"name": name, "value": raw_value_to_json(value)}
-        if colors is not None:
-            entry["color"] = list(colors[index])
-        classes.append(entry)
-    path = root / CLASSES_JSON
-    root.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"classes": classes}, indent=2) + "\n", encoding="utf-8")
-    return path
 
 
 # --- folder listing and matching ------------------------------------------------------------------
@@ -550,42 +428,4 @@ def discover_layout(
         class_colors=classes.colors,
         class_values=classes.values if found.kind != "class-folders" else None,
         classes_file=classes.path,
-    )
-
-
-def split_samples(
-    names: Sequence[str],
-    split: Mapping[str, Sequence[str]] | None,
-    *,
-    val_fraction: float,
-    seed: int,
-) -> Split:
-    """Train and validation sample names.
-
-    The layout's own split wins when it leaves both parts non-empty; otherwise a seeded random
-    split holds out round(n * val_fraction) names, at least 1, leaving at least 1 for training.
-    """
-    available = set(names)
-    note = None
-    if split is not None:
-        train = tuple(sorted(n for n in split.get("train", ()) if n in available))
-        val = tuple(sorted(n for n in split.get("val", ()) if n in available))
-        if train and val:
-            return Split(train, val, "layout")
-        note = (
-            f"the dataset's own split has {len(train)} train and {len(val)} val samples; "
-            f"using a random {val_fraction:.0%} validation split instead"
-        )
-    ordered = sorted(available)
-    count = len(ordered)
-    if count < 2:
-        return Split(tuple(ordered), (), "random", note)
-    num_val = min(count - 1, max(1, round(count * val_fraction)))
-    order = np.random.default_rng(seed).permutation(count)
-    val_set = {ordered[i] for i in order[:num_val]}
-    return Split(
-        tuple(n for n in ordered if n not in val_set),
-        tuple(n for n in ordered if n in val_set),
-        "random",
-        note,
     )

@@ -14,9 +14,9 @@ from torch.utils.data import DataLoader, Sampler
 from trainer.config import TrainConfig
 from trainer.data.augment import augmentation_notes, build_augmentation
 from trainer.data.dataset import SegmentationDataset, pad_collate
-from trainer.data.inspection import InspectionReport, require_ok
-from trainer.data.layout import split_samples
 from trainer.data.mask_encoding import MaskEncoding
+from trainer.data.report import InspectionReport, require_ok
+from trainer.data.split import split_samples
 
 __all__ = [
     "DataBundle",

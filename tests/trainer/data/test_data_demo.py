@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from trainer.data.classes_file import read_classes_file
 from trainer.data.demo import DEMO_CLASS_NAMES, make_demo_dataset
 from trainer.data.image_files import read_image, read_mask
 from trainer.data.inspection import inspect_dataset
-from trainer.data.layout import read_classes_file
 
 
 def _files(root: Path) -> dict[str, bytes]:

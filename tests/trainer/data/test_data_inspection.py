@@ -12,8 +12,9 @@ import tifffile
 from PIL import Image
 
 from trainer.config import IGNORE_INDEX, TrainConfig
-from trainer.data.inspection import DatasetError, inspect_dataset, inspect_for_config, require_ok
-from trainer.data.layout import write_classes_file
+from trainer.data.classes_file import write_classes_file
+from trainer.data.inspection import inspect_dataset, inspect_for_config
+from trainer.data.report import DatasetError, require_ok
 
 SIZE = 16
 

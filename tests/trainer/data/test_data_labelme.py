@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from trainer.data.classes_file import read_classes_file
 from trainer.data.image_files import read_image, read_mask
 from trainer.data.inspection import inspect_dataset
 from trainer.data.labelme import LabelmeError, convert_labelme
-from trainer.data.layout import read_classes_file
 
 HEIGHT, WIDTH = 40, 60
 

@@ -9,14 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from trainer.data.layout import (
-    VOC_CLASS_NAMES,
-    DatasetLayoutError,
-    discover_layout,
-    read_classes_file,
-    split_samples,
-    write_classes_file,
-)
+from trainer.data.classes_file import read_classes_file, write_classes_file
+from trainer.data.errors import DatasetLayoutError
+from trainer.data.layout import VOC_CLASS_NAMES, discover_layout
+from trainer.data.split import split_samples
 
 
 def _png(path: Path, array: np.ndarray | None = None) -> Path:

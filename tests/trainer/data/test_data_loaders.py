@@ -13,10 +13,11 @@ from PIL import Image
 
 from trainer.config import IGNORE_INDEX, TrainConfig
 from trainer.data.demo import make_demo_dataset
-from trainer.data.inspection import DatasetError, inspect_for_config
+from trainer.data.inspection import inspect_for_config
 from trainer.data.layout import Sample
 from trainer.data.loaders import DataBundle, SegmentationDataset, build_data, pad_collate
 from trainer.data.mask_encoding import MaskEncoding
+from trainer.data.report import DatasetError
 
 
 def _png(path: Path, array: np.ndarray) -> None:
