@@ -26,6 +26,7 @@ from server.dataset.router import router as datasets_router
 from server.db import (
     SchemaOutdatedError,
     create_db_engine,
+    dispose_when_idle,
     make_session_factory,
     require_schema_at_head,
 )
@@ -110,7 +111,7 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await reaper
             notifier.close()
-            engine.dispose()
+            await anyio.to_thread.run_sync(dispose_when_idle, engine)
 
     app = FastAPI(
         title="segtrack",

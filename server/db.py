@@ -9,6 +9,7 @@ back.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,6 +30,8 @@ UPGRADE_COMMAND = "segtrack db upgrade"
 _HOOKS_KEY = "segtrack.after_commit"
 NOTIFIER_KEY = "segtrack.notifier"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+DISPOSE_WAIT_S = 5.0
+"""How long shutting down waits for in-flight requests to return their connections."""
 
 
 class SchemaOutdatedError(RuntimeError):
@@ -72,6 +75,19 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
     kwargs.setdefault("max_overflow", 20)
     kwargs.setdefault("pool_recycle", 1800)
     return create_engine(url, **kwargs)
+
+
+def dispose_when_idle(engine: Engine, timeout_s: float = DISPOSE_WAIT_S) -> None:
+    """Close the engine's connections once in-flight requests have returned theirs.
+
+    A request still running in a worker thread when the server stops returns its connection
+    after the lifespan ends; disposing first would strand that connection, open, in the old pool.
+    """
+    deadline = time.monotonic() + timeout_s
+    checked_out = getattr(engine.pool, "checkedout", None)
+    while checked_out is not None and checked_out() > 0 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    engine.dispose()
 
 
 def make_session_factory(
