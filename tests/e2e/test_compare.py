@@ -41,7 +41,7 @@ def test_compare_two_finished_runs(
 
     for key in ("val/iou", "val/loss", "train/loss", "lr"):
         page.wait_for_function(
-            "(id) => segtrackCharts.get(id)?.plot?.data[0].length === 3",
+            "(id) => segtrackCharts.get(id)?.plot?.data[0]?.length === 3",
             arg=f"cmp:{key}",
         )
     lengths = page.evaluate(
@@ -106,12 +106,13 @@ def test_grouping_by_a_config_key_draws_mean_and_std_bands(page: Page, app_url: 
             runs.append(run)
     ids = ",".join(str(run["id"]) for run in runs)
     _open(page, app_url, f"ids={ids}")
-    page.wait_for_function("() => segtrackCharts.get('cmp:val/iou').plot.data[0].length === 12")
+    page.wait_for_function("() => segtrackCharts.get('cmp:val/iou')?.plot?.data[0]?.length === 12")
     expect(page.locator("#group-key option")).to_have_text(["none", "rate", "seed"])
 
     page.select_option("#group-key", "rate")
     expect(page.locator("#group-note")).to_contain_text("2 groups")
     page.wait_for_function("() => segtrackCharts.get('cmp:val/iou').series.length === 6")
+    page.wait_for_function("() => segtrackCharts.get('cmp:val/iou')?.plot?.bands?.length === 2")
     chart = page.evaluate(
         """() => { const chart = segtrackCharts.get("cmp:val/iou");
                    return { labels: chart.series.filter((s) => !s.faint).map((s) => s.label),

@@ -60,11 +60,11 @@ def test_charts_and_previews_follow_a_running_run_without_a_reload(
         open_run(page, app_url, run["id"])
         page.evaluate("window.__marker = 'still here'")
         page.wait_for_function(
-            "() => segtrackCharts.get('loss').plot.data[0].length >= 1", timeout=WAIT_MS
+            "() => segtrackCharts.get('loss')?.plot?.data[0]?.length >= 1", timeout=WAIT_MS
         )
         before = chart_points(page, "loss")
         page.wait_for_function(
-            "(n) => segtrackCharts.get('loss').plot.data[0].length >= n + 2",
+            "(n) => segtrackCharts.get('loss')?.plot?.data[0]?.length >= n + 2",
             arg=before,
             timeout=WAIT_MS,
         )
@@ -302,7 +302,7 @@ def test_a_10000_point_series_is_downsampled_to_the_chart_width(page: Page, app_
     requests: list[str] = []
     page.on("request", lambda request: requests.append(request.url))
     open_run(page, app_url, run["id"])
-    page.wait_for_function("() => segtrackCharts.get('loss').plot.data[0].length > 0")
+    page.wait_for_function("() => segtrackCharts.get('loss')?.plot?.data[0]?.length > 0")
     points = chart_points(page, "loss")
     width = page.locator("#chart-loss .chart-area").evaluate("area => area.clientWidth")
     assert 50 < points <= width, (points, width)
@@ -333,7 +333,7 @@ def test_a_10000_point_series_is_downsampled_to_the_chart_width(page: Page, app_
     page.set_viewport_size({"width": 1280, "height": 900})
     page.wait_for_function(
         """() => { const chart = segtrackCharts.get("loss");
-                   return chart.plot.data[0].length <= chart.area.clientWidth - 60
+                   return !!chart?.plot && chart.plot.data[0].length <= chart.area.clientWidth - 60
                        && chart.plot.width <= chart.area.clientWidth; }"""
     )
     api(app_url, "PATCH", f"/api/v1/runs/{run['id']}", {"status": "succeeded"})
@@ -399,13 +399,13 @@ def test_chart_log_scale_smoothing_and_per_class_table(
     page: Page, app_url: str, finished_run: dict[str, Any]
 ) -> None:
     open_run(page, app_url, finished_run["id"])
-    page.wait_for_function("() => segtrackCharts.get('loss').plot.data[0].length === 4")
+    page.wait_for_function("() => segtrackCharts.get('loss')?.plot?.data[0]?.length === 4")
     page.check("#chart-loss-log")
-    page.wait_for_function("() => segtrackCharts.get('loss').plot.scales.y.distr === 3")
+    page.wait_for_function("() => segtrackCharts.get('loss')?.plot?.scales.y.distr === 3")
     page.locator("#chart-loss-smooth").focus()
     page.keyboard.press("End")
     expect(page.locator("#chart-loss .smooth-value")).to_have_text("0.99")
-    page.wait_for_function("() => segtrackCharts.get('loss').plot.series.length === 5")
+    page.wait_for_function("() => segtrackCharts.get('loss')?.plot?.series.length === 5")
     raw, smoothed = page.evaluate(
         "() => { const d = segtrackCharts.get('loss').plot.data; return [d[1], d[2]]; }"
     )
