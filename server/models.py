@@ -151,6 +151,8 @@ class Run(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     queued_at: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    """When the run's latest message went to the broker (queued runs only)."""
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
     failure_reason: Mapped[str | None] = mapped_column(String(1000))
@@ -269,5 +271,7 @@ class Worker(Base):
     device: Mapped[str] = mapped_column(String(64))
     queues: Mapped[list[str]]
     current_run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
+    idle_since: Mapped[datetime | None]
+    """Since when the worker has had no run (None while it trains one)."""
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

@@ -6,6 +6,10 @@ it from its `last` checkpoint, or starts it over when the worker died before the
 written. Otherwise it fails with "worker lost (no heartbeat for N s)". Several API processes may
 run reapers: rows are locked with SKIP LOCKED (PostgreSQL) and each update re-checks the status,
 so a run is handled once.
+A queued run whose message went out `redispatch_after_s` ago while a worker serving its queue has
+been idle at least that long is sent again: its send failed after the commit, or the broker lost
+it. Workers take one message at a time and acknowledge it when the run ends, so an idle worker
+leaves no message waiting in its queues.
 Each pass also drops workers not seen within the timeout, deletes events past their retention
 and sweeps metric points left behind by recently deleted runs.
 """
@@ -25,9 +29,9 @@ from server.db import session_scope
 from server.models import Event, Metric, Run, utcnow
 from server.preview.repository import get_checkpoint
 from server.queue import TaskQueue
-from server.run.lifecycle import RUNNING_STATUSES, FinalStatus, end_now, enqueue
+from server.run.lifecycle import RUNNING_STATUSES, FinalStatus, dispatch, end_now, enqueue
 from server.settings import Settings
-from server.worker_status.repository import drop_stale_workers
+from server.worker_status.repository import drop_stale_workers, idle_queues
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +44,7 @@ class ReapReport:
 
     failed: list[int] = field(default_factory=list)
     requeued: list[int] = field(default_factory=list)
+    redispatched: list[int] = field(default_factory=list)
     dropped_workers: list[str] = field(default_factory=list)
     deleted_events: int = 0
     swept_points: int = 0
@@ -57,10 +62,46 @@ def sweep_deleted_runs(session: Session, since: datetime) -> int:
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
+def redispatch_stranded(
+    session: Session, settings: Settings, task_queue: TaskQueue, now: datetime
+) -> list[int]:
+    """Send again the queued runs that an idle worker should have taken; returns their ids."""
+    waited = now - timedelta(seconds=settings.redispatch_after_s)
+    queues = idle_queues(
+        session,
+        seen_after=now - timedelta(seconds=settings.heartbeat_timeout_s),
+        idle_before=waited,
+    )
+    if not queues:
+        return []
+    stranded = session.scalars(
+        select(Run)
+        .where(
+            Run.status == "queued",
+            Run.external.is_(False),
+            Run.queue.in_(sorted(queues)),
+            func.coalesce(Run.sent_at, Run.queued_at, Run.created_at) <= waited,
+        )
+        .order_by(Run.priority.desc(), Run.queued_at, Run.id)
+        .with_for_update(skip_locked=True)
+    ).all()
+    for run in stranded:
+        logger.warning(
+            "run %d: still queued %.0f s after its message was sent while a worker on queue %s "
+            "is idle; sending it again",
+            run.id,
+            (now - (run.sent_at or run.queued_at or run.created_at)).total_seconds(),
+            run.queue,
+        )
+        dispatch(session, task_queue, run)
+    return [run.id for run in stranded]
+
+
 def reap_once(
     session: Session, settings: Settings, task_queue: TaskQueue, now: datetime | None = None
 ) -> ReapReport:
-    """One pass over lost runs, stale workers and expired events (in the caller's transaction)."""
+    """One pass over lost runs, stranded queued runs, stale workers and expired events (in the
+    caller's transaction)."""
     now = now or utcnow()
     report = ReapReport()
     timeout = settings.heartbeat_timeout_s
@@ -93,6 +134,7 @@ def reap_once(
             outcome: FinalStatus = "cancelled" if run.status == "cancelling" else "failed"
             end_now(session, run, outcome, failure_reason=reason)
             report.failed.append(run.id)
+    report.redispatched = redispatch_stranded(session, settings, task_queue, now)
     report.dropped_workers = drop_stale_workers(session, cutoff)
     report.swept_points = sweep_deleted_runs(session, now - SWEEP_WINDOW)
     expired = now - timedelta(seconds=settings.event_retention_s)
@@ -113,10 +155,10 @@ async def run_reaper(
     while True:
         try:
             report = await anyio.to_thread.run_sync(one_pass)
-            if report.failed or report.requeued or report.dropped_workers:
+            if report.failed or report.requeued or report.redispatched or report.dropped_workers:
                 logger.info(
-                    "reaper: failed %s, requeued %s, dropped workers %s",
-                    report.failed, report.requeued, report.dropped_workers,
+                    "reaper: failed %s, requeued %s, sent again %s, dropped workers %s",
+                    report.failed, report.requeued, report.redispatched, report.dropped_workers,
                 )  # fmt: skip
         except Exception:
             logger.exception(

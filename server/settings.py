@@ -53,6 +53,12 @@ class Settings(BaseSettings):
     reaper_interval_s: float = Field(
         5.0, ge=0, description="Seconds between checks for lost runs and workers; 0 disables them"
     )
+    redispatch_after_s: float = Field(
+        30.0,
+        gt=0,
+        description="A queued run is sent to the broker again when a worker serving its queue "
+        "has been idle this long after its message was sent (a failed send or a lost message)",
+    )
     event_retention_s: float = Field(
         7 * 24 * 3600.0, gt=0, description="Events older than this are deleted by the reaper"
     )

@@ -54,7 +54,6 @@ def enqueue(session: Session, task_queue: TaskQueue, run: Run, *, resume: bool =
     previous = run.status
     run.status = "queued"
     run.queued_at = utcnow()
-    run.task_id = new_task_id()
     run.worker = None
     run.heartbeat_at = None
     run.finished_at = None
@@ -62,15 +61,33 @@ def enqueue(session: Session, task_queue: TaskQueue, run: Run, *, resume: bool =
         run.resume_requested = True
         run.failure_reason = None
         run.failure_traceback = None
+    dispatch(session, task_queue, run)
+    if previous != "queued":
+        status_event(session, run, previous, resume=resume)
+
+
+def dispatch(session: Session, task_queue: TaskQueue, run: Run) -> None:
+    """Send a message for the queued `run` once the transaction commits, under a fresh task id.
+
+    Sending again is always safe: the worker's atomic claim lets one message train the run and
+    turns every other copy away.
+    """
+    run.task_id = new_task_id()
+    run.sent_at = utcnow()
     session.flush()
     run_id, queue, priority, task_id = run.id, run.queue, run.priority, run.task_id
 
     def send() -> None:
-        task_queue.send_run(run_id, queue=queue, priority=priority, task_id=task_id)
+        try:
+            task_queue.send_run(run_id, queue=queue, priority=priority, task_id=task_id)
+        except Exception as error:  # every transport fails differently; the reaper recovers it
+            logger.warning(
+                "run %d: could not send its message to queue %s (%s); it stays queued and is "
+                "sent again once a worker serving that queue is idle",
+                run_id, queue, error,
+            )  # fmt: skip
 
     after_commit(session, send)
-    if previous != "queued":
-        status_event(session, run, previous, resume=resume)
 
 
 def claim_run(session: Session, run_id: int, *, worker: str, device: str) -> Run | None:

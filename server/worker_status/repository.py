@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Table, delete, select
+from sqlalchemy import Table, case, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -24,7 +24,10 @@ def upsert_worker(
     queues: Sequence[str],
     current_run_id: int | None,
 ) -> None:
-    """Say that worker `name` is alive (call it with every heartbeat) and what it runs."""
+    """Say that worker `name` is alive (call it with every heartbeat) and what it runs.
+
+    `idle_since` keeps the moment the worker last became free while it stays free.
+    """
     now = utcnow()
     values = {
         "hostname": hostname,
@@ -34,9 +37,18 @@ def upsert_worker(
         "current_run_id": current_run_id,
         "last_seen_at": now,
     }
+    idle_since = None if current_run_id is not None else now
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    statement = insert(WORKERS).values(name=name, started_at=now, **values)
-    session.execute(statement.on_conflict_do_update(index_elements=["name"], set_=values))
+    statement = insert(WORKERS).values(name=name, started_at=now, idle_since=idle_since, **values)
+    still_idle = case(
+        (statement.excluded.current_run_id.is_(None), func.coalesce(Worker.idle_since, now)),
+        else_=None,
+    )
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["name"], set_={**values, "idle_since": still_idle}
+        )
+    )
 
 
 def remove_worker(session: Session, name: str) -> None:
@@ -50,6 +62,18 @@ def online_workers(session: Session, seen_after: datetime) -> list[Worker]:
             select(Worker).where(Worker.last_seen_at >= seen_after).order_by(Worker.name)
         )
     )
+
+
+def idle_queues(session: Session, seen_after: datetime, idle_before: datetime) -> set[str]:
+    """Queues served by a worker seen after `seen_after` that has been free since `idle_before`."""
+    rows = session.scalars(
+        select(Worker.queues).where(
+            Worker.last_seen_at >= seen_after,
+            Worker.current_run_id.is_(None),
+            Worker.idle_since <= idle_before,
+        )
+    )
+    return {queue for queues in rows for queue in queues}
 
 
 def drop_stale_workers(session: Session, seen_before: datetime) -> list[str]:

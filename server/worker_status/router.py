@@ -37,6 +37,7 @@ def list_workers(session: SessionDep, settings: SettingsDep) -> WorkersOut:
                 current_run=RunRef(id=worker.current_run_id, name=names[worker.current_run_id])
                 if worker.current_run_id in names
                 else None,
+                idle_since=worker.idle_since,
                 started_at=worker.started_at,
                 last_seen_at=worker.last_seen_at,
             )

@@ -19,6 +19,7 @@ class WorkerOut(BaseModel):
     device: str
     queues: list[str]
     current_run: RunRef | None
+    idle_since: datetime | None
     started_at: datetime
     last_seen_at: datetime
 

@@ -1,7 +1,8 @@
 """The broker round trip: a real API and real Celery workers through Redis and PostgreSQL.
 
 Runs are submitted over HTTP, trained on the CPU by a worker process, and watched through the API
-and the Server-Sent Events stream; one run is cancelled and two workers are killed with SIGKILL.
+and the Server-Sent Events stream; one run is cancelled, two workers are killed with SIGKILL and
+the broker loses a message.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from trainer.data.demo import make_demo_dataset
 
 REDIS_URL = os.environ.get("SEGTRACK_TEST_REDIS", "redis://127.0.0.1:6379/0")
 HEARTBEAT_TIMEOUT_S = 4.0
+REDISPATCH_AFTER_S = 3.0
 TINY = {
     "dataset": "demo",
     "base_channels": 8,
@@ -115,6 +117,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
         "SEGTRACK_DEFAULT_QUEUE": queue,
         "SEGTRACK_HEARTBEAT_TIMEOUT_S": str(HEARTBEAT_TIMEOUT_S),
         "SEGTRACK_REAPER_INTERVAL_S": "0.5",
+        "SEGTRACK_REDISPATCH_AFTER_S": str(REDISPATCH_AFTER_S),
         "NO_ALBUMENTATIONS_UPDATE": "1",
         "OMP_NUM_THREADS": "1",
     }
@@ -280,3 +283,27 @@ def test_a_higher_priority_run_trains_first(client: SegtrackClient) -> None:
     high_final = client.wait(high["id"], timeout=120)
     assert low_final["status"] == high_final["status"] == "succeeded"
     assert high_final["started_at"] < low_final["started_at"]
+
+
+def _waiting_messages(broker: redis.Redis, queue: str) -> list[str]:
+    """Keys of the queue's priority lists that hold messages (the Redis transport's layout)."""
+    keys = [queue, *(f"{queue}:{step}" for step in range(1, 10))]
+    return [key for key in keys if broker.llen(key)]
+
+
+def test_a_message_the_broker_lost_is_sent_again(service: Service, client: SegtrackClient) -> None:
+    queue = service.environment["SEGTRACK_DEFAULT_QUEUE"]
+    broker = redis.Redis.from_url(REDIS_URL)
+    blocker = client.submit({**TINY, "epochs": 500}, name="keeps the worker busy")
+    _wait_for(lambda: _status(client, blocker["id"]) == "running", 120, "the blocker to start")
+    stranded = client.submit({**TINY, "epochs": 1}, name="its message is lost")
+    keys = _wait_for(lambda: _waiting_messages(broker, queue), 10, "the message in Redis")
+    broker.delete(*keys)  # as a Redis restart without persistence would
+    broker.close()
+
+    client.cancel(blocker["id"])
+    assert client.wait(blocker["id"], timeout=60)["status"] == "cancelled"
+    final = client.wait(stranded["id"], timeout=120)
+    assert final["status"] == "succeeded", final.get("failure_reason")
+    api_log = (service.logs / "api.log").read_text()
+    assert f"run {stranded['id']}: still queued" in api_log

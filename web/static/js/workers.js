@@ -19,12 +19,12 @@
       el("td", {}, worker.queues.map((queue) => el("span", { class: "chip" }, queue))),
       el("td", {}, worker.current_run
         ? el("a", { href: `/runs/${worker.current_run.id}` }, worker.current_run.name, el("span", { class: "muted" }, ` #${worker.current_run.id}`))
-        : el("span", { class: "muted" }, "idle")),
+        : el("span", { class: "muted" }, "idle", worker.idle_since ? [" for ", elapsedSince(worker.idle_since)] : [])),
       el("td", {}, ui.timeAgo(worker.started_at)),
       el("td", {}, ui.timeAgo(worker.last_seen_at)));
   }
 
-  function queuedFor(iso) {
+  function elapsedSince(iso) {
     return el("time", { datetime: iso || "", "data-since": "", title: segtrack.formatTime(iso) },
       ui.shortDuration(ui.secondsSince(iso)));
   }
@@ -35,7 +35,7 @@
       el("td", {}, el("a", { href: `/runs/${run.id}` }, run.name), el("span", { class: "muted" }, ` #${run.id}`)),
       el("td", {}, el("span", { class: "chip" }, run.queue)),
       el("td", { class: "num" }, String(run.priority)),
-      el("td", {}, run.queued_at ? queuedFor(run.queued_at) : "–"));
+      el("td", {}, run.queued_at ? elapsedSince(run.queued_at) : "–"));
   }
 
   async function refresh() {
