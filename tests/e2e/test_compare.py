@@ -154,6 +154,103 @@ def test_grouping_by_a_config_key_draws_mean_and_std_bands(page: Page, app_url: 
     screenshot(page, "compare-grouped")
 
 
+X_RANGE_JS = """(id) => { const x = segtrackCharts.get(id).plot.scales.x;
+                         return [x.min, x.max]; }"""
+"""A page function: the [min, max] of a chart's x scale, read from its uPlot instance."""
+
+
+def _x_range(page: Page, chart_id: str) -> list[float]:
+    x_range: list[float] = page.evaluate(X_RANGE_JS, chart_id)
+    return x_range
+
+
+def _plot_box(page: Page, chart_id: str) -> dict[str, float]:
+    """The page box of the chart's plot area (uPlot's `.u-over`, which takes the mouse)."""
+    box = page.locator(f"figure[data-chart='{chart_id}'] .u-over").bounding_box()
+    assert box is not None
+    return box
+
+
+def test_zoom_and_reset_apply_to_every_chart_on_the_same_axis(page: Page, app_url: str) -> None:
+    runs: list[dict[str, Any]] = []
+    for seed in (0, 1):
+        run = external(app_url, unique(f"zoom-seed{seed}"), params={"seed": seed})
+        steps = [
+            {"key": "train/loss_step", "step": step, "value": 2.0 / (1 + step)}
+            for step in range(1, 121)
+        ]
+        log_points(app_url, run["id"], epoch_curve(range(1, 13), rate=0.3, noise_seed=seed))
+        log_points(app_url, run["id"], steps)
+        api(app_url, "PATCH", f"/api/v1/runs/{run['id']}", {"status": "succeeded"})
+        runs.append(run)
+    ids = ",".join(str(run["id"]) for run in runs)
+    _open(page, app_url, f"ids={ids}&keys=val/iou,val/loss,train/loss_step")
+    for chart_id, count in (
+        ("cmp:val/iou", 12),
+        ("cmp:val/loss", 12),
+        ("cmp:train/loss_step", 120),
+    ):
+        page.wait_for_function(
+            "([id, n]) => segtrackCharts.get(id)?.plot?.data[0]?.length === n",
+            arg=[chart_id, count],
+        )
+    assert _x_range(page, "cmp:val/iou") == [1, 12]
+    assert _x_range(page, "cmp:val/loss") == [1, 12]
+    assert _x_range(page, "cmp:train/loss_step") == [1, 120]
+    reset_buttons = page.get_by_role("button", name="Reset zoom")
+    expect(reset_buttons).to_have_count(0)
+
+    box = _plot_box(page, "cmp:val/iou")
+    middle = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] * 0.25, middle)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.6, middle, steps=8)
+    page.mouse.up()
+    page.wait_for_function(
+        "(id) => segtrackCharts.get(id).plot.scales.x.min > 1", arg="cmp:val/loss"
+    )
+    zoomed = _x_range(page, "cmp:val/iou")
+    assert 1 < zoomed[0] < zoomed[1] < 12, "a quarter to 60% of epochs 1..12"
+    assert _x_range(page, "cmp:val/loss") == zoomed, "the other epoch chart shows the same range"
+    assert _x_range(page, "cmp:train/loss_step") == [1, 120], "steps are another axis"
+    expect(reset_buttons).to_have_count(2)
+    screenshot(page, "compare-zoomed")
+
+    other = _plot_box(page, "cmp:val/loss")
+    page.mouse.dblclick(other["x"] + other["width"] / 2, other["y"] + other["height"] / 2)
+    page.wait_for_function(
+        "(id) => segtrackCharts.get(id).plot.scales.x.min === 1", arg="cmp:val/iou"
+    )
+    assert _x_range(page, "cmp:val/iou") == [1, 12]
+    assert _x_range(page, "cmp:val/loss") == [1, 12]
+    expect(reset_buttons).to_have_count(0)
+
+    # A chart shown while zoomed starts at the same range; the button resets from the keyboard.
+    page.mouse.move(box["x"] + box["width"] * 0.5, middle)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.9, middle, steps=8)
+    page.mouse.up()
+    expect(reset_buttons).to_have_count(2)
+    zoomed = _x_range(page, "cmp:val/iou")
+    assert 1 < zoomed[0] < zoomed[1] < 12
+    picker = page.locator("#metric-picker input[value='val/loss']")
+    picker.uncheck()
+    expect(reset_buttons).to_have_count(1)
+    picker.check()
+    page.wait_for_function(
+        "(id) => segtrackCharts.get(id)?.plot?.data[0]?.length === 12", arg="cmp:val/loss"
+    )
+    assert _x_range(page, "cmp:val/loss") == zoomed
+    expect(reset_buttons).to_have_count(2)
+    reset_buttons.last.focus()
+    page.keyboard.press("Enter")
+    expect(reset_buttons).to_have_count(0)
+    page.wait_for_function(
+        "(id) => segtrackCharts.get(id).plot.scales.x.max === 12", arg="cmp:val/iou"
+    )
+    assert _x_range(page, "cmp:val/loss") == [1, 12]
+
+
 def test_compare_asks_for_at_least_two_runs(page: Page, app_url: str) -> None:
     run = external(app_url, unique("alone"))
     page.goto(f"{app_url}/compare?ids={run['id']}")

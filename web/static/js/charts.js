@@ -1,6 +1,7 @@
 // Line charts on uPlot for the run and compare pages: several series with their own steps, a log
 // scale toggle, EMA smoothing that keeps the raw line faint, optional mean ± std bands, a hover
-// legend with values, a "downsampled" note, and a size that follows the page.
+// legend with values, a "downsampled" note, a size that follows the page, and drag-to-zoom on
+// the x axis that charts sharing a `syncKey` follow together (double-click or "Reset zoom" undoes).
 "use strict";
 
 const segtrackCharts = (() => {
@@ -11,6 +12,9 @@ const segtrackCharts = (() => {
   const MIN_POINTS = 5;
   // Steps and epochs are integers: ticks never fall between two of them.
   const STEP_INCREMENTS = [1, 2, 5].flatMap((base) => [1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8].map((scale) => base * scale)).sort((a, b) => a - b);
+  // uPlot's cursor sync replays these on every chart of the group, each zooming to the range under
+  // its own pixels; zoomTo shares the one exact range instead, and keeps it across new data.
+  const UNSYNCED_EVENTS = new Set(["mousedown", "mouseup", "dblclick"]);
 
   function formatValue(value) {
     if (value === null || value === undefined || !Number.isFinite(value)) return "–";
@@ -99,12 +103,20 @@ const segtrackCharts = (() => {
     return null;
   }
 
+  // The charts that zoom together: those with the same syncKey, or the chart alone.
+  function zoomGroup(chart) {
+    const key = chart.options.syncKey;
+    if (!key) return [chart];
+    return [...registry.values()].filter((other) => other.options.syncKey === key);
+  }
+
   let uid = 0;
 
   class Chart {
     /**
      * @param {HTMLElement} container where the chart's figure goes
-     * @param {object} options id, title, xLabel, height, syncKey, emptyText,
+     * @param {object} options id, title, xLabel, height, emptyText, syncKey (charts with the same
+     *   key share the hover cursor and the zoomed x range: give them the same x axis),
      *   onWidthChange(width) (debounced), bands: [[upperKey, lowerKey, color]]
      */
     constructor(container, options) {
@@ -120,8 +132,11 @@ const segtrackCharts = (() => {
       this.resizeTimer = 0;
       this.lastWidth = 0;
       this.renderedWidth = 0;
+      this.zoom = null;
       this.build(container);
       registry.set(this.id, this);
+      const zoomed = zoomGroup(this).find((other) => other.zoom);
+      if (zoomed) this.showRange(zoomed.zoom);
     }
 
     build(container) {
@@ -132,6 +147,7 @@ const segtrackCharts = (() => {
       });
       this.smoothOutput = el("output", { for: `${domId}-smooth`, class: "smooth-value" }, "0.00");
       this.note = el("span", { class: "chart-note", hidden: true });
+      this.resetButton = el("button", { type: "button", class: "chart-reset", hidden: true }, "Reset zoom");
       this.empty = el("div", { class: "chart-empty" }, this.options.emptyText);
       this.area = el("div", { class: "chart-area" }, this.empty);
       this.figure = el("figure", { class: "chart", id: domId, "data-chart": this.id },
@@ -139,12 +155,14 @@ const segtrackCharts = (() => {
           el("h3", {}, this.options.title),
           this.note,
           el("span", { class: "chart-controls" },
+            this.resetButton,
             el("label", { for: `${domId}-log` }, this.logInput, " log"),
             el("label", { for: `${domId}-smooth` }, "smooth"),
             this.smoothInput,
             this.smoothOutput)),
         this.area);
       container.append(this.figure);
+      this.resetButton.addEventListener("click", () => this.resetZoom());
       this.logInput.addEventListener("change", () => {
         this.log = this.logInput.checked;
         this.rebuild = true;
@@ -250,6 +268,32 @@ const segtrackCharts = (() => {
       return false;
     }
 
+    /** Show x from range.min to range.max (null: all of it) here and on the charts zoomed with it. */
+    zoomTo(range) {
+      for (const chart of zoomGroup(this)) chart.showRange(range);
+    }
+
+    resetZoom() {
+      this.zoomTo(null);
+    }
+
+    showRange(range) {
+      this.zoom = range ? { min: range.min, max: range.max } : null;
+      this.resetButton.hidden = !this.zoom;
+      this.figure.toggleAttribute("data-zoomed", Boolean(this.zoom));
+      if (!this.plot) return;
+      if (this.zoom) this.plot.setScale("x", this.zoom);
+      else this.plot.setData(this.plot.data); // fits the scales to the data again
+    }
+
+    // uPlot calls setSelect when a drag-select ends, just before it zooms this chart to the
+    // selection (posToVal of its edges): the same range goes to the charts zoomed with this one.
+    selected(u) {
+      const { left, width } = u.select;
+      if (width <= 0) return;
+      this.zoomTo({ min: u.posToVal(left, "x"), max: u.posToVal(left + width, "x") });
+    }
+
     schedule() {
       if (this.frame) return;
       this.frame = requestAnimationFrame(() => { this.frame = 0; this.render(); });
@@ -336,7 +380,12 @@ const segtrackCharts = (() => {
           { size: Y_AXIS_PX, stroke: "#5f6b7a", grid: { stroke: "#eef0f3" }, values: tickLabels },
         ],
         legend: { live: true },
-        cursor: this.options.syncKey ? { sync: { key: this.options.syncKey } } : {},
+        cursor: {
+          sync: { key: this.options.syncKey || null, filters: { pub: (type) => !UNSYNCED_EVENTS.has(type) } },
+          // Double-click resets every chart zoomed with this one, not only this one.
+          bind: { dblclick: () => () => this.resetZoom() },
+        },
+        hooks: { setSelect: [(u) => this.selected(u)] },
       };
     }
 
@@ -352,6 +401,8 @@ const segtrackCharts = (() => {
       } else {
         this.plot.setData(data);
       }
+      // New data (or a rebuilt plot) fits x to the points again: keep the range the user chose.
+      if (this.zoom) this.plot.setScale("x", this.zoom);
       this.figure.dataset.points = String(data[0].length);
       const thinned = [...this.points.values()].filter((entry) => entry.downsampled);
       this.note.hidden = thinned.length === 0;

@@ -158,10 +158,11 @@
     if (charts.has(key)) return;
     const slot = el("div", { class: "chart-slot", "data-key": key });
     $("compare-charts").append(slot);
-    const byEpoch = state.runs.some((run) => run.epochs_done > 0) && !key.endsWith("_step");
+    const xLabel = state.runs.some((run) => run.epochs_done > 0) && !key.endsWith("_step") ? "epoch" : "step";
+    // Charts on the same x axis share the cursor and the zoomed range; epoch 5 is not step 5.
     const chart = segtrackCharts.create(slot, {
-      id: `cmp:${key}`, title: key, xLabel: byEpoch ? "epoch" : "step",
-      syncKey: "compare", emptyText: "No run has this metric",
+      id: `cmp:${key}`, title: key, xLabel,
+      syncKey: `compare-${xLabel}`, emptyText: "No run has this metric",
       onWidthChange: () => { if (chart.isDownsampled()) loadKey(key).catch(reportError); },
     });
     charts.set(key, chart);
