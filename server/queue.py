@@ -1,8 +1,9 @@
 """Sending runs to the workers: a Celery client that knows the task by name only.
 
 The server never imports the worker package. A message carries the run id and nothing else; the
-worker reads everything from the database and claims the run atomically, so a redelivered or
-stale message is harmless.
+worker reads everything from the database and atomically claims the most urgent queued run of its
+queues (normally that one), so a redelivered or stale message is harmless and priorities hold
+even on a broker without them.
 
 Priorities: runs use 0-9 with 9 served first. The Redis transport serves the LOWEST number first,
 so messages carry `broker_priority(priority) = 9 - priority`.

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from server.artifacts import checkpoint_dir, log_path
 from server.db import session_scope
 from server.events import notify_committed
-from server.run.lifecycle import FinalStatus, claim_run, finish_run
+from server.run.lifecycle import FinalStatus, claim_next, finish_run
 from server.settings import Settings
 from trainer.config import ConfigError, validate_config
 from trainer.data.report import DatasetError
@@ -46,12 +46,24 @@ class Outcome:
     details: str | None = None
 
 
-def _claim(context: WorkerContext, run_id: int) -> tuple[dict[str, Any], bool] | None:
+@dataclass(frozen=True)
+class Claimed:
+    """The run a message gave this worker."""
+
+    run_id: int
+    config: dict[str, Any]
+    resume: bool
+
+
+def _claim(context: WorkerContext, run_id: int) -> Claimed | None:
+    identity = context.identity
     with session_scope(context.sessions) as session:
-        run = claim_run(
-            session, run_id, worker=context.identity.name, device=context.identity.device
+        run = claim_next(
+            session, run_id, queues=identity.queues, worker=identity.name, device=identity.device
         )
-        claimed = None if run is None else (dict(run.config or {}), run.resume_requested)
+        claimed = (
+            None if run is None else Claimed(run.id, dict(run.config or {}), run.resume_requested)
+        )
     notify_committed(context.settings.redis_url)
     return claimed
 
@@ -92,17 +104,20 @@ def _train(context: WorkerContext, run_id: int, config: dict[str, Any], resume: 
     return Outcome("succeeded")
 
 
-def execute_run(context: WorkerContext, run_id: int) -> str:
-    """Train run `run_id` if it is still queued; returns what happened, for Celery's log."""
-    claimed = _claim(context, run_id)
+def execute_run(context: WorkerContext, message_run_id: int) -> str:
+    """Train the most urgent queued run this worker serves (normally `message_run_id`, the run
+    the message was sent for); returns what happened, for Celery's log."""
+    claimed = _claim(context, message_run_id)
     if claimed is None:
-        return "skipped: not queued"
-    config, resume = claimed
+        return "skipped: nothing queued"
+    run_id = claimed.run_id
+    if run_id != message_run_id:
+        logger.info("message of run %d takes run %d, which goes first", message_run_id, run_id)
     context.heartbeat.watch(run_id)
     try:
         with run_logging(run_id, log_path(context.settings.artifacts_dir, run_id)):
             logger.info("%s starts the run on %s", context.identity.name, context.identity.device)
-            outcome = _train(context, run_id, config, resume)
+            outcome = _train(context, run_id, claimed.config, claimed.resume)
             if outcome.reason:
                 logger.error("run failed: %s", outcome.reason)
     finally:
@@ -119,4 +134,4 @@ def execute_run(context: WorkerContext, run_id: int) -> str:
             failure_traceback=outcome.details,
         )
     notify_committed(context.settings.redis_url)
-    return outcome.status
+    return f"run {run_id} {outcome.status}"

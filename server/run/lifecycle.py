@@ -7,13 +7,14 @@ sent only after the commit (`server.db.after_commit`), so a worker never receive
 run that is not in the database yet.
 
 The worker's calls, each in its own short transaction (`server.db.session_scope`):
-`claim_run` once, `heartbeat` every few seconds (its answer says whether to stop), `record_start`
-when the trainer reports its RunInfo, then `finish_run`.
+`claim_next` once per message, `heartbeat` every few seconds (its answer says whether to stop),
+`record_start` when the trainer reports its RunInfo, then `finish_run`.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Literal
 
@@ -120,6 +121,35 @@ def claim_run(session: Session, run_id: int, *, worker: str, device: str) -> Run
     assert run is not None
     status_event(session, run, "queued", worker=worker, device=device)
     return run
+
+
+CLAIM_ATTEMPTS = 5
+
+
+def claim_next(
+    session: Session, run_id: int, *, queues: Sequence[str], worker: str, device: str
+) -> Run | None:
+    """Take the queued run of `queues` that should go first (priority, then queue time).
+
+    Every queued run has a message out, but a message does not fix which run it trains: the
+    worker that receives one (for `run_id`) takes the most urgent run it serves. So priorities hold
+    with any broker, the embedded filesystem broker included, which delivers in sending order.
+    A message still claims at most one run, and as many messages are out as runs are queued.
+    Falls back to `run_id` itself, which a message sent by hand may name outside `queues`.
+    """
+    candidates = session.scalars(
+        select(Run.id)
+        .where(Run.status == "queued", Run.queue.in_(list(queues)))
+        .order_by(Run.priority.desc(), Run.queued_at, Run.id)
+        .limit(CLAIM_ATTEMPTS)
+    ).all()
+    for candidate in candidates:  # another worker may take one between the read and the claim
+        run = claim_run(session, candidate, worker=worker, device=device)
+        if run is not None:
+            return run
+    if run_id in candidates:
+        return None
+    return claim_run(session, run_id, worker=worker, device=device)
 
 
 def heartbeat(session: Session, run_id: int) -> str | None:

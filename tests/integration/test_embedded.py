@@ -1,4 +1,5 @@
-"""`segtrack up`: SQLite, the filesystem broker, the API and a worker, all from one command."""
+"""`segtrack up`: SQLite, the filesystem broker, the API and a worker, all from one command;
+runs train in priority order although that broker has no priorities."""
 
 from __future__ import annotations
 
@@ -47,6 +48,25 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
+TINY = {"dataset": "demo", "base_channels": 8, "depth": 2, "num_workers": 0, "preview_count": 1}
+
+
+def _priorities_hold(client: SegtrackClient) -> None:
+    """The filesystem broker delivers in sending order; the urgent run still goes first."""
+    blocker = client.submit({**TINY, "epochs": 500}, name="keeps the worker busy")
+    deadline = time.monotonic() + 60
+    while client.get_run(blocker["id"])["status"] != "running":
+        assert time.monotonic() < deadline, "the blocker never started"
+        time.sleep(0.2)
+    low = client.submit({**TINY, "epochs": 1}, name="low", priority=0)
+    high = client.submit({**TINY, "epochs": 1}, name="high", priority=9)
+    client.cancel(blocker["id"])
+    low_final = client.wait(low["id"], timeout=120)
+    high_final = client.wait(high["id"], timeout=120)
+    assert low_final["status"] == high_final["status"] == "succeeded"
+    assert high_final["started_at"] < low_final["started_at"]
+
+
 def test_up_trains_a_run_and_ctrl_c_leaves_nothing_behind(tmp_path: Path) -> None:
     port = _free_port()
     log = (tmp_path / "up.log").open("w")
@@ -75,7 +95,8 @@ def test_up_trains_a_run_and_ctrl_c_leaves_nothing_behind(tmp_path: Path) -> Non
                 name="embedded",
             )
             final = client.wait(run["id"], timeout=120)
-        assert final["status"] == "succeeded", final.get("failure_reason")
+            assert final["status"] == "succeeded", final.get("failure_reason")
+            _priorities_hold(client)
         assert (tmp_path / "data" / "segtrack.db").exists()
         assert any((tmp_path / "data" / "artifacts" / "runs" / str(run["id"])).rglob("*.pt"))
 
