@@ -194,15 +194,20 @@ class SegtrackClient:
         run_id: int | None = None,
         after_id: int | None = None,
         *,
+        kinds: Sequence[str] | None = None,
         read_timeout: float | None = None,
     ) -> Iterator[dict[str, Any]]:
-        """Events as they happen (all runs, or one): dicts with id, kind, run_id and the payload.
+        """Events as they happen: dicts with id, kind, run_id and the payload.
 
-        `after_id` replays everything after that event id first. With `read_timeout`, a stream
-        quiet for that long raises httpx.ReadTimeout (keep-alives arrive every 15 s).
+        Every event, or with `run_id` that run's events and those of no run (`dataset` colour
+        changes); with `kinds` (e.g. `["dataset"]`), only those kinds. `after_id` replays
+        everything after that event id first. With `read_timeout`, a stream quiet for that long
+        raises httpx.ReadTimeout (keep-alives arrive every 15 s).
         """
         path = "/api/v1/events" if run_id is None else f"/api/v1/runs/{run_id}/events"
-        params = {"after_id": after_id} if after_id is not None else {}
+        params: dict[str, Any] = {"after_id": after_id} if after_id is not None else {}
+        if kinds:
+            params["kind"] = list(kinds)
         timeout = httpx.Timeout(self.timeout, read=read_timeout)
         with self._http.stream("GET", path, params=params, timeout=timeout) as response:
             if not response.is_success:

@@ -1,5 +1,10 @@
 """Server-Sent Events: GET /api/v1/events (every run, or `?run_id=`) and /api/v1/runs/{id}/events.
 
+A run's stream (either URL) carries that run's events and the events of no run: `dataset` events
+(class colours changed), which every run page showing that dataset follows on the same connection.
+`?kind=` (repeatable, on both URLs) keeps only events of those kinds, e.g. `?kind=dataset` for the
+datasets page; an unknown kind is a 422 that lists the known ones.
+
 Each event is `id: <event id>`, `event: <kind>`, `data: <JSON>`; a `: keep-alive` comment goes out
 after 15 s of silence. Reconnecting clients send Last-Event-ID (browsers do it themselves) or
 `?after_id=` and get every event after it that is still kept.
@@ -7,7 +12,7 @@ after 15 s of silence. Reconnecting clients send Last-Event-ID (browsers do it t
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Annotated
 
 import anyio.to_thread
@@ -16,7 +21,7 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session, sessionmaker
 
-from server.events import EventRecord, Subscription
+from server.events import EVENT_KINDS, EventKind, EventRecord, Subscription
 from server.run.repository import get_run
 from server.settings import Settings
 
@@ -34,13 +39,18 @@ def format_event(record: EventRecord) -> bytes:
 
 
 async def _messages(
-    factory: sessionmaker[Session], settings: Settings, run_id: int | None, after_id: int | None
+    factory: sessionmaker[Session],
+    settings: Settings,
+    run_id: int | None,
+    kinds: Sequence[EventKind],
+    after_id: int | None,
 ) -> AsyncIterator[bytes]:
     subscription = Subscription(
         factory,
         redis_url=settings.redis_url,
         poll_interval_s=settings.event_poll_interval_s,
         run_id=run_id,
+        kinds=kinds,
         after_id=after_id,
         keepalive_s=KEEPALIVE_S,
     )
@@ -59,33 +69,48 @@ def _resume_from(header: str | None, query: int | None) -> int | None:
     return None
 
 
-def _stream(request: Request, run_id: int | None, after_id: int | None) -> StreamingResponse:
+def _stream(
+    request: Request, run_id: int | None, after_id: int | None, kinds: Sequence[EventKind] = ()
+) -> StreamingResponse:
+    factory: sessionmaker[Session] = request.app.state.session_factory
     return StreamingResponse(
-        _messages(request.app.state.session_factory, request.app.state.settings, run_id, after_id),
+        _messages(factory, request.app.state.settings, run_id, kinds, after_id),
         media_type="text/event-stream",
         headers=HEADERS,
     )
 
 
+KindsParam = Annotated[
+    list[EventKind] | None,
+    Query(description=f"Only events of these kinds (repeatable): {', '.join(EVENT_KINDS)}"),
+]
+
+
 @router.get("/events", response_class=StreamingResponse)
 async def all_events(
     request: Request,
-    run_id: int | None = None,
+    run_id: Annotated[
+        int | None, Query(description="Only this run's events and those of no run (datasets)")
+    ] = None,
+    kind: KindsParam = None,
     after_id: Annotated[int | None, Query(ge=0, description="Resume after this event id")] = None,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> StreamingResponse:
-    """Every new event (metrics, previews, checkpoints, status and run changes)."""
-    return _stream(request, run_id, _resume_from(last_event_id, after_id))
+    """Every new event (metrics, previews, checkpoints, status, run and dataset changes), or
+    those of `kind`; an unknown kind is a 422 naming the allowed ones."""
+    return _stream(request, run_id, _resume_from(last_event_id, after_id), kind or ())
 
 
 @router.get("/runs/{run_id}/events", response_class=StreamingResponse)
 async def run_events(
     request: Request,
     run_id: int,
+    kind: KindsParam = None,
     after_id: Annotated[int | None, Query(ge=0, description="Resume after this event id")] = None,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> StreamingResponse:
-    """New events of one run; 404 for an unknown run."""
+    """New events of one run, and those of no run (dataset changes), or those of `kind`; 404 for
+    an unknown run."""
     factory: sessionmaker[Session] = request.app.state.session_factory
 
     def check() -> None:
@@ -93,4 +118,4 @@ async def run_events(
             get_run(session, run_id)
 
     await anyio.to_thread.run_sync(check)
-    return _stream(request, run_id, _resume_from(last_event_id, after_id))
+    return _stream(request, run_id, _resume_from(last_event_id, after_id), kind or ())

@@ -6,32 +6,41 @@ a small message on the Redis channel `segtrack:events`. Subscribing: `Subscripti
 id greater than the last one seen, woken by that channel, or polling the table every
 `event_poll_interval_s` when no Redis is configured (embedded mode).
 
+Events of one run carry its `run_id`; events that belong to no run (`dataset` changes) have none.
+A run's stream delivers both, so a run page follows its dataset's colours on the same connection.
+
 Ids come from a sequence, so a transaction that started earlier can commit a smaller id after a
 larger one was read. `_Cursor` keeps such gaps open for `GAP_WAIT_S` and delivers late rows once.
+A filtered stream (one run, some kinds) also reads the ids of the events it skips, so those are
+not taken for gaps and its position moves on while nothing matches.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from types import TracebackType
-from typing import Any, cast
+from typing import Any, Literal, cast, get_args
 
 import anyio
 import anyio.to_thread
 import redis
 import redis.asyncio
-from sqlalchemy import Table, func, select
+from sqlalchemy import Table, func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from server.db import NOTIFIER_KEY, after_commit
 from server.models import Event, utcnow
 
 logger = logging.getLogger(__name__)
+
+EventKind = Literal["run", "status", "metrics", "preview", "checkpoint", "dataset"]
+"""Every kind of event that is recorded; streams can be filtered by them."""
+EVENT_KINDS: tuple[EventKind, ...] = get_args(EventKind)
 
 CHANNEL = "segtrack:events"
 EVENTS = cast(Table, Event.__table__)
@@ -66,11 +75,15 @@ class EventRecord:
         }
 
 
-def record_event(session: Session, kind: str, run_id: int | None, payload: dict[str, Any]) -> None:
+def record_event(
+    session: Session, kind: EventKind, run_id: int | None, payload: dict[str, Any]
+) -> None:
     """Add an event in the session's transaction; it is published after the commit.
 
-    Kinds in use: `run` (created, updated or deleted), `status`, `metrics`, `preview`,
-    `checkpoint`. Payloads are small JSON objects.
+    Kinds (`EVENT_KINDS`): `run` (created, updated or deleted), `status`, `metrics`, `preview`,
+    `checkpoint`, all with the run's id; and `dataset` with no run id (`{"action": "colors",
+    "dataset_id", "name", "class_colors"}` when a dataset's class colours change). Payloads are
+    small JSON objects.
     """
     session.execute(
         EVENTS.insert().values(kind=kind, run_id=run_id, payload=payload, created_at=utcnow())
@@ -131,15 +144,37 @@ def latest_event_id(session: Session) -> int:
     return int(session.scalar(select(func.coalesce(func.max(Event.id), 0))) or 0)
 
 
+def event_ids(session: Session, after_id: int, *, limit: int = MAX_READ) -> list[int]:
+    """Ids of committed events above `after_id`, in order (read from the primary key alone)."""
+    query = select(Event.id).where(Event.id > after_id).order_by(Event.id).limit(limit)
+    return list(session.scalars(query))
+
+
 def fetch_events(
-    session: Session, after_id: int, *, run_id: int | None = None, limit: int = BATCH
+    session: Session,
+    after_id: int,
+    *,
+    until_id: int | None = None,
+    run_id: int | None = None,
+    kinds: Sequence[EventKind] | None = None,
+    limit: int = BATCH,
 ) -> list[EventRecord]:
-    """Events with id > `after_id` in id order, optionally of one run."""
+    """Events with id > `after_id` (and <= `until_id`) in id order.
+
+    Args:
+        run_id: Only this run's events and those of no run (dataset changes), which concern
+            every run; None: all events.
+        kinds: Only events of these kinds; None or empty: every kind.
+    """
     query = select(Event.id, Event.kind, Event.run_id, Event.created_at, Event.payload).where(
         Event.id > after_id
     )
+    if until_id is not None:
+        query = query.where(Event.id <= until_id)
     if run_id is not None:
-        query = query.where(Event.run_id == run_id)
+        query = query.where(or_(Event.run_id == run_id, Event.run_id.is_(None)))
+    if kinds:
+        query = query.where(Event.kind.in_(sorted(set(kinds))))
     rows = session.execute(query.order_by(Event.id).limit(limit)).all()
     return [EventRecord(*row) for row in rows]
 
@@ -156,11 +191,16 @@ class _Cursor:
         self.seen: set[int] = set()
         self.gaps: dict[int, float] = {}
 
-    def accept(self, rows: list[EventRecord], now: float) -> list[EventRecord]:
+    def accept(
+        self, rows: list[EventRecord], now: float, committed: Iterable[int] = ()
+    ) -> list[EventRecord]:
+        """The rows not delivered before. `committed`: with a filtered read, the ids of every
+        event it went over, so those the filter left out are no gaps."""
         fresh = [row for row in rows if row.id > self.floor and row.id not in self.seen]
-        self.seen.update(row.id for row in fresh)
-        for row in fresh:
-            self.gaps.pop(row.id, None)
+        known = {row.id for row in fresh} | {id_ for id_ in committed if id_ > self.floor}
+        self.seen |= known
+        for id_ in known:
+            self.gaps.pop(id_, None)
         top = max(self.seen, default=self.floor)
         for missing in range(self.floor + 1, top):
             if missing not in self.seen:
@@ -230,7 +270,8 @@ class Subscription:
     Args:
         factory: Sessions to read the events table with (one short read per wake-up).
         redis_url: Wait for notifications on Redis; None polls every `poll_interval_s`.
-        run_id: Only this run's events.
+        run_id: Only this run's events and those of no run (see `fetch_events`).
+        kinds: Only events of these kinds; None: every kind.
         after_id: Resume after this id (SSE Last-Event-ID); None starts with the next new event.
     """
 
@@ -241,11 +282,13 @@ class Subscription:
         redis_url: str | None,
         poll_interval_s: float,
         run_id: int | None = None,
+        kinds: Sequence[EventKind] | None = None,
         after_id: int | None = None,
         keepalive_s: float = 15.0,
     ) -> None:
         self.factory = factory
         self.run_id = run_id
+        self.kinds = tuple(kinds or ())
         self.after_id = after_id
         self.keepalive_s = keepalive_s
         self.waiter: _RedisWaiter | _PollWaiter = (
@@ -257,16 +300,30 @@ class Subscription:
         with self.factory() as session:
             return latest_event_id(session)
 
-    def _read(self, floor: int) -> list[EventRecord]:
+    def _read(self, floor: int) -> tuple[list[EventRecord], list[int]]:
+        """Events above `floor` (MAX_READ at most) and, with a filter, the ids of every
+        committed event the read went over (MAX_READ at most)."""
+        filtered = self.run_id is not None or bool(self.kinds)
         rows: list[EventRecord] = []
+        committed: list[int] = []
+        until: int | None = None
         with self.factory() as session:
-            while len(rows) < MAX_READ:
+            if filtered:
+                # Ids first: the events the filter skips are then no gaps, and the read stops
+                # at the last of them.
+                committed = event_ids(session, floor)
+                if not committed:
+                    return [], []
+                until = committed[-1]
+            while True:
                 after = rows[-1].id if rows else floor
-                page = fetch_events(session, after, run_id=self.run_id)
+                page = fetch_events(
+                    session, after, until_id=until, run_id=self.run_id, kinds=self.kinds
+                )
                 rows += page
-                if len(page) < BATCH:
+                if len(page) < BATCH or (until is None and len(rows) >= MAX_READ):
                     break
-        return rows
+        return rows, committed
 
     async def __aenter__(self) -> Subscription:
         # Subscribed before the first read, so no notification falls between the two.
@@ -285,8 +342,8 @@ class Subscription:
     async def __aiter__(self) -> AsyncIterator[EventRecord | None]:
         quiet_since = time.monotonic()
         while True:
-            rows = await anyio.to_thread.run_sync(self._read, self.cursor.floor)
-            fresh = self.cursor.accept(rows, time.monotonic())
+            rows, committed = await anyio.to_thread.run_sync(self._read, self.cursor.floor)
+            fresh = self.cursor.accept(rows, time.monotonic(), committed)
             for row in fresh:
                 yield row
             now = time.monotonic()

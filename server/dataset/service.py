@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from server.dataset import repository
 from server.dataset.schemas import DatasetCreate, DatasetPatch
 from server.errors import Conflict, DatasetRejected, InvalidInput, PathNotAllowed
+from server.events import record_event
 from server.models import Dataset, utcnow
 from server.settings import Settings
 from trainer.colors import default_palette
@@ -161,6 +162,12 @@ def register_dataset(session: Session, settings: Settings, body: DatasetCreate) 
 
 
 def update_dataset(session: Session, id_or_name: str, body: DatasetPatch) -> Dataset:
+    """Change a dataset's display settings. New class colours are announced with a `dataset`
+    event in the same transaction, so every open page showing the dataset repaints.
+
+    Raises:
+        NotFound: no such dataset. InvalidInput: not one colour per class.
+    """
     dataset = repository.get_dataset(session, id_or_name)
     if body.class_colors is not None:
         if len(body.class_colors) != dataset.num_classes:
@@ -169,8 +176,21 @@ def update_dataset(session: Session, id_or_name: str, body: DatasetPatch) -> Dat
                 f"{dataset.name!r} has {dataset.num_classes} classes",
                 [{"field": "class_colors", "message": f"give {dataset.num_classes} colours"}],
             )
-        dataset.class_colors = list(body.class_colors)
-        dataset.updated_at = utcnow()
+        colors = list(body.class_colors)
+        if colors != dataset.class_colors:
+            dataset.class_colors = colors
+            dataset.updated_at = utcnow()
+            record_event(
+                session,
+                "dataset",
+                None,
+                {
+                    "action": "colors",
+                    "dataset_id": dataset.id,
+                    "name": dataset.name,
+                    "class_colors": colors,
+                },
+            )
     return dataset
 
 

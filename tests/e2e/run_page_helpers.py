@@ -5,10 +5,11 @@ tiny training runs, external runs with made-up curves, and reads of the page's c
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import ConsoleMessage, Page, expect
 
 from tests.e2e.app_api import TINY, api
 
@@ -80,3 +81,22 @@ def canvas_colors(page: Page, selector: str) -> dict[str, int]:
     """Pixel count per '#rrggbb' colour of the first canvas matching `selector`."""
     counts: dict[str, int] = page.locator(selector).first.evaluate(COLOR_COUNTS_JS)
     return counts
+
+
+@contextmanager
+def second_page(page: Page) -> Iterator[Page]:
+    """Another page of `page`'s browser context (another tab); its console errors fail the test."""
+    other = page.context.new_page()
+    errors: list[str] = []
+
+    def on_console(message: ConsoleMessage) -> None:
+        if message.type == "error":
+            errors.append(message.text)
+
+    other.on("console", on_console)
+    other.on("pageerror", lambda error: errors.append(str(error)))
+    try:
+        yield other
+    finally:
+        other.close()
+    assert not errors, f"the second page logged errors: {errors}"

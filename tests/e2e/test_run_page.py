@@ -1,6 +1,6 @@
 """The run page in Chromium against the real app and worker: live charts, the epoch slider over
-mask previews, the error view, editable class colours, cancel, a failed run, a 10,000-point series
-and user text that must stay text."""
+mask previews, the error view, editable class colours (followed by other open pages), cancel, a
+failed run, a 10,000-point series and user text that must stay text."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from tests.e2e.run_page_helpers import (
     external,
     log_points,
     open_run,
+    second_page,
     train,
 )
 
@@ -192,23 +193,39 @@ def test_error_view_marks_exactly_the_wrong_pixels(
     page.locator("#previews-panel").screenshot(path=str(SCREENSHOTS / "run-error-view.png"))
 
 
+def _largest_truth_class(page: Page, colors: list[str]) -> int:
+    """The foreground class covering most truth pixels in the previews shown."""
+    truths = page.locator("#preview-area canvas.kind-truth")
+    totals: dict[str, int] = {}
+    for index in range(truths.count()):
+        selector = f"#preview-area .sample-row:nth-child({index + 1}) canvas.kind-truth"
+        for color, count in canvas_colors(page, selector).items():
+            totals[color] = totals.get(color, 0) + count
+    return max(
+        (index for index in range(1, len(colors)) if colors[index] in totals),
+        key=lambda index: totals[colors[index]],
+    )
+
+
+def _wait_recoloured(page: Page, canvases: str, old: str, new: str) -> None:
+    """Wait until some canvas matching `canvases` shows `new` and none shows `old`."""
+    page.wait_for_function(
+        f"""([selector, old, next]) => {{
+            const counts = [...document.querySelectorAll(selector)]
+                .map((canvas) => ({COLOR_COUNTS_JS})(canvas));
+            return counts.some((count) => count[next] > 0) && counts.every((count) => !count[old]);
+        }}""",
+        arg=[canvases, old, new],
+    )
+
+
 def test_class_colour_change_recolours_and_is_saved_on_the_dataset(
     page: Page, app_url: str, finished_run: dict[str, Any], demo_colors: list[str]
 ) -> None:
     open_run(page, app_url, finished_run["id"])
     expect(page.locator("#preview-area")).to_have_attribute("data-epoch", "4")
     names: list[str] = api(app_url, "GET", "/api/v1/datasets/demo")["class_names"]
-    truths = page.locator("#preview-area canvas.kind-truth")
-    # The foreground class covering most truth pixels in the shown samples.
-    totals: dict[str, int] = {}
-    for index in range(truths.count()):
-        selector = f"#preview-area .sample-row:nth-child({index + 1}) canvas.kind-truth"
-        for color, count in canvas_colors(page, selector).items():
-            totals[color] = totals.get(color, 0) + count
-    target = max(
-        (index for index in range(1, len(names)) if demo_colors[index] in totals),
-        key=lambda index: totals[demo_colors[index]],
-    )
+    target = _largest_truth_class(page, demo_colors)
     old, new = demo_colors[target], "#7b2ff7"
     swatch = page.locator(f"#class-color-{target}")
     expect(swatch).to_have_value(old)
@@ -238,6 +255,92 @@ def test_class_colour_change_recolours_and_is_saved_on_the_dataset(
     expect(page.locator("#preview-area")).to_have_attribute("data-epoch", "4")
     swatch_style = page.locator(f"#class-table tbody tr:nth-child({target + 1}) .swatch")
     expect(swatch_style).to_have_attribute("style", "background: #7b2ff7")
+
+
+def test_colours_follow_between_the_run_page_and_the_datasets_page(
+    page: Page, app_url: str, finished_run: dict[str, Any], demo_colors: list[str]
+) -> None:
+    """Two tabs of one browser: a colour picked on one shows on the other without a reload."""
+    demo = api(app_url, "GET", "/api/v1/datasets/demo")
+    open_run(page, app_url, finished_run["id"])
+    expect(page.locator("#preview-area")).to_have_attribute("data-epoch", "4")
+    target = _largest_truth_class(page, demo_colors)
+    name = demo["class_names"][target]
+    old, picked_on_run, picked_on_datasets = demo_colors[target], "#7b2ff7", "#0fb5a8"
+    with second_page(page) as datasets:
+        datasets.goto(f"{app_url}/datasets")
+        card = datasets.locator('article[data-dataset="demo"]')
+        expect(card.locator('figure.sample[data-ready="true"]')).to_have_count(6)
+        for each in (page, datasets):
+            expect(each.locator("#live-status")).to_have_attribute("data-state", "live")
+            each.evaluate("window.__marker = 1")
+        masks = 'article[data-dataset="demo"] canvas.mask'
+        # The class's colour is a labelled colour input: found by its class name.
+        picker = card.get_by_label(name, exact=True)
+        expect(picker).to_have_value(old)
+        expect(picker).to_have_attribute("type", "color")
+
+        page.locator(f"#class-color-{target}").fill(picked_on_run)
+        expect(picker).to_have_value(picked_on_run)
+        _wait_recoloured(datasets, masks, old, picked_on_run)
+        expect(card.locator(".legend-status")).to_have_text("colours changed on another page")
+        screenshot(datasets, "datasets-colour-followed")
+
+        picker.focus()
+        expect(picker).to_be_focused()
+        picker.fill(picked_on_datasets)
+        expect(card.locator(".legend-status")).to_have_text("colours saved for dataset demo")
+        _wait_recoloured(datasets, masks, picked_on_run, picked_on_datasets)
+        expect(page.locator(f"#class-color-{target}")).to_have_value(picked_on_datasets)
+        _wait_recoloured(page, "#preview-area canvas.kind-truth", picked_on_run, picked_on_datasets)
+        expect(page.locator(".legend-status")).to_have_text("colours changed on another page")
+        swatch = page.locator(f"#class-table tbody tr:nth-child({target + 1}) .swatch")
+        expect(swatch).to_have_attribute("style", f"background: {picked_on_datasets}")
+        assert api(app_url, "GET", "/api/v1/datasets/demo")["class_colors"][target] == (
+            picked_on_datasets
+        )
+        screenshot(page, "run-colour-followed")
+        for each in (page, datasets):
+            assert each.evaluate("window.__marker") == 1, "a page was reloaded"
+
+        # While a colour is being picked (its save pending), colours from elsewhere wait.
+        kept = page.evaluate(
+            """(index) => { const palette = segtrackRunPage.palette;
+                            const elsewhere = palette.colors.slice();
+                            elsewhere[index] = "#222222";
+                            palette.setColor(index, "#111111");
+                            return [palette.applySaved(elsewhere), palette.colors[index]]; }""",
+            target,
+        )
+        assert kept == [False, "#111111"]
+        expect(picker).to_have_value("#111111")
+
+
+def test_colours_of_a_run_without_a_dataset_follow_other_tabs(page: Page, app_url: str) -> None:
+    """Without a registered dataset the colours live in localStorage; other tabs follow them."""
+    run = external(app_url, unique("tabs"))
+    classes = ["background", "road", "car"]
+    log_points(
+        app_url,
+        run["id"],
+        [{"key": f"val/iou/{name}", "step": 1, "value": 0.5, "epoch": 1} for name in classes],
+    )
+    open_run(page, app_url, run["id"])
+    with second_page(page) as other:
+        open_run(other, app_url, run["id"])
+        swatch = "#class-table tbody tr:nth-child(2) .swatch"
+        before = other.locator(swatch).get_attribute("style")
+        # The legend sits in the previews panel, hidden for an external run without previews.
+        page.locator("#class-color-1").evaluate(
+            """(input) => { input.value = "#123456";
+                            input.dispatchEvent(new Event("input", { bubbles: true })); }"""
+        )
+        expect(page.locator(".legend-status")).to_have_text("colours saved in this browser")
+        expect(other.locator("#class-color-1")).to_have_value("#123456")
+        expect(other.locator(swatch)).to_have_attribute("style", "background: #123456")
+        assert before != "background: #123456"
+        screenshot(other, "run-colour-followed-other-tab")
+    api(app_url, "PATCH", f"/api/v1/runs/{run['id']}", {"status": "succeeded"})
 
 
 def test_cancel_a_running_run_from_its_page(page: Page, app_url: str) -> None:

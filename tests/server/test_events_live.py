@@ -1,18 +1,29 @@
 """Live events over SSE from a real server: a client hears a commit (Redis or database polling),
-resumes with Last-Event-ID, and the cursor delivers late-committed ids."""
+resumes with Last-Event-ID, a run's stream carries its dataset's colour changes, `?kind=` keeps
+only some kinds, and the cursor delivers late-committed ids."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 import pytest
 from sqlalchemy.orm import Session
 
+from segtrack.client import SegtrackClient
 from server.db import create_db_engine, make_session_factory, session_scope
-from server.events import EventRecord, _Cursor, fetch_events, notify_committed, record_event
+from server.events import (
+    EventKind,
+    EventRecord,
+    _Cursor,
+    event_ids,
+    fetch_events,
+    notify_committed,
+    record_event,
+)
 from tests.server.helpers import LiveServer
 
 Start = Callable[..., LiveServer]
@@ -95,6 +106,42 @@ def test_worker_commits_reach_the_global_stream(server: LiveServer) -> None:
     engine.dispose()
 
 
+def test_run_streams_carry_dataset_colour_changes_and_kind_filters(
+    server: LiveServer, shapes_dataset: Path
+) -> None:
+    with httpx.Client(base_url=server.url, timeout=10) as http:
+        dataset = http.post("/api/v1/datasets", json={"name": "shapes", "path": "shapes"}).json()
+        run = http.post("/api/v1/runs", json={"external": True, "name": "on-shapes"}).json()
+        with (
+            http.stream("GET", f"/api/v1/runs/{run['id']}/events") as run_response,
+            http.stream("GET", "/api/v1/events?kind=dataset") as dataset_response,
+        ):
+            run_stream, dataset_stream = _events(run_response), _events(dataset_response)
+            assert next(run_stream) == {"ready": True} and next(dataset_stream) == {"ready": True}
+            points = [{"key": "val/iou", "step": 1, "value": 0.5}]
+            http.post(f"/api/v1/runs/{run['id']}/metrics", json={"points": points})
+            colours = ["#101010", "#abcdef"]
+            patched = http.patch(
+                f"/api/v1/datasets/{dataset['id']}", json={"class_colors": colours}
+            )
+            assert patched.status_code == 200, patched.text
+
+            assert next(run_stream)["kind"] == "metrics"
+            event = next(run_stream)
+            assert event["kind"] == "dataset" and event["run_id"] is None
+            assert event["action"] == "colors" and event["class_colors"] == colours
+            assert event["dataset_id"] == dataset["id"] and event["name"] == "shapes"
+            # The metrics event went by first; the filtered stream skipped it.
+            filtered = next(dataset_stream)
+            assert filtered["kind"] == "dataset" and filtered["id"] == event["id"]
+
+    with SegtrackClient(server.url) as client:
+        replayed = next(
+            client.stream_events(run["id"], after_id=0, kinds=["dataset"], read_timeout=5)
+        )
+        assert replayed["id"] == event["id"]
+
+
 def test_unknown_run_stream_is_404(start_live: Start) -> None:
     server = start_live()
     with httpx.Client(base_url=server.url, timeout=10) as http:
@@ -118,6 +165,43 @@ def test_cursor_waits_for_late_ids_then_gives_up() -> None:
     assert cursor.floor == 13
     assert cursor.accept([_record(15)], now=100.0) == []
     assert cursor.floor == 15, "a gap that never fills is given up"
+
+
+def test_cursor_of_a_filtered_read_moves_past_the_events_it_skipped() -> None:
+    """A rarely matching filter (one dataset event among many metrics) keeps no false gaps."""
+    cursor = _Cursor(10)
+    assert cursor.accept([], now=0.0, committed=range(11, 5011)) == []
+    assert cursor.floor == 5010 and not cursor.waiting
+    # 5012 was skipped by the filter; 5011 is not committed yet: the one real gap.
+    fresh = cursor.accept([_record(5013)], now=1.0, committed=[5012, 5013])
+    assert [row.id for row in fresh] == [5013]
+    assert cursor.floor == 5010 and set(cursor.gaps) == {5011}
+    fresh = cursor.accept([_record(5011), _record(5013)], now=2.0, committed=[5011, 5012, 5013])
+    assert [row.id for row in fresh] == [5011]
+    assert cursor.floor == 5013 and not cursor.waiting
+
+
+def test_fetch_events_of_a_run_include_events_of_no_run(db_session: Session) -> None:
+    record_event(db_session, "metrics", 1, {"n": 1})
+    record_event(db_session, "metrics", 2, {"n": 2})
+    record_event(db_session, "dataset", None, {"n": 3})
+    record_event(db_session, "status", 1, {"n": 4})
+    db_session.flush()
+
+    def numbers(run_id: int | None = None, kinds: list[EventKind] | None = None) -> list[int]:
+        rows = fetch_events(db_session, 0, run_id=run_id, kinds=kinds)
+        return [row.payload["n"] for row in rows]
+
+    assert numbers() == [1, 2, 3, 4]
+    assert numbers(run_id=1) == [1, 3, 4]
+    assert numbers(run_id=2) == [2, 3]
+    assert numbers(kinds=["dataset"]) == [3]
+    assert numbers(kinds=["metrics", "status"]) == [1, 2, 4]
+    assert numbers(run_id=1, kinds=["metrics"]) == [1]
+    ids = event_ids(db_session, 0)
+    assert ids == [row.id for row in fetch_events(db_session, 0)] and len(ids) == 4
+    between = fetch_events(db_session, ids[0], until_id=ids[2], run_id=2)
+    assert [row.payload["n"] for row in between] == [2, 3]
 
 
 def test_events_survive_a_rollback_only_when_committed(db_session: Session) -> None:

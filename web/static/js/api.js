@@ -36,7 +36,7 @@ const segtrack = (() => {
     source.onopen = () => show("live");
     source.onerror = () => show("offline");
     source.onmessage = (message) => onEvent(JSON.parse(message.data));
-    for (const kind of ["status", "metrics", "preview", "checkpoint", "run"]) {
+    for (const kind of ["status", "metrics", "preview", "checkpoint", "run", "dataset"]) {
       source.addEventListener(kind, (message) => onEvent(JSON.parse(message.data)));
     }
     return source;

@@ -1,12 +1,14 @@
-// Datasets page: each registered dataset with its classes and colours, its stored inspection
-// report (warnings and errors in plain sight, the full report on demand) and a few sample
-// image/mask pairs (masks are class-index PNGs coloured here); and the register-by-path form.
+// Datasets page: each registered dataset with its classes and their editable colours (saved on
+// the dataset, and following colour changes saved on other pages through `dataset` events), its
+// stored inspection report (warnings and errors in plain sight, the full report on demand) and a
+// few sample image/mask pairs (masks are class-index PNGs coloured here); and the register form.
 "use strict";
 
 (() => {
   const { api, el } = segtrack;
   const ui = segtrackUi;
   const forms = segtrackForms;
+  const palettes = new Map(); // dataset id -> segtrackMasks.Palette
 
   const SAMPLES_PER_LOAD = 6;
   const $ = (id) => document.getElementById(id);
@@ -24,22 +26,44 @@
     return Array.isArray(value) ? `(${value.join(", ")})` : String(value);
   }
 
-  function classTable(dataset, report) {
+  // One row per class; its colour is an <input type=color> labelled with the class name.
+  function classTable(dataset, report, palette) {
     const byIndex = new Map((report.classes || []).map((item) => [item.index, item]));
-    return el("table", { class: "classes-table" },
+    const inputs = [];
+    const table = el("table", { class: "classes-table" },
       el("caption", { class: "visually-hidden" }, `Classes of ${dataset.name}`),
       el("thead", {}, el("tr", {},
         el("th", {}, "Class"), el("th", { class: "num" }, "Index"), el("th", {}, "Raw value"),
         el("th", { class: "num" }, "Pixels"), el("th", { class: "num" }, "Images"))),
       el("tbody", {}, dataset.class_names.map((name, index) => {
         const item = byIndex.get(index) || {};
+        const colorId = `dataset-${dataset.id}-color-${index}`;
+        const input = el("input", {
+          type: "color", id: colorId, class: "class-color", value: palette.colors[index],
+          "data-class-index": index, title: `Change the colour of ${name}`,
+        });
+        input.addEventListener("input", () => palette.setColor(index, input.value));
+        inputs.push(input);
         return el("tr", {},
-          el("td", {}, ui.swatch(dataset.class_colors[index], name), " ", name),
+          el("td", {}, el("span", { class: "class-cell" }, input, el("label", { for: colorId }, name))),
           el("td", { class: "num" }, String(index)),
           el("td", {}, item.value === undefined ? "–" : rawValue(item.value)),
           el("td", { class: "num" }, percent(item.pixel_share)),
           el("td", { class: "num" }, item.images_with_class === undefined ? "–" : String(item.images_with_class)));
       })));
+    palette.onChange(() => palette.colors.forEach((color, index) => {
+      if (inputs[index] && inputs[index].value !== color) inputs[index].value = color;
+    }));
+    return table;
+  }
+
+  function colorStatus(palette) {
+    const line = el("p", { class: "legend-status muted", "aria-live": "polite" });
+    palette.onStatus((text, isError) => {
+      line.textContent = text;
+      line.classList.toggle("error-text", isError);
+    });
+    return line;
   }
 
   function notes(report) {
@@ -72,7 +96,7 @@
       el("pre", { class: "code" }, JSON.stringify(report, null, 2)));
   }
 
-  function sampleFigure(dataset, sample, overlaid) {
+  function sampleFigure(palette, sample, overlaid) {
     const image = el("img", { src: `${sample.image_url}`, alt: `Image ${sample.name}`, loading: "lazy", width: 128, height: 128 });
     const canvas = el("canvas", { class: "mask", role: "img", "aria-label": `Mask of ${sample.name}`, width: 128, height: 128 });
     const figure = el("figure", { class: "sample", "data-sample": sample.index },
@@ -81,24 +105,31 @@
         el("div", { class: "view mask-view" }, canvas)),
       el("figcaption", { title: sample.name }, sample.name));
     canvas.dataset.maskUrl = sample.mask_url;
-    paintMask(canvas, dataset, overlaid)
+    paintMask(canvas, palette, overlaid)
       .then(() => { figure.dataset.ready = "true"; })
       .catch((error) => { figure.append(el("p", { class: "error-text" }, error.message)); });
     return figure;
   }
 
   // Over the image, class 0 (background) is left see-through.
-  function paintMask(canvas, dataset, overlaid) {
-    return ui.colorMask(canvas, canvas.dataset.maskUrl, dataset.class_colors, overlaid ? [0] : []);
+  function paintMask(canvas, palette, overlaid) {
+    return ui.colorMask(canvas, canvas.dataset.maskUrl, palette.colors.slice(), overlaid ? [0] : []);
   }
 
-  async function loadSamples(dataset, grid, moreButton) {
+  function repaintMasks(grid, palette) {
+    const overlaid = grid.classList.contains("overlaid");
+    for (const canvas of grid.querySelectorAll("canvas.mask")) {
+      paintMask(canvas, palette, overlaid).catch(() => {}); // the first paint showed any error
+    }
+  }
+
+  async function loadSamples(dataset, palette, grid, moreButton) {
     const offset = grid.childElementCount;
     moreButton.disabled = true;
     try {
       const page = await api(`/api/v1/datasets/${dataset.id}/samples?offset=${offset}&limit=${SAMPLES_PER_LOAD}`);
       const overlaid = grid.classList.contains("overlaid");
-      for (const sample of page.items) grid.append(sampleFigure(dataset, sample, overlaid));
+      for (const sample of page.items) grid.append(sampleFigure(palette, sample, overlaid));
       moreButton.hidden = grid.childElementCount >= page.total;
       moreButton.textContent = `Show more samples (${grid.childElementCount} of ${page.total})`;
     } catch (error) {
@@ -110,14 +141,20 @@
   }
 
   function card(dataset, report) {
+    const palette = new segtrackMasks.Palette({
+      names: dataset.class_names, colors: dataset.class_colors, datasetId: dataset.id,
+      datasetName: dataset.name, savedCount: dataset.num_classes,
+    });
+    palettes.set(dataset.id, palette);
     const grid = el("div", { class: "sample-grid" });
+    palette.onChange(() => repaintMasks(grid, palette));
     const more = el("button", { type: "button", hidden: true }, "Show more samples");
-    more.addEventListener("click", () => loadSamples(dataset, grid, more));
+    more.addEventListener("click", () => loadSamples(dataset, palette, grid, more));
     const overlayId = `overlay-${dataset.id}`;
     const overlay = el("input", { type: "checkbox", id: overlayId });
     overlay.addEventListener("change", () => {
       grid.classList.toggle("overlaid", overlay.checked);
-      for (const canvas of grid.querySelectorAll("canvas.mask")) paintMask(canvas, dataset, overlay.checked);
+      repaintMasks(grid, palette);
     });
     const article = el("article", { class: "panel dataset", "data-dataset": dataset.name, id: `dataset-${dataset.id}`, "aria-labelledby": `dataset-title-${dataset.id}` },
       el("header", { class: "dataset-head" },
@@ -128,14 +165,23 @@
         el("a", { class: "button", href: `/runs/new?dataset=${encodeURIComponent(dataset.name)}` }, "New run")),
       el("p", { class: "facts" }, ui.datasetFacts(dataset, report).join(" · ")),
       el("p", { class: "path" }, el("code", {}, dataset.path)),
-      el("div", { class: "dataset-body" }, classTable(dataset, report), notes(report)),
+      el("div", { class: "dataset-body" },
+        el("div", { class: "classes-block" }, classTable(dataset, report, palette), colorStatus(palette)),
+        notes(report)),
       el("div", { class: "samples-head" },
         el("h3", {}, "Samples"),
         el("label", { class: "check-row", for: overlayId }, overlay, "Overlay masks on images (background see-through)")),
       grid, more,
       fullReport(report));
-    loadSamples(dataset, grid, more);
+    loadSamples(dataset, palette, grid, more);
     return article;
+  }
+
+  // Colours saved on another page (or by the API); events wait until the cards are built.
+  let pendingEvents = [];
+  function onDatasetEvent(event) {
+    if (pendingEvents) pendingEvents.push(event);
+    else palettes.get(event.dataset_id)?.applyEvent(event);
   }
 
   async function loadAll() {
@@ -151,6 +197,9 @@
       list.replaceChildren(el("p", { class: "error-text" }, `Cannot load the datasets: ${error.message}`));
     } finally {
       list.removeAttribute("aria-busy");
+      const waiting = pendingEvents;
+      pendingEvents = null;
+      for (const event of waiting) onDatasetEvent(event);
     }
   }
 
@@ -213,5 +262,6 @@
     }
   });
 
+  segtrack.subscribe("/api/v1/events?kind=dataset", onDatasetEvent);
   loadAll();
 })();

@@ -1,6 +1,6 @@
 // Mask previews painted in the browser: class-index PNGs (255 = ignore) coloured with the class
 // palette, overlays on the image, an error view (false positives / false negatives), and the class
-// legend whose colours can be edited and are remembered per dataset.
+// legend whose colours can be edited, are remembered per dataset and follow other open pages.
 "use strict";
 
 const segtrackMasks = (() => {
@@ -241,15 +241,30 @@ const segtrackMasks = (() => {
 
   // --- class palette --------------------------------------------------------------------------
 
+  const HEX = /^#[0-9a-f]{6}$/;
+  const SAVE_DELAY_MS = 250;
+  // How long this page's own saves are recognised when their events come back.
+  const ECHO_MS = 60_000;
+
+  function readStored(storageKey) {
+    try {
+      const stored = JSON.parse(localStorage.getItem(storageKey) || "[]");
+      return Array.isArray(stored) ? stored : [];
+    } catch (error) {
+      return [];
+    }
+  }
+
   /**
    * Class names and colours of a dataset. Colour changes are saved on the registered dataset
    * (PATCH /api/v1/datasets/{id}), so every run of it shows them; without a registered dataset
-   * they are kept in this browser (localStorage).
+   * they are kept in this browser (localStorage). Colours saved by another page come in through
+   * applyEvent (a `dataset` event) or followOtherTabs (localStorage).
    */
   class Palette {
     constructor({ names, colors, datasetId = null, datasetName = null, storageKey = null, savedCount = null }) {
       this.names = names;
-      this.colors = names.map((_, i) => colors[i] || defaultPalette(names.length)[i]);
+      this.colors = names.map((_, i) => String(colors[i] || defaultPalette(names.length)[i]).toLowerCase());
       this.datasetId = datasetId;
       this.datasetName = datasetName;
       this.storageKey = storageKey;
@@ -259,6 +274,10 @@ const segtrackMasks = (() => {
       this.statusListeners = [];
       this.cachedTable = null;
       this.saveTimer = 0;
+      this.inFlight = 0;
+      this.sent = []; // {key, at} of this page's saves, oldest first
+      this.missed = false;
+      this.syncToken = 0;
     }
 
     table() {
@@ -292,7 +311,15 @@ const segtrackMasks = (() => {
 
     scheduleSave() {
       clearTimeout(this.saveTimer);
-      this.saveTimer = setTimeout(() => this.save(), 250);
+      this.saveTimer = setTimeout(() => {
+        this.saveTimer = 0;
+        this.save();
+      }, SAVE_DELAY_MS);
+    }
+
+    /** Whether a save of this page is waiting for its delay or for the server. */
+    busy() {
+      return Boolean(this.saveTimer) || this.inFlight > 0;
     }
 
     async save() {
@@ -305,13 +332,83 @@ const segtrackMasks = (() => {
         }
         return;
       }
+      const colors = this.colors.slice(0, this.savedCount);
+      const now = Date.now();
+      this.sent = [...this.sent.filter((entry) => now - entry.at < ECHO_MS), { key: colors.join(","), at: now }].slice(-50);
+      // Colours saved elsewhere before this save started are overwritten by it.
+      this.missed = false;
+      this.inFlight += 1;
       try {
-        const colors = this.colors.slice(0, this.savedCount);
         await api(`/api/v1/datasets/${this.datasetId}`, { method: "PATCH", json: { class_colors: colors } });
         this.status(`colours saved for dataset ${this.datasetName || this.datasetId}`);
       } catch (error) {
         this.status(`could not save the colours: ${error.message}`, true);
+      } finally {
+        this.inFlight -= 1;
       }
+      // Another page saved while this request was on its way: which came last is unknown.
+      if (this.missed && !this.busy()) this.resync();
+    }
+
+    async resync() {
+      this.missed = false;
+      const token = ++this.syncToken;
+      try {
+        const dataset = await api(`/api/v1/datasets/${this.datasetId}`);
+        if (token === this.syncToken && !this.busy()) this.replaceColors(dataset.class_colors);
+      } catch (error) {
+        this.status(`could not reload the colours: ${error.message}`, true);
+      }
+    }
+
+    // Set every given colour without saving; listeners hear of it once. True if any changed.
+    replaceColors(colors) {
+      let changed = false;
+      (colors || []).forEach((color, index) => {
+        const value = String(color).toLowerCase();
+        if (index < this.colors.length && HEX.test(value) && this.colors[index] !== value) {
+          this.colors[index] = value;
+          changed = true;
+        }
+      });
+      if (changed) this.changed();
+      return changed;
+    }
+
+    /**
+     * Colours saved by another page: shown, not saved again. Ignored while this page's own save
+     * is pending or on its way (a colour being dragged must not jump back), and when they are an
+     * earlier save of this page coming back. Returns whether the colours changed.
+     */
+    applySaved(colors) {
+      const key = (colors || []).map((color) => String(color).toLowerCase()).join(",");
+      const now = Date.now();
+      const keys = this.sent.filter((entry) => now - entry.at < ECHO_MS).map((entry) => entry.key);
+      const own = keys.lastIndexOf(key);
+      if (own >= 0 && own < keys.length - 1) return false;
+      if (this.busy()) {
+        if (own < 0 && this.inFlight > 0) this.missed = true;
+        return false;
+      }
+      this.syncToken += 1; // a reload on its way is older than these colours
+      const changed = this.replaceColors(colors);
+      if (changed && own < 0) this.status("colours changed on another page");
+      return changed;
+    }
+
+    /** A `dataset` event from the server: applied when it is this palette's dataset's colours. */
+    applyEvent(event) {
+      if (event.kind !== "dataset" || event.action !== "colors") return false;
+      if (this.datasetId === null || event.dataset_id !== this.datasetId) return false;
+      return this.applySaved(event.class_colors);
+    }
+
+    /** Without a registered dataset: follow colours that other tabs of this browser save. */
+    followOtherTabs() {
+      if (this.datasetId !== null || !this.storageKey) return;
+      window.addEventListener("storage", (event) => {
+        if (event.key === this.storageKey && event.newValue !== null) this.applySaved(readStored(this.storageKey));
+      });
     }
   }
 
@@ -335,8 +432,7 @@ const segtrackMasks = (() => {
         .map((key) => key.slice("val/iou/".length));
     }
     const storageKey = `segtrack:class-colors:${run.dataset_path || `run-${run.id}`}`;
-    let stored = [];
-    try { stored = JSON.parse(localStorage.getItem(storageKey) || "[]"); } catch (error) { stored = []; }
+    const stored = readStored(storageKey);
     const colors = names.map((_, i) => (/^#[0-9a-f]{6}$/i.test(stored[i] || "") ? stored[i] : defaultPalette(names.length)[i]));
     return new Palette({ names, colors, storageKey });
   }

@@ -1,5 +1,6 @@
 // The run page: header (status, timings, actions), live charts, per-class table, mask previews,
-// config, tags, notes and the log tail, kept current by the run's event stream.
+// config, tags, notes and the log tail, kept current by the run's event stream (which also carries
+// its dataset's colour changes).
 "use strict";
 
 (() => {
@@ -338,6 +339,9 @@
         return;
       }
       scheduleDetail(0);
+    } else if (event.kind === "dataset") {
+      // The run's stream also carries dataset events: colours another page saved.
+      palette.applyEvent(event);
     }
   }
 
@@ -381,6 +385,7 @@
       const names = run.class_names || [];
       palette = new segtrackMasks.Palette({ names, colors: segtrackMasks.defaultPalette(names.length), storageKey: `segtrack:class-colors:run-${runId}` });
     }
+    palette.followOtherTabs();
     $("class-legend").replaceChildren(segtrackMasks.legend(palette));
     $("error-legend").replaceChildren(el("h3", {}, "Error view"), segtrackMasks.errorLegend());
 

@@ -119,13 +119,23 @@ const segtrackUi = (() => {
     return el("span", { class: `report-badge report-${kind}` }, parts.join(", ") || "no warnings");
   }
 
+  // Loaded images by URL, so repainting a mask in new colours does not load it again.
+  const images = new Map();
+  const IMAGE_CACHE_LIMIT = 300;
+
   function loadImage(url) {
-    return new Promise((resolve, reject) => {
+    let promise = images.get(url);
+    if (promise) return promise;
+    promise = new Promise((resolve, reject) => {
       const image = new Image();
       image.onload = () => resolve(image);
       image.onerror = () => reject(new Error(`could not load ${url}`));
       image.src = url;
     });
+    promise.catch(() => images.delete(url));
+    images.set(url, promise);
+    if (images.size > IMAGE_CACHE_LIMIT) images.delete(images.keys().next().value);
+    return promise;
   }
 
   // Paint a class-index mask PNG (grey value = class index, 255 = ignored) onto a canvas with
