@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import FloatRect, Page, expect
 
 from tests.e2e.app_api import api, unique, wait_for_status
 from tests.e2e.conftest import screenshot
@@ -164,7 +164,7 @@ def _x_range(page: Page, chart_id: str) -> list[float]:
     return x_range
 
 
-def _plot_box(page: Page, chart_id: str) -> dict[str, float]:
+def _plot_box(page: Page, chart_id: str) -> FloatRect:
     """The page box of the chart's plot area (uPlot's `.u-over`, which takes the mouse)."""
     box = page.locator(f"figure[data-chart='{chart_id}'] .u-over").bounding_box()
     assert box is not None
