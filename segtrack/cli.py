@@ -31,6 +31,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from trainer.data.labelme import LabelmeError
     from trainer.data.mask_encoding import MaskValueError
     from trainer.data.report import DatasetError
+    from trainer.evaluate import EvaluateError
     from trainer.export import ExportError
     from trainer.loop import TrainingError
     from trainer.models.registry import UnknownModelError
@@ -45,6 +46,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
         LabelmeError,
         DatasetLayoutError,
         MaskValueError,
+        EvaluateError,
         ExportError,
         TrainingError,
         UnknownModelError,
@@ -61,11 +63,13 @@ def _train(args: argparse.Namespace) -> int:
 
     if args.config is None and args.resume is None:
         raise CommandError("give a CONFIG file, or --resume CHECKPOINT to continue a run")
+    # --init-from is shorthand for --set init_from=PATH; an explicit --set given later wins.
+    overrides = [*([f"init_from={args.init_from}"] if args.init_from else []), *args.overrides]
     if args.config is not None:
-        cfg = load_config(args.config, args.overrides)
+        cfg = load_config(args.config, overrides)
     else:
         saved = load_checkpoint(args.resume).config.model_dump(mode="json")
-        cfg = validate_config(apply_overrides(saved, args.overrides))
+        cfg = validate_config(apply_overrides(saved, overrides))
     out_dir: Path = args.out or (args.resume.parent if args.resume else Path("runs") / "latest")
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "config.json").write_text(
@@ -100,6 +104,24 @@ def _predict(args: argparse.Namespace) -> int:
         f"{name} {count / total:.1%}" for name, count in summary.class_counts.items()
     )
     print(f"wrote {len(summary.masks)} masks to {args.out} (pixels: {shares})")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from trainer.evaluate import EvaluateOptions, evaluate_checkpoint
+
+    options = EvaluateOptions(
+        split=args.split,
+        flip_tta=args.tta,
+        batch_size=args.batch_size,
+        num_workers=args.num_workers,
+        device=args.device,
+    )
+    evaluation = evaluate_checkpoint(args.checkpoint, args.dataset, options)
+    print(evaluation.format_table())
+    if args.out is not None:
+        summary, table = evaluation.write(args.out)
+        print(f"wrote {summary} and {table}")
     return 0
 
 
@@ -234,6 +256,12 @@ def _add_train(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--resume", type=Path, metavar="CHECKPOINT", help="continue from DIR/last.pt"
     )
+    parser.add_argument(
+        "--init-from",
+        metavar="PATH",
+        help="fine-tune: start from the weights of a checkpoint or state-dict file where names "
+        "and shapes match (same as --set init_from=PATH; ignored with --resume)",
+    )
     parser.set_defaults(handler=_train)
 
 
@@ -255,6 +283,33 @@ def _add_predict(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.add_argument("--overlay", action="store_true", help="also write <name>_overlay.png")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     parser.set_defaults(handler=_predict)
+
+
+def _add_evaluate(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "evaluate",
+        help="score a checkpoint on a dataset's test split",
+        description="Compute the validation metrics (keyed test/...) of a checkpoint on a "
+        "held-out part of DATASET, decoding its masks with the checkpoint's class mapping. "
+        "The test split is images/test + masks/test, or ImageSets/Segmentation/test.txt in a "
+        "Pascal VOC folder.",
+    )
+    parser.add_argument("dataset", type=Path, metavar="DATASET", help="dataset folder")
+    parser.add_argument("--checkpoint", required=True, type=Path, help="best.pt or last.pt")
+    parser.add_argument(
+        "--split",
+        default="test",
+        choices=["test", "val", "all"],
+        help="test (default); val: the validation part training used; all: every pair",
+    )
+    parser.add_argument("--tta", action="store_true", help="average over horizontal/vertical flips")
+    parser.add_argument(
+        "--out", type=Path, metavar="DIR", help="also write metrics.json and per_class.csv here"
+    )
+    parser.add_argument("--batch-size", type=int, help="default: the checkpoint's batch_size")
+    parser.add_argument("--num-workers", type=int, default=0, help="data-loading processes")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    parser.set_defaults(handler=_evaluate)
 
 
 def _add_export(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -350,6 +405,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_train(commands)
     _add_predict(commands)
+    _add_evaluate(commands)
     _add_export(commands)
     _add_data_commands(commands)
     _add_service_commands(commands)

@@ -165,6 +165,14 @@ class TrainConfig(BaseModel):
         description="vgg16-unet only: local file with VGG16-BN weights (never downloaded)",
         json_schema_extra=_group("model"),
     )
+    init_from: str | None = Field(
+        None,
+        min_length=1,
+        description="Fine-tune: start from the weights of a local checkpoint (best.pt, last.pt) or "
+        "state-dict file, tensor by tensor where names and shapes match (a head for another "
+        "number of classes starts fresh); ignored when resuming",
+        json_schema_extra=_group("model"),
+    )
 
     # --- optimisation -----------------------------------------------------------------------
     epochs: int = Field(

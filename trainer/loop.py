@@ -29,14 +29,16 @@ from trainer.config import TrainConfig
 from trainer.data.inspection import inspect_for_config
 from trainer.data.loaders import DataBundle, build_data
 from trainer.data.report import require_ok
-from trainer.inference import InputNormalizer, forward_logits
+from trainer.inference import InputNormalizer
 from trainer.losses import build_loss, output_channels
-from trainer.metrics import ConfusionMatrix, logits_to_classes
 from trainer.models.registry import build_model
+from trainer.models.weights_file import WeightsFileError
 from trainer.optim import LrSchedule, build_optimizer
 from trainer.previews import PreviewSet
 from trainer.reporting import EpochProgress, NullReporter, Reporter, RunInfo
 from trainer.runtime import Precision, resolve_device, resolve_precision, seed_everything
+from trainer.scoring import score
+from trainer.warm_start import WeightsSource, apply_warm_start, read_weights_source
 
 logger = logging.getLogger(__name__)
 
@@ -122,11 +124,7 @@ class _Run:
     out_channels: int
 
     def autocast(self) -> torch.autocast:
-        return torch.autocast(
-            self.device.type,
-            dtype=self.precision.dtype or torch.float32,
-            enabled=self.precision.dtype is not None,
-        )
+        return self.precision.autocast(self.device)
 
 
 def fit(
@@ -140,12 +138,15 @@ def fit(
 
     Raises:
         DatasetError: the dataset fails inspection (raised before epoch 1, with the report).
-        TrainingError: a non-finite loss or running out of GPU memory, with advice.
+        TrainingError: a non-finite loss or running out of GPU memory, with advice; an
+            `init_from` file that is missing, unreadable or shares no tensor with the model.
     """
     reporter = reporter or NullReporter()
     resumed = load_checkpoint(resume_from) if resume_from is not None else None
     if resumed is not None:
         _check_resumable(cfg, resumed)
+    # Read before the dataset is inspected, so a wrong path fails in a second, not minutes.
+    warm_source = _read_init_from(cfg) if resumed is None else None
 
     report = require_ok(inspect_for_config(cfg))
     device = resolve_device(cfg.device)
@@ -158,6 +159,10 @@ def fit(
     progress = _Progress()
     if resumed is not None:
         progress = _restore(run, resumed)
+        if cfg.init_from is not None:
+            logger.info("resuming, so init_from %s is ignored", cfg.init_from)
+    elif warm_source is not None:
+        _warm_start(run, warm_source)
     previews = PreviewSet.from_dataset(data.val_dataset, data.preview_indices, data.val_names)
 
     reporter.on_start(_run_info(run, report.warnings, progress))
@@ -285,22 +290,38 @@ def _run_epoch(run: _Run, epoch: int, progress: _Progress) -> dict[str, float] |
     started = time.perf_counter()
     lr = run.schedule.apply(epoch)
     run.data.train_sampler.set_epoch(epoch)
-    train_loss, images_seen, stopped = _train_epoch(run, epoch, progress)
+    trained = _train_epoch(run, epoch, progress)
     train_seconds = time.perf_counter() - started
-    if stopped:
+    if trained.stopped:
         return None
     if len(run.data.train_loader) < BATCHNORM_REFRESH_BELOW_STEPS * run.cfg.grad_accum_steps:
         _refresh_batchnorm(run)
-    metrics = {"lr": lr, "train/loss": train_loss, **_validate(run)}
-    metrics["train/images_per_s"] = images_seen / max(train_seconds, 1e-9)
+    metrics = {"lr": lr, "train/loss": trained.loss, **_validate(run)}
+    if trained.grad_norm is not None:
+        metrics["train/grad_norm"] = trained.grad_norm
+    metrics["train/images_per_s"] = trained.images / max(train_seconds, 1e-9)
     return metrics
 
 
-def _train_epoch(run: _Run, epoch: int, progress: _Progress) -> tuple[float, int, bool]:
-    """One pass over the training set; returns (mean loss, images seen, stopped on request).
+@dataclass(frozen=True)
+class _EpochTraining:
+    """What one pass over the training set measured.
 
-    The loss is summed on the device and read back only when progress is reported, so steps do
-    not wait on the host.
+    `grad_norm` is the mean total gradient norm of the optimizer steps, before clipping; None
+    when no step had a finite one (every fp16 step overflowed).
+    """
+
+    loss: float
+    images: int
+    grad_norm: float | None
+    stopped: bool
+
+
+def _train_epoch(run: _Run, epoch: int, progress: _Progress) -> _EpochTraining:
+    """One pass over the training set.
+
+    The loss and the gradient norms are summed on the device and read back only when progress
+    is reported, so steps do not wait on the host.
     """
     cfg, loader = run.cfg, run.data.train_loader
     run.trained.train()
@@ -309,6 +330,8 @@ def _train_epoch(run: _Run, epoch: int, progress: _Progress) -> tuple[float, int
     report_every = max(PROGRESS_EVERY_MIN_BATCHES, num_batches // 20)
     accum = cfg.grad_accum_steps
     loss_sum = torch.zeros((), device=run.device)
+    norm_sum = torch.zeros((), device=run.device)
+    finite_steps = torch.zeros((), device=run.device)
     images_seen = 0
     run.optimizer.zero_grad(set_to_none=True)
     for batch_index, (images, masks) in enumerate(loader, start=1):
@@ -320,7 +343,11 @@ def _train_epoch(run: _Run, epoch: int, progress: _Progress) -> tuple[float, int
         loss_sum += loss.detach() * images.shape[0]
         images_seen += images.shape[0]
         if batch_index % accum == 0 or batch_index == num_batches:
-            _optimizer_step(run)
+            norm = _optimizer_step(run).float()
+            # Steps the fp16 scaler skips have infinite norms; they would drown the mean.
+            finite = torch.isfinite(norm)
+            norm_sum += torch.where(finite, norm, 0.0)
+            finite_steps += finite
             progress.global_step += 1
             if cfg.log_every_steps and progress.global_step % cfg.log_every_steps == 0:
                 run.reporter.on_step_metrics(
@@ -337,17 +364,32 @@ def _train_epoch(run: _Run, epoch: int, progress: _Progress) -> tuple[float, int
                 EpochProgress(epoch, batch_index, num_batches, mean_loss)
             )
             if run.reporter.should_stop():
-                return mean_loss, images_seen, True
-    return float(loss_sum) / max(images_seen, 1), images_seen, False
+                return _EpochTraining(mean_loss, images_seen, None, stopped=True)
+    # One read-back for all three sums.
+    loss_total, norm_total, steps = torch.stack([loss_sum, norm_sum, finite_steps]).tolist()
+    return _EpochTraining(
+        loss=loss_total / max(images_seen, 1),
+        images=images_seen,
+        grad_norm=norm_total / steps if steps else None,
+        stopped=False,
+    )
 
 
-def _optimizer_step(run: _Run) -> None:
-    if run.cfg.grad_clip is not None:
-        run.scaler.unscale_(run.optimizer)
-        nn.utils.clip_grad_norm_(run.model.parameters(), run.cfg.grad_clip)
+def _optimizer_step(run: _Run) -> torch.Tensor:
+    """Clip (when configured) and step; returns the total gradient norm before clipping.
+
+    The norm stays on the device: reading it back here would make every step wait.
+    """
+    # Norms are measured on unscaled gradients; a disabled scaler makes this a no-op.
+    run.scaler.unscale_(run.optimizer)
+    # With no clipping an infinite bound scales by exactly 1; one code path on every torch >= 2.4
+    # (get_total_norm only arrived in 2.6).
+    limit = run.cfg.grad_clip if run.cfg.grad_clip is not None else math.inf
+    norm = nn.utils.clip_grad_norm_(run.model.parameters(), limit)
     run.scaler.step(run.optimizer)
     run.scaler.update()
     run.optimizer.zero_grad(set_to_none=True)
+    return norm
 
 
 @torch.no_grad()
@@ -368,23 +410,19 @@ def _refresh_batchnorm(run: _Run) -> None:
         norm.momentum = momentum
 
 
-@torch.inference_mode()
 def _validate(run: _Run) -> dict[str, float]:
     """Loss and confusion-matrix metrics over the whole validation set, every epoch."""
     run.trained.eval()
-    matrix = ConfusionMatrix(run.data.num_classes, run.device)
-    loss_sum = torch.zeros((), device=run.device)
-    count = 0
-    for images, masks in run.data.val_loader:
-        target = masks.to(run.device, non_blocking=True).long()
-        with run.autocast():
-            logits = forward_logits(run.trained, run.normalizer(images), flip_tta=run.cfg.tta)
-            loss_sum += run.loss_fn(logits, target).float() * images.shape[0]
-        matrix.update(logits_to_classes(logits), target)
-        count += images.shape[0]
-    metrics = matrix.compute(run.data.class_names)
-    metrics["val/loss"] = float(loss_sum) / max(count, 1)
-    return metrics
+    return score(
+        run.trained,
+        run.data.val_loader,
+        normalizer=run.normalizer,
+        loss_fn=run.loss_fn,
+        class_names=run.data.class_names,
+        device=run.device,
+        precision=run.precision,
+        flip_tta=run.cfg.tta,
+    )
 
 
 def _save(run: _Run, path: Path, progress: _Progress) -> None:
@@ -401,6 +439,23 @@ def _save(run: _Run, path: Path, progress: _Progress) -> None:
         schedule_state=run.schedule.state_dict(),
         scaler=run.scaler,
     )
+
+
+def _read_init_from(cfg: TrainConfig) -> WeightsSource | None:
+    if cfg.init_from is None:
+        return None
+    try:
+        return read_weights_source(Path(cfg.init_from).expanduser())
+    except WeightsFileError as error:
+        raise TrainingError(str(error)) from error
+
+
+def _warm_start(run: _Run, source: WeightsSource) -> None:
+    """Weights only: optimizer, schedule and epoch count start fresh, unlike a resume."""
+    try:
+        apply_warm_start(run.model, source)
+    except WeightsFileError as error:
+        raise TrainingError(str(error)) from error
 
 
 def _restore(run: _Run, checkpoint: Checkpoint) -> _Progress:

@@ -18,6 +18,8 @@ import numpy as np
 import numpy.typing as npt
 from tqdm import tqdm
 
+from trainer.data.mask_encoding import MaskEncoding, MaskValueError
+
 logger = logging.getLogger(__name__)
 
 CheckpointKind = Literal["best", "last"]
@@ -148,6 +150,19 @@ class MultiReporter:
         return any(reporter.should_stop() for reporter in self.reporters)
 
 
+def _describe_mapping(info: RunInfo) -> str | None:
+    """The mask value -> class mapping of `info` in one line; None when it holds none."""
+    if not info.mask_encoding:
+        return None
+    try:
+        encoding = MaskEncoding.from_dict(dict(info.mask_encoding))
+    except MaskValueError:
+        logger.debug("cannot describe the mask encoding %s", info.mask_encoding, exc_info=True)
+        return None
+    kind = {"grey": "grey", "index": "palette", "rgb": "colour", "class-folders": "folder"}
+    return f"({kind[encoding.mode]} masks) {encoding.describe_classes(info.class_names)}"
+
+
 class ConsoleReporter(NullReporter):
     """Progress bars per epoch and one summary line per epoch, for terminals."""
 
@@ -169,6 +184,9 @@ class ConsoleReporter(NullReporter):
             info.start_epoch,
             info.epochs,
         )
+        mapping = _describe_mapping(info)
+        if mapping is not None:
+            logger.info("mask values -> classes: %s", mapping)
         for warning in info.warnings:
             logger.warning("%s", warning)
 

@@ -53,6 +53,12 @@ class Precision:
     def name(self) -> str:
         return {None: "float32", torch.bfloat16: "bf16", torch.float16: "fp16"}[self.dtype]
 
+    def autocast(self, device: torch.device) -> torch.autocast:
+        """The autocast context of this precision on `device` (a no-op for float32)."""
+        return torch.autocast(
+            device.type, dtype=self.dtype or torch.float32, enabled=self.dtype is not None
+        )
+
 
 def resolve_precision(amp: AmpMode, device: torch.device) -> Precision:
     """Honour `amp` where the device can, otherwise fall back with a warning that says why."""

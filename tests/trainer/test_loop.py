@@ -86,8 +86,11 @@ def test_a_tiny_unet_learns_the_demo_data(demo_dataset: Path, tmp_path: Path) ->
     assert losses[-1] < losses[0] / 2
     assert recorder.epochs[12]["val/iou"] >= 0.8
     assert result.best_metric is not None and result.best_metric >= 0.8
-    expected_keys = {"lr", "train/loss", "val/loss", "val/iou", "val/dice", "val/miou"}
-    assert expected_keys | {"val/pixel_acc", "val/iou/circle"} <= set(recorder.epochs[1])
+    expected_keys = {"lr", "train/loss", "train/grad_norm", "val/loss", "val/iou", "val/dice"}
+    assert expected_keys | {"val/miou", "val/pixel_acc", "val/iou/circle"} <= set(
+        recorder.epochs[1]
+    )
+    assert all(recorder.epochs[e]["train/grad_norm"] > 0 for e in recorder.epochs)
     assert recorder.info is not None
     assert recorder.info.class_names == ("background", "circle", "square", "triangle")
     assert (tmp_path / "best.pt").exists() and (tmp_path / "last.pt").exists()
@@ -154,6 +157,17 @@ def test_resume_continues_the_same_curve(demo_dataset: Path, tmp_path: Path) -> 
     for want, got in zip(expected, resumed, strict=True):
         for key in ("lr", "train/loss", "val/loss", "val/iou"):
             assert float(got[key]) == pytest.approx(float(want[key]), rel=1e-4, abs=1e-5), key
+
+
+@pytest.mark.parametrize("grad_clip", [1e-6, None])
+def test_grad_norm_is_the_mean_norm_before_clipping(
+    demo_dataset: Path, tmp_path: Path, grad_clip: float | None
+) -> None:
+    cfg = tiny_config(demo_dataset, epochs=1, grad_clip=grad_clip, grad_accum_steps=2)
+    fit(cfg, CsvReporter(tmp_path / "metrics.csv"), out_dir=tmp_path)
+    (row,) = _read_csv(tmp_path / "metrics.csv")
+    # Clipping to 1e-6 would leave norms of 1e-6; the metric is measured before it.
+    assert 1e-3 < float(row["train/grad_norm"]) < 1e3
 
 
 def test_resume_refuses_a_different_architecture(demo_dataset: Path, tmp_path: Path) -> None:

@@ -1,9 +1,14 @@
 from __future__ import annotations
 
 import csv
+import logging
+from dataclasses import replace
 from pathlib import Path
 
-from trainer.reporting import CsvReporter, RunInfo
+import pytest
+
+from trainer.data.mask_encoding import MaskEncoding
+from trainer.reporting import ConsoleReporter, CsvReporter, RunInfo
 
 
 def _info(start_epoch: int) -> RunInfo:
@@ -53,3 +58,27 @@ def test_resume_drops_rows_of_epochs_being_redone(tmp_path: Path) -> None:
         ("2", 0.5),
         ("3", 0.25),
     ]
+
+
+def test_console_start_line_shows_the_mask_value_mapping(caplog: pytest.LogCaptureFixture) -> None:
+    encoding = MaskEncoding(mode="grey", values=(0, 255), ignore_values=(128,))
+    info = replace(_info(1), mask_encoding=encoding.to_dict())
+    with caplog.at_level(logging.INFO, logger="trainer.reporting"):
+        ConsoleReporter(progress_bars=False).on_start(info)
+        ConsoleReporter(progress_bars=False).on_start(_info(1))  # no mapping: no line
+    lines = [
+        record.getMessage() for record in caplog.records if "mask values" in record.getMessage()
+    ]
+    assert lines == [
+        "mask values -> classes: (grey masks) 0 -> 0 background, 255 -> 1 car; ignored: 128"
+    ]
+
+
+def test_class_folder_and_long_mappings_stay_short() -> None:
+    folders = MaskEncoding(mode="class-folders", values=(0, 1, 2))
+    assert folders.describe_classes(["background", "cell", "nucleus"]) == (
+        "no folder -> 0 background, cell/ -> 1 cell, nucleus/ -> 2 nucleus"
+    )
+    many = MaskEncoding(mode="index", values=tuple(range(30)))
+    text = many.describe_classes([f"c{i}" for i in range(30)], limit=4)
+    assert text == "0 -> 0 c0, 1 -> 1 c1, 2 -> 2 c2, 3 -> 3 c3 ... and 26 more"

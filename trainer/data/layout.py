@@ -25,6 +25,7 @@ IMAGE_DIR_NAMES: tuple[str, ...] = ("images", "imgs")
 MASK_DIR_NAMES: tuple[str, ...] = ("masks", "labels")
 TRAIN_DIR_NAMES: tuple[str, ...] = ("train", "training")
 VAL_DIR_NAMES: tuple[str, ...] = ("val", "valid", "validation")
+TEST_DIR_NAMES: tuple[str, ...] = ("test", "testing")
 VOC_YEARS: tuple[str, ...] = ("VOC2012", "VOC2007")
 VOC_IGNORE_VALUE = 255
 VOC_CLASS_NAMES: tuple[str, ...] = (
@@ -83,6 +84,9 @@ class DatasetLayout:
     unmatched_masks: tuple[str, ...] = ()
     mask_suffix: str = ""
     classes_file: Path | None = None
+    test_samples: tuple[Sample, ...] = ()
+    """Held-out pairs (images/test + masks/test, or VOC's test.txt), looked for only when asked
+    (`include_test`); they are never part of `samples`, so training never sees them."""
 
 
 # --- folder listing and matching ------------------------------------------------------------------
@@ -186,8 +190,34 @@ def _split_dirs(image_dir: Path, mask_dir: Path) -> dict[str, tuple[Path, Path]]
     return parts
 
 
+def _pair(
+    images: dict[str, Path], masks: dict[str, Path], suffix: str, root: Path
+) -> tuple[list[Sample], list[str]]:
+    """Samples of the masks whose name (less `suffix`) is an image's, and the unmatched masks."""
+    samples: list[Sample] = []
+    unmatched_masks: list[str] = []
+    for mask_name, mask_path in masks.items():
+        name = _strip_suffix(mask_name, suffix)
+        if name is None or name not in images:
+            unmatched_masks.append(_relative(mask_path, root))
+            continue
+        samples.append(Sample(name, images[name], (mask_path,)))
+    return samples, unmatched_masks
+
+
+def _test_pairs(root: Path, image_dir: Path, mask_dir: Path, suffix: str) -> tuple[Sample, ...]:
+    """Pairs of images/test + masks/test, named "test/<stem>"; none without both folders."""
+    images, masks = _child_dir(image_dir, TEST_DIR_NAMES), _child_dir(mask_dir, TEST_DIR_NAMES)
+    if images is None or masks is None:
+        return ()
+    samples, _ = _pair(
+        _image_files(images, prefix="test/"), _image_files(masks, prefix="test/"), suffix, root
+    )
+    return tuple(sorted(samples, key=lambda s: s.name))
+
+
 def _images_masks(
-    root: Path, image_dir: Path, mask_dir: Path, mask_suffix: str | None
+    root: Path, image_dir: Path, mask_dir: Path, mask_suffix: str | None, *, include_test: bool
 ) -> DatasetLayout:
     images: dict[str, Path] = {}
     masks: dict[str, Path] = {}
@@ -199,16 +229,8 @@ def _images_masks(
     else:
         images, masks = _image_files(image_dir), _image_files(mask_dir)
     suffix = mask_suffix if mask_suffix is not None else _detect_suffix(set(images), list(masks))
-    samples: list[Sample] = []
-    paired: set[str] = set()
-    unmatched_masks: list[str] = []
-    for mask_name, mask_path in masks.items():
-        name = _strip_suffix(mask_name, suffix)
-        if name is None or name not in images:
-            unmatched_masks.append(_relative(mask_path, root))
-            continue
-        paired.add(name)
-        samples.append(Sample(name, images[name], (mask_path,)))
+    samples, unmatched_masks = _pair(images, masks, suffix, root)
+    paired = {sample.name for sample in samples}
     if not samples:
         raise _no_pairs(
             root,
@@ -230,6 +252,7 @@ def _images_masks(
         unmatched_images=tuple(_relative(p, root) for n, p in images.items() if n not in paired),
         unmatched_masks=tuple(sorted(unmatched_masks)),
         mask_suffix=suffix,
+        test_samples=_test_pairs(root, image_dir, mask_dir, suffix) if include_test else (),
     )
 
 
@@ -311,7 +334,20 @@ def _read_names(path: Path) -> tuple[str, ...]:
     return tuple(line.split()[0] for line in lines if line.strip())
 
 
-def _voc(root: Path, *, default_names: bool) -> DatasetLayout:
+def _voc_test_pairs(
+    sets: Path, images: dict[str, Path], masks: dict[str, Path]
+) -> tuple[Sample, ...]:
+    """Pairs listed in ImageSets/Segmentation/test.txt; none without the file."""
+    if not (sets / "test.txt").is_file():
+        return ()
+    return tuple(
+        Sample(name, images[name], (masks[name],))
+        for name in _read_names(sets / "test.txt")
+        if name in images and name in masks
+    )
+
+
+def _voc(root: Path, *, default_names: bool, include_test: bool) -> DatasetLayout:
     images = _image_files(root / "JPEGImages")
     masks = _image_files(root / "SegmentationClass")
     sets = root / "ImageSets" / "Segmentation"
@@ -357,6 +393,7 @@ def _voc(root: Path, *, default_names: bool) -> DatasetLayout:
             for name in missing
         ),
         unmatched_masks=tuple(_relative(masks[n], root) for n in sorted(set(masks) - set(images))),
+        test_samples=_voc_test_pairs(sets, images, masks) if include_test else (),
     )
 
 
@@ -382,7 +419,7 @@ def _detect_kind(root: Path) -> LayoutKind:
 
 
 def discover_layout(
-    root: Path, *, layout: str = "auto", mask_suffix: str | None = None
+    root: Path, *, layout: str = "auto", mask_suffix: str | None = None, include_test: bool = False
 ) -> DatasetLayout:
     """Find the image/mask pairs under `root`.
 
@@ -390,6 +427,8 @@ def discover_layout(
         root: Dataset folder.
         layout: "auto" (detect), "images-masks", "voc" or "class-folders".
         mask_suffix: Suffix of mask stems (e.g. "_mask"); detected when None.
+        include_test: Also collect the held-out test pairs into `test_samples` (images/test +
+            masks/test next to train/ and val/ or loose files, or VOC's test.txt).
 
     Raises:
         DatasetLayoutError: no known layout, no pairs, or a malformed classes file.
@@ -407,7 +446,7 @@ def discover_layout(
                 + LAYOUTS_HELP
             )
         classes = read_classes_file(voc_root) or read_classes_file(root)
-        found = _voc(voc_root, default_names=classes is None)
+        found = _voc(voc_root, default_names=classes is None, include_test=include_test)
     else:
         image_dir, mask_dir = _child_dir(root, IMAGE_DIR_NAMES), _child_dir(root, MASK_DIR_NAMES)
         if image_dir is None or mask_dir is None:
@@ -419,7 +458,7 @@ def discover_layout(
         if kind == "class-folders":
             found = _class_folders(root, image_dir, mask_dir, mask_suffix, classes)
         else:
-            found = _images_masks(root, image_dir, mask_dir, mask_suffix)
+            found = _images_masks(root, image_dir, mask_dir, mask_suffix, include_test=include_test)
     if classes is None:
         return found
     return replace(

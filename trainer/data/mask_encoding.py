@@ -149,6 +149,32 @@ class MaskEncoding:
             pairs += f" (ignored: {format_values(self.ignore_values)})"
         return pairs
 
+    def describe_classes(self, class_names: Sequence[str], limit: int = 24) -> str:
+        """`0 -> 0 background, 255 -> 1 car; ignored: 254`: the mapping with class names.
+
+        In "class-folders" mode the classes are named by their folders instead of values. At
+        most `limit` classes are listed, then how many more there are.
+        """
+        names = [
+            class_names[index] if index < len(class_names) else f"class_{index}"
+            for index in range(self.num_classes)
+        ]
+        if self.mode == "class-folders":
+            pairs = [f"{name}/ -> {index} {name}" for index, name in enumerate(names) if index]
+            text = f"no folder -> 0 {names[0]}, " + ", ".join(pairs[: limit - 1])
+            hidden = max(len(pairs) - (limit - 1), 0)
+        else:
+            pairs = [
+                f"{value} -> {index} {names[index]}" for index, value in enumerate(self.values)
+            ]
+            text = ", ".join(pairs[:limit])
+            hidden = max(len(pairs) - limit, 0)
+        if hidden:
+            text += f" ... and {hidden} more"
+        if self.ignore_values:
+            text += f"; ignored: {format_values(self.ignore_values)}"
+        return text
+
     def _unknown(self, found: Sequence[RawValue]) -> MaskValueError:
         return MaskValueError(
             f"mask holds values that are not in the class mapping: {format_values(found)}; "

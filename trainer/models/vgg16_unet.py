@@ -10,13 +10,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
-import torch
 from torch import Tensor, nn
 
 from trainer.config import Upsampling
 from trainer.models.blocks import Up, check_positive, check_upsampling, crop_to, pad_to_multiple
+from trainer.models.weights_file import WeightsFileError, read_state_dict
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +37,6 @@ The final max-pool (`features.43`) is kept for the state-dict layout but not use
 STAGE_CHANNELS: tuple[int, ...] = (64, 128, 256, 512, 512)
 
 _RGB = 3
-_WRAPPER_KEYS = ("state_dict", "model")
 _SHOWN_KEYS = 5
 
 
@@ -82,27 +80,10 @@ class VGG16BNEncoder(nn.Module):
 
 
 def _read_state_dict(path: Path) -> Mapping[str, Tensor]:
-    if not path.is_file():
-        raise EncoderWeightsError(f"encoder weights file {path} does not exist")
     try:
-        loaded: Any = torch.load(path, map_location="cpu", weights_only=True)
-    # torch.load reports foreign files with many unrelated exception types (KeyError, EOFError,
-    # UnpicklingError, RuntimeError...); every one of them means "not a weights file".
-    except Exception as error:
-        raise EncoderWeightsError(
-            f"encoder weights file {path} is not a PyTorch state dict file: {error}"
-        ) from error
-    for key in _WRAPPER_KEYS:
-        if isinstance(loaded, Mapping) and isinstance(loaded.get(key), Mapping):
-            loaded = loaded[key]
-    if not isinstance(loaded, Mapping) or not all(
-        isinstance(value, Tensor) for value in loaded.values()
-    ):
-        raise EncoderWeightsError(
-            f"encoder weights file {path} must hold a state dict (name -> tensor), optionally "
-            f"under one of the keys {', '.join(_WRAPPER_KEYS)}"
-        )
-    return loaded
+        return read_state_dict(path, what="encoder weights file")
+    except WeightsFileError as error:
+        raise EncoderWeightsError(str(error)) from error
 
 
 def _adapt_first_conv(weight: Tensor, in_channels: int) -> Tensor:

@@ -12,7 +12,7 @@ from PIL import Image
 from trainer.data.classes_file import read_classes_file, write_classes_file
 from trainer.data.errors import DatasetLayoutError
 from trainer.data.layout import VOC_CLASS_NAMES, discover_layout
-from trainer.data.split import split_samples
+from trainer.data.split import evaluation_samples, split_samples
 
 
 def _png(path: Path, array: np.ndarray | None = None) -> Path:
@@ -84,6 +84,89 @@ def test_split_folders_give_the_split(tmp_path: Path) -> None:
     assert layout.kind == "images-masks"
     assert layout.split == {"train": ("train/a", "train/b"), "val": ("val/a",)}
     assert [s.name for s in layout.samples] == ["train/a", "train/b", "val/a"]
+
+
+def test_test_folders_are_held_out_and_found_only_when_asked(tmp_path: Path) -> None:
+    for part, names in (("train", ["a", "b"]), ("val", ["c"]), ("test", ["d", "e"])):
+        for name in names:
+            _png(tmp_path / "images" / part / f"{name}.png")
+            _png(tmp_path / "masks" / part / f"{name}_mask.png")
+
+    training = discover_layout(tmp_path)
+    layout = discover_layout(tmp_path, include_test=True)
+
+    assert training.test_samples == ()
+    assert [s.name for s in layout.samples] == ["train/a", "train/b", "val/c"]
+    assert [s.name for s in layout.test_samples] == ["test/d", "test/e"]
+    assert layout.test_samples[0].masks == (tmp_path / "masks" / "test" / "d_mask.png",)
+    picked = {
+        which: [s.name for s in evaluation_samples(layout, which, val_fraction=0.2, seed=0)]
+        for which in ("test", "val", "all")
+    }
+    assert picked == {
+        "test": ["test/d", "test/e"],
+        "val": ["val/c"],
+        "all": ["test/d", "test/e", "train/a", "train/b", "val/c"],
+    }
+
+
+def test_a_flat_dataset_with_a_test_folder(tmp_path: Path) -> None:
+    for name in ("a", "b", "c", "d", "e"):
+        _png(tmp_path / "images" / f"{name}.png")
+        _png(tmp_path / "masks" / f"{name}.png")
+    _png(tmp_path / "images" / "test" / "t.png")
+    _png(tmp_path / "masks" / "test" / "t.png")
+
+    layout = discover_layout(tmp_path, include_test=True)
+
+    assert layout.kind == "images-masks"
+    assert [s.name for s in layout.test_samples] == ["test/t"]
+    # "val" is the seeded random part training holds out with the same fraction and seed.
+    val = evaluation_samples(layout, "val", val_fraction=0.4, seed=7)
+    expected = split_samples([s.name for s in layout.samples], None, val_fraction=0.4, seed=7)
+    assert tuple(s.name for s in val) == expected.val
+
+
+def test_a_missing_split_names_the_parts_there_are(tmp_path: Path) -> None:
+    for name in ("a", "b", "c", "d", "e"):
+        _png(tmp_path / "images" / f"{name}.png")
+        _png(tmp_path / "masks" / f"{name}.png")
+    layout = discover_layout(tmp_path, include_test=True)
+
+    with pytest.raises(DatasetLayoutError) as caught:
+        evaluation_samples(layout, "test", val_fraction=0.2, seed=0)
+    message = str(caught.value)
+    assert "no test split" in message and "images/test + masks/test" in message
+    assert "val (1 pair, a random 20% held out with seed 0" in message
+    assert "all (5 pairs)" in message
+    assert "choose split 'val' or 'all'" in message
+    with pytest.raises(DatasetLayoutError, match="choose one of test, val, all"):
+        evaluation_samples(layout, "holdout", val_fraction=0.2, seed=0)
+
+
+def test_voc_test_list(tmp_path: Path) -> None:
+    for name in ("a", "b", "c", "t1", "t2"):
+        _png(tmp_path / "JPEGImages" / f"{name}.jpg", np.zeros((2, 2, 3), np.uint8))
+    for name in ("a", "b", "c", "t1"):
+        _voc_mask(tmp_path / "SegmentationClass" / f"{name}.png")
+    sets = tmp_path / "ImageSets" / "Segmentation"
+    sets.mkdir(parents=True)
+    (sets / "train.txt").write_text("a\nb\n")
+    (sets / "val.txt").write_text("c\n")
+    (sets / "test.txt").write_text("t1\nt2\n")
+
+    layout = discover_layout(tmp_path, include_test=True)
+
+    assert [s.name for s in layout.samples] == ["a", "b", "c"]
+    assert [s.name for s in layout.test_samples] == ["t1"], "t2 has no mask"
+    assert [s.name for s in evaluation_samples(layout, "all", val_fraction=0.2, seed=0)] == [
+        "a", "b", "c", "t1",
+    ]  # fmt: skip
+
+    (sets / "test.txt").write_text("t2\n")
+    no_masks = discover_layout(tmp_path, include_test=True)
+    with pytest.raises(DatasetLayoutError, match=r"test\.txt lists no name with both"):
+        evaluation_samples(no_masks, "test", val_fraction=0.2, seed=0)
 
 
 @pytest.mark.parametrize("wrapper", ["", "VOCdevkit"])

@@ -1,0 +1,145 @@
+"""`segtrack evaluate`: validation metrics of a checkpoint on a held-out part of a dataset."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+
+import pytest
+
+from tests.trainer.factories import binary_demo_dataset, tiny_config
+from trainer.data.demo import make_demo_dataset
+from trainer.data.errors import DatasetLayoutError
+from trainer.evaluate import EvaluateError, EvaluateOptions, evaluate_checkpoint
+from trainer.loop import fit
+from trainer.reporting import NullReporter
+
+
+class LastMetrics(NullReporter):
+    def __init__(self) -> None:
+        self.metrics: dict[str, float] = {}
+
+    def on_epoch_end(self, epoch: int, metrics: Mapping[str, float]) -> None:
+        self.metrics = dict(metrics)
+
+
+def split_dataset(root: Path) -> Path:
+    """A demo dataset in images/{train,val,test} + masks/{...}; test holds copies of val."""
+    demo = make_demo_dataset(root / "demo", count=16, size=32, seed=6).root
+    dataset = root / "split"
+    names = sorted(path.name for path in (demo / "images").iterdir())
+    parts = {"train": names[:12], "val": names[12:], "test": names[12:]}
+    for part, members in parts.items():
+        for kind in ("images", "masks"):
+            (dataset / kind / part).mkdir(parents=True)
+            for name in members:
+                shutil.copy(demo / kind / name, dataset / kind / part / name)
+    shutil.copy(demo / "classes.json", dataset / "classes.json")
+    return dataset
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[str, float]]:
+    """(dataset with a test split, last.pt, the metrics of its last epoch)."""
+    root = tmp_path_factory.mktemp("evaluate")
+    dataset = split_dataset(root)
+    reporter = LastMetrics()
+    fit(tiny_config(dataset, epochs=2, batch_size=4), reporter, out_dir=root / "run")
+    return dataset, root / "run" / "last.pt", reporter.metrics
+
+
+def _as_validation(metrics: Mapping[str, float]) -> dict[str, float]:
+    return {key.replace("test/", "val/", 1): value for key, value in metrics.items()}
+
+
+@pytest.mark.parametrize("split", ["test", "val"])
+def test_the_held_out_copy_of_val_scores_exactly_like_validation(
+    trained: tuple[Path, Path, dict[str, float]], split: str
+) -> None:
+    dataset, checkpoint, last = trained
+    evaluation = evaluate_checkpoint(checkpoint, dataset, EvaluateOptions(split=split))
+
+    assert evaluation.num_images == 4
+    assert evaluation.epoch == 2
+    assert all(key.startswith("test/") for key in evaluation.metrics)
+    validation = {key: value for key, value in last.items() if key.startswith("val/")}
+    assert _as_validation(evaluation.metrics) == pytest.approx(validation, rel=1e-5, abs=1e-6)
+
+
+def test_all_and_tta(trained: tuple[Path, Path, dict[str, float]]) -> None:
+    dataset, checkpoint, _ = trained
+    evaluation = evaluate_checkpoint(
+        checkpoint, dataset, EvaluateOptions(split="all", flip_tta=True, batch_size=3)
+    )
+    assert evaluation.num_images == 20
+    assert {"test/iou", "test/dice", "test/miou", "test/pixel_acc", "test/loss"} <= set(
+        evaluation.metrics
+    )
+    assert all(math.isfinite(value) for value in evaluation.metrics.values())
+
+
+def test_a_missing_split_lists_the_splits_there_are(
+    trained: tuple[Path, Path, dict[str, float]], tmp_path: Path
+) -> None:
+    _, checkpoint, _ = trained
+    flat = make_demo_dataset(tmp_path / "flat", count=6, size=32, seed=1).root
+    with pytest.raises(DatasetLayoutError) as caught:
+        evaluate_checkpoint(checkpoint, flat)
+    message = str(caught.value)
+    assert "has no test split" in message
+    assert "val (1 pair, a random 20% held out with seed 0, as in training), all (6 pairs)" in (
+        message
+    )
+
+
+def test_other_classes_are_refused(
+    trained: tuple[Path, Path, dict[str, float]], tmp_path: Path
+) -> None:
+    _, checkpoint, _ = trained
+    binary = binary_demo_dataset(tmp_path, seed=2, count=4, size=32)
+    with pytest.raises(EvaluateError, match=r"masks of .* do not fit the classes") as caught:
+        evaluate_checkpoint(checkpoint, binary, EvaluateOptions(split="all"))
+    assert "background, circle, square, triangle" in str(caught.value)
+    assert "255" in str(caught.value)
+
+    (binary / "classes.txt").write_text("background\nforeground\n", encoding="utf-8")
+    with pytest.raises(EvaluateError, match=r"names the classes background, foreground"):
+        evaluate_checkpoint(checkpoint, binary, EvaluateOptions(split="all"))
+
+
+def test_cli_evaluate_prints_a_table_and_writes_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from segtrack.cli import main
+
+    data, run, out = tmp_path / "data", tmp_path / "run", tmp_path / "eval"
+    assert main(["demo-data", str(data), "--count", "10", "--size", "32"]) == 0
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        f"dataset: {data}\nbase_channels: 8\ndepth: 2\nepochs: 1\nnum_workers: 0\naugment: none\n",
+        encoding="utf-8",
+    )
+    assert main(["train", str(config), "--out", str(run)]) == 0
+    capsys.readouterr()
+
+    checkpoint = ["--checkpoint", str(run / "last.pt")]
+    assert main(["evaluate", *checkpoint, "--split", "val", "--out", str(out), str(data)]) == 0
+    printed = capsys.readouterr().out
+    assert "on the val split" in printed and "test/miou" in printed and "circle" in printed
+
+    saved = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+    assert saved["split"] == "val" and saved["num_images"] == 2
+    with (run / "metrics.csv").open(newline="", encoding="utf-8") as handle:
+        validation = next(csv.DictReader(handle))
+    for key in ("iou", "dice", "miou", "pixel_acc", "loss"):
+        assert saved["metrics"][f"test/{key}"] == pytest.approx(float(validation[f"val/{key}"]))
+    with (out / "per_class.csv").open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["class"] for row in rows] == ["background", "circle", "square", "triangle"]
+
+    assert main(["evaluate", *checkpoint, str(data)]) == 2
+    assert "no test split" in capsys.readouterr().err

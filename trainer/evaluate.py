@@ -1,0 +1,248 @@
+"""`segtrack evaluate`: a trained model's validation metrics on a held-out part of a dataset.
+
+The numbers are computed exactly as validation computes them (`trainer.scoring`: same resizing,
+normalisation, autocast, loss and confusion matrix), keyed `test/...` instead of `val/...`
+whatever part is scored. Masks are decoded with the checkpoint's own mask value mapping and
+classes, so a dataset whose masks or classes do not fit the model is refused rather than scored.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader
+
+from trainer.checkpoint import Checkpoint
+from trainer.data.dataset import SegmentationDataset, pad_collate
+from trainer.data.image_files import read_image
+from trainer.data.layout import DatasetLayout, Sample, discover_layout
+from trainer.data.mask_encoding import MaskEncoding, MaskValueError
+from trainer.data.split import evaluation_samples
+from trainer.inference import InputNormalizer
+from trainer.losses import build_loss
+from trainer.predict import load_for_inference
+from trainer.runtime import resolve_device, resolve_precision
+from trainer.scoring import score
+
+logger = logging.getLogger(__name__)
+
+PREFIX = "test"
+"""First part of every metric key, whichever split is evaluated."""
+
+SUMMARY_KEYS: tuple[tuple[str, str], ...] = (
+    ("iou", "mean over the foreground classes"),
+    ("dice", "mean over the foreground classes"),
+    ("miou", "mean IoU over all classes"),
+    ("pixel_acc", "correct / counted pixels"),
+    ("loss", "training loss, mean per image"),
+)
+
+
+class EvaluateError(ValueError):
+    """A dataset that does not fit a checkpoint: other classes, channels or mask values."""
+
+
+@dataclass(frozen=True)
+class EvaluateOptions:
+    """What to evaluate and how.
+
+    Attributes:
+        split: "test", "val" (the validation part training used) or "all".
+        flip_tta: average over horizontal and vertical flips.
+        batch_size: images per batch; None keeps the checkpoint's (mixed-size batches are padded,
+            so the same batches as validation give the same numbers).
+        num_workers: DataLoader worker processes (0 reads in this process).
+        device: auto, cpu, cuda, cuda:N or mps.
+    """
+
+    split: str = "test"
+    flip_tta: bool = False
+    batch_size: int | None = None
+    num_workers: int = 0
+    device: str = "auto"
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The metrics of one checkpoint on one part of a dataset."""
+
+    checkpoint: Path
+    epoch: int
+    dataset: Path
+    split: str
+    num_images: int
+    flip_tta: bool
+    class_names: tuple[str, ...]
+    metrics: dict[str, float]
+
+    def per_class(self) -> list[dict[str, Any]]:
+        """One row per class: index, name, iou and dice (None when the class is absent)."""
+        return [
+            {
+                "index": index,
+                "class": name,
+                "iou": self.metrics.get(f"{PREFIX}/iou/{name}"),
+                "dice": self.metrics.get(f"{PREFIX}/dice/{name}"),
+            }
+            for index, name in enumerate(self.class_names)
+        ]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable summary: where the numbers come from, and the numbers."""
+        return {
+            "checkpoint": str(self.checkpoint),
+            "epoch": self.epoch,
+            "dataset": str(self.dataset),
+            "split": self.split,
+            "num_images": self.num_images,
+            "flip_tta": self.flip_tta,
+            "class_names": list(self.class_names),
+            "metrics": dict(self.metrics),
+        }
+
+    def format_table(self) -> str:
+        """The per-class table and the summary metrics, for terminals."""
+        width = max(len("class"), *(len(name) for name in self.class_names))
+        lines = [
+            f"{self.checkpoint} (epoch {self.epoch}) on the {self.split} split of {self.dataset}: "
+            f"{self.num_images} images{', flip TTA' if self.flip_tta else ''}",
+            "",
+            f"{'class':<{width}}  {'iou':>7}  {'dice':>7}",
+        ]
+        for row in self.per_class():
+            iou, dice = ("-" if row[key] is None else f"{row[key]:.4f}" for key in ("iou", "dice"))
+            absent = "  (absent from truth and prediction)" if row["iou"] is None else ""
+            lines.append(f"{row['class']:<{width}}  {iou:>7}  {dice:>7}{absent}")
+        lines.append("")
+        for key, meaning in SUMMARY_KEYS:
+            value = self.metrics.get(f"{PREFIX}/{key}")
+            if value is not None:
+                lines.append(f"{PREFIX}/{key:<10} {value:.4f}  ({meaning})")
+        return "\n".join(lines)
+
+    def write(self, out_dir: Path) -> tuple[Path, Path]:
+        """Write `metrics.json` and `per_class.csv` into `out_dir`; returns both paths."""
+        out_dir.mkdir(parents=True, exist_ok=True)
+        summary = out_dir / "metrics.json"
+        summary.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
+        table = out_dir / "per_class.csv"
+        with table.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["index", "class", "iou", "dice"])
+            for row in self.per_class():
+                writer.writerow(
+                    [row["index"], row["class"]]
+                    + ["" if row[key] is None else repr(row[key]) for key in ("iou", "dice")]
+                )
+        return summary, table
+
+
+def _check_classes(layout: DatasetLayout, checkpoint: Checkpoint, path: Path) -> None:
+    """Refuse a dataset whose classes are named or stored unlike the checkpoint's."""
+    by_folder = checkpoint.mask_encoding.get("mode") == "class-folders"
+    if by_folder != (layout.kind == "class-folders"):
+        kinds = {True: "a mask folder per class", False: "one mask file per image"}
+        raise EvaluateError(
+            f"{path} was trained with {kinds[by_folder]}, but {layout.root} has "
+            f"{kinds[layout.kind == 'class-folders']}"
+        )
+    # The layout's names are the dataset's own (classes file, class folders) unless they are
+    # the Pascal VOC default guess; a config's class_names override them, as in training.
+    explicit = layout.classes_file is not None or layout.kind == "class-folders"
+    names = layout.class_names
+    if (
+        checkpoint.config.class_names is None
+        and explicit
+        and names is not None
+        and tuple(names) != checkpoint.class_names
+    ):
+        source = layout.classes_file or "its class folders"
+        raise EvaluateError(
+            f"{layout.root} names the classes {', '.join(names)} ({source}) but {path} was "
+            f"trained on {', '.join(checkpoint.class_names)}; evaluate on a dataset with the "
+            "same classes in the same order"
+        )
+
+
+def _check_channels(sample: Sample, in_channels: int, path: Path) -> None:
+    """Refuse images the model cannot take; one file is read, datasets share a channel count."""
+    channels = read_image(sample.image).shape[2]
+    if channels != in_channels:
+        raise EvaluateError(
+            f"{sample.image} has {channels} channel(s) but {path} was trained on {in_channels}"
+        )
+
+
+def evaluate_checkpoint(
+    checkpoint_path: Path, dataset: Path, options: EvaluateOptions | None = None
+) -> Evaluation:
+    """Score `checkpoint_path` on one part of `dataset` with the validation metrics.
+
+    The dataset layout is found with the checkpoint's `layout` and `mask_suffix`; "val" is the
+    validation part training used (the dataset's own, or the same seeded random one).
+
+    Raises:
+        CheckpointError: the checkpoint cannot be read.
+        DatasetLayoutError: no dataset, or no such split (the message lists those there are).
+        EvaluateError: the dataset's classes, channels or mask values do not fit the checkpoint.
+    """
+    options = options or EvaluateOptions()
+    device = resolve_device(options.device)
+    checkpoint, model = load_for_inference(checkpoint_path, device)
+    cfg = checkpoint.config
+    layout = discover_layout(
+        dataset.expanduser(), layout=cfg.layout, mask_suffix=cfg.mask_suffix, include_test=True
+    )
+    _check_classes(layout, checkpoint, checkpoint_path)
+    samples = evaluation_samples(
+        layout, options.split, val_fraction=cfg.val_fraction, seed=cfg.seed
+    )
+    _check_channels(samples[0], checkpoint.in_channels, checkpoint_path)
+    encoding = MaskEncoding.from_dict(checkpoint.mask_encoding)
+    loader: DataLoader[tuple[torch.Tensor, torch.Tensor]] = DataLoader(
+        SegmentationDataset(samples, encoding, image_size=cfg.image_size, scale=cfg.scale),
+        batch_size=options.batch_size or cfg.batch_size,
+        num_workers=options.num_workers,
+        collate_fn=pad_collate,
+        pin_memory=device.type == "cuda",
+    )
+    logger.info(
+        "evaluating %s on %d images of the %s split of %s",
+        checkpoint_path,
+        len(samples),
+        options.split,
+        layout.root,
+    )
+    try:
+        metrics = score(
+            model,
+            loader,
+            normalizer=InputNormalizer(cfg.normalization, checkpoint.in_channels, device),
+            loss_fn=build_loss(cfg, len(checkpoint.class_names)).to(device),
+            class_names=checkpoint.class_names,
+            device=device,
+            precision=resolve_precision(cfg.amp, device),
+            flip_tta=options.flip_tta,
+            prefix=PREFIX,
+        )
+    except MaskValueError as error:
+        raise EvaluateError(
+            f"the masks of {layout.root} do not fit the classes of {checkpoint_path} "
+            f"({', '.join(checkpoint.class_names)}): {error}"
+        ) from error
+    return Evaluation(
+        checkpoint=checkpoint_path,
+        epoch=checkpoint.state.epoch,
+        dataset=layout.root,
+        split=options.split,
+        num_images=len(samples),
+        flip_tta=options.flip_tta,
+        class_names=checkpoint.class_names,
+        metrics=metrics,
+    )
