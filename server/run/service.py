@@ -32,6 +32,7 @@ from server.run.repository import (
     RunSort,
 )
 from server.run.schemas import CloneRequest, RunCreate, RunPatch
+from server.run.weights_files import resolve_weight_files
 from server.settings import Settings
 from trainer.config import TrainConfig, describe_validation_error
 
@@ -53,12 +54,14 @@ class PreparedConfig:
 
 
 def prepare_config(session: Session, settings: Settings, raw: dict[str, Any]) -> PreparedConfig:
-    """Validate a config, resolve its dataset (a registered name or a path) and inspect it.
+    """Validate a config, resolve its dataset (a registered name or a path) and weight files
+    (`run:<id>[:best|last]` or a file), and inspect the dataset.
 
     Raises:
         InvalidInput: config errors, one `{field, message}` per key (the message lists what is
             allowed), or a dataset folder that does not exist.
-        PathNotAllowed: the dataset is outside the dataset roots.
+        PathNotAllowed: the dataset is outside the dataset roots, or a weights file (`init_from`,
+            `encoder_weights`) outside the artifacts root and the dataset roots.
         DatasetRejected: the dataset failed inspection (details: the report).
     """
     data = dict(raw)
@@ -76,7 +79,9 @@ def prepare_config(session: Session, settings: Settings, raw: dict[str, Any]) ->
     folder = resolve_dataset_path(settings, config.dataset, field="config.dataset")
     if registered is None:
         registered = datasets.by_path(session, str(folder))
-    config = config.model_copy(update={"dataset": str(folder)})
+    config = resolve_weight_files(
+        session, settings, config.model_copy(update={"dataset": str(folder)})
+    )
     report = report_for_config(session, config, registered)
     name = registered.name if registered is not None else Path(folder).name
     return PreparedConfig(config=config, dataset=registered, dataset_name=name, report=report)
