@@ -307,3 +307,16 @@ def test_a_message_the_broker_lost_is_sent_again(service: Service, client: Segtr
     assert final["status"] == "succeeded", final.get("failure_reason")
     api_log = (service.logs / "api.log").read_text()
     assert f"run {stranded['id']}: still queued" in api_log
+
+
+def test_a_run_fine_tunes_from_another_runs_checkpoint(client: SegtrackClient) -> None:
+    source = client.submit({**TINY, "epochs": 1}, name="to fine-tune from")
+    assert client.wait(source["id"], timeout=120)["status"] == "succeeded"
+    tuned = client.submit(
+        {**TINY, "epochs": 1, "init_from": f"run:{source['id']}"}, name="fine-tuned"
+    )
+    assert tuned["config"]["init_from"].endswith(f"runs/{source['id']}/checkpoints/best.pt")
+    final = client.wait(tuned["id"], timeout=120)
+    assert final["status"] == "succeeded", final.get("failure_reason")
+    logs = client._call("GET", f"/api/v1/runs/{tuned['id']}/logs")
+    assert any("init_from" in line and "loaded" in line for line in logs["lines"])
