@@ -1,5 +1,5 @@
 """The new-run form: generated from the config schema (groups, labels, help, defaults), the
-server's validation messages next to their fields, and clone prefill."""
+server's validation messages next to their fields, clone prefill and fine-tuning from a run."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from playwright.sync_api import Browser, Page, expect
 from tests.e2e.app_api import api, unique, wait_for_status
 from tests.e2e.conftest import screenshot
 from tests.e2e.dashboard_helpers import cancel_quietly, create_run, watched_page
+from tests.e2e.run_page_helpers import open_run, train
 
 
 def _open_form(page: Page, url: str) -> None:
@@ -165,3 +166,26 @@ def test_clone_prefills_the_form_from_a_run(page: Page, app_url: str) -> None:
     finally:
         cancel_quietly(app_url, source["id"])
         wait_for_status(app_url, source["id"], "cancelled", "succeeded", "failed")
+
+
+def test_fine_tune_starts_a_run_from_another_runs_best_weights(page: Page, app_url: str) -> None:
+    name = unique("fine-tune-source")
+    source = wait_for_status(app_url, train(app_url, name, epochs=1)["id"], "succeeded")
+    open_run(page, app_url, source["id"])
+    fine_tune = page.get_by_role("link", name="Fine-tune")
+    expect(fine_tune).to_be_visible()
+    fine_tune.click()
+    expect(page.locator("#new-run-form[data-ready]")).to_be_attached()
+    expect(page.get_by_label("Name", exact=True)).to_have_value(f"{name} (fine-tuned)")
+    expect(page.locator("#cfg-init_from")).to_have_value(f"run:{source['id']}")
+    expect(page.locator("#clone-note")).to_contain_text("Fine-tuning from the best weights of")
+    screenshot(page, "new-run-fine-tune")
+
+    page.get_by_role("button", name="Queue run").click()
+    page.wait_for_url(re.compile(r"/runs/\d+$"))
+    tuned_id = int(page.url.rsplit("/", 1)[1])
+    tuned = wait_for_status(app_url, tuned_id, "succeeded", "failed")
+    assert tuned["status"] == "succeeded", tuned.get("failure_reason")
+    assert tuned["config"]["init_from"].endswith(f"runs/{source['id']}/checkpoints/best.pt")
+    logs = api(app_url, "GET", f"/api/v1/runs/{tuned_id}/logs")["lines"]
+    assert any("init_from" in line and "loaded" in line for line in logs)

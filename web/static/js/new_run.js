@@ -1,6 +1,7 @@
 // New-run page: run settings, a dataset picker over the registered datasets (with their stored
 // inspection summaries) and the config form generated from TrainConfig's schema. `?clone=<id>`
-// pre-fills everything from that run, `?dataset=<name>` picks a dataset. Submitting POSTs
+// pre-fills everything from that run, `?fine_tune=<id>` too with `init_from: run:<id>` (its best
+// weights), `?dataset=<name>` picks a dataset. Submitting POSTs
 // /api/v1/runs: problems come back as {field, message} and are shown next to their fields; a
 // created run opens its page.
 "use strict";
@@ -169,8 +170,10 @@
   // --- clone and prefill -----------------------------------------------------------------------
 
   async function prefill() {
-    const cloneId = new URLSearchParams(location.search).get("clone");
-    const datasetName = new URLSearchParams(location.search).get("dataset");
+    const params = new URLSearchParams(location.search);
+    const fineTuneId = params.get("fine_tune");
+    const cloneId = params.get("clone") || fineTuneId;
+    const datasetName = params.get("dataset");
     if (cloneId) {
       let run;
       try {
@@ -183,14 +186,18 @@
         ui.say(status, `Run #${run.id} (${run.name}) is an external run: it has no config to clone.`, "error");
         return;
       }
-      const unknown = configForm.write(run.config);
+      // Fine-tuning starts from the source's best weights: its config, with init_from naming it.
+      const config = fineTuneId ? { ...run.config, init_from: `run:${run.id}` } : run.config;
+      const unknown = configForm.write(config);
       setRunValues({
-        name: `${run.name} (clone)`, tags: run.tags, priority: run.priority, queue: run.queue,
-        max_retries: run.max_retries, notes: "",
+        name: `${run.name} (${fineTuneId ? "fine-tuned" : "clone"})`, tags: run.tags, priority: run.priority,
+        queue: run.queue, max_retries: run.max_retries, notes: "",
       });
       const note = $("clone-note");
-      note.replaceChildren("Cloned from ", el("a", { href: `/runs/${run.id}` }, `run #${run.id} ${run.name}`),
-        ": change what you want to try and queue it.");
+      const source = el("a", { href: `/runs/${run.id}` }, `run #${run.id} ${run.name}`);
+      note.replaceChildren(...(fineTuneId
+        ? ["Fine-tuning from the best weights of ", source, ": change the data, classes or schedule and queue it."]
+        : ["Cloned from ", source, ": change what you want to try and queue it."]));
       note.hidden = false;
       if (unknown.length) ui.say(status, `Left out config keys this version does not know: ${unknown.join(", ")}`, "error");
     } else if (datasetName) {

@@ -110,6 +110,7 @@
     const hasLast = checkpoints.some((item) => item.kind === "last");
     $("resume-run").hidden = run.external || !["failed", "cancelled"].includes(run.status) || !hasLast;
     $("clone-run").hidden = run.external;
+    $("fine-tune-run").hidden = run.external || !checkpoints.some((item) => item.kind === "best");
     for (const kind of ["best", "last"]) {
       const link = $(`download-${kind}`);
       const checkpoint = checkpoints.find((item) => item.kind === kind);
