@@ -16,6 +16,7 @@ from server.dataset.schemas import DatasetCreate, DatasetPatch
 from server.errors import Conflict, DatasetRejected, InvalidInput, PathNotAllowed
 from server.events import record_event
 from server.models import Dataset, utcnow
+from server.root_paths import paths_inside
 from server.settings import Settings
 from trainer.colors import default_palette
 from trainer.config import TrainConfig
@@ -35,10 +36,7 @@ def _roots(settings: Settings) -> list[Path]:
 
 
 def resolve_dataset_path(settings: Settings, raw: str, *, field: str = "path") -> Path:
-    """The real folder `raw` names, which must lie inside a dataset root.
-
-    Relative paths are looked up under each root in turn. Symlinks and '..' are resolved first,
-    so neither can lead outside the roots.
+    """The real folder `raw` names, which must lie inside a dataset root (`paths_inside`).
 
     Raises:
         PathNotAllowed: the folder resolves outside every root (the message lists the roots).
@@ -46,14 +44,8 @@ def resolve_dataset_path(settings: Settings, raw: str, *, field: str = "path") -
     """
     roots = _roots(settings)
     listed = ", ".join(str(root) for root in roots)
-    given = Path(raw).expanduser()
-    candidates = [given] if given.is_absolute() else [root / given for root in roots]
-    inside = [
-        resolved
-        for resolved in (candidate.resolve() for candidate in candidates)
-        if any(resolved.is_relative_to(root) for root in roots)
-    ]
-    if not inside:
+    inside = paths_inside(raw, roots)
+    if inside is None:
         raise PathNotAllowed(
             f"dataset path {raw!r} is outside the allowed dataset roots ({listed}); "
             "set SEGTRACK_DATASET_ROOTS to allow more folders",

@@ -17,6 +17,7 @@ from server.artifacts import absolute_path
 from server.errors import InvalidInput, PathNotAllowed
 from server.models import Run
 from server.preview.repository import get_checkpoint
+from server.root_paths import paths_inside
 from server.settings import Settings
 from trainer.config import TrainConfig
 
@@ -50,12 +51,8 @@ def _run_checkpoint(
 def _server_file(settings: Settings, raw: str, field: str) -> Path:
     roots = _allowed_roots(settings)
     listed = ", ".join(str(root) for root in roots)
-    given = Path(raw).expanduser()
-    candidates = [given] if given.is_absolute() else [root / given for root in roots]
-    resolved = [candidate.resolve() for candidate in candidates]
-    inside = [path for path in resolved if any(path.is_relative_to(root) for root in roots)]
-    escapes = [path for path in resolved if path not in inside and path.exists()]
-    if escapes or not inside:
+    inside = paths_inside(raw, roots)
+    if inside is None:
         raise PathNotAllowed(
             f"{field} {raw!r} is outside the folders weights may come from ({listed}); "
             "name a run's checkpoint as run:<id>[:best|last] or put the file in a dataset root",

@@ -1,0 +1,24 @@
+"""Server-side paths that requests name, confined to configured root folders.
+
+Relative paths are looked up under each root in turn; symlinks and '..' are resolved first, so
+neither can lead outside the roots.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+
+def paths_inside(raw: str, roots: Sequence[Path]) -> list[Path] | None:
+    """The resolved paths `raw` can mean inside `roots` (existing or not), in root order.
+
+    None when `raw` leads outside every root, or when one of its meanings is an existing path
+    outside them (a symlink or '..' escape), which is refused even if another meaning is inside.
+    """
+    given = Path(raw).expanduser()
+    candidates = [given] if given.is_absolute() else [root / given for root in roots]
+    resolved = [candidate.resolve() for candidate in candidates]
+    inside = [path for path in resolved if any(path.is_relative_to(root) for root in roots)]
+    escapes = [path for path in resolved if path not in inside and path.exists()]
+    return None if escapes or not inside else inside
