@@ -165,6 +165,8 @@ class Run(Base):
     monitor: Mapped[str | None] = mapped_column(String(200))
     best_metric: Mapped[float | None]
     class_names: Mapped[list[str] | None]
+    run_info: Mapped[dict[str, Any] | None]
+    """What the trainer resolved before epoch 1 (`server.run.schemas.RunInfoOut`)."""
 
 
 class RunTag(Base):

@@ -6,7 +6,7 @@ lose its message; the atomic claim makes the redelivered copy harmless.
 
 from __future__ import annotations
 
-from celery import Celery
+from celery import Celery, Task
 
 from server.queue import TASK_NAME, broker_transport_options
 from worker.training import WorkerContext, execute_run
@@ -28,8 +28,8 @@ def create_worker_app(context: WorkerContext) -> Celery:
         worker_send_task_events=False,
     )
 
-    @app.task(name=TASK_NAME)  # type: ignore[untyped-decorator]
-    def run_training(run_id: int) -> str:
-        return execute_run(context, run_id)
+    @app.task(name=TASK_NAME, bind=True)  # type: ignore[untyped-decorator]
+    def run_training(task: Task, run_id: int) -> str:
+        return execute_run(context, run_id, task.request.id)
 
     return app

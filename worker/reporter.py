@@ -23,6 +23,7 @@ from server.metric.points import MetricPoint
 from server.metric.service import record_metrics
 from server.preview.repository import add_preview, upsert_checkpoint
 from server.run.lifecycle import record_start
+from server.run.schemas import MaskEncodingOut, RunInfoOut
 from trainer.reporting import CheckpointKind, NullReporter, PreviewSample, RunInfo
 
 logger = logging.getLogger(__name__)
@@ -39,6 +40,22 @@ def _shrink(pixels: npt.NDArray[np.uint8], *, labels: bool) -> Image.Image:
     scale = PREVIEW_MAX_SIDE / longest
     size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
     return image.resize(size, Image.Resampling.NEAREST if labels else Image.Resampling.BILINEAR)
+
+
+def run_info_out(info: RunInfo) -> RunInfoOut:
+    """The RunInfo facts the run page shows; the mask palette stays in the checkpoint."""
+    return RunInfoOut(
+        num_train=info.num_train,
+        num_val=info.num_val,
+        in_channels=info.in_channels,
+        start_epoch=info.start_epoch,
+        steps_per_epoch=info.steps_per_epoch,
+        parameters=info.parameters,
+        mask_encoding=MaskEncodingOut.model_validate(dict(info.mask_encoding))
+        if info.mask_encoding
+        else None,
+        warnings=list(info.warnings),
+    )
 
 
 def _write_png(path: Path, pixels: npt.NDArray[np.uint8], *, labels: bool) -> None:
@@ -79,6 +96,7 @@ class DbReporter(NullReporter):
                 class_names=list(info.class_names),
                 epochs_planned=info.epochs,
                 device=info.device,
+                run_info=run_info_out(info),
             )
         )
 

@@ -55,11 +55,16 @@ class Claimed:
     resume: bool
 
 
-def _claim(context: WorkerContext, run_id: int) -> Claimed | None:
+def _claim(context: WorkerContext, run_id: int, task_id: str | None) -> Claimed | None:
     identity = context.identity
     with session_scope(context.sessions) as session:
         run = claim_next(
-            session, run_id, queues=identity.queues, worker=identity.name, device=identity.device
+            session,
+            run_id,
+            queues=identity.queues,
+            worker=identity.name,
+            device=identity.device,
+            task_id=task_id,
         )
         claimed = (
             None if run is None else Claimed(run.id, dict(run.config or {}), run.resume_requested)
@@ -104,10 +109,10 @@ def _train(context: WorkerContext, run_id: int, config: dict[str, Any], resume: 
     return Outcome("succeeded")
 
 
-def execute_run(context: WorkerContext, message_run_id: int) -> str:
+def execute_run(context: WorkerContext, message_run_id: int, task_id: str | None = None) -> str:
     """Train the most urgent queued run this worker serves (normally `message_run_id`, the run
-    the message was sent for); returns what happened, for Celery's log."""
-    claimed = _claim(context, message_run_id)
+    the message `task_id` was sent for); returns what happened, for Celery's log."""
+    claimed = _claim(context, message_run_id, task_id)
     if claimed is None:
         return "skipped: nothing queued"
     run_id = claimed.run_id

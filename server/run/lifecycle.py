@@ -25,6 +25,7 @@ from server.db import after_commit
 from server.events import record_event
 from server.models import Run, utcnow
 from server.queue import TaskQueue, new_task_id
+from server.run.schemas import RunInfoOut
 
 logger = logging.getLogger(__name__)
 
@@ -127,7 +128,13 @@ CLAIM_ATTEMPTS = 5
 
 
 def claim_next(
-    session: Session, run_id: int, *, queues: Sequence[str], worker: str, device: str
+    session: Session,
+    run_id: int,
+    *,
+    queues: Sequence[str],
+    worker: str,
+    device: str,
+    task_id: str | None = None,
 ) -> Run | None:
     """Take the queued run of `queues` that should go first (priority, then queue time).
 
@@ -135,7 +142,9 @@ def claim_next(
     worker that receives one (for `run_id`) takes the most urgent run it serves. So priorities hold
     with any broker, the embedded filesystem broker included, which delivers in sending order.
     A message still claims at most one run, and as many messages are out as runs are queued.
-    Falls back to `run_id` itself, which a message sent by hand may name outside `queues`.
+    Falls back to `run_id` itself, which a message sent by hand may name outside `queues`, unless
+    the message (`task_id`, when known) is not that run's latest: the run was moved to another
+    queue since, and a worker of that queue trains it.
     """
     candidates = session.scalars(
         select(Run.id)
@@ -149,6 +158,15 @@ def claim_next(
             return run
     if run_id in candidates:
         return None
+    if task_id is not None:
+        latest = session.scalar(select(Run.task_id).where(Run.id == run_id))
+        if latest is not None and latest != task_id:
+            logger.info(
+                "run %d: message %s is not its latest (the run moved to another queue); %s "
+                "leaves it",
+                run_id, task_id, worker,
+            )  # fmt: skip
+            return None
     return claim_run(session, run_id, worker=worker, device=device)
 
 
@@ -175,8 +193,13 @@ def record_start(
     class_names: list[str] | None = None,
     epochs_planned: int | None = None,
     device: str | None = None,
+    run_info: RunInfoOut | None = None,
 ) -> None:
-    """Store what the trainer reported before epoch 1 (its RunInfo)."""
+    """Store what the trainer reported before epoch 1 (its RunInfo).
+
+    `run_info` (image counts, channels, parameters, mask mapping, warnings) stays out of the
+    event: pages read it from the run when the event arrives.
+    """
     reported: dict[str, Any] = {
         name: value
         for name, value in (
@@ -186,10 +209,11 @@ def record_start(
         )
         if value is not None
     }
+    stored = {"run_info": run_info.model_dump(mode="json")} if run_info is not None else {}
     session.execute(
         update(Run)
         .where(Run.id == run_id)
-        .values(heartbeat_at=utcnow(), **reported)
+        .values(heartbeat_at=utcnow(), **reported, **stored)
         .execution_options(synchronize_session=False)
     )
     record_event(session, "run", run_id, {"action": "started", **reported})

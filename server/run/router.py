@@ -140,9 +140,10 @@ def get_run(run_id: int, session: SessionDep) -> RunOut:
 
 
 @router.patch("/{run_id}")
-def patch_run(run_id: int, body: RunPatch, session: SessionDep) -> RunOut:
-    """Change name, tags or notes; external runs also take a final `status`."""
-    run, tags = service.patch_run(session, run_id, body)
+def patch_run(run_id: int, body: RunPatch, session: SessionDep, task_queue: TaskQueueDep) -> RunOut:
+    """Change name, tags or notes; external runs also take a final `status`; queued runs take a
+    new `priority` or `queue` (409 once a worker has claimed the run)."""
+    run, tags = service.patch_run(session, task_queue, run_id, body)
     return run_out(session, run, tags)
 
 

@@ -50,7 +50,8 @@ class RunCreate(BaseModel):
 
 
 class RunPatch(BaseModel):
-    """Editable fields; `status` only for external runs (to finish them)."""
+    """Editable fields; `status` only for external runs (to finish them); `priority` and `queue`
+    only while the run is queued."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -59,6 +60,12 @@ class RunPatch(BaseModel):
     notes: str | None = Field(None, max_length=100_000)
     status: FinalStatus | None = None
     failure_reason: str | None = Field(None, max_length=1000)
+    priority: int | None = Field(
+        None, ge=0, le=9, description="0-9; higher runs first (queued runs only)"
+    )
+    queue: QueueName | None = Field(
+        None, description="Move the run to this worker queue (queued runs only)"
+    )
 
 
 class CloneRequest(BaseModel):
@@ -117,6 +124,33 @@ class RunSummaryOut(BaseModel):
     best_metric: float | None
 
 
+RawMaskValue = int | list[int]
+"""A grey or palette-index value, or an [r, g, b] colour."""
+
+
+class MaskEncodingOut(BaseModel):
+    """How the raw values in the dataset's masks map to classes: `values[i]` is class i."""
+
+    mode: str = Field(description="grey, index (palette PNG), rgb or class-folders")
+    values: list[RawMaskValue] = Field(description="The raw mask value of each class, in order")
+    ignore_values: list[RawMaskValue] = Field(
+        default_factory=list, description="Raw values counted in no loss or metric"
+    )
+
+
+class RunInfoOut(BaseModel):
+    """What the trainer resolved about the data and the model before epoch 1."""
+
+    num_train: int = Field(description="Training images")
+    num_val: int = Field(description="Validation images")
+    in_channels: int = Field(description="Input channels the model reads")
+    start_epoch: int = Field(description="First epoch trained (above 1 when resumed)")
+    steps_per_epoch: int = Field(description="Optimizer steps per epoch")
+    parameters: int = Field(description="Model parameters")
+    mask_encoding: MaskEncodingOut | None = None
+    warnings: list[str] = Field(default_factory=list, description="What to check in the data")
+
+
 class RunOut(RunSummaryOut):
     """One run in full, with the last value and range of each of its metric keys."""
 
@@ -125,6 +159,9 @@ class RunOut(RunSummaryOut):
     notes: str
     dataset_path: str | None
     class_names: list[str] | None
+    run_info: RunInfoOut | None = Field(
+        description="Reported by the trainer when the run starts; null until then"
+    )
     resume_requested: bool
     failure_traceback: str | None
     metrics: dict[str, MetricSummaryOut]

@@ -23,7 +23,7 @@ from server.models import RUN_STATUSES, TERMINAL_STATUSES, Dataset, Run, utcnow
 from server.preview.repository import get_checkpoint
 from server.queue import TaskQueue
 from server.run import repository
-from server.run.lifecycle import RUNNING_STATUSES, end_now, enqueue, status_event
+from server.run.lifecycle import RUNNING_STATUSES, dispatch, end_now, enqueue, status_event
 from server.run.repository import (
     METRIC_OPERATORS,
     SORT_FIELDS,
@@ -233,10 +233,15 @@ def resume_run(session: Session, task_queue: TaskQueue, run_id: int) -> Run:
     return run
 
 
-def patch_run(session: Session, run_id: int, body: RunPatch) -> tuple[Run, list[str]]:
-    """Rename, retag, annotate; finish an external run with `status`. Returns the run and tags."""
+def patch_run(
+    session: Session, task_queue: TaskQueue, run_id: int, body: RunPatch
+) -> tuple[Run, list[str]]:
+    """Rename, retag, annotate; finish an external run with `status`; re-prioritise a queued run
+    or move it to another queue. Returns the run and its tags."""
     run = repository.get_run(session, run_id, for_update=True)
     changed = body.model_dump(exclude_unset=True)
+    if body.priority is not None or body.queue is not None:
+        _requeue(session, task_queue, run, priority=body.priority, queue=body.queue)
     if body.name is not None:
         run.name = body.name
     if body.notes is not None:
@@ -261,6 +266,30 @@ def patch_run(session: Session, run_id: int, body: RunPatch) -> tuple[Run, list[
         session, "run", run_id, {"action": "updated", "fields": sorted(changed), "name": run.name}
     )
     return run, tags
+
+
+def _requeue(
+    session: Session, task_queue: TaskQueue, run: Run, *, priority: int | None, queue: str | None
+) -> None:
+    """Change a queued run's priority or queue; it keeps its place in time (`queued_at`).
+
+    Workers take the most urgent queued run of their queues whatever message arrives, so a new
+    priority needs no message. A new queue does: one goes to it, and the old one is revoked
+    (a copy that still arrives is turned away: it is not the run's latest message).
+    """
+    if run.status != "queued":
+        raise Conflict(
+            f"run {run.id} is {run.status}; only queued runs can be re-prioritised or moved to "
+            "another queue"
+        )
+    if priority is not None:
+        run.priority = priority
+    if queue is not None and queue != run.queue:
+        run.queue = queue
+        old_task_id = run.task_id
+        dispatch(session, task_queue, run)
+        if old_task_id is not None:
+            after_commit(session, lambda: task_queue.revoke(old_task_id))
 
 
 def delete_run(

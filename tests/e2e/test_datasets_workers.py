@@ -1,5 +1,6 @@
 """The datasets page (the demo dataset with classes, report and coloured sample masks; register
-by path, with the server's refusal shown) and the workers page (the worker, the queue)."""
+by path, with the server's refusal shown) and the workers page (the worker, the queue, queued
+runs re-prioritised and moved from it)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import numpy as np
 from PIL import Image
 from playwright.sync_api import Browser, Page, expect
 
-from tests.e2e.app_api import unique, wait_for_status
+from tests.e2e.app_api import TINY, api, unique, wait_for_status
 from tests.e2e.conftest import screenshot
 from tests.e2e.dashboard_helpers import busy_worker, cancel_quietly, create_run, watched_page
 
@@ -108,7 +109,8 @@ def test_workers_page_shows_the_worker_and_the_queue(page: Page, app_url: str) -
             expect(worker.get_by_role("link", name=blocker["name"])).to_be_visible()
             row = page.locator(f'#queue-body tr[data-run-id="{waiting["id"]}"]')
             expect(row).to_contain_text(waiting["name"])
-            expect(row.locator("td").nth(3)).to_have_text("4")
+            expect(row.get_by_role("combobox", name="Priority of")).to_have_value("4")
+            expect(row.get_by_label("Queue of")).to_have_value("default")
             expect(row.get_by_role("link", name=waiting["name"])).to_have_attribute(
                 "href", f"/runs/{waiting['id']}"
             )
@@ -118,3 +120,59 @@ def test_workers_page_shows_the_worker_and_the_queue(page: Page, app_url: str) -
         expect(row).to_have_count(0)
     wait_for_status(app_url, waiting["id"], "cancelled")
     expect(worker.get_by_role("link", name=blocker["name"])).to_have_count(0)
+
+
+def test_queued_runs_are_reprioritised_and_moved_from_the_workers_page(
+    page: Page, app_url: str
+) -> None:
+    # A queue no worker serves keeps both runs queued while the page changes them.
+    parked = unique("parked")
+    runs = [
+        api(
+            app_url,
+            "POST",
+            "/api/v1/runs",
+            {"name": unique(name), "config": {**TINY, "epochs": 1}, "queue": parked, "priority": 2},
+        )
+        for name in ("first", "second")
+    ]
+    first, second = runs
+    try:
+        page.goto(f"{app_url}/workers")
+        ours = page.locator(
+            f'#queue-body tr:is([data-run-id="{first["id"]}"], [data-run-id="{second["id"]}"])'
+        )
+        expect(ours).to_have_count(2)
+        expect(ours.first).to_have_attribute("data-run-id", str(first["id"]))
+
+        priority = page.get_by_label(f"Priority of run #{second['id']} {second['name']}")
+        expect(priority).to_have_value("2")
+        priority.focus()
+        priority.select_option("7")
+        expect(ours.first).to_have_attribute("data-run-id", str(second["id"]))
+        expect(priority).to_be_focused()
+        expect(page.locator("#queue-status")).to_contain_text("now has priority 7")
+        assert api(app_url, "GET", f"/api/v1/runs/{second['id']}")["priority"] == 7
+        positions = [int(text) for text in ours.locator("td:first-child").all_inner_texts()]
+        assert positions == sorted(positions) and len(set(positions)) == 2, positions
+        screenshot(page, "workers-reprioritised")
+
+        # Keyboard only: the queue box of the first run, a new queue name, Enter.
+        queue = page.get_by_label(f"Queue of run #{first['id']} {first['name']}")
+        expect(queue).to_have_value(parked)
+        move = page.get_by_role("button", name=f"Move run #{first['id']} {first['name']}")
+        expect(move).to_be_disabled()
+        queue.focus()
+        page.keyboard.press("Control+A")
+        page.keyboard.type("default")
+        expect(move).to_be_enabled()
+        page.keyboard.press("Enter")
+        expect(page.locator("#queue-status")).to_contain_text("moved to queue default")
+        # The app's worker serves "default": the message sent there trains the moved run.
+        trained = wait_for_status(app_url, first["id"], "succeeded", "failed")
+        assert (trained["status"], trained["queue"]) == ("succeeded", "default")
+        expect(ours).to_have_count(1)
+        expect(ours.first).to_have_attribute("data-run-id", str(second["id"]))
+    finally:
+        for run in runs:
+            cancel_quietly(app_url, run["id"])

@@ -479,6 +479,55 @@ def test_names_tags_and_notes_stay_text_and_save(page: Page, app_url: str) -> No
     api(app_url, "PATCH", f"/api/v1/runs/{run['id']}", {"status": "succeeded"})
 
 
+def test_the_header_shows_what_the_trainer_resolved_about_the_data(
+    page: Page, app_url: str, finished_run: dict[str, Any]
+) -> None:
+    info = finished_run["run_info"]
+    open_run(page, app_url, finished_run["id"])
+    facts = page.locator("#run-facts")
+
+    def fact(label: str) -> Any:
+        return facts.locator(f'.fact[data-fact="{label}"] dd')
+
+    expect(fact("Images")).to_have_text(f"{info['num_train']} train / {info['num_val']} val")
+    assert info["num_train"] + info["num_val"] == 48
+    expect(fact("Input channels")).to_have_text("3")
+    expect(fact("Classes")).to_have_text("4")
+    expect(fact("Steps per epoch")).to_have_text(str(info["steps_per_epoch"]))
+    expect(fact("Parameters")).to_have_text(re.compile(r"^\d+(\.\d)? [kMB]$|^\d+$"))
+    expect(fact("Parameters")).to_have_attribute("title", f"{info['parameters']:,} parameters")
+    expect(fact("Mask value → class")).to_have_text(
+        "0 → background, 1 → circle, 2 → square, 3 → triangle (grey values)"
+    )
+    expect(page.locator("#data-warnings")).to_be_hidden()  # the demo data raises none
+    page.locator(".run-header").screenshot(path=str(SCREENSHOTS / "run-data-facts.png"))
+
+    # Warnings, class names and colours from user files stay text.
+    page.evaluate(
+        """(markup) => {
+            const run = { class_names: [markup, "road"], run_info: {
+                num_train: 80, num_val: 20, in_channels: 1, start_epoch: 4, steps_per_epoch: 10,
+                parameters: 7812345, warnings: [markup, "3 masks hold only background"],
+                mask_encoding: { mode: "rgb", values: [[0, 0, 0], [128, 0, 0]],
+                                 ignore_values: [[255, 255, 255]] } } };
+            document.getElementById("run-facts").replaceChildren();
+            segtrackRunInfo.show(run, document.getElementById("run-facts"),
+                                 document.getElementById("data-warnings"));
+        }""",
+        MARKUP,
+    )
+    expect(page.locator("#data-warnings")).to_be_visible()
+    expect(page.locator("#data-warnings h3")).to_have_text("2 data warnings")
+    expect(page.locator("#data-warnings li").first).to_have_text(MARKUP)
+    expect(fact("Parameters")).to_have_text("7.8 M")
+    expect(fact("Resumed at")).to_have_text("epoch 4")
+    expect(fact("Mask value → class")).to_have_text(
+        f"(0, 0, 0) → {MARKUP}, (128, 0, 0) → road; ignored: (255, 255, 255) (RGB colours)"
+    )
+    assert page.locator("img[src='x']").count() == 0
+    page.locator(".run-header").screenshot(path=str(SCREENSHOTS / "run-data-warnings.png"))
+
+
 def test_config_copies_as_yaml_and_json(
     page: Page, app_url: str, finished_run: dict[str, Any]
 ) -> None:

@@ -182,6 +182,10 @@ def test_a_run_trains_on_a_worker_and_streams_its_epochs(client: SegtrackClient)
 
     assert final["status"] == "succeeded", final.get("failure_reason")
     assert final["epochs_done"] == 3 and final["worker"] and final["device"].startswith("cpu")
+    info = final["run_info"]
+    assert info["num_train"] + info["num_val"] == 24 and info["in_channels"] == 3
+    assert info["parameters"] > 0 and info["steps_per_epoch"] >= 1 and info["start_epoch"] == 1
+    assert len(info["mask_encoding"]["values"]) == len(final["class_names"])
     series = client.metrics(run["id"], keys=["val/iou", "train/loss", "lr"])
     assert series["val/iou"]["step"] == [1, 2, 3]
     assert final["best_val_iou"] == pytest.approx(max(series["val/iou"]["value"]))

@@ -83,6 +83,7 @@
       ...fact("Last val/iou", formatNumber(run.last_val_iou, 4)),
       ...(run.attempt > 0 || run.max_retries > 0 ? fact("Attempt", `${run.attempt} (retries allowed: ${run.max_retries})`) : []),
     );
+    segtrackRunInfo.show(run, $("run-facts"), $("data-warnings"));
 
     $("progress-row").hidden = run.external && !run.epochs_done;
     const planned = run.epochs_planned;
