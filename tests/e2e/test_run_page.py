@@ -371,14 +371,15 @@ def test_a_failed_run_shows_its_reason_and_traceback(page: Page, app_url: str) -
         app_url,
         unique("fails"),
         model="vgg16-unet",
-        encoder_weights="/nonexistent/vgg16_bn.pth",
+        # Inside a dataset root, so the server takes it; not a weights file, so training fails.
+        encoder_weights="demo/images/demo_0000.png",
         epochs=2,
     )
     wait_for_status(app_url, run["id"], "failed")
     open_run(page, app_url, run["id"])
     failure = page.locator("#failure")
     expect(failure).to_be_visible()
-    expect(page.locator("#failure-reason")).to_contain_text("/nonexistent/vgg16_bn.pth")
+    expect(page.locator("#failure-reason")).to_contain_text("demo_0000.png")
     expect(page.locator("#failure-traceback")).to_be_hidden()
     page.locator("#failure-details summary").click()
     expect(page.locator("#failure-traceback")).to_contain_text("Traceback")

@@ -36,10 +36,12 @@ def load_weights_payload(path: Path, *, what: str) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     # torch.load reports foreign files with many unrelated exception types (KeyError, EOFError,
-    # UnpicklingError, RuntimeError...); every one of them means "not a weights file".
+    # UnpicklingError, RuntimeError...); every one of them means "not a weights file". Their
+    # texts run to paragraphs about pickling, so the reason names the type and the traceback
+    # keeps the rest.
     except Exception as error:
         raise WeightsFileError(
-            f"{what} {path} is not a PyTorch state dict file: {error}"
+            f"{what} {path} is not a PyTorch state dict file ({type(error).__name__})"
         ) from error
 
 
