@@ -1,5 +1,9 @@
 """CSV exports: a run's metrics in wide format, and the runs list with configs flattened.
 
+Text that users or scripts wrote (run names, tags, notes, failure reasons, parameter values,
+metric keys) could start a spreadsheet formula, e.g. `=HYPERLINK(...)`; every such cell and header
+is neutralised with a leading `'` (`spreadsheet_safe`), numbers are left as they are.
+
 pandas is imported when an export runs, not with the app: it costs about half a second and tens
 of megabytes that a server which never exports should not pay.
 """
@@ -8,6 +12,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -40,6 +45,25 @@ RUN_COLUMNS: tuple[str, ...] = (
 )
 
 
+FORMULA_STARTS: tuple[str, ...] = ("=", "+", "-", "@", "\t", "\r")
+"""First characters that make spreadsheets read a cell as a formula (OWASP, CSV injection)."""
+
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """`value` as a CSV cell no spreadsheet runs: text starting with = + - @ tab or CR gets a
+    leading `'`, as OWASP advises. Numbers, and text that is just a number such as "-0.5",
+    stay as they are (a number is never a formula)."""
+    if (
+        isinstance(value, str)
+        and value.startswith(FORMULA_STARTS)
+        and not _PLAIN_NUMBER.fullmatch(value)
+    ):
+        return f"'{value}"
+    return value
+
+
 def metrics_csv(rows: list[tuple[str, int, float, int | None]]) -> str:
     """`step`, `epoch`, then one column per key (sorted); one row per step."""
     import pandas as pd  # noqa: PLC0415 (see the module docstring)
@@ -52,13 +76,15 @@ def metrics_csv(rows: list[tuple[str, int, float, int | None]]) -> str:
     epochs = frame.groupby("step")["epoch"].max().astype("Int64")
     wide.insert(0, "epoch", epochs)
     wide.columns.name = None
+    # Metric keys are the only text here: scripts name them freely.
+    wide.columns = [spreadsheet_safe(column) for column in wide.columns]
     return wide.reset_index().to_csv(index=False)
 
 
 def _cell(value: Any) -> Any:
     if isinstance(value, dict | list):
-        return json.dumps(value, sort_keys=True)
-    return value
+        return spreadsheet_safe(json.dumps(value, sort_keys=True))
+    return spreadsheet_safe(value)
 
 
 def runs_csv(
@@ -71,8 +97,8 @@ def runs_csv(
     now = utcnow()
     records = []
     for run in runs:
-        record: dict[str, Any] = {column: getattr(run, column) for column in RUN_COLUMNS}
-        record["tags"] = ";".join(tags.get(run.id, []))
+        record: dict[str, Any] = {column: _cell(getattr(run, column)) for column in RUN_COLUMNS}
+        record["tags"] = _cell(";".join(tags.get(run.id, [])))
         record["duration_s"] = duration_s(run, now)
         for prefix, values in (("config", run.config), ("params", run.params)):
             record.update(
