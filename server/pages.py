@@ -18,11 +18,12 @@ from server.deps import SessionDep
 from server.http_errors import http_error
 from server.models import Run
 from server.settings import Settings
+from server.unit_of_work import UnitOfWorkRoute
 
 WEB_DIR = Path(__file__).resolve().parents[1] / "web"
 TEMPLATES = Jinja2Templates(directory=WEB_DIR / "templates")
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(route_class=UnitOfWorkRoute, include_in_schema=False)
 
 
 def _settings(request: Request) -> Settings:

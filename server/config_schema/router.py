@@ -7,9 +7,10 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from server.unit_of_work import UnitOfWorkRoute
 from trainer.config import TrainConfig, config_json_schema
 
-router = APIRouter(prefix="/api/v1/config", tags=["config"])
+router = APIRouter(route_class=UnitOfWorkRoute, prefix="/api/v1/config", tags=["config"])
 
 
 @cache

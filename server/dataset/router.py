@@ -18,8 +18,9 @@ from server.dataset.schemas import (
     DatasetSummaryOut,
 )
 from server.deps import SessionDep, SettingsDep
+from server.unit_of_work import UnitOfWorkRoute
 
-router = APIRouter(prefix="/api/v1/datasets", tags=["datasets"])
+router = APIRouter(route_class=UnitOfWorkRoute, prefix="/api/v1/datasets", tags=["datasets"])
 
 MAX_SAMPLES = 48
 SideParam = Annotated[int, Query(ge=16, le=1024, description="Largest side in pixels")]

@@ -18,8 +18,9 @@ from server.metric.repository import MetricPoint, read_rows
 from server.metric.schemas import IngestOut, MetricsOut, PointsIn, RunsSeriesOut, ValuesAtOut
 from server.responses import OrjsonResponse
 from server.run.repository import get_run
+from server.unit_of_work import UnitOfWorkRoute
 
-router = APIRouter(tags=["metrics"])
+router = APIRouter(route_class=UnitOfWorkRoute, tags=["metrics"])
 RUN = "/api/v1/runs/{run_id}"
 MANY = "/api/v1/metrics"
 

@@ -18,8 +18,9 @@ from server.preview.schemas import (
     PreviewsOut,
 )
 from server.run.repository import get_run
+from server.unit_of_work import UnitOfWorkRoute
 
-router = APIRouter(prefix="/api/v1/runs/{run_id}", tags=["files"])
+router = APIRouter(route_class=UnitOfWorkRoute, prefix="/api/v1/runs/{run_id}", tags=["files"])
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 

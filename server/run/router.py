@@ -24,9 +24,10 @@ from server.run.schemas import (
     RunSummaryOut,
     duration_s,
 )
+from server.unit_of_work import UnitOfWorkRoute
 
-router = APIRouter(prefix="/api/v1/runs", tags=["runs"])
-csv_router = APIRouter(prefix="/api/v1", tags=["runs"])
+router = APIRouter(route_class=UnitOfWorkRoute, prefix="/api/v1/runs", tags=["runs"])
+csv_router = APIRouter(route_class=UnitOfWorkRoute, prefix="/api/v1", tags=["runs"])
 
 MAX_PAGE = 500
 MAX_CSV_RUNS = 100_000

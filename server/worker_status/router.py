@@ -10,10 +10,11 @@ from sqlalchemy import select
 from server.deps import SessionDep, SettingsDep
 from server.models import Run, utcnow
 from server.run.repository import queued_runs
+from server.unit_of_work import UnitOfWorkRoute
 from server.worker_status.repository import online_workers
 from server.worker_status.schemas import QueuedRunOut, RunRef, WorkerOut, WorkersOut
 
-router = APIRouter(prefix="/api/v1", tags=["workers"])
+router = APIRouter(route_class=UnitOfWorkRoute, prefix="/api/v1", tags=["workers"])
 
 
 @router.get("/workers")
