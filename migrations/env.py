@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging.config
 
 from alembic import context
+from sqlalchemy.engine import make_url
 
 from server.db import create_db_engine
 from server.models import Base
@@ -13,6 +14,7 @@ from server.settings import Settings
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logging", True):
     logging.config.fileConfig(config.config_file_name, disable_existing_loggers=False)
+logger = logging.getLogger("alembic.env")
 
 
 def _database_url() -> str:
@@ -20,8 +22,14 @@ def _database_url() -> str:
     return str(url) if url else Settings().database_url
 
 
+def _shown(url: str) -> str:
+    """`url` fit for logs: the password, if any, as ***."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
 def run_migrations_offline() -> None:
     url = _database_url()
+    logger.info("writing the migration SQL for %s", _shown(url))
     context.configure(
         url=url,
         target_metadata=Base.metadata,
@@ -33,7 +41,9 @@ def run_migrations_offline() -> None:
 
 
 def run_migrations_online() -> None:
-    engine = create_db_engine(_database_url())
+    url = _database_url()
+    logger.info("migrating %s", _shown(url))
+    engine = create_db_engine(url)
     try:
         with engine.connect() as connection:
             context.configure(

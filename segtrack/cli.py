@@ -222,12 +222,23 @@ def _worker(args: argparse.Namespace) -> int:
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import OperationalError
+
     from server.db import upgrade_database
     from server.settings import get_settings
 
     url = get_settings().database_url
-    upgrade_database(url)
-    print(f"database at the current schema: {url}")
+    # Terminals and CI logs keep what is printed: the password is shown as ***.
+    shown = make_url(url).render_as_string(hide_password=True)
+    try:
+        upgrade_database(url)
+    except OperationalError as error:
+        reason = str(error.orig or error).strip().splitlines()[0]
+        raise CommandError(
+            f"cannot reach the database at {shown}: {reason}; check SEGTRACK_DATABASE_URL"
+        ) from error
+    print(f"database at the current schema: {shown}")
     return 0
 
 
