@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -95,14 +96,25 @@ def default_colors(num_classes: int) -> list[str]:
     return [f"#{red:02x}{green:02x}{blue:02x}" for red, green, blue in default_palette(num_classes)]
 
 
-def _colors_from_report(report: dict[str, Any]) -> list[str]:
-    """RGB-coded masks already say which colour each class has; others get the palette."""
-    classes = report.get("classes", [])
-    if report.get("encoding", {}).get("mode") == "rgb" and classes:
+def _hex(colors: Sequence[Sequence[int]]) -> list[str]:
+    return [f"#{red:02x}{green:02x}{blue:02x}" for red, green, blue in colors]
+
+
+def initial_colors(report: InspectionReport) -> list[str]:
+    """A newly registered dataset's class colours, as '#rrggbb': those its classes file
+    (classes.json) gives, else the colours RGB-coded masks are drawn in, else the default
+    palette."""
+    layout = report.dataset
+    given = layout.class_colors if layout is not None else None
+    if given is not None and len(given) == report.num_classes:
+        return _hex(given)
+    classes = report.classes
+    if report.encoding.mode == "rgb" and classes:
         values = [item.get("value") for item in classes]
-        if all(isinstance(value, list) and len(value) == 3 for value in values):
-            return [f"#{red:02x}{green:02x}{blue:02x}" for red, green, blue in values]
-    return default_colors(int(report.get("num_classes", len(classes))))
+        colours = [value for value in values if isinstance(value, list) and len(value) == 3]
+        if len(colours) == len(values):
+            return _hex(colours)
+    return default_colors(report.num_classes)
 
 
 def register_dataset(session: Session, settings: Settings, body: DatasetCreate) -> Dataset:
@@ -127,7 +139,7 @@ def register_dataset(session: Session, settings: Settings, body: DatasetCreate) 
     except _INSPECTION_ERRORS as error:
         raise _rejected(folder, error) from error
     details = _check(report)
-    colors = body.class_colors or _colors_from_report(details)
+    colors = body.class_colors or initial_colors(report)
     if len(colors) != report.num_classes:
         raise InvalidInput(
             f"class_colors has {len(colors)} entries but the dataset has {report.num_classes} "

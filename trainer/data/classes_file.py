@@ -3,11 +3,18 @@
 It names the classes in index order and, in classes.json, optionally gives each class its raw mask
 value and display colour; `read_classes_file` parses and checks it (a malformed file raises
 `DatasetLayoutError`) and `write_classes_file` writes classes.json. Torch-free.
+
+    {"classes": [{"name": "background", "value": 0, "color": [0, 0, 0]},
+                 {"name": "road", "value": 1, "color": "#804080"}]}
+
+A colour is `[r, g, b]` (0..255 each) or `"#rrggbb"`; a dataset registered on the server starts
+with these colours in the dashboard.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,14 +43,26 @@ class ClassesFile:
     colors: tuple[Colour, ...] | None
 
 
+_HEX_COLOUR = re.compile(r"#([0-9a-fA-F]{2})([0-9a-fA-F]{2})([0-9a-fA-F]{2})")
+
+
 def _colour(value: Any, where: str) -> Colour:
     if (
         isinstance(value, list)
         and len(value) == 3
-        and all(isinstance(part, int) and 0 <= part <= 255 for part in value)
+        # bool is an int to Python, but `true` is no colour channel.
+        and all(isinstance(part, int) and not isinstance(part, bool) for part in value)
+        and all(0 <= part <= 255 for part in value)
     ):
         return int(value[0]), int(value[1]), int(value[2])
-    raise DatasetLayoutError(f"{where}: color must be [r, g, b] with each part in 0..255")
+    match = _HEX_COLOUR.fullmatch(value) if isinstance(value, str) else None
+    if match is not None:
+        red, green, blue = (int(part, 16) for part in match.groups())
+        return red, green, blue
+    raise DatasetLayoutError(
+        f'{where}: color must be [r, g, b] with each part in 0..255, or "#rrggbb"; got '
+        f"{json.dumps(value)}"
+    )
 
 
 def _parse_classes_json(path: Path) -> ClassesFile:

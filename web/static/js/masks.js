@@ -437,13 +437,27 @@ const segtrackMasks = (() => {
     return new Palette({ names, colors, storageKey });
   }
 
+  /**
+   * Where a colour change goes, said next to the colour inputs: a registered dataset's colours are
+   * shared by every run of it, so changing one here is not a change to this run only.
+   */
+  function scopeNote(palette) {
+    if (palette.datasetId !== null) {
+      const name = palette.datasetName || `dataset ${palette.datasetId}`;
+      return `Colours belong to dataset ${name}: changing one here changes it for every run of ${name}, on every page and for everyone (the Datasets page edits the same colours).`;
+    }
+    return "Colours are kept in this browser only: other browsers and people still see the defaults.";
+  }
+
   /** Swatch (a colour input) + name + "in overlay" toggle per class; follows the palette. */
   function legend(palette, { idPrefix = "class" } = {}) {
     const statusLine = el("p", { class: "legend-status muted", "aria-live": "polite" });
-    const list = el("ul", { class: "class-legend", "aria-label": "Classes" });
+    const scopeId = `${idPrefix}-colors-scope`;
+    const scope = el("p", { class: "legend-scope muted", id: scopeId }, scopeNote(palette));
+    const list = el("ul", { class: "class-legend", "aria-label": "Classes", "aria-describedby": scopeId });
     const inputs = palette.names.map((name, index) => {
       const colorId = `${idPrefix}-color-${index}`;
-      const color = el("input", { type: "color", id: colorId, value: palette.colors[index], "data-class-index": index, title: `Change the colour of ${name}` });
+      const color = el("input", { type: "color", id: colorId, value: palette.colors[index], "data-class-index": index, title: `Change the colour of ${name}`, "aria-describedby": scopeId });
       const shown = el("input", { type: "checkbox", id: `${idPrefix}-shown-${index}`, checked: !palette.hidden.has(index) });
       color.addEventListener("input", () => palette.setColor(index, color.value));
       shown.addEventListener("change", () => palette.setHidden(index, !shown.checked));
@@ -461,7 +475,7 @@ const segtrackMasks = (() => {
       statusLine.textContent = text;
       statusLine.classList.toggle("error-text", isError);
     });
-    return el("div", { class: "legend-block" }, list, statusLine);
+    return el("div", { class: "legend-block" }, list, scope, statusLine);
   }
 
   return { defaultPalette, tile, errorLegend, Palette, paletteForRun, legend };
