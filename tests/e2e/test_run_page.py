@@ -27,6 +27,7 @@ from tests.e2e.run_page_helpers import (
     second_page,
     train,
 )
+from trainer.data.demo import DEMO_CLASS_COLORS
 
 WAIT_MS = WAIT_S * 1000
 PREVIEW_EPOCHS = "segtrackRunPage.previews.epochs.length"
@@ -219,6 +220,29 @@ def _wait_recoloured(page: Page, canvases: str, old: str, new: str) -> None:
     )
 
 
+def test_the_page_starts_from_the_open_stream_in_the_datasets_own_colours(
+    page: Page, app_url: str, finished_run: dict[str, Any]
+) -> None:
+    open_run(page, app_url, finished_run["id"])
+    # It went on when its event stream opened, not when the fallback timeout ran out.
+    expect(page.locator("#run-page")).to_have_attribute("data-stream", "open")
+
+    # The demo dataset's classes.json colours, not the default palette.
+    demo_hex = [f"#{red:02x}{green:02x}{blue:02x}" for red, green, blue in DEMO_CLASS_COLORS]
+    assert api(app_url, "GET", "/api/v1/datasets/demo")["class_colors"] == demo_hex
+    for index, color in enumerate(demo_hex):
+        expect(page.locator(f"#class-color-{index}")).to_have_value(color)
+    # Next to the colour inputs: a change here is a change for every run of the dataset.
+    scope = page.locator("#class-legend .legend-scope")
+    expect(scope).to_be_visible()
+    expect(scope).to_contain_text("Colours belong to dataset demo")
+    expect(scope).to_contain_text("changing one here changes it for every run of demo")
+    expect(page.locator("#class-color-1")).to_have_attribute(
+        "aria-describedby", "class-colors-scope"
+    )
+    screenshot(page, "run-colour-scope")
+
+
 def test_class_colour_change_recolours_and_is_saved_on_the_dataset(
     page: Page, app_url: str, finished_run: dict[str, Any], demo_colors: list[str]
 ) -> None:
@@ -336,6 +360,7 @@ def test_colours_of_a_run_without_a_dataset_follow_other_tabs(page: Page, app_ur
                             input.dispatchEvent(new Event("input", { bubbles: true })); }"""
         )
         expect(page.locator(".legend-status")).to_have_text("colours saved in this browser")
+        expect(page.locator(".legend-scope")).to_contain_text("kept in this browser only")
         expect(other.locator("#class-color-1")).to_have_value("#123456")
         expect(other.locator(swatch)).to_have_attribute("style", "background: #123456")
         assert before != "background: #123456"
@@ -354,7 +379,15 @@ def test_cancel_a_running_run_from_its_page(page: Page, app_url: str) -> None:
         cancel.click()
         expect(page.locator("#run-status")).to_have_text("cancelled", timeout=60_000)
         expect(cancel).to_be_hidden()
+        # The note that the cancel was requested gives way to its outcome, live...
+        expect(page.locator("#action-status")).to_have_text("cancelled: the worker stopped the run")
         assert api(app_url, "GET", f"/api/v1/runs/{run['id']}")["status"] == "cancelled"
+        # ...and after a reload nothing says the cancel is still on its way.
+        page.reload()
+        expect(page.locator("#run-page[data-ready]")).to_be_attached()
+        expect(page.locator("#run-status")).to_have_text("cancelled")
+        expect(page.locator("#run-page")).not_to_contain_text("cancel requested")
+        expect(cancel).to_be_hidden()
         checkpoints = api(app_url, "GET", f"/api/v1/runs/{run['id']}/checkpoints")["checkpoints"]
         if any(checkpoint["kind"] == "last" for checkpoint in checkpoints):
             page.click("#resume-run")

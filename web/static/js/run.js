@@ -20,6 +20,9 @@
   let notesDirty = false;
   let detailTimer = 0;
   let logTimer = 0;
+  // A cancel this page asked for and the worker has not finished yet: its note is replaced by
+  // the outcome when the run stops.
+  let cancelPending = false;
 
   function showMessage(text, isError = true) {
     const message = $("page-message");
@@ -100,6 +103,15 @@
       $("failure-traceback").textContent = run.failure_traceback || "";
     }
     renderActions();
+    renderCancelOutcome();
+  }
+
+  function renderCancelOutcome() {
+    if (!cancelPending || ACTIVE.includes(run.status)) return;
+    cancelPending = false;
+    setStatus($("action-status"), run.status === "cancelled"
+      ? "cancelled: the worker stopped the run"
+      : `the run ended ${run.status} before the cancel took effect`);
   }
 
   function renderActions() {
@@ -152,8 +164,12 @@
   function bindActions() {
     confirmingButton($("cancel-run"), "Confirm cancel", async () => {
       run = await api(`/api/v1/runs/${runId}/cancel`, { method: "POST" });
-      setStatus($("action-status"), run.status === "cancelling" ? "cancel requested; the worker stops at the next check" : "cancelled");
+      cancelPending = run.status === "cancelling";
+      setStatus($("action-status"), cancelPending ? "cancel requested; the worker stops at the next check" : "cancelled");
       renderHeader();
+      // The run may have stopped (and its status event been handled) while this answer was on
+      // its way: read it again, so the page never stays on "cancelling".
+      if (cancelPending) scheduleDetail(0);
     });
     confirmingButton($("delete-run"), "Confirm delete", async () => {
       const force = ACTIVE.includes(run.status) && run.status !== "queued" ? "?force=true" : "";
@@ -163,6 +179,7 @@
     $("resume-run").addEventListener("click", async () => {
       try {
         run = await api(`/api/v1/runs/${runId}/resume`, { method: "POST" });
+        cancelPending = false;
         setStatus($("action-status"), "queued to resume from the last checkpoint");
         renderHeader();
         startLogs();
@@ -347,12 +364,30 @@
     }
   }
 
-  function waitForOpen(source, timeoutMs) {
+  /**
+   * Resolves with "open" once the stream is connected, "closed" when it gave up, or "timeout"
+   * after `timeoutMs` (the page then renders without waiting longer). Call it right after the
+   * stream is made, before anything else is awaited: an `open` event that fired while the page
+   * was awaiting something else is never seen again, and the page would wait out the timeout.
+   */
+  function streamOpened(source, timeoutMs) {
     return new Promise((resolve) => {
-      const done = () => { clearTimeout(timer); resolve(); };
-      const timer = setTimeout(done, timeoutMs);
-      source.addEventListener("open", done, { once: true });
+      if (source.readyState === EventSource.OPEN) { resolve("open"); return; }
+      const done = (how) => { clearTimeout(timer); resolve(how); };
+      const timer = setTimeout(() => done("timeout"), timeoutMs);
+      source.addEventListener("open", () => done("open"), { once: true });
+      source.addEventListener("error", () => { if (source.readyState === EventSource.CLOSED) done("closed"); });
     });
+  }
+
+  async function loadPalette() {
+    try {
+      return await segtrackMasks.paletteForRun(run);
+    } catch (error) {
+      reportError(error);
+      const names = run.class_names || [];
+      return new segtrackMasks.Palette({ names, colors: segtrackMasks.defaultPalette(names.length), storageKey: `segtrack:class-colors:run-${runId}` });
+    }
   }
 
   async function start() {
@@ -367,6 +402,8 @@
     const source = segtrack.subscribe(`/api/v1/runs/${runId}/events`, (event) => {
       if (ready) handle(event); else buffered.push(event);
     });
+    // Listening from here on: the stream usually opens while the palette is still loading.
+    const opened = streamOpened(source, 3000);
     bindActions();
     bindName();
     bindTagsAndNotes();
@@ -380,18 +417,14 @@
       if (duration && run && run.status !== "queued" && !run.finished_at) duration.textContent = durationText();
     }, 1000);
 
-    try {
-      palette = await segtrackMasks.paletteForRun(run);
-    } catch (error) {
-      reportError(error);
-      const names = run.class_names || [];
-      palette = new segtrackMasks.Palette({ names, colors: segtrackMasks.defaultPalette(names.length), storageKey: `segtrack:class-colors:run-${runId}` });
-    }
+    palette = await loadPalette();
     palette.followOtherTabs();
     $("class-legend").replaceChildren(segtrackMasks.legend(palette));
     $("error-legend").replaceChildren(el("h3", {}, "Error view"), segtrackMasks.errorLegend());
 
-    await waitForOpen(source, 3000);
+    // History is read once the stream is connected, so points committed meanwhile come as events
+    // (the catch-up below covers a stream that took longer).
+    root.dataset.stream = await opened;
     metrics = new segtrackRunMetrics.RunMetrics({
       runId, container: $("charts"), classTable: $("class-table"), palette,
       xLabel: run.external && !run.epochs_done ? "step" : "epoch", withDefaults: !run.external, onError: reportError,
