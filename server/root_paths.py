@@ -1,7 +1,8 @@
 """Server-side paths that requests name, confined to configured root folders.
 
 Relative paths are looked up under each root in turn; symlinks and '..' are resolved first, so
-neither can lead outside the roots.
+neither can lead outside the roots. A path accepted once is checked again (`is_inside`) each time
+its files are read: a folder can be swapped for a symlink after it was accepted.
 """
 
 from __future__ import annotations
@@ -22,3 +23,9 @@ def paths_inside(raw: str, roots: Sequence[Path]) -> list[Path] | None:
     inside = [path for path in resolved if any(path.is_relative_to(root) for root in roots)]
     escapes = [path for path in resolved if path not in inside and path.exists()]
     return None if escapes or not inside else inside
+
+
+def is_inside(path: Path, roots: Sequence[Path]) -> bool:
+    """Whether `path`, with symlinks and '..' resolved now, lies inside one of `roots`."""
+    resolved = path.resolve()
+    return any(resolved.is_relative_to(root.resolve()) for root in roots)

@@ -59,12 +59,13 @@ def patch_dataset(id_or_name: str, body: DatasetPatch, session: SessionDep) -> D
 def list_samples(
     id_or_name: str,
     session: SessionDep,
+    settings: SettingsDep,
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_SAMPLES)] = 6,
 ) -> DatasetSamplesOut:
     """Image/mask pairs in name order, with the URLs of their PNGs."""
     dataset = repository.get_dataset(session, id_or_name)
-    pairs = samples.list_samples(dataset)
+    pairs = samples.list_samples(dataset, roots=settings.dataset_roots)
     base = f"/api/v1/datasets/{dataset.id}/samples"
     return DatasetSamplesOut(
         total=len(pairs),
@@ -83,18 +84,28 @@ def list_samples(
 
 @router.get("/{id_or_name}/samples/{index}/image.png", response_class=Response, responses=_PNG)
 def sample_image(
-    id_or_name: str, index: int, session: SessionDep, size: SideParam = 256
+    id_or_name: str,
+    index: int,
+    session: SessionDep,
+    settings: SettingsDep,
+    size: SideParam = 256,
 ) -> Response:
     """The sample's image as an 8-bit PNG (16-bit and float images stretched to their range)."""
     dataset = repository.get_dataset(session, id_or_name)
-    return Response(samples.image_png(dataset, index, size), media_type="image/png")
+    png = samples.image_png(dataset, index, size, roots=settings.dataset_roots)
+    return Response(png, media_type="image/png")
 
 
 @router.get("/{id_or_name}/samples/{index}/mask.png", response_class=Response, responses=_PNG)
 def sample_mask(
-    id_or_name: str, index: int, session: SessionDep, size: SideParam = 256
+    id_or_name: str,
+    index: int,
+    session: SessionDep,
+    settings: SettingsDep,
+    size: SideParam = 256,
 ) -> Response:
     """The sample's mask decoded with the dataset's encoding: a grey PNG of uint8 class indices
     (255 = ignored), to be coloured with the dataset's `class_colors`."""
     dataset = repository.get_dataset(session, id_or_name)
-    return Response(samples.mask_png(dataset, index, size), media_type="image/png")
+    png = samples.mask_png(dataset, index, size, roots=settings.dataset_roots)
+    return Response(png, media_type="image/png")

@@ -4,6 +4,9 @@ Images become 8-bit grey or RGB (16-bit and float images are stretched to their 
 masks are decoded with the dataset's stored encoding into uint8 class indices (IGNORE_INDEX = 255
 where ignored), which the browser colours with the dataset's class colours. Torch-free: only the
 trainer's file, layout and mask-encoding modules are used.
+
+Every read checks again that the folder and the files read still lie inside a dataset root
+(`require_inside_roots`): a registered folder swapped for a symlink to elsewhere is refused (403).
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ from __future__ import annotations
 import io
 import threading
 import time
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
+from server.dataset.service import require_inside_roots
 from server.errors import Conflict, NotFound
 from server.models import Dataset
 from trainer.data.errors import DatasetLayoutError
@@ -67,24 +73,40 @@ def _unreadable(dataset: Dataset, error: Exception) -> Conflict:
     )
 
 
-def list_samples(dataset: Dataset) -> tuple[Sample, ...]:
+def list_samples(dataset: Dataset, *, roots: Sequence[Path]) -> tuple[Sample, ...]:
     """The dataset's image/mask pairs in name order (the order of the sample indices).
 
     Raises:
+        PathNotAllowed: the folder now resolves outside every dataset root.
         Conflict: the folder cannot be listed any more.
     """
+    # Checked on every call, not once per cached listing: a swap must be refused at once.
+    require_inside_roots(roots, dataset, Path(dataset.path))
     return _LAYOUTS.samples(dataset)
 
 
-def get_sample(dataset: Dataset, index: int) -> Sample:
-    """Sample `index`, or NotFound naming the valid range."""
-    samples = list_samples(dataset)
+def get_sample(dataset: Dataset, index: int, *, roots: Sequence[Path]) -> Sample:
+    """Sample `index` with its files resolved, each checked to be inside a dataset root.
+
+    Raises:
+        NotFound: no such sample (the message names the valid range).
+        PathNotAllowed: the folder or one of the sample's files resolves outside every root.
+    """
+    samples = list_samples(dataset, roots=roots)
     if not 0 <= index < len(samples):
         raise NotFound(
             f"sample {index} does not exist; dataset {dataset.name!r} has {len(samples)} samples "
             f"(indices 0 to {len(samples) - 1})"
         )
-    return samples[index]
+    sample = samples[index]
+    return replace(
+        sample,
+        image=require_inside_roots(roots, dataset, sample.image),
+        masks=tuple(
+            None if mask is None else require_inside_roots(roots, dataset, mask)
+            for mask in sample.masks
+        ),
+    )
 
 
 def display_image(raw: npt.NDArray[Any]) -> npt.NDArray[np.uint8]:
@@ -125,13 +147,14 @@ def _png(pixels: npt.NDArray[np.uint8], max_side: int, resample: Image.Resamplin
     return buffer.getvalue()
 
 
-def image_png(dataset: Dataset, index: int, max_side: int) -> bytes:
+def image_png(dataset: Dataset, index: int, max_side: int, *, roots: Sequence[Path]) -> bytes:
     """Sample `index`'s image as an 8-bit PNG no larger than `max_side` on either side.
 
     Raises:
         NotFound: no such sample. Conflict: its file cannot be read any more.
+        PathNotAllowed: the file now resolves outside every dataset root.
     """
-    sample = get_sample(dataset, index)
+    sample = get_sample(dataset, index, roots=roots)
     try:
         pixels = display_image(read_image(sample.image))
     except _READ_ERRORS as error:
@@ -139,15 +162,16 @@ def image_png(dataset: Dataset, index: int, max_side: int) -> bytes:
     return _png(pixels, max_side, Image.Resampling.LANCZOS)
 
 
-def mask_png(dataset: Dataset, index: int, max_side: int) -> bytes:
+def mask_png(dataset: Dataset, index: int, max_side: int, *, roots: Sequence[Path]) -> bytes:
     """Sample `index`'s mask as a grey PNG of class indices (255 = ignored), at most `max_side`.
 
     Scaled with nearest-neighbour sampling, so every pixel stays a class index.
 
     Raises:
         NotFound: no such sample. Conflict: its file cannot be read or decoded any more.
+        PathNotAllowed: a mask file now resolves outside every dataset root.
     """
-    sample = get_sample(dataset, index)
+    sample = get_sample(dataset, index, roots=roots)
     try:
         encoding = MaskEncoding.from_dict(dataset.report["encoding"])
         pixels = class_index_mask(sample, encoding)

@@ -17,7 +17,7 @@ from server.dataset.schemas import DatasetCreate, DatasetPatch
 from server.errors import Conflict, DatasetRejected, InvalidInput, PathNotAllowed
 from server.events import record_event
 from server.models import Dataset, utcnow
-from server.root_paths import paths_inside
+from server.root_paths import is_inside, paths_inside
 from server.settings import Settings
 from trainer.colors import default_palette
 from trainer.config import TrainConfig
@@ -58,6 +58,27 @@ def resolve_dataset_path(settings: Settings, raw: str, *, field: str = "path") -
     raise InvalidInput(
         f"dataset folder {raw!r} does not exist under the dataset roots ({listed})",
         [{"field": field, "message": f"no folder {raw!r} under {listed}"}],
+    )
+
+
+def require_inside_roots(roots: Sequence[Path], dataset: Dataset, path: Path) -> Path:
+    """`path` (the dataset's folder or one of its files) resolved, refused unless that is still
+    inside a dataset root: a folder registered there may since have been swapped for a symlink
+    that leads elsewhere, or the roots changed. Called before every read of a dataset's files;
+    reading the returned path leaves no later symlink swap on the way to it unchecked.
+
+    Raises:
+        PathNotAllowed: `path` resolves outside every dataset root (403).
+    """
+    resolved = path.resolve()
+    if is_inside(resolved, roots):
+        return resolved
+    listed = ", ".join(str(root) for root in roots)
+    raise PathNotAllowed(
+        f"dataset {dataset.name!r}: {path} now leads outside the dataset roots ({listed}), "
+        "so its files are not served; move the data back inside a root (a symlink there may "
+        "only point inside a root too)",
+        {"field": "dataset", "allowed_roots": [str(root) for root in roots]},
     )
 
 
