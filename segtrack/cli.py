@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shlex
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -107,8 +108,26 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
+_SPLIT_MEANINGS = {
+    "test": "images/test + masks/test, or test.txt in a Pascal VOC folder",
+    "val": "the validation part training held out",
+    "all": "every pair",
+}
+
+
+def _other_splits_hint(args: argparse.Namespace, available: Sequence[str]) -> str:
+    """Commands to run instead, one per split the dataset has."""
+    others = [split for split in available if split != args.split]
+    if not others:
+        return ""
+    command = f"segtrack evaluate --checkpoint {shlex.quote(str(args.checkpoint))} "
+    command += shlex.quote(str(args.dataset))
+    lines = [f"  {command} --split {split}   # {_SPLIT_MEANINGS[split]}" for split in others]
+    return "\nevaluate a part it has instead:\n" + "\n".join(lines)
+
+
 def _evaluate(args: argparse.Namespace) -> int:
-    from trainer.evaluate import EvaluateOptions, evaluate_checkpoint
+    from trainer.evaluate import EvaluateOptions, MissingSplitError, evaluate_checkpoint
 
     options = EvaluateOptions(
         split=args.split,
@@ -117,7 +136,10 @@ def _evaluate(args: argparse.Namespace) -> int:
         num_workers=args.num_workers,
         device=args.device,
     )
-    evaluation = evaluate_checkpoint(args.checkpoint, args.dataset, options)
+    try:
+        evaluation = evaluate_checkpoint(args.checkpoint, args.dataset, options)
+    except MissingSplitError as error:
+        raise CommandError(f"{error}{_other_splits_hint(args, error.available)}") from error
     print(evaluation.format_table())
     if args.out is not None:
         summary, table = evaluation.write(args.out)
@@ -300,10 +322,11 @@ def _add_evaluate(commands: argparse._SubParsersAction[argparse.ArgumentParser])
     parser = commands.add_parser(
         "evaluate",
         help="score a checkpoint on a dataset's test split",
-        description="Compute the validation metrics (keyed test/...) of a checkpoint on a "
-        "held-out part of DATASET, decoding its masks with the checkpoint's class mapping. "
-        "The test split is images/test + masks/test, or ImageSets/Segmentation/test.txt in a "
-        "Pascal VOC folder.",
+        description="Compute the validation metrics of a checkpoint on a held-out part of "
+        "DATASET, decoding its masks with the checkpoint's class mapping; keys name the part "
+        "(test/iou, val/iou, all/iou, ...). The test split is images/test + masks/test, or "
+        "ImageSets/Segmentation/test.txt in a Pascal VOC folder; a dataset without one (the "
+        "demo data) is scored with --split val.",
     )
     parser.add_argument("dataset", type=Path, metavar="DATASET", help="dataset folder")
     parser.add_argument("--checkpoint", required=True, type=Path, help="best.pt or last.pt")
@@ -311,7 +334,8 @@ def _add_evaluate(commands: argparse._SubParsersAction[argparse.ArgumentParser])
         "--split",
         default="test",
         choices=["test", "val", "all"],
-        help="test (default); val: the validation part training used; all: every pair",
+        help="test (default); val: the validation part training used (metrics val/*, as "
+        "training logged them); all: every pair (all/*)",
     )
     parser.add_argument("--tta", action="store_true", help="average over horizontal/vertical flips")
     parser.add_argument(

@@ -1,9 +1,11 @@
 """`segtrack evaluate`: a trained model's validation metrics on a held-out part of a dataset.
 
 The numbers are computed exactly as validation computes them (`trainer.scoring`: same resizing,
-normalisation, autocast, loss and confusion matrix), keyed `test/...` instead of `val/...`
-whatever part is scored. Masks are decoded with the checkpoint's own mask value mapping and
-classes, so a dataset whose masks or classes do not fit the model is refused rather than scored.
+normalisation, autocast, loss and confusion matrix) and keyed by the part scored: `test/...` for
+the test split, `val/...` for the validation part (the very numbers training logged for that
+epoch), `all/...` for every pair. Masks are decoded with the checkpoint's own mask value mapping
+and classes, so a dataset whose masks or classes do not fit the model is refused rather than
+scored.
 """
 
 from __future__ import annotations
@@ -20,10 +22,11 @@ from torch.utils.data import DataLoader
 
 from trainer.checkpoint import Checkpoint
 from trainer.data.dataset import SegmentationDataset, pad_collate
+from trainer.data.errors import DatasetLayoutError
 from trainer.data.image_files import read_image
 from trainer.data.layout import DatasetLayout, Sample, discover_layout
 from trainer.data.mask_encoding import MaskEncoding, MaskValueError
-from trainer.data.split import evaluation_samples
+from trainer.data.split import EVALUATION_SPLITS, evaluation_samples
 from trainer.inference import InputNormalizer
 from trainer.losses import build_loss
 from trainer.predict import load_for_inference
@@ -31,9 +34,6 @@ from trainer.runtime import resolve_device, resolve_precision
 from trainer.scoring import score
 
 logger = logging.getLogger(__name__)
-
-PREFIX = "test"
-"""First part of every metric key, whichever split is evaluated."""
 
 SUMMARY_KEYS: tuple[tuple[str, str], ...] = (
     ("iou", "mean over the foreground classes"),
@@ -46,6 +46,21 @@ SUMMARY_KEYS: tuple[tuple[str, str], ...] = (
 
 class EvaluateError(ValueError):
     """A dataset that does not fit a checkpoint: other classes, channels or mask values."""
+
+
+class MissingSplitError(DatasetLayoutError):
+    """The split asked for is empty or absent; `available` lists the splits the dataset has."""
+
+    def __init__(self, message: str, split: str, available: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.split = split
+        self.available = available
+
+
+def metric_prefix(split: str) -> str:
+    """First part of the metric keys of an evaluation of `split`: the split's own name, so a
+    validation score reads `val/iou` as in training and only the test split reads `test/iou`."""
+    return split
 
 
 @dataclass(frozen=True)
@@ -81,14 +96,19 @@ class Evaluation:
     class_names: tuple[str, ...]
     metrics: dict[str, float]
 
+    @property
+    def prefix(self) -> str:
+        """First part of every metric key (`test`, `val` or `all`)."""
+        return metric_prefix(self.split)
+
     def per_class(self) -> list[dict[str, Any]]:
         """One row per class: index, name, iou and dice (None when the class is absent)."""
         return [
             {
                 "index": index,
                 "class": name,
-                "iou": self.metrics.get(f"{PREFIX}/iou/{name}"),
-                "dice": self.metrics.get(f"{PREFIX}/dice/{name}"),
+                "iou": self.metrics.get(f"{self.prefix}/iou/{name}"),
+                "dice": self.metrics.get(f"{self.prefix}/dice/{name}"),
             }
             for index, name in enumerate(self.class_names)
         ]
@@ -121,9 +141,9 @@ class Evaluation:
             lines.append(f"{row['class']:<{width}}  {iou:>7}  {dice:>7}{absent}")
         lines.append("")
         for key, meaning in SUMMARY_KEYS:
-            value = self.metrics.get(f"{PREFIX}/{key}")
+            value = self.metrics.get(f"{self.prefix}/{key}")
             if value is not None:
-                lines.append(f"{PREFIX}/{key:<10} {value:.4f}  ({meaning})")
+                lines.append(f"{self.prefix}/{key:<10} {value:.4f}  ({meaning})")
         return "\n".join(lines)
 
     def write(self, out_dir: Path) -> tuple[Path, Path]:
@@ -179,17 +199,38 @@ def _check_channels(sample: Sample, in_channels: int, path: Path) -> None:
         )
 
 
+def _samples(
+    layout: DatasetLayout, split: str, *, val_fraction: float, seed: int
+) -> tuple[Sample, ...]:
+    """The split's samples; MissingSplitError (naming the splits there are) when it is empty."""
+    try:
+        return evaluation_samples(layout, split, val_fraction=val_fraction, seed=seed)
+    except DatasetLayoutError as error:
+        if split not in EVALUATION_SPLITS:
+            raise
+        available = []
+        for other in EVALUATION_SPLITS:
+            try:
+                evaluation_samples(layout, other, val_fraction=val_fraction, seed=seed)
+            except DatasetLayoutError:
+                continue
+            available.append(other)
+        raise MissingSplitError(str(error), split, tuple(available)) from error
+
+
 def evaluate_checkpoint(
     checkpoint_path: Path, dataset: Path, options: EvaluateOptions | None = None
 ) -> Evaluation:
     """Score `checkpoint_path` on one part of `dataset` with the validation metrics.
 
     The dataset layout is found with the checkpoint's `layout` and `mask_suffix`; "val" is the
-    validation part training used (the dataset's own, or the same seeded random one).
+    validation part training used (the dataset's own, or the same seeded random one). Metric
+    keys start with the split's name (`metric_prefix`).
 
     Raises:
         CheckpointError: the checkpoint cannot be read.
-        DatasetLayoutError: no dataset, or no such split (the message lists those there are).
+        MissingSplitError: no such split (the message and `available` list those there are).
+        DatasetLayoutError: no dataset.
         EvaluateError: the dataset's classes, channels or mask values do not fit the checkpoint.
     """
     options = options or EvaluateOptions()
@@ -200,9 +241,7 @@ def evaluate_checkpoint(
         dataset.expanduser(), layout=cfg.layout, mask_suffix=cfg.mask_suffix, include_test=True
     )
     _check_classes(layout, checkpoint, checkpoint_path)
-    samples = evaluation_samples(
-        layout, options.split, val_fraction=cfg.val_fraction, seed=cfg.seed
-    )
+    samples = _samples(layout, options.split, val_fraction=cfg.val_fraction, seed=cfg.seed)
     _check_channels(samples[0], checkpoint.in_channels, checkpoint_path)
     encoding = MaskEncoding.from_dict(checkpoint.mask_encoding)
     loader: DataLoader[tuple[torch.Tensor, torch.Tensor]] = DataLoader(
@@ -229,7 +268,7 @@ def evaluate_checkpoint(
             device=device,
             precision=resolve_precision(cfg.amp, device),
             flip_tta=options.flip_tta,
-            prefix=PREFIX,
+            prefix=metric_prefix(options.split),
         )
     except MaskValueError as error:
         raise EvaluateError(

@@ -14,7 +14,7 @@ import pytest
 from tests.trainer.factories import binary_demo_dataset, tiny_config
 from trainer.data.demo import make_demo_dataset
 from trainer.data.errors import DatasetLayoutError
-from trainer.evaluate import EvaluateError, EvaluateOptions, evaluate_checkpoint
+from trainer.evaluate import EvaluateError, EvaluateOptions, MissingSplitError, evaluate_checkpoint
 from trainer.loop import fit
 from trainer.reporting import NullReporter
 
@@ -52,22 +52,27 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[
     return dataset, root / "run" / "last.pt", reporter.metrics
 
 
-def _as_validation(metrics: Mapping[str, float]) -> dict[str, float]:
-    return {key.replace("test/", "val/", 1): value for key, value in metrics.items()}
+def _as_validation(metrics: Mapping[str, float], split: str) -> dict[str, float]:
+    return {key.replace(f"{split}/", "val/", 1): value for key, value in metrics.items()}
 
 
 @pytest.mark.parametrize("split", ["test", "val"])
 def test_the_held_out_copy_of_val_scores_exactly_like_validation(
     trained: tuple[Path, Path, dict[str, float]], split: str
 ) -> None:
+    """Keys name the split scored: the test split's are test/*, the validation part's val/*,
+    the very keys and values training logged."""
     dataset, checkpoint, last = trained
     evaluation = evaluate_checkpoint(checkpoint, dataset, EvaluateOptions(split=split))
 
     assert evaluation.num_images == 4
     assert evaluation.epoch == 2
-    assert all(key.startswith("test/") for key in evaluation.metrics)
+    assert all(key.startswith(f"{split}/") for key in evaluation.metrics)
     validation = {key: value for key, value in last.items() if key.startswith("val/")}
-    assert _as_validation(evaluation.metrics) == pytest.approx(validation, rel=1e-5, abs=1e-6)
+    assert _as_validation(evaluation.metrics, split) == pytest.approx(
+        validation, rel=1e-5, abs=1e-6
+    )
+    assert evaluation.per_class()[1]["iou"] == evaluation.metrics[f"{split}/iou/circle"]
 
 
 def test_all_and_tta(trained: tuple[Path, Path, dict[str, float]]) -> None:
@@ -76,9 +81,10 @@ def test_all_and_tta(trained: tuple[Path, Path, dict[str, float]]) -> None:
         checkpoint, dataset, EvaluateOptions(split="all", flip_tta=True, batch_size=3)
     )
     assert evaluation.num_images == 20
-    assert {"test/iou", "test/dice", "test/miou", "test/pixel_acc", "test/loss"} <= set(
+    assert {"all/iou", "all/dice", "all/miou", "all/pixel_acc", "all/loss"} <= set(
         evaluation.metrics
     )
+    assert all(key.startswith("all/") for key in evaluation.metrics)
     assert all(math.isfinite(value) for value in evaluation.metrics.values())
 
 
@@ -87,8 +93,10 @@ def test_a_missing_split_lists_the_splits_there_are(
 ) -> None:
     _, checkpoint, _ = trained
     flat = make_demo_dataset(tmp_path / "flat", count=6, size=32, seed=1).root
-    with pytest.raises(DatasetLayoutError) as caught:
+    with pytest.raises(MissingSplitError) as caught:
         evaluate_checkpoint(checkpoint, flat)
+    assert isinstance(caught.value, DatasetLayoutError)
+    assert caught.value.split == "test" and caught.value.available == ("val", "all")
     message = str(caught.value)
     assert "has no test split" in message
     assert "val (1 pair, a random 20% held out with seed 0, as in training), all (6 pairs)" in (
@@ -129,17 +137,25 @@ def test_cli_evaluate_prints_a_table_and_writes_files(
     checkpoint = ["--checkpoint", str(run / "last.pt")]
     assert main(["evaluate", *checkpoint, "--split", "val", "--out", str(out), str(data)]) == 0
     printed = capsys.readouterr().out
-    assert "on the val split" in printed and "test/miou" in printed and "circle" in printed
+    assert "on the val split" in printed and "val/miou" in printed and "circle" in printed
+    assert "test/" not in printed
 
     saved = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
     assert saved["split"] == "val" and saved["num_images"] == 2
+    assert all(key.startswith("val/") for key in saved["metrics"])
     with (run / "metrics.csv").open(newline="", encoding="utf-8") as handle:
         validation = next(csv.DictReader(handle))
     for key in ("iou", "dice", "miou", "pixel_acc", "loss"):
-        assert saved["metrics"][f"test/{key}"] == pytest.approx(float(validation[f"val/{key}"]))
+        assert saved["metrics"][f"val/{key}"] == pytest.approx(float(validation[f"val/{key}"]))
     with (out / "per_class.csv").open(newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     assert [row["class"] for row in rows] == ["background", "circle", "square", "triangle"]
 
+    # The demo data has no test split: the error names the parts it has and how to score them.
     assert main(["evaluate", *checkpoint, str(data)]) == 2
-    assert "no test split" in capsys.readouterr().err
+    error = capsys.readouterr().err
+    assert "no test split" in error
+    assert "it has: val (2 pairs" in error and "all (10 pairs)" in error
+    command = f"segtrack evaluate --checkpoint {run / 'last.pt'} {data}"
+    assert f"{command} --split val   # the validation part training held out" in error
+    assert f"{command} --split all   # every pair" in error
