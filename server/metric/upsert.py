@@ -26,6 +26,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import sqlite
+from sqlalchemy.engine import CursorResult, Result
 from sqlalchemy.orm import Session
 
 from server.metric.points import MetricPoint, UpsertStats
@@ -121,32 +122,6 @@ def _write_postgres(
     return new_points, changed
 
 
-def _existing(
-    session: Session, run_id: int, points: Sequence[MetricPoint]
-) -> dict[tuple[str, int], float]:
-    """Stored values among the batch's (key, step) pairs, read per key over its step range."""
-    ranges: dict[str, tuple[int, int]] = {}
-    for point in points:
-        low, high = ranges.get(point.key, (point.step, point.step))
-        ranges[point.key] = (min(low, point.step), max(high, point.step))
-    conditions = [
-        and_(Metric.key == key, Metric.step.between(low, high))
-        for key, (low, high) in sorted(ranges.items())
-    ]
-    wanted = {(point.key, point.step) for point in points}
-    found: dict[tuple[str, int], float] = {}
-    for chunk in range(0, len(conditions), 200):
-        rows = session.execute(
-            select(Metric.key, Metric.step, Metric.value).where(
-                Metric.run_id == run_id, or_(*conditions[chunk : chunk + 200])
-            )
-        )
-        for key, step, value in rows:
-            if (key, step) in wanted:
-                found[(key, step)] = value
-    return found
-
-
 def _summary_rows(
     run_id: int, points: Sequence[MetricPoint], new_points: dict[str, int]
 ) -> list[dict[str, Any]]:
@@ -172,25 +147,41 @@ def _summary_rows(
     return rows
 
 
+_SQLITE_INSERT_NEW = sqlite.insert(METRICS).on_conflict_do_nothing(
+    index_elements=["run_id", "key", "step"]
+)
+_SQLITE_UPSERT = sqlite.insert(METRICS)
+_SQLITE_REPLACE_CHANGED = _SQLITE_UPSERT.on_conflict_do_update(
+    index_elements=["run_id", "key", "step"],
+    set_={"value": _SQLITE_UPSERT.excluded.value, "epoch": _SQLITE_UPSERT.excluded.epoch},
+    where=or_(
+        METRICS.c.value.is_distinct_from(_SQLITE_UPSERT.excluded.value),
+        METRICS.c.epoch.is_distinct_from(_SQLITE_UPSERT.excluded.epoch),
+    ),
+)
+
+
 def _write_sqlite(
     session: Session, run_id: int, points: Sequence[MetricPoint]
 ) -> tuple[dict[str, int], set[str]]:
-    """Read which points exist (cheap in-process), upsert them, then fold the summaries."""
-    existing = _existing(session, run_id, points)
-    statement = sqlite.insert(METRICS)
-    statement = statement.on_conflict_do_update(
-        index_elements=["run_id", "key", "step"],
-        set_={"value": statement.excluded.value, "epoch": statement.excluded.epoch},
-    )
-    session.execute(statement, [{"run_id": run_id, **point._asdict()} for point in points])
-    new_points: dict[str, int] = defaultdict(int)
-    changed: set[str] = set()
+    """Per key: insert the points that are new, then overwrite the stored ones whose value or
+    epoch differs; the rows each statement changed count the new points and name the changed
+    keys.
+
+    The counts come from the writes themselves, and the first one takes the database's write
+    lock until the commit, so concurrent replays of one batch count each point once.
+    """
+    by_key: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for point in points:
-        stored = existing.get((point.key, point.step))
-        if stored is None:
-            new_points[point.key] += 1
-        elif stored != point.value:
-            changed.add(point.key)
+        by_key[point.key].append({"run_id": run_id, **point._asdict()})
+    new_points: dict[str, int] = {}
+    changed: set[str] = set()
+    for key, rows in by_key.items():
+        new_points[key] = _rowcount(session.execute(_SQLITE_INSERT_NEW, rows))
+        if new_points[key] < len(rows) and _rowcount(
+            session.execute(_SQLITE_REPLACE_CHANGED, rows)
+        ):
+            changed.add(key)
     summary = sqlite.insert(SUMMARIES)
     new, old = summary.excluded, SUMMARIES.c
     later = new.last_step >= old.last_step
@@ -206,6 +197,11 @@ def _write_sqlite(
     )
     session.execute(summary, _summary_rows(run_id, points, new_points))
     return new_points, changed
+
+
+def _rowcount(result: Result[Any]) -> int:
+    """Rows an executemany changed (SQLite sums them; a conflict left alone counts none)."""
+    return int(cast(CursorResult[Any], result).rowcount)
 
 
 def recompute_summaries(session: Session, run_id: int, keys: Iterable[str]) -> None:

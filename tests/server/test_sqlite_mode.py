@@ -7,7 +7,6 @@ import io
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pandas as pd
 import pytest
 
@@ -25,6 +24,7 @@ from tests.server.helpers import (
     LiveServer,
     RecordingTaskQueue,
     create_external,
+    issue_token,
     valid_config,
     write_dataset,
 )
@@ -38,6 +38,7 @@ def sqlite_settings(tmp_path: Path) -> Settings:
         dataset_roots=[tmp_path / "roots"],
         reaper_interval_s=0,
         event_poll_interval_s=0.05,
+        allowed_hosts=["testserver"],
     )
     upgrade_database(settings.database_url)
     write_dataset(tmp_path / "roots" / "shapes")
@@ -48,7 +49,7 @@ def sqlite_settings(tmp_path: Path) -> Settings:
 def sqlite_client(sqlite_settings: Settings, task_queue: RecordingTaskQueue) -> Iterator[ApiClient]:
     app = create_app(sqlite_settings)
     app.dependency_overrides[get_task_queue] = lambda: task_queue
-    with ApiClient(app) as client:
+    with ApiClient(app, issue_token(app.state.session_factory)) as client:
         yield client
 
 
@@ -124,9 +125,10 @@ def test_runs_list_and_lifecycle_on_sqlite(
 def test_live_events_by_polling_sqlite(
     sqlite_settings: Settings, task_queue: RecordingTaskQueue
 ) -> None:
+    app = create_app(sqlite_settings, task_queue=task_queue)
     with (
-        LiveServer(create_app(sqlite_settings, task_queue=task_queue)) as server,
-        httpx.Client(base_url=server.url, timeout=10) as http,
+        LiveServer(app, issue_token(app.state.session_factory)) as server,
+        server.http() as http,
     ):
         run = http.post("/api/v1/runs", json={"external": True}).json()
         with http.stream("GET", f"/api/v1/runs/{run['id']}/events") as response:
