@@ -2,7 +2,8 @@
 
 Every `interval` seconds it refreshes the worker's row and, while a run trains, the run's
 heartbeat; the status it reads back is how a cancel reaches the training loop without the loop
-ever waiting on the database.
+ever waiting on the database. A beat that meets a locked or unreachable database is retried until
+the next one is due (`worker.retry`), so ingest load on the API never lets a run look lost.
 """
 
 from __future__ import annotations
@@ -16,9 +17,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from server.db import session_scope
 from server.run.lifecycle import heartbeat
 from server.worker_status.repository import remove_worker, upsert_worker
+from worker.retry import retry_write
 from worker.run_logging import CURRENT_RUN
 
 logger = logging.getLogger(__name__)
+
+REMOVE_RETRY_S = 2.0
+"""How long a stopping worker tries to remove its row; the reaper drops it otherwise."""
 
 
 @dataclass(frozen=True)
@@ -56,8 +61,15 @@ class Heartbeat:
         self._finished.set()
         if self._thread.is_alive():
             self._thread.join(timeout=self._interval * 2)
-        with session_scope(self._sessions) as session:
-            remove_worker(session, self._identity.name)
+
+        def remove() -> None:
+            with session_scope(self._sessions) as session:
+                remove_worker(session, self._identity.name)
+
+        try:
+            retry_write(remove, what="removal of this worker", limit_s=REMOVE_RETRY_S)
+        except Exception as error:  # the reaper drops a worker that is not seen any more
+            logger.warning("could not remove worker %s: %s", self._identity.name, error)
 
     def watch(self, run_id: int | None) -> None:
         """Start (or, with None, stop) beating for a run; clears any earlier stop request."""
@@ -72,11 +84,12 @@ class Heartbeat:
         return self._stop_run.is_set()
 
     def beat(self) -> None:
-        """One refresh, now. Database trouble is logged and retried at the next beat."""
+        """One refresh, now; retried until the next beat is due, then logged and left to it."""
         with self._lock:
             run_id = self._run_id
         token = CURRENT_RUN.set(run_id)
-        try:
+
+        def refresh() -> str | None:
             with session_scope(self._sessions) as session:
                 identity = self._identity
                 upsert_worker(
@@ -88,7 +101,10 @@ class Heartbeat:
                     queues=identity.queues,
                     current_run_id=run_id,
                 )
-                status = heartbeat(session, run_id) if run_id is not None else None
+                return heartbeat(session, run_id) if run_id is not None else None
+
+        try:
+            status = retry_write(refresh, what="heartbeat", limit_s=self._interval)
             if run_id is not None and status != "running":
                 if not self._stop_run.is_set():
                     logger.info("run is %s; asking the trainer to stop", status or "gone")

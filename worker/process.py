@@ -2,7 +2,8 @@
 
 Each process sees one GPU (`CUDA_VISIBLE_DEVICES` pinned before torch starts), uses Celery's solo
 pool (the run trains in the process itself, so DataLoader workers may fork) and takes one message
-at a time.
+at a time. SIGTERM or Ctrl-C stops the current run at its next check (see `worker.celery_app`),
+records it, and the process exits within seconds.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from types import FrameType
+from typing import NoReturn
 
 from server.db import create_db_engine, make_session_factory, require_schema_at_head
 from server.settings import Settings
@@ -36,8 +38,8 @@ def describe_device() -> str:
     return "cpu"
 
 
-def run_worker(settings: Settings, *, queues: Sequence[str], name: str | None = None) -> None:
-    """Serve `queues` in this process until interrupted (blocks)."""
+def run_worker(settings: Settings, *, queues: Sequence[str], name: str | None = None) -> int:
+    """Serve `queues` in this process until interrupted (blocks); returns the exit code."""
     from worker.celery_app import create_worker_app  # noqa: PLC0415 - loads torch and trainer
     from worker.training import WorkerContext  # noqa: PLC0415
 
@@ -66,6 +68,7 @@ def run_worker(settings: Settings, *, queues: Sequence[str], name: str | None = 
     app = create_worker_app(WorkerContext(settings, sessions, identity, heartbeat))
     heartbeat.start()
     logger.info("worker %s serves queues %s on %s", identity.name, ", ".join(queues), device)
+    code = 0
     try:
         app.worker_main(
             [
@@ -81,15 +84,32 @@ def run_worker(settings: Settings, *, queues: Sequence[str], name: str | None = 
                 "--loglevel=INFO",
             ]
         )
+    except SystemExit as stopped:  # how Celery ends a worker it shut down
+        code = stopped.code if isinstance(stopped.code, int) else 1
     finally:
         heartbeat.stop()
         engine.dispose()
+    return code
+
+
+def exit_without_teardown(code: int) -> NoReturn:
+    """End the process now that the worker has cleaned up.
+
+    The interpreter's own teardown frees torch's and Celery's objects one by one, which takes
+    seconds on a busy machine; a stopping worker (Ctrl-C on `segtrack up`) should be gone at once.
+    """
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        if stream is not None:
+            stream.flush()
+    os._exit(code)
 
 
 def serve_gpus(settings: Settings, *, gpus: Sequence[int] | None, queues: Sequence[str]) -> int:
     """One worker per GPU: the given ones, else every visible one; in this process when one.
 
-    Blocks until the workers stop; returns the exit code.
+    Blocks until the workers stop; returns the exit code of the children, and ends the process
+    itself (`exit_without_teardown`) when it was the worker.
     """
     if gpus is None and "CUDA_VISIBLE_DEVICES" not in os.environ:
         import torch  # noqa: PLC0415 - counting GPUs needs it, the API never gets here
@@ -99,8 +119,7 @@ def serve_gpus(settings: Settings, *, gpus: Sequence[int] | None, queues: Sequen
         return spawn_gpu_workers(gpus, queues)
     if gpus:
         os.environ["CUDA_VISIBLE_DEVICES"] = str(gpus[0])
-    run_worker(settings, queues=queues)
-    return 0
+    exit_without_teardown(run_worker(settings, queues=queues))
 
 
 def spawn_gpu_workers(gpus: Sequence[int], queues: Sequence[str]) -> int:

@@ -2,7 +2,9 @@
 
 Each epoch's metrics are one upsert (idempotent: a resumed epoch overwrites its own points) plus
 one event; previews are PNG files under the artifacts root plus rows pointing at them. After each
-commit the event is published (Redis) so dashboards update within a fraction of a second.
+commit the event is published (Redis) so dashboards update within a fraction of a second. A write
+that meets a locked or unreachable database is retried (`worker.retry`), so ingest load on the
+API never loses a report; the training waits meanwhile.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from server.preview.repository import add_preview, upsert_checkpoint
 from server.run.lifecycle import record_start
 from server.run.schemas import MaskEncodingOut, RunInfoOut
 from trainer.reporting import CheckpointKind, NullReporter, PreviewSample, RunInfo
+from worker.retry import retry_write
 
 logger = logging.getLogger(__name__)
 
@@ -83,13 +86,19 @@ class DbReporter(NullReporter):
         self._redis_url = redis_url
         self._stop_requested = stop_requested
 
-    def _commit(self, write: Callable[[Session], object]) -> None:
-        with session_scope(self._sessions) as session:
-            write(session)
+    def _commit(self, what: str, write: Callable[[Session], object]) -> None:
+        """Run `write` in one transaction, retried until it commits; then publish its events."""
+
+        def attempt() -> None:
+            with session_scope(self._sessions) as session:
+                write(session)
+
+        retry_write(attempt, what=what)
         notify_committed(self._redis_url)
 
     def on_start(self, info: RunInfo) -> None:
         self._commit(
+            "start of the run",
             lambda session: record_start(
                 session,
                 self._run_id,
@@ -97,16 +106,21 @@ class DbReporter(NullReporter):
                 epochs_planned=info.epochs,
                 device=info.device,
                 run_info=run_info_out(info),
-            )
+            ),
         )
 
     def on_epoch_end(self, epoch: int, metrics: Mapping[str, float]) -> None:
         points = [MetricPoint(key, epoch, float(value), epoch) for key, value in metrics.items()]
-        self._commit(lambda session: record_metrics(session, self._run_id, points))
+        self._commit(
+            f"metrics of epoch {epoch}",
+            lambda session: record_metrics(session, self._run_id, points),
+        )
 
     def on_step_metrics(self, step: int, metrics: Mapping[str, float]) -> None:
         points = [MetricPoint(key, step, float(value)) for key, value in metrics.items()]
-        self._commit(lambda session: record_metrics(session, self._run_id, points))
+        self._commit(
+            f"metrics of step {step}", lambda session: record_metrics(session, self._run_id, points)
+        )
 
     def on_preview(self, epoch: int, samples: Sequence[PreviewSample]) -> None:
         if not samples:
@@ -136,7 +150,7 @@ class DbReporter(NullReporter):
                 )
             record_event(session, "preview", self._run_id, {"epoch": epoch, "count": len(stored)})
 
-        self._commit(write)
+        self._commit(f"previews of epoch {epoch}", write)
 
     def on_checkpoint(
         self, kind: CheckpointKind, path: Path, epoch: int, metric: float | None
@@ -158,7 +172,7 @@ class DbReporter(NullReporter):
                 {"kind": kind, "epoch": epoch, "metric": metric},
             )
 
-        self._commit(write)
+        self._commit(f"{kind} checkpoint of epoch {epoch}", write)
 
     def should_stop(self) -> bool:
         return self._stop_requested()
