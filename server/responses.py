@@ -5,15 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from starlette.responses import Response
+from starlette.responses import JSONResponse
 
 _OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS | orjson.OPT_UTC_Z
 
 
-class OrjsonResponse(Response):
-    """`application/json` rendered with orjson (numpy arrays and datetimes included)."""
+class OrjsonResponse(JSONResponse):
+    """`application/json` rendered with orjson (numpy arrays and datetimes included).
 
-    media_type = "application/json"
+    A JSONResponse, so that the OpenAPI document types its body as JSON, not as a string.
+    """
 
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content, option=_OPTIONS)

@@ -62,6 +62,27 @@ class Settings(BaseSettings):
     event_retention_s: float = Field(
         7 * 24 * 3600.0, gt=0, description="Events older than this are deleted by the reaper"
     )
+    # --- resource caps on the training configs the API accepts (server/run/config_caps.py) ---
+    # A run over a cap is refused at submission with the value, the cap and the setting to raise;
+    # `segtrack train` on one's own machine has no caps.
+    max_image_pixels: int = Field(
+        4096 * 4096,
+        ge=64,
+        description="Largest image a run trains on, height x width: its image_size (or native "
+        "size x scale) and the output size of every resizing or cropping augment step",
+    )
+    max_batch_pixels: int = Field(
+        64 * 1024 * 1024,
+        ge=64,
+        description="Largest batch, batch_size x image pixels (e.g. 64 images of 1024 x 1024)",
+    )
+    max_batch_size: int = Field(512, ge=1, description="Largest batch_size")
+    max_num_workers: int | None = Field(
+        None,
+        ge=0,
+        description="Most data-loading processes a run may ask for (num_workers); default the "
+        "server's CPU cores, at least the trainer's default of 2",
+    )
 
     @field_validator("dataset_roots", mode="before")
     @classmethod

@@ -40,6 +40,16 @@ MAX_CLASSES = 254
 IGNORE_INDEX = 255
 """Class index of pixels that count neither in the loss nor in the metrics."""
 
+MAX_EPOCHS = 100_000
+"""Also the bound of every count of epochs (warm-up, patience, milestones)."""
+MAX_SEED = 2**32 - 1
+"""numpy's legacy seeding takes 32 bits; torch's generators are seeded from a multiple."""
+MAX_PATH = 4096
+MAX_NAME = 200
+"""Class names and metric keys (`monitor`), as long as the server stores them."""
+MAX_ERROR_ITEMS = 50
+"""Problems `describe_validation_error` lists before counting the rest."""
+
 
 def _group(name: str) -> dict[str, Any]:
     return {"group": name}
@@ -50,7 +60,10 @@ class AugmentStep(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: Annotated[str, Field(pattern=r"^[A-Z][A-Za-z0-9]*$", description="Transform class name")]
+    name: Annotated[
+        str,
+        Field(pattern=r"^[A-Z][A-Za-z0-9]*$", max_length=100, description="Transform class name"),
+    ]
     p: Annotated[float, Field(ge=0.0, le=1.0, description="Probability of applying it")] = 0.5
     params: dict[str, Any] = Field(
         default_factory=dict, description="Keyword arguments of the transform"
@@ -63,6 +76,8 @@ class TrainConfig(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         frozen=True,
+        # NaN or infinity would pass every bound (NaN compares false) and cannot be stored as JSON.
+        allow_inf_nan=False,
         title="TrainConfig",
         json_schema_extra={"groups": ["data", "model", "optimisation", "augmentation", "advanced"]},
     )
@@ -72,6 +87,7 @@ class TrainConfig(BaseModel):
         description="Dataset folder; its layout (images/masks, Pascal VOC or one mask folder per "
         "class) is detected",
         min_length=1,
+        max_length=MAX_PATH,
         json_schema_extra=_group("data"),
     )
     layout: LayoutName = Field(
@@ -79,6 +95,7 @@ class TrainConfig(BaseModel):
     )
     mask_suffix: str | None = Field(
         None,
+        max_length=100,
         description="Suffix of mask file stems, e.g. '_mask' (Carvana); detected when omitted",
         json_schema_extra=_group("data"),
     )
@@ -89,8 +106,9 @@ class TrainConfig(BaseModel):
         description="Number of classes including background; inferred from the masks when omitted",
         json_schema_extra=_group("data"),
     )
-    class_names: list[str] | None = Field(
+    class_names: list[Annotated[str, Field(max_length=MAX_NAME)]] | None = Field(
         None,
+        max_length=MAX_CLASSES,
         description="Class names in index order; read from the dataset's classes file when omitted",
         json_schema_extra=_group("data"),
     )
@@ -162,12 +180,14 @@ class TrainConfig(BaseModel):
     )
     encoder_weights: str | None = Field(
         None,
+        max_length=MAX_PATH,
         description="vgg16-unet only: local file with VGG16-BN weights (never downloaded)",
         json_schema_extra=_group("model"),
     )
     init_from: str | None = Field(
         None,
         min_length=1,
+        max_length=MAX_PATH,
         description="Fine-tune: start from the weights of a local checkpoint (best.pt, last.pt) or "
         "state-dict file, tensor by tensor where names and shapes match (a head for another "
         "number of classes starts fresh); ignored when resuming",
@@ -176,7 +196,7 @@ class TrainConfig(BaseModel):
 
     # --- optimisation -----------------------------------------------------------------------
     epochs: int = Field(
-        20, ge=1, le=100_000, description="Epochs", json_schema_extra=_group("optimisation")
+        20, ge=1, le=MAX_EPOCHS, description="Epochs", json_schema_extra=_group("optimisation")
     )
     batch_size: int = Field(
         8, ge=1, le=4096, description="Batch size", json_schema_extra=_group("optimisation")
@@ -212,6 +232,7 @@ class TrainConfig(BaseModel):
     warmup_epochs: int = Field(
         0,
         ge=0,
+        le=MAX_EPOCHS,
         description="Epochs of linear warm-up before the schedule",
         json_schema_extra=_group("optimisation"),
     )
@@ -224,11 +245,13 @@ class TrainConfig(BaseModel):
     step_size: int = Field(
         10,
         ge=1,
+        le=MAX_EPOCHS,
         description="step: epochs between decays",
         json_schema_extra=_group("optimisation"),
     )
-    milestones: list[int] = Field(
+    milestones: list[Annotated[int, Field(le=MAX_EPOCHS)]] = Field(
         default_factory=lambda: [30, 60],
+        max_length=1000,
         description="multistep: epochs at which the rate decays",
         json_schema_extra=_group("optimisation"),
     )
@@ -245,6 +268,7 @@ class TrainConfig(BaseModel):
     plateau_patience: int = Field(
         5,
         ge=0,
+        le=MAX_EPOCHS,
         description="plateau: epochs without improvement of `monitor` before decaying",
         json_schema_extra=_group("optimisation"),
     )
@@ -261,6 +285,7 @@ class TrainConfig(BaseModel):
     )
     class_weights: list[float] | None = Field(
         None,
+        max_length=MAX_CLASSES,
         description="Per-class weights of the cross-entropy terms, one per class",
         json_schema_extra=_group("optimisation"),
     )
@@ -285,6 +310,7 @@ class TrainConfig(BaseModel):
     )
     monitor: str = Field(
         "val/iou",
+        max_length=MAX_NAME,
         pattern=r"^(val/[a-z_]+(/.+)?|train/loss)$",
         description="Metric that picks the best checkpoint, drives plateau and early stopping",
         json_schema_extra=_group("optimisation"),
@@ -292,6 +318,7 @@ class TrainConfig(BaseModel):
     early_stopping_patience: int | None = Field(
         None,
         ge=1,
+        le=MAX_EPOCHS,
         description="Stop after this many epochs without improvement of `monitor`",
         json_schema_extra=_group("optimisation"),
     )
@@ -303,7 +330,7 @@ class TrainConfig(BaseModel):
     )
 
     # --- augmentation -----------------------------------------------------------------------
-    augment: AugmentPreset | list[AugmentStep] = Field(
+    augment: AugmentPreset | Annotated[list[AugmentStep], Field(max_length=100)] = Field(
         "light",
         description="Preset (none; light: flips, rot90; medium: + affine, brightness/contrast, "
         "HSV; strong: + elastic, noise, blur) or an explicit list of albumentations transforms",
@@ -314,6 +341,7 @@ class TrainConfig(BaseModel):
     seed: int = Field(
         0,
         ge=0,
+        le=MAX_SEED,
         description="Seed of the split, the weights and the batches",
         json_schema_extra=_group("advanced"),
     )
@@ -363,6 +391,7 @@ class TrainConfig(BaseModel):
     log_every_steps: int = Field(
         0,
         ge=0,
+        le=2**31 - 1,
         description="Also report train/loss_step every N optimizer steps (0: off)",
         json_schema_extra=_group("advanced"),
     )
@@ -430,11 +459,22 @@ class ConfigError(ValueError):
     """A config that cannot be loaded; the message names the key and what is allowed."""
 
 
-def describe_validation_error(error: ValidationError) -> list[dict[str, str]]:
-    """Turn pydantic's errors into `{field, message}` items that name the allowed values."""
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def describe_validation_error(
+    error: ValidationError, limit: int = MAX_ERROR_ITEMS
+) -> list[dict[str, str]]:
+    """Turn pydantic's errors into `{field, message}` items that name the allowed values.
+
+    At most `limit` items, then one that counts the rest, with field names and quoted values
+    cut short: a config with 100,000 unknown keys is described in a few kilobytes.
+    """
+    details = error.errors(include_url=False)
     items: list[dict[str, str]] = []
-    for detail in error.errors(include_url=False):
-        field = ".".join(str(part) for part in detail["loc"]) or "config"
+    for detail in details[:limit]:
+        field = _cut(".".join(str(part) for part in detail["loc"]) or "config", MAX_NAME)
         message = detail["msg"]
         if detail["type"] == "extra_forbidden":
             message = (
@@ -442,12 +482,16 @@ def describe_validation_error(error: ValidationError) -> list[dict[str, str]]:
             )
         elif detail["type"] == "literal_error":
             expected = detail.get("ctx", {}).get("expected", "")
-            message = f"got {detail.get('input')!r}; allowed values are {expected}"
+            message = f"got {_cut(repr(detail.get('input')), 80)}; allowed values are {expected}"
         elif detail["type"] == "missing":
             message = "this key is required"
         elif detail["type"] == "value_error":
             message = message.removeprefix("Value error, ")
         items.append({"field": field, "message": message})
+    if len(details) > limit:
+        items.append(
+            {"field": "config", "message": f"and {len(details) - limit} more problems not listed"}
+        )
     return items
 
 

@@ -7,8 +7,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from server.bounds import NoNul, ServerPath
+
 DatasetName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")]
 HexColor = Annotated[str, StringConstraints(pattern=r"^#[0-9a-fA-F]{6}$")]
+ClassName = Annotated[str, StringConstraints(min_length=1, max_length=200), NoNul]
+MAX_CLASSES = 254
 
 
 class DatasetCreate(BaseModel):
@@ -17,18 +21,18 @@ class DatasetCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: DatasetName = Field(description="Letters, digits, '.', '_' and '-'; runs refer to it")
-    path: str = Field(
+    path: Annotated[str, NoNul, ServerPath] = Field(
         min_length=1,
         max_length=4096,
         description="Server-side folder: absolute, or relative to a dataset root",
     )
     layout: Literal["auto", "images-masks", "voc", "class-folders"] = "auto"
-    mask_suffix: str | None = Field(None, max_length=100)
-    num_classes: int | None = Field(None, ge=2, le=254)
-    class_names: list[str] | None = Field(None, max_length=254)
+    mask_suffix: Annotated[str, NoNul] | None = Field(None, max_length=100)
+    num_classes: int | None = Field(None, ge=2, le=MAX_CLASSES)
+    class_names: list[ClassName] | None = Field(None, max_length=MAX_CLASSES)
     mask_ignore_value: int | None = Field(None, ge=0, le=65535)
     class_colors: list[HexColor] | None = Field(
-        None, description="One '#rrggbb' per class; default a palette"
+        None, max_length=MAX_CLASSES, description="One '#rrggbb' per class; default a palette"
     )
 
 
@@ -37,7 +41,7 @@ class DatasetPatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    class_colors: list[HexColor] | None = None
+    class_colors: list[HexColor] | None = Field(None, max_length=MAX_CLASSES)
 
 
 class DatasetSummaryOut(BaseModel):

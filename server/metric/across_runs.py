@@ -9,6 +9,7 @@ from typing import Any, Literal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from server.bounds import INT32_MAX, ascii_id, ascii_int
 from server.errors import InvalidInput, NotFound
 from server.metric.repository import epoch_values, last_epoch
 from server.metric.service import read_metrics
@@ -23,19 +24,22 @@ def parse_run_ids(raw: Sequence[str]) -> list[int]:
     """Run ids from comma-separated or repeated query values, in the order given, without repeats.
 
     Raises:
-        InvalidInput: no id, a non-integer, or more than MAX_RUNS ids.
+        InvalidInput: no id, anything but an id in ASCII digits, or more than MAX_RUNS ids.
     """
     ids: list[int] = []
     for item in (part.strip() for value in raw for part in value.split(",")):
         if not item:
             continue
-        if not item.isdigit():
+        run_id = ascii_id(item)
+        if run_id is None:
+            shown = item if len(item) <= 40 else item[:40] + "…"
             raise InvalidInput(
-                f"run_ids takes run ids (integers) separated by commas; got {item!r}",
-                [{"field": "run_ids", "message": f"{item!r} is not a run id"}],
+                f"run_ids takes run ids (whole numbers 1 to {INT32_MAX} in ASCII digits) "
+                f"separated by commas; got {shown!r}",
+                [{"field": "run_ids", "message": f"{shown!r} is not a run id"}],
             )
-        if int(item) not in ids:
-            ids.append(int(item))
+        if run_id not in ids:
+            ids.append(run_id)
     if not ids:
         raise InvalidInput(
             "give the runs to read as run_ids=1,2,3",
@@ -54,11 +58,14 @@ def parse_epoch(raw: str) -> EpochChoice:
     text = raw.strip().lower()
     if text in EPOCH_WORDS:
         return "best" if text == "best" else "last"
-    if text.isdigit():
-        return int(text)
+    epoch = ascii_int(text)
+    if epoch is not None and epoch <= INT32_MAX:
+        return epoch
+    shown = raw if len(raw) <= 40 else raw[:40] + "…"
     raise InvalidInput(
-        f"epoch must be a non-negative integer, 'best' or 'last'; got {raw!r}",
-        [{"field": "epoch", "message": "an integer, 'best' or 'last'"}],
+        f"epoch must be a whole number 0 to {INT32_MAX} in ASCII digits, 'best' or 'last'; "
+        f"got {shown!r}",
+        [{"field": "epoch", "message": f"an integer 0 to {INT32_MAX}, 'best' or 'last'"}],
     )
 
 

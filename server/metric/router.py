@@ -3,15 +3,17 @@ the same reads over several runs at once, and values at an epoch (for comparing 
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from server import exports
+from server.bounds import Int64, RunIdPath, Text
 from server.deps import SessionDep
+from server.http_errors import error_responses
 from server.metric import across_runs, service
 from server.metric.downsample import MIN_POINTS
 from server.metric.repository import MetricPoint, read_rows
@@ -25,7 +27,7 @@ RUN = "/api/v1/runs/{run_id}"
 MANY = "/api/v1/metrics"
 
 KeysParam = Annotated[
-    list[str], Query(description="Comma-separated or repeated; default every key")
+    list[Text], Query(description="Comma-separated or repeated; default every key")
 ]
 MaxPointsParam = Annotated[
     int | None,
@@ -36,8 +38,29 @@ MaxPointsParam = Annotated[
     ),
 ]
 RunIdsParam = Annotated[
-    list[str], Query(description=f"Comma-separated or repeated, at most {across_runs.MAX_RUNS}")
+    list[Text],
+    Query(description=f"Comma-separated or repeated, at most {across_runs.MAX_RUNS}"),
 ]
+
+
+def inline_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The model's JSON schema with its `$defs` written in place: pydantic's local references
+    (`#/$defs/PointIn`) would not resolve inside the OpenAPI document."""
+    schema = model.model_json_schema()
+    definitions: dict[str, Any] = schema.pop("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            reference = node.get("$ref", "")
+            if isinstance(reference, str) and reference.startswith("#/$defs/"):
+                return resolve(definitions[reference.removeprefix("#/$defs/")])
+            return {key: resolve(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [resolve(value) for value in node]
+        return node
+
+    resolved: dict[str, Any] = resolve(schema)
+    return resolved
 
 
 def _keys(raw: list[str]) -> list[str] | None:
@@ -58,12 +81,13 @@ async def points_body(request: Request) -> PointsIn:
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": PointsIn.model_json_schema()}},
+            "content": {"application/json": {"schema": inline_schema(PointsIn)}},
         }
     },
+    responses=error_responses(404, 413),
 )
 def ingest_metrics(
-    run_id: int, body: Annotated[PointsIn, Depends(points_body)], session: SessionDep
+    run_id: RunIdPath, body: Annotated[PointsIn, Depends(points_body)], session: SessionDep
 ) -> IngestOut:
     """Store up to 10,000 points `{key, step, value, epoch?}`; replaying a batch is harmless
     (upsert on run, key, step). More points: 413; a NaN, a bad key or step: 422 naming the point."""
@@ -72,12 +96,16 @@ def ingest_metrics(
     return IngestOut(written=stats.written, new=stats.new, keys=list(stats.keys))
 
 
-@router.get(f"{RUN}/metrics", response_class=OrjsonResponse, responses={200: {"model": MetricsOut}})
+@router.get(
+    f"{RUN}/metrics",
+    response_class=OrjsonResponse,
+    responses={200: {"model": MetricsOut}, **error_responses(404)},
+)
 def read_metrics(
-    run_id: int,
+    run_id: RunIdPath,
     session: SessionDep,
     keys: KeysParam = [],  # noqa: B006 (FastAPI reads it)
-    after_step: Annotated[int | None, Query(description="Only steps after this one")] = None,
+    after_step: Annotated[Int64 | None, Query(description="Only steps after this one")] = None,
     max_points: MaxPointsParam = None,
 ) -> OrjsonResponse:
     """`{"series": {key: {step, value, min, max, last, count, downsampled}}}`."""
@@ -87,8 +115,12 @@ def read_metrics(
     return OrjsonResponse({"series": series})
 
 
-@router.get(f"{RUN}/metrics.csv", response_class=Response)
-def metrics_csv(run_id: int, session: SessionDep) -> Response:
+@router.get(
+    f"{RUN}/metrics.csv",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}}, **error_responses(404)},
+)
+def metrics_csv(run_id: RunIdPath, session: SessionDep) -> Response:
     """Every point of the run: `step`, `epoch`, then one column per key."""
     get_run(session, run_id)
     return Response(
@@ -99,7 +131,9 @@ def metrics_csv(run_id: int, session: SessionDep) -> Response:
 
 
 @router.get(
-    f"{MANY}/series", response_class=OrjsonResponse, responses={200: {"model": RunsSeriesOut}}
+    f"{MANY}/series",
+    response_class=OrjsonResponse,
+    responses={200: {"model": RunsSeriesOut}, **error_responses(404)},
 )
 def read_many_metrics(
     session: SessionDep,
@@ -115,11 +149,11 @@ def read_many_metrics(
     return OrjsonResponse({"items": items})
 
 
-@router.get(f"{MANY}/at")
+@router.get(f"{MANY}/at", responses=error_responses(404))
 def read_values_at(
     session: SessionDep,
     run_ids: RunIdsParam,
-    epoch: Annotated[str, Query(description="An epoch number, `best` or `last` (per run)")],
+    epoch: Annotated[Text, Query(description="An epoch number, `best` or `last` (per run)")],
     keys: KeysParam = [],  # noqa: B006 (FastAPI reads it)
 ) -> ValuesAtOut:
     """Each run's value of every key (or of `keys`) at the end of `epoch`.

@@ -6,6 +6,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from server.bounds import INT32_MAX, NoNul
+
 MAX_KEY_LENGTH = 200
 MAX_STEP = 2**62
 
@@ -15,10 +17,10 @@ class PointIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    key: Annotated[str, Field(min_length=1, max_length=MAX_KEY_LENGTH)]
+    key: Annotated[str, Field(min_length=1, max_length=MAX_KEY_LENGTH), NoNul]
     step: Annotated[int, Field(ge=0, le=MAX_STEP)]
     value: Annotated[float, Field(allow_inf_nan=False)]
-    epoch: Annotated[int | None, Field(ge=0)] = None
+    epoch: Annotated[int | None, Field(ge=0, le=INT32_MAX)] = None
 
     @field_validator("key")
     @classmethod

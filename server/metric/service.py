@@ -12,11 +12,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from server.bounds import INT32_MAX
 from server.errors import InvalidInput, NotFound, PayloadTooLarge
 from server.events import record_event
 from server.metric.downsample import MIN_POINTS, downsample
 from server.metric.repository import MetricPoint, UpsertStats, read_series, upsert_points
-from server.metric.schemas import MAX_KEY_LENGTH
+from server.metric.schemas import MAX_KEY_LENGTH, MAX_STEP
 from server.models import Run
 
 MAX_POINTS_PER_CALL = 10_000
@@ -37,21 +38,33 @@ def check_points(points: Sequence[MetricPoint]) -> None:
         )
     problems: list[dict[str, str]] = []
     for index, point in enumerate(points):
-        if not point.key or len(point.key) > MAX_KEY_LENGTH or point.key != point.key.strip():
+        if (
+            not point.key
+            or len(point.key) > MAX_KEY_LENGTH
+            or point.key != point.key.strip()
+            or "\x00" in point.key
+        ):
             problems.append(
                 {
                     "field": f"points.{index}.key",
                     "message": f"keys are 1 to {MAX_KEY_LENGTH} characters without whitespace "
-                    "at either end",
+                    "at either end or NUL characters",
                 }
             )
         if not math.isfinite(point.value):
             problems.append(
                 {"field": f"points.{index}.value", "message": "values must be finite numbers"}
             )
-        if point.step < 0:
+        if not 0 <= point.step <= MAX_STEP:
             problems.append(
-                {"field": f"points.{index}.step", "message": "steps are non-negative integers"}
+                {"field": f"points.{index}.step", "message": f"steps are integers 0 to {MAX_STEP}"}
+            )
+        if point.epoch is not None and not 0 <= point.epoch <= INT32_MAX:
+            problems.append(
+                {
+                    "field": f"points.{index}.epoch",
+                    "message": f"epochs are integers 0 to {INT32_MAX}",
+                }
             )
     if problems:
         first = problems[0]
@@ -79,7 +92,8 @@ def record_metrics(session: Session, run_id: int, points: Sequence[MetricPoint])
     Raises:
         NotFound: no run `run_id`.
         PayloadTooLarge: more than MAX_POINTS_PER_CALL points.
-        InvalidInput: a bad key, a non-finite value or a negative step (the field names the index).
+        InvalidInput: a bad key, a non-finite value, a step or epoch out of range (the field
+            names the index).
     """
     check_points(points)
     monitor = session.execute(select(Run.monitor).where(Run.id == run_id)).one_or_none()

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import FileResponse
 
+from server.bounds import Count32, RunIdPath
 from server.deps import SessionDep, SettingsDep
 from server.errors import NotFound
+from server.http_errors import error_responses
 from server.preview import repository, service
 from server.preview.schemas import (
     CheckpointOut,
@@ -23,10 +25,16 @@ from server.unit_of_work import UnitOfWorkRoute
 router = APIRouter(route_class=UnitOfWorkRoute, prefix="/api/v1/runs/{run_id}", tags=["files"])
 
 IMMUTABLE = "public, max-age=31536000, immutable"
+_PNG: dict[int | str, dict[str, Any]] = {200: {"content": {"image/png": {}}}}
+_CHECKPOINT: dict[int | str, dict[str, Any]] = {200: {"content": {"application/octet-stream": {}}}}
 
 
-@router.get("/previews")
-def list_previews(run_id: int, session: SessionDep, epoch: int | None = None) -> PreviewsOut:
+@router.get("/previews", responses=error_responses(404))
+def list_previews(
+    run_id: RunIdPath,
+    session: SessionDep,
+    epoch: Annotated[Count32 | None, Query(description="Default: the latest")] = None,
+) -> PreviewsOut:
     """Epochs with previews, and the samples of `epoch` (default: the latest)."""
     get_run(session, run_id)
     epochs = repository.preview_epochs(session, run_id)
@@ -54,12 +62,16 @@ def list_previews(run_id: int, session: SessionDep, epoch: int | None = None) ->
     return PreviewsOut(epochs=epochs, epoch=chosen, samples=samples)
 
 
-@router.get("/previews/{epoch}/{sample}/{kind}.png", response_class=FileResponse)
+@router.get(
+    "/previews/{epoch}/{sample}/{kind}.png",
+    response_class=FileResponse,
+    responses={**_PNG, **error_responses(404)},
+)
 def preview_png(
-    run_id: int,
-    epoch: int,
+    run_id: RunIdPath,
+    epoch: Annotated[Count32, Path()],
     *,
-    sample: int,
+    sample: Annotated[Count32, Path(description="The sample's index")],
     kind: Literal["image", "truth", "prediction"],
     session: SessionDep,
     settings: SettingsDep,
@@ -71,8 +83,8 @@ def preview_png(
     return FileResponse(path, media_type="image/png", headers={"Cache-Control": IMMUTABLE})
 
 
-@router.get("/checkpoints")
-def list_checkpoints(run_id: int, session: SessionDep) -> CheckpointsOut:
+@router.get("/checkpoints", responses=error_responses(404))
+def list_checkpoints(run_id: RunIdPath, session: SessionDep) -> CheckpointsOut:
     get_run(session, run_id)
     return CheckpointsOut(
         checkpoints=[
@@ -88,9 +100,13 @@ def list_checkpoints(run_id: int, session: SessionDep) -> CheckpointsOut:
     )
 
 
-@router.get("/checkpoints/{kind}", response_class=FileResponse)
+@router.get(
+    "/checkpoints/{kind}",
+    response_class=FileResponse,
+    responses={**_CHECKPOINT, **error_responses(404)},
+)
 def download_checkpoint(
-    run_id: int, kind: Literal["best", "last"], session: SessionDep, settings: SettingsDep
+    run_id: RunIdPath, kind: Literal["best", "last"], session: SessionDep, settings: SettingsDep
 ) -> FileResponse:
     """The checkpoint file, named run-<id>-<kind>.pt."""
     _checkpoint, path = service.checkpoint_file(session, settings.artifacts_dir, run_id, kind)
@@ -99,9 +115,9 @@ def download_checkpoint(
     )
 
 
-@router.get("/logs")
+@router.get("/logs", responses=error_responses(404))
 def run_logs(
-    run_id: int,
+    run_id: RunIdPath,
     session: SessionDep,
     settings: SettingsDep,
     tail: Annotated[int, Query(ge=0, le=10_000)] = 200,

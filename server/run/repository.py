@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -28,9 +29,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, defer
 
+from server.bounds import INT32_MAX, INT32_MIN, ascii_id
 from server.errors import InvalidInput, NotFound
 from server.models import Metric, MetricSummary, Run, RunTag, UTCDateTime, utcnow
 
+_TEXT_SORTS = {"name", "status", "model", "dataset_name"}
+_NUMBER_SORTS = {"best_val_iou", "last_val_iou", "duration"}
+_INTEGER_SORTS = {"epochs_done", "priority", "id"}
 SORT_FIELDS: tuple[str, ...] = (
     "created_at",
     "name",
@@ -192,17 +197,17 @@ def _conditions(run_filter: RunFilter) -> list[ColumnElement[bool]]:
             Run.dataset_name.ilike(pattern, escape="\\"),
             Run.id.in_(select(RunTag.run_id).where(RunTag.tag.ilike(pattern, escape="\\"))),
         ]
-        if run_filter.text.strip().isdigit():
-            matches.append(Run.id == int(run_filter.text))
+        run_id = ascii_id(run_filter.text)
+        if run_id is not None:
+            matches.append(Run.id == run_id)
         conditions.append(or_(*matches))
     if run_filter.dataset:
         by_name = or_(
             Run.dataset_name == run_filter.dataset, Run.dataset_path == run_filter.dataset
         )
+        dataset_id = ascii_id(run_filter.dataset)
         conditions.append(
-            or_(by_name, Run.dataset_id == int(run_filter.dataset))
-            if run_filter.dataset.isdigit()
-            else by_name
+            or_(by_name, Run.dataset_id == dataset_id) if dataset_id is not None else by_name
         )
     if run_filter.model:
         conditions.append(Run.model == run_filter.model)
@@ -232,24 +237,56 @@ def encode_cursor(sort: RunSort, cursor: Cursor) -> str:
 
 
 def decode_cursor(text: str, sort: RunSort) -> Cursor:
-    """The cursor of a page of the same sort, else InvalidInput."""
+    """The cursor of a page of the same sort, else InvalidInput.
+
+    A cursor comes back from the client, so every part is checked before it reaches SQL: a
+    forged one may hold any JSON, and a wrong type or an integer beyond int4 would fail there.
+    """
     problem = InvalidInput(
         "invalid cursor: pass the `next_cursor` of the previous page with the same sort",
         [{"field": "cursor", "message": "not a cursor of this list"}],
     )
     try:
         data = orjson.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
-        if data["s"] != sort.spec:
+        if not isinstance(data, dict) or data.get("s") != sort.spec:
             raise problem
-        value = data["v"]
-        if sort.field == "created_at":
-            value = datetime.fromisoformat(value)
-        now = datetime.fromisoformat(data["now"])
-        if now.tzinfo is None:
+        now = _aware_datetime(data["now"])
+        run_id = data["id"]
+        if now is None or not _is_int32(run_id):
             raise problem
-        return Cursor(value=value, run_id=int(data["id"]), now=now)
+        return Cursor(value=_sort_value(sort.field, data["v"], problem), run_id=run_id, now=now)
     except (binascii.Error, ValueError, KeyError, TypeError, orjson.JSONDecodeError) as error:
         raise problem from error
+
+
+def _is_int32(value: Any) -> bool:
+    return type(value) is int and INT32_MIN <= value <= INT32_MAX
+
+
+def _aware_datetime(value: Any) -> datetime | None:
+    """A timezone-aware datetime from ISO text, or None for anything else."""
+    if not isinstance(value, str) or "\x00" in value:
+        return None
+    moment = datetime.fromisoformat(value)
+    return moment if moment.tzinfo is not None else None
+
+
+def _sort_value(field: str, value: Any, problem: InvalidInput) -> Any:
+    """A cursor's sort value, if it has the type of `field`'s column; else `problem`."""
+    if field == "created_at":
+        moment = _aware_datetime(value)
+        if moment is None:
+            raise problem
+        return moment
+    if value is None and field in _NULLABLE_SORTS:
+        return None
+    if field in _TEXT_SORTS and isinstance(value, str) and "\x00" not in value:
+        return value
+    if field in _INTEGER_SORTS and _is_int32(value):
+        return value
+    if field in _NUMBER_SORTS and type(value) in (int, float) and math.isfinite(value):
+        return float(value)
+    raise problem
 
 
 def _after(

@@ -9,7 +9,9 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from server import exports
+from server.bounds import RunIdPath, Text
 from server.deps import SessionDep, SettingsDep, TaskQueueDep
+from server.http_errors import error_responses
 from server.metric.repository import summaries
 from server.models import Run, utcnow
 from server.run import repository, service
@@ -57,7 +59,7 @@ def run_out(session: Session, run: Run, tags: list[str] | None = None) -> RunOut
     )
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@router.post("", status_code=status.HTTP_201_CREATED, responses=error_responses(403))
 def create_run(
     body: RunCreate, session: SessionDep, settings: SettingsDep, task_queue: TaskQueueDep
 ) -> RunOut:
@@ -72,14 +74,18 @@ def create_run(
 
 def run_filter(
     *,
-    status_: Annotated[list[str], Query(alias="status")] = [],  # noqa: B006 (FastAPI reads it)
-    tag: Annotated[list[str], Query(description="Runs carrying every tag given")] = [],  # noqa: B006
-    q: Annotated[str | None, Query(max_length=200, description="Text in name, notes, tags")] = None,
-    dataset: Annotated[str | None, Query(description="Dataset name, id or path")] = None,
-    model: str | None = None,
+    status_: Annotated[list[Text], Query(alias="status")] = [],  # noqa: B006 (FastAPI reads it)
+    tag: Annotated[list[Text], Query(description="Runs carrying every tag given")] = [],  # noqa: B006
+    q: Annotated[
+        Text | None, Query(max_length=200, description="Text in name, notes, tags")
+    ] = None,
+    dataset: Annotated[
+        Text | None, Query(max_length=4096, description="Dataset name, id or path")
+    ] = None,
+    model: Annotated[Text | None, Query(max_length=200)] = None,
     external: bool | None = None,
     metric: Annotated[
-        list[str], Query(description=service.METRIC_GRAMMAR + "; repeat to AND several")
+        list[Text], Query(description=service.METRIC_GRAMMAR + "; repeat to AND several")
     ] = [],  # noqa: B006
 ) -> RunFilter:
     """The list filters shared by the JSON list and the CSV export."""
@@ -95,7 +101,7 @@ def run_filter(
 
 
 RunFilterDep = Annotated[RunFilter, Depends(run_filter)]
-SortParam = Annotated[str, Query(description="Field, '-' prefix for descending")]
+SortParam = Annotated[Text, Query(description="Field, '-' prefix for descending")]
 
 
 @router.get("")
@@ -104,7 +110,9 @@ def list_runs(
     run_filter: RunFilterDep,
     sort: SortParam = "-created_at",
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
-    cursor: str | None = None,
+    cursor: Annotated[
+        Text | None, Query(max_length=2000, description="The `next_cursor` of the previous page")
+    ] = None,
 ) -> RunPage:
     """Runs matching every filter, one page at a time (keyset pagination: pass `next_cursor`)."""
     runs, next_cursor = repository.list_runs(
@@ -114,7 +122,9 @@ def list_runs(
     return RunPage(items=[summary_out(run, tags[run.id]) for run in runs], next_cursor=next_cursor)
 
 
-@csv_router.get("/runs.csv", response_class=Response)
+@csv_router.get(
+    "/runs.csv", response_class=Response, responses={200: {"content": {"text/csv": {}}}}
+)
 def runs_csv(
     session: SessionDep, run_filter: RunFilterDep, sort: SortParam = "-created_at"
 ) -> Response:
@@ -135,22 +145,26 @@ def runs_csv(
     )
 
 
-@router.get("/{run_id}")
-def get_run(run_id: int, session: SessionDep) -> RunOut:
+@router.get("/{run_id}", responses=error_responses(404))
+def get_run(run_id: RunIdPath, session: SessionDep) -> RunOut:
     return run_out(session, repository.get_run(session, run_id))
 
 
-@router.patch("/{run_id}")
-def patch_run(run_id: int, body: RunPatch, session: SessionDep, task_queue: TaskQueueDep) -> RunOut:
+@router.patch("/{run_id}", responses=error_responses(404, 409))
+def patch_run(
+    run_id: RunIdPath, body: RunPatch, session: SessionDep, task_queue: TaskQueueDep
+) -> RunOut:
     """Change name, tags or notes; external runs also take a final `status`; queued runs take a
     new `priority` or `queue` (409 once a worker has claimed the run)."""
     run, tags = service.patch_run(session, task_queue, run_id, body)
     return run_out(session, run, tags)
 
 
-@router.delete("/{run_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/{run_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(404, 409)
+)
 def delete_run(
-    run_id: int,
+    run_id: RunIdPath,
     session: SessionDep,
     settings: SettingsDep,
     task_queue: TaskQueueDep,
@@ -161,21 +175,25 @@ def delete_run(
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/{run_id}/cancel")
-def cancel_run(run_id: int, session: SessionDep, task_queue: TaskQueueDep) -> RunOut:
+@router.post("/{run_id}/cancel", responses=error_responses(404, 409))
+def cancel_run(run_id: RunIdPath, session: SessionDep, task_queue: TaskQueueDep) -> RunOut:
     """Queued runs end now; running ones become `cancelling` until their worker stops."""
     return run_out(session, service.cancel_run(session, task_queue, run_id))
 
 
-@router.post("/{run_id}/resume")
-def resume_run(run_id: int, session: SessionDep, task_queue: TaskQueueDep) -> RunOut:
+@router.post("/{run_id}/resume", responses=error_responses(404, 409))
+def resume_run(run_id: RunIdPath, session: SessionDep, task_queue: TaskQueueDep) -> RunOut:
     """Queue a failed or cancelled run again, continuing from its last checkpoint."""
     return run_out(session, service.resume_run(session, task_queue, run_id))
 
 
-@router.post("/{run_id}/clone", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/{run_id}/clone",
+    status_code=status.HTTP_201_CREATED,
+    responses=error_responses(403, 404, 409),
+)
 def clone_run(
-    run_id: int,
+    run_id: RunIdPath,
     body: CloneRequest,
     session: SessionDep,
     settings: SettingsDep,

@@ -7,13 +7,19 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from server.bounds import NoNul
 from server.models import Run
 
 Tag = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=r"^[^,\s]")
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=r"^[^,\s]"),
+    NoNul,
 ]
 QueueName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
-RunName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+RunName = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), NoNul
+]
+Notes = Annotated[str, StringConstraints(max_length=100_000), NoNul]
 FinalStatus = Literal["succeeded", "failed", "cancelled"]
 
 
@@ -31,7 +37,7 @@ class RunCreate(BaseModel):
     external: bool = Field(False, description="A run trained elsewhere that logs metrics here")
     params: dict[str, Any] | None = Field(None, description="Free-form parameters (external runs)")
     tags: list[Tag] = Field(default_factory=list, max_length=50)
-    notes: str = Field("", max_length=100_000)
+    notes: Notes = ""
     priority: int = Field(0, ge=0, le=9, description="0-9; higher runs first")
     queue: QueueName | None = Field(
         None, description="Worker queue; default SEGTRACK_DEFAULT_QUEUE"
@@ -57,9 +63,9 @@ class RunPatch(BaseModel):
 
     name: RunName | None = None
     tags: list[Tag] | None = Field(None, max_length=50)
-    notes: str | None = Field(None, max_length=100_000)
+    notes: Notes | None = None
     status: FinalStatus | None = None
-    failure_reason: str | None = Field(None, max_length=1000)
+    failure_reason: Annotated[str, StringConstraints(max_length=1000), NoNul] | None = None
     priority: int | None = Field(
         None, ge=0, le=9, description="0-9; higher runs first (queued runs only)"
     )

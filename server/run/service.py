@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from server.artifacts import delete_run_files
+from server.bounds import NUL_MESSAGE, check_json, server_path_problem
 from server.dataset import repository as datasets
 from server.dataset.service import report_for_config, resolve_dataset_path
 from server.db import after_commit
@@ -23,6 +24,7 @@ from server.models import RUN_STATUSES, TERMINAL_STATUSES, Dataset, Run, utcnow
 from server.preview.repository import get_checkpoint
 from server.queue import TaskQueue
 from server.run import repository
+from server.run.config_caps import check_config_caps, check_dataset_caps
 from server.run.lifecycle import RUNNING_STATUSES, dispatch, end_now, enqueue, status_event
 from server.run.repository import (
     METRIC_OPERATORS,
@@ -32,7 +34,7 @@ from server.run.repository import (
     RunSort,
 )
 from server.run.schemas import CloneRequest, RunCreate, RunPatch
-from server.run.weights_files import resolve_weight_files
+from server.run.weights_files import WEIGHT_FIELDS, resolve_weight_files
 from server.settings import Settings
 from trainer.config import TrainConfig, describe_validation_error
 
@@ -41,6 +43,10 @@ METRIC_GRAMMAR = (
     "the key's last value"
 )
 _CONDITION = re.compile(r"^\s*(?P<key>[^<>=!]+?)\s*(?P<op>>=|<=|!=|>|<|=)\s*(?P<value>\S+)\s*$")
+# A number in ASCII only: float() alone would also read other scripts' digits.
+_NUMBER = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?", re.ASCII)
+MAX_NAME = 200
+"""Run names and dataset names of runs (their columns' length)."""
 
 
 @dataclass(frozen=True)
@@ -59,11 +65,14 @@ def prepare_config(session: Session, settings: Settings, raw: dict[str, Any]) ->
 
     Raises:
         InvalidInput: config errors, one `{field, message}` per key (the message lists what is
-            allowed), or a dataset folder that does not exist.
+            allowed), values the database cannot store (NUL characters, NaN), a config over the
+            resource caps of `settings` (`server.run.config_caps`), or a dataset folder that
+            does not exist.
         PathNotAllowed: the dataset is outside the dataset roots, or a weights file (`init_from`,
             `encoder_weights`) outside the artifacts root and the dataset roots.
         DatasetRejected: the dataset failed inspection (details: the report).
     """
+    check_json(raw, "config")
     data = dict(raw)
     registered = None
     if isinstance(data.get("dataset"), str) and data["dataset"]:
@@ -76,6 +85,8 @@ def prepare_config(session: Session, settings: Settings, raw: dict[str, Any]) ->
         details = describe_validation_error(error)
         summary = "; ".join(f"{item['field']}: {item['message']}" for item in details[:3])
         raise InvalidInput(f"invalid training config: {summary}", details) from error
+    check_config_caps(config, settings)
+    _check_paths(config)
     folder = resolve_dataset_path(settings, config.dataset, field="config.dataset")
     if registered is None:
         registered = datasets.by_path(session, str(folder))
@@ -83,8 +94,19 @@ def prepare_config(session: Session, settings: Settings, raw: dict[str, Any]) ->
         session, settings, config.model_copy(update={"dataset": str(folder)})
     )
     report = report_for_config(session, config, registered)
-    name = registered.name if registered is not None else Path(folder).name
+    check_dataset_caps(config, settings, report)
+    name = registered.name if registered is not None else Path(folder).name[:MAX_NAME]
     return PreparedConfig(config=config, dataset=registered, dataset_name=name, report=report)
+
+
+def _check_paths(config: TrainConfig) -> None:
+    """InvalidInput for a path of the config that cannot name one on the server."""
+    for name in ("dataset", *WEIGHT_FIELDS):
+        raw = getattr(config, name)
+        problem = server_path_problem(raw) if raw else None
+        if problem is not None:
+            field = f"config.{name}"
+            raise InvalidInput(f"{field}: {problem}", [{"field": field, "message": problem}])
 
 
 def _training_run(
@@ -99,7 +121,7 @@ def _training_run(
     config = prepared.config
     now = utcnow()
     return Run(
-        name=name or f"{config.model}-{prepared.dataset_name}",
+        name=name or f"{config.model}-{prepared.dataset_name}"[:MAX_NAME],
         status="queued",
         external=False,
         config=config.model_dump(mode="json"),
@@ -136,6 +158,7 @@ def _created(session: Session, run: Run, tags: Sequence[str]) -> Run:
 def create_run(session: Session, settings: Settings, task_queue: TaskQueue, body: RunCreate) -> Run:
     """Create a queued training run (sent to the workers after commit) or an external run."""
     if body.external:
+        check_json(body.params, "params")
         now = utcnow()
         run = Run(
             name=body.name or "external",
@@ -178,6 +201,7 @@ def clone_run(
     source = repository.get_run(session, run_id)
     if source.external or source.config is None:
         raise Conflict(f"run {run_id} is an external run: it has no config to clone")
+    check_json(body.overrides, "overrides")
     prepared = prepare_config(session, settings, {**source.config, **body.overrides})
     tags = body.tags if body.tags is not None else repository.tags_of(session, [run_id])[run_id]
     run = _training_run(
@@ -318,12 +342,14 @@ def parse_metric_condition(text: str) -> MetricCondition:
         f"invalid metric condition {text!r}: expected {METRIC_GRAMMAR}",
         [{"field": "metric", "message": f"expected {METRIC_GRAMMAR}"}],
     )
-    if match is None or match["op"] not in METRIC_OPERATORS:
+    if (
+        match is None
+        or match["op"] not in METRIC_OPERATORS
+        or not _NUMBER.fullmatch(match["value"])
+        or "\x00" in match["key"]
+    ):
         raise problem
-    try:
-        value = float(match["value"])
-    except ValueError as error:
-        raise problem from error
+    value = float(match["value"])
     if not math.isfinite(value):
         raise problem
     return MetricCondition(key=match["key"], op=match["op"], value=value)
@@ -353,6 +379,19 @@ def build_filter(
     external: bool | None = None,
 ) -> RunFilter:
     """A RunFilter from query parameters, with errors naming the allowed values."""
+    texts = {
+        "status": statuses,
+        "tag": tags,
+        "q": [text or ""],
+        "dataset": [dataset or ""],
+        "model": [model or ""],
+        "metric": metrics,
+    }
+    for field, values in texts.items():
+        if any("\x00" in value for value in values):
+            raise InvalidInput(
+                f"{field}: {NUL_MESSAGE}", [{"field": field, "message": NUL_MESSAGE}]
+            )
     unknown = [status for status in statuses if status not in RUN_STATUSES]
     if unknown:
         raise InvalidInput(

@@ -14,6 +14,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from server.artifacts import absolute_path
+from server.bounds import INT32_MAX
 from server.errors import InvalidInput, PathNotAllowed
 from server.models import Run
 from server.preview.repository import get_checkpoint
@@ -22,7 +23,7 @@ from server.settings import Settings
 from trainer.config import TrainConfig
 
 WEIGHT_FIELDS = ("init_from", "encoder_weights")
-RUN_REFERENCE = re.compile(r"^run:(?P<run_id>\d+)(?::(?P<kind>best|last))?$")
+RUN_REFERENCE = re.compile(r"^run:(?P<run_id>[0-9]+)(?::(?P<kind>best|last))?$")
 
 
 def _allowed_roots(settings: Settings) -> list[Path]:
@@ -34,7 +35,7 @@ def _run_checkpoint(
 ) -> Path:
     run_id = int(reference["run_id"])
     kind = reference["kind"] or "best"
-    if session.get(Run, run_id) is None:
+    if run_id > INT32_MAX or session.get(Run, run_id) is None:
         raise InvalidInput(
             f"{field}: run {run_id} does not exist",
             [{"field": field, "message": f"no run {run_id}; give run:<id>[:best|last] or a file"}],

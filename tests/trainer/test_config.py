@@ -5,12 +5,14 @@ import re
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from trainer.config import (
     MODEL_NAMES,
     ConfigError,
     TrainConfig,
     config_json_schema,
+    describe_validation_error,
     load_config,
     validate_config,
 )
@@ -106,3 +108,43 @@ def test_schema_groups_every_field_for_the_form() -> None:
     for name, prop in schema["properties"].items():
         assert prop.get("group") in groups, name
         assert prop.get("description"), name
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ({"learning_rate": float("nan")}, "learning_rate"),
+        ({"dice_weight": float("inf")}, "dice_weight"),
+        ({"augment": [{"name": "Blur", "p": float("nan")}]}, "augment.list[AugmentStep].0.p"),
+        ({"seed": 2**32}, "seed"),
+        ({"warmup_epochs": 2**31}, "warmup_epochs"),
+        ({"early_stopping_patience": 10**12}, "early_stopping_patience"),
+        ({"milestones": [10, 2**40]}, "milestones.1"),
+        ({"monitor": "val/iou/" + "x" * 200}, "monitor"),
+        ({"class_names": ["a" * 201, "b"]}, "class_names.0"),
+        ({"dataset": "d" * 4097}, "dataset"),
+    ],
+)
+def test_values_beyond_what_a_run_can_use_are_refused(data: dict[str, object], field: str) -> None:
+    with pytest.raises(ValidationError) as error:
+        TrainConfig.model_validate({"dataset": "d", **data})
+    assert field in [item["field"] for item in describe_validation_error(error.value)]
+
+
+def test_many_problems_are_described_in_a_bounded_list() -> None:
+    data = {"dataset": "d", **{f"key_{index}": index for index in range(10_000)}}
+    with pytest.raises(ValidationError) as error:
+        TrainConfig.model_validate(data)
+    items = describe_validation_error(error.value)
+    assert len(items) == 51
+    assert items[-1] == {"field": "config", "message": "and 9950 more problems not listed"}
+    with pytest.raises(ConfigError) as loading:
+        validate_config(data)
+    assert len(str(loading.value)) < 50_000
+
+
+def test_long_keys_and_values_are_cut_in_descriptions() -> None:
+    with pytest.raises(ValidationError) as error:
+        TrainConfig.model_validate({"dataset": "d", "k" * 10_000: 1, "loss": "x" * 10_000})
+    items = describe_validation_error(error.value)
+    assert all(len(item["field"]) <= 200 and len(item["message"]) < 1000 for item in items)
