@@ -27,7 +27,7 @@ from server.settings import Settings
 from tests.server.helpers import ApiClient, create_external, valid_config
 
 SEED = 20_260_901
-MAX_EXAMPLES = 12
+MAX_EXAMPLES = 25
 
 
 def _document() -> dict[str, Any]:
