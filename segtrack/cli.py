@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from segtrack.accounts_cli import add_account_commands
 from trainer.config import ConfigError, config_json_schema, load_config
 
 logger = logging.getLogger("segtrack")
@@ -204,6 +205,7 @@ def _up(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from segtrack.serve_access import ServeRefused, prepare_serving
     from server.app import build_app
     from server.db import SchemaOutdatedError, create_db_engine, require_schema_at_head
     from server.settings import get_settings
@@ -215,6 +217,10 @@ def _serve(args: argparse.Namespace) -> int:
         raise CommandError(str(error)) from error
     finally:
         engine.dispose()
+    try:
+        prepare_serving(args.host, args.port, insecure_no_auth=args.insecure_no_auth)
+    except ServeRefused as error:
+        raise CommandError(str(error)) from error
     uvicorn.run(
         build_app(),
         host=args.host,
@@ -412,6 +418,11 @@ def _add_service_commands(commands: argparse._SubParsersAction[argparse.Argument
     serve = commands.add_parser("serve", help="run the API server only (settings from SEGTRACK_*)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--insecure-no-auth",
+        action="store_true",
+        help="no accounts: anyone who reaches the port may do anything (trusted networks only)",
+    )
     serve.set_defaults(handler=_serve)
 
     worker = commands.add_parser(
@@ -444,6 +455,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_export(commands)
     _add_data_commands(commands)
     _add_service_commands(commands)
+    add_account_commands(commands)
     return parser
 
 

@@ -14,12 +14,18 @@ from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
 
 import anyio.to_thread
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from server.api_docs import install_api_docs
+from server.auth.first_admin import announce_first_admin
+from server.auth.middleware import AccessMiddleware
+from server.auth.rate_limit import LoginRateLimiter
+from server.auth.router import router as auth_router
+from server.auth.run_access import require_run_owner
 from server.body_limit import BodySizeLimitMiddleware
 from server.config_schema.router import router as config_schema_router
 from server.dataset.router import router as datasets_router
@@ -97,6 +103,7 @@ def create_app(
             logger.error("%s", error)
             raise
         settings.artifacts_dir.mkdir(parents=True, exist_ok=True)
+        await anyio.to_thread.run_sync(announce_first_admin, factory, settings)
         _freeze_startup_objects()
         reaper = (
             asyncio.create_task(run_reaper(factory, settings, queue))
@@ -126,8 +133,18 @@ def create_app(
     app.state.engine = engine
     app.state.session_factory = factory
     app.state.task_queue = queue
+    app.state.login_limiter = LoginRateLimiter(settings.login_attempts, settings.login_window_s)
     install_error_handlers(app)
+    # The last added runs first: CORS answers preflights, then the body limit, then access.
+    app.add_middleware(AccessMiddleware, settings=settings)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Last-Event-ID"],
+        )
 
     @app.get("/healthz", tags=["health"])
     def healthz(session: SessionDep) -> Health:
@@ -137,10 +154,12 @@ def create_app(
 
     install_pages(app)
     install_api_docs(app)
+    owned = [Depends(require_run_owner)]
+    app.include_router(auth_router)
+    app.include_router(runs_csv_router)
+    app.include_router(runs_router, dependencies=owned)
+    app.include_router(metrics_router, dependencies=owned)
     for router in (
-        runs_csv_router,
-        runs_router,
-        metrics_router,
         files_router,
         events_router,
         datasets_router,

@@ -53,6 +53,27 @@ class DatasetRejected(DomainError):  # noqa: N818 (the API's names)
     code = "dataset_rejected"
 
 
+class Unauthenticated(DomainError):  # noqa: N818 (the API's names)
+    """A request with no valid credentials: no session, or a bad, expired or revoked token."""
+
+    status_code = 401
+    code = "unauthenticated"
+
+
+class Forbidden(DomainError):  # noqa: N818 (the API's names)
+    """A known caller asking for something their role or token scope does not allow."""
+
+    status_code = 403
+    code = "forbidden"
+
+
+class TooManyRequests(DomainError):  # noqa: N818 (the API's names)
+    """Too many attempts (sign-ins) in a short time; `details` says when to retry."""
+
+    status_code = 429
+    code = "too_many_requests"
+
+
 class PathNotAllowed(DomainError):  # noqa: N818 (the API's names)
     """A server-side path outside the configured dataset roots."""
 

@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
+from server.auth.principal import PRINCIPAL_KEY, Principal
 from server.deps import SessionDep
 from server.http_errors import http_error
 from server.models import Run
@@ -31,15 +32,56 @@ def _settings(request: Request) -> Settings:
     return settings
 
 
-def _page(request: Request, template: str, title: str, **context: Any) -> HTMLResponse:
+def _principal(request: Request) -> Principal | None:
+    principal: Principal | None = getattr(request.state, PRINCIPAL_KEY, None)
+    return principal
+
+
+def _page(
+    request: Request, template: str, title: str, status_code: int = 200, **context: Any
+) -> HTMLResponse:
     return TEMPLATES.TemplateResponse(
-        request, template, {"title": title, "active": template.removesuffix(".html"), **context}
+        request,
+        template,
+        {
+            "title": title,
+            "active": template.removesuffix(".html"),
+            "principal": _principal(request),
+            **context,
+        },
+        status_code=status_code,
     )
 
 
 @router.get("/favicon.ico")
 def favicon() -> RedirectResponse:
     return RedirectResponse("/static/favicon.svg", status_code=301)
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request, problem: str | None = None) -> Response:
+    if _principal(request) is not None and problem is None:
+        return RedirectResponse("/", status_code=303)
+    return _page(request, "login.html", "Sign in", problem=problem)
+
+
+@router.get("/setup", response_class=HTMLResponse)
+def setup_page(request: Request) -> HTMLResponse:
+    return _page(request, "setup.html", "Create your account")
+
+
+@router.get("/account", response_class=HTMLResponse)
+def account_page(request: Request) -> HTMLResponse:
+    return _page(request, "account.html", "Account")
+
+
+@router.get("/admin", response_class=HTMLResponse)
+def admin_page(request: Request) -> HTMLResponse:
+    principal = _principal(request)
+    if principal is None or not principal.is_admin or principal.via == "open":
+        message = "only admins manage accounts"
+        return _page(request, "not_found.html", "Not allowed", status_code=403, message=message)
+    return _page(request, "admin.html", "Users")
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -92,7 +134,7 @@ async def _not_found(request: Request, exc: Exception) -> Response:
     return TEMPLATES.TemplateResponse(
         request,
         "not_found.html",
-        {"title": "Not found", "active": "", "message": message},
+        {"title": "Not found", "active": "", "message": message, "principal": _principal(request)},
         status_code=404,
     )
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -62,6 +62,50 @@ class Settings(BaseSettings):
     event_retention_s: float = Field(
         7 * 24 * 3600.0, gt=0, description="Events older than this are deleted by the reaper"
     )
+    # --- live event streams (SSE): caps and keep-alives (server/event_stream.py) ---
+    sse_max_streams: int = Field(
+        1000, ge=1, description="Event streams open at once in all; one more is answered 429"
+    )
+    sse_max_streams_per_client: int = Field(
+        32,
+        ge=1,
+        description="Event streams open at once per client (its address, or its user once "
+        "signed in); one more is answered 429",
+    )
+    sse_keepalive_s: float = Field(
+        15.0, gt=0, description="A quiet event stream gets a keep-alive comment this often"
+    )
+    # --- access: accounts, sessions, request checks (server/auth) ---
+    auth: Literal["accounts", "none"] = Field(
+        "accounts",
+        description="`accounts`: every request is a signed-in user's or carries a token; `none` "
+        "lets anyone who reaches the port do anything (`segtrack serve --insecure-no-auth`)",
+    )
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Host names the API answers to besides localhost, 127.0.0.1 and ::1 (comma-"
+        "separated; `.example.org` also allows its subdomains; `*` allows any, which re-opens "
+        "DNS rebinding)",
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Origins (scheme://host:port) whose pages may call the API with a token; "
+        "none by default",
+    )
+    public_url: str = Field(
+        "",
+        description="The address users open (e.g. https://segtrack.lab.example); links the "
+        "server prints start with it",
+    )
+    session_ttl_s: float = Field(
+        14 * 24 * 3600.0, gt=0, description="How long a browser stays signed in"
+    )
+    login_attempts: int = Field(
+        10, ge=1, description="Failed sign-ins allowed per client address and per account"
+    )
+    login_window_s: float = Field(
+        300.0, gt=0, description="The window `login_attempts` is counted over"
+    )
     # --- resource caps on the training configs the API accepts (server/run/config_caps.py) ---
     # A run over a cap is refused at submission with the value, the cap and the setting to raise;
     # `segtrack train` on one's own machine has no caps.
@@ -83,6 +127,13 @@ class Settings(BaseSettings):
         description="Most data-loading processes a run may ask for (num_workers); default the "
         "server's CPU cores, at least the trainer's default of 2",
     )
+
+    @field_validator("allowed_hosts", "cors_origins", mode="before")
+    @classmethod
+    def _split_names(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     @field_validator("dataset_roots", mode="before")
     @classmethod

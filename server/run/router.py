@@ -9,6 +9,8 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from server import exports
+from server.auth import audit
+from server.auth.principal import Principal, PrincipalDep
 from server.bounds import RunIdPath, Text
 from server.deps import SessionDep, SettingsDep, TaskQueueDep
 from server.http_errors import error_responses
@@ -45,6 +47,11 @@ def _summary_fields(run: Run) -> dict[str, object]:
     return {name: getattr(run, name) for name in RunSummaryOut.model_fields if hasattr(Run, name)}
 
 
+def _record_submitter(run: Run, principal: Principal) -> None:
+    run.submitted_by_id = principal.user_id
+    run.submitted_by = principal.name if principal.via != "open" else None
+
+
 def run_out(session: Session, run: Run, tags: list[str] | None = None) -> RunOut:
     """The full view of a run, with its tags and metric summaries."""
     if tags is None:
@@ -61,7 +68,11 @@ def run_out(session: Session, run: Run, tags: list[str] | None = None) -> RunOut
 
 @router.post("", status_code=status.HTTP_201_CREATED, responses=error_responses(403))
 def create_run(
-    body: RunCreate, session: SessionDep, settings: SettingsDep, task_queue: TaskQueueDep
+    body: RunCreate,
+    session: SessionDep,
+    settings: SettingsDep,
+    task_queue: TaskQueueDep,
+    principal: PrincipalDep,
 ) -> RunOut:
     """Queue a training run, or open an external run (`external: true`) to log into.
 
@@ -69,6 +80,7 @@ def create_run(
     dataset roots 403; a dataset that fails inspection 422 with the inspection report.
     """
     run = service.create_run(session, settings, task_queue, body)
+    _record_submitter(run, principal)
     return run_out(session, run, sorted(set(body.tags)))
 
 
@@ -165,20 +177,28 @@ def patch_run(
 )
 def delete_run(
     run_id: RunIdPath,
+    *,
     session: SessionDep,
     settings: SettingsDep,
     task_queue: TaskQueueDep,
+    principal: PrincipalDep,
     force: bool = False,
 ) -> Response:
     """Delete the run and its files; a running run needs `?force=true`."""
+    name = repository.get_run(session, run_id).name
     service.delete_run(session, settings, task_queue, run_id, force=force)
+    audit.record(session, principal, "run.delete", f"run {run_id}", name=name, force=force)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post("/{run_id}/cancel", responses=error_responses(404, 409))
-def cancel_run(run_id: RunIdPath, session: SessionDep, task_queue: TaskQueueDep) -> RunOut:
+def cancel_run(
+    run_id: RunIdPath, session: SessionDep, task_queue: TaskQueueDep, principal: PrincipalDep
+) -> RunOut:
     """Queued runs end now; running ones become `cancelling` until their worker stops."""
-    return run_out(session, service.cancel_run(session, task_queue, run_id))
+    run = service.cancel_run(session, task_queue, run_id)
+    audit.record(session, principal, "run.cancel", f"run {run_id}", name=run.name)
+    return run_out(session, run)
 
 
 @router.post("/{run_id}/resume", responses=error_responses(404, 409))
@@ -195,9 +215,13 @@ def resume_run(run_id: RunIdPath, session: SessionDep, task_queue: TaskQueueDep)
 def clone_run(
     run_id: RunIdPath,
     body: CloneRequest,
+    *,
     session: SessionDep,
     settings: SettingsDep,
     task_queue: TaskQueueDep,
+    principal: PrincipalDep,
 ) -> RunOut:
-    """A new queued run with this run's config and `overrides` applied."""
-    return run_out(session, service.clone_run(session, settings, task_queue, run_id, body))
+    """A new queued run with this run's config and `overrides` applied (the caller's run)."""
+    run = service.clone_run(session, settings, task_queue, run_id, body)
+    _record_submitter(run, principal)
+    return run_out(session, run)

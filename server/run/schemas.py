@@ -107,6 +107,7 @@ class RunSummaryOut(BaseModel):
     tags: list[str]
     priority: int
     queue: str
+    submitted_by: str | None = Field(None, description="Who submitted the run")
     dataset_id: int | None
     dataset_name: str | None
     model: str | None

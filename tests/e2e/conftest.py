@@ -20,6 +20,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
+from tests.e2e.app_api import auth_headers, authorize, sign_in
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = [
     "--headless",
@@ -55,13 +57,22 @@ def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         [sys.executable, "-m", "segtrack", "up", "--data-dir", str(data_dir), "--port", str(port)],
         stdout=log,
         stderr=subprocess.STDOUT,
-        env={**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1", "SEGTRACK_HEARTBEAT_TIMEOUT_S": "30"},
+        env={
+            **os.environ,
+            "NO_ALBUMENTATIONS_UPDATE": "1",
+            "SEGTRACK_HEARTBEAT_TIMEOUT_S": "30",
+            "SEGTRACK_HOME": str(data_dir / "home"),
+        },
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + READY_TIMEOUT_S
     while True:
+        token_file = data_dir / "token"
+        if token_file.exists():
+            authorize(url, token_file.read_text().strip())
+        request = urllib.request.Request(f"{url}/api/v1/workers", headers=auth_headers(url))
         try:
-            with urllib.request.urlopen(f"{url}/api/v1/workers", timeout=1) as response:
+            with urllib.request.urlopen(request, timeout=1) as response:
                 if b'"workers":[{' in response.read():
                     break
         except OSError:
@@ -93,7 +104,7 @@ def browser() -> Iterator[Browser]:
 @pytest.fixture
 def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
     """A fresh 1440x900 page; console errors fail the test."""
-    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    context = sign_in(browser.new_context(viewport={"width": 1440, "height": 900}))
     new_page = context.new_page()
     errors: list[str] = []
     new_page.on("pageerror", lambda error: errors.append(str(error)))

@@ -63,6 +63,7 @@ class Service:
     environment: dict[str, str]
     url: str
     logs: Path
+    token: str
     api: subprocess.Popen[bytes] | None = None
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
     log_files: list[BinaryIO] = field(default_factory=list)
@@ -122,10 +123,23 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
         "OMP_NUM_THREADS": "1",
     }
     subprocess.run([sys.executable, "-m", "segtrack", "db", "upgrade"], env=environment, check=True)
-    running = Service(environment, f"http://127.0.0.1:{port}", data_dir)
+    segtrack = [sys.executable, "-m", "segtrack"]
+    subprocess.run(
+        [*segtrack, "user", "create", "admin", "--role", "admin", "--no-password"],
+        env=environment,
+        check=True,
+    )
+    token = subprocess.run(
+        [*segtrack, "token", "create", "--user", "admin", "--name", "integration"],
+        env=environment,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    running = Service(environment, f"http://127.0.0.1:{port}", data_dir, token)
     running.start_api(port)
     running.start_worker()
-    client = SegtrackClient(running.url, timeout=10)
+    client = SegtrackClient(running.url, token=token, timeout=10)
     try:
         _wait_for(lambda: _answers(client), 60, "the API to start")
         client._call("POST", "/api/v1/datasets", json={"name": "demo", "path": "demo"})
@@ -149,7 +163,7 @@ def _answers(client: SegtrackClient) -> bool:
 
 @pytest.fixture
 def client(service: Service) -> Iterator[SegtrackClient]:
-    with SegtrackClient(service.url, timeout=30) as opened:
+    with SegtrackClient(service.url, token=service.token, timeout=30) as opened:
         yield opened
 
 
@@ -158,12 +172,14 @@ def _status(client: SegtrackClient, run_id: int) -> str:
     return status
 
 
-def test_a_run_trains_on_a_worker_and_streams_its_epochs(client: SegtrackClient) -> None:
+def test_a_run_trains_on_a_worker_and_streams_its_epochs(
+    client: SegtrackClient, service: Service
+) -> None:
     events: list[dict[str, Any]] = []
     ready = threading.Event()
 
     def listen() -> None:
-        with SegtrackClient(client.base_url, timeout=60) as listener:
+        with SegtrackClient(client.base_url, token=service.token, timeout=60) as listener:
             stream = listener.stream_events(read_timeout=60)
             ready.set()
             for event in stream:

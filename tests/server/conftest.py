@@ -19,7 +19,13 @@ from server.deps import get_task_queue
 from server.models import Base
 from server.settings import Settings
 from tests.conftest import create_scratch_database, drop_scratch_database
-from tests.server.helpers import ApiClient, LiveServer, RecordingTaskQueue, write_dataset
+from tests.server.helpers import (
+    ApiClient,
+    LiveServer,
+    RecordingTaskQueue,
+    issue_token,
+    write_dataset,
+)
 
 
 @pytest.fixture
@@ -50,6 +56,7 @@ def settings(database_url: str, tmp_path: Path, dataset_root: Path) -> Settings:
         dataset_roots=[dataset_root],
         reaper_interval_s=0,
         heartbeat_timeout_s=30,
+        allowed_hosts=["testserver"],
     )
 
 
@@ -63,7 +70,21 @@ def app(
 
 
 @pytest.fixture
-def client(app: FastAPI) -> Iterator[ApiClient]:
+def admin_token(session_factory: sessionmaker[Session]) -> str:
+    """An admin's read-write token (rolled back with the test)."""
+    return issue_token(session_factory)
+
+
+@pytest.fixture
+def client(app: FastAPI, admin_token: str) -> Iterator[ApiClient]:
+    """The app in-process, called as an admin with a bearer token."""
+    with ApiClient(app, admin_token) as client:
+        yield client
+
+
+@pytest.fixture
+def anonymous(app: FastAPI) -> Iterator[ApiClient]:
+    """The app in-process, called without credentials."""
     with ApiClient(app) as client:
         yield client
 
@@ -117,7 +138,9 @@ def start_live(
 
     def start(**changes: object) -> LiveServer:
         settings = live_settings.model_copy(update=changes)
-        server = LiveServer(create_app(settings, task_queue=task_queue)).__enter__()
+        app = create_app(settings, task_queue=task_queue)
+        token = issue_token(app.state.session_factory)
+        server = LiveServer(app, token).__enter__()
         servers.append(server)
         return server
 

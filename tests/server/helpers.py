@@ -17,6 +17,11 @@ import uvicorn
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 from fastapi import FastAPI
 from PIL import Image
+from sqlalchemy.orm import Session, sessionmaker
+
+from server.auth.repository import user_by_name
+from server.auth.service import create_token, create_user
+from server.db import session_scope
 
 
 @dataclass
@@ -62,8 +67,9 @@ class ApiClient:
     portal, with the app's lifespan entered. (starlette's TestClient warns about httpx, and
     warnings fail the tests.) Errors inside the app propagate to the test."""
 
-    def __init__(self, app: FastAPI) -> None:
+    def __init__(self, app: FastAPI, token: str | None = None) -> None:
         self.app = app
+        self.token = token
         self._stack = ExitStack()
         self._portal: BlockingPortal | None = None
         self._client: httpx.AsyncClient | None = None
@@ -78,7 +84,9 @@ class ApiClient:
             self._stack.close()
             raise
         self._client = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=self.app), base_url="http://testserver"
+            transport=httpx.ASGITransport(app=self.app),
+            base_url="http://testserver",
+            headers=bearer(self.token),
         )
         self._stack.callback(self._portal.call, self._client.aclose)
         return self
@@ -103,6 +111,20 @@ class ApiClient:
         return self.request("DELETE", url, **kwargs)
 
 
+def bearer(token: str | None) -> dict[str, str]:
+    """The Authorization header of `token` (none for None)."""
+    return {} if token is None else {"Authorization": f"Bearer {token}"}
+
+
+def issue_token(
+    factory: sessionmaker[Session], name: str = "admin", role: str = "admin", scope: str = "write"
+) -> str:
+    """A token of the user `name` (created with `role` when missing), committed by `factory`."""
+    with session_scope(factory) as session:
+        user = user_by_name(session, name) or create_user(session, name, role, None)
+        return create_token(session, user.id, f"{name} test token", scope).token
+
+
 def valid_config(dataset: str = "shapes", **overrides: object) -> dict[str, object]:
     """A small config that passes validation."""
     return {"dataset": dataset, "epochs": 2, "batch_size": 2, "base_channels": 8, **overrides}
@@ -116,10 +138,13 @@ def create_external(client: ApiClient, name: str = "script", **extra: object) ->
 
 
 class LiveServer:
-    """The app served by uvicorn on a free local port, in a background thread."""
+    """The app served by uvicorn on a free local port, in a background thread; `token` (when
+    given) is an admin's, sent by `http()`."""
 
-    def __init__(self, app: FastAPI) -> None:
+    def __init__(self, app: FastAPI, token: str | None = None) -> None:
         self.app = app
+        self.token = token
+        self.headers = bearer(token)
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._socket.bind(("127.0.0.1", 0))
         host, port = self._socket.getsockname()
@@ -138,6 +163,11 @@ class LiveServer:
                 raise RuntimeError("the live server did not start")
             time.sleep(0.01)
         return self
+
+    def http(self, **kwargs: Any) -> httpx.Client:
+        """A client of this server that sends the admin's token."""
+        kwargs.setdefault("timeout", 10)
+        return httpx.Client(base_url=self.url, headers=self.headers, **kwargs)
 
     def __exit__(self, *exc: object) -> None:
         self._server.should_exit = True

@@ -86,7 +86,8 @@ def test_unknown_routes_and_methods_are_json(client: ApiClient) -> None:
 
 
 def test_unexpected_errors_are_a_json_500_with_a_request_id(settings: Settings) -> None:
-    app: FastAPI = create_app(settings)
+    # An open server: this test is about the error shape, not about access.
+    app: FastAPI = create_app(settings.model_copy(update={"auth": "none"}))
 
     @app.get("/boom")
     def boom() -> None:
@@ -95,7 +96,7 @@ def test_unexpected_errors_are_a_json_500_with_a_request_id(settings: Settings) 
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
 
     async def call() -> httpx.Response:
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
             return await http.get("/boom")
 
     response = anyio.run(call)

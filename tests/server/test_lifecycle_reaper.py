@@ -7,7 +7,6 @@ from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
-import httpx
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -196,7 +195,7 @@ def test_the_app_runs_the_reaper_in_the_background(
     server = start_live(reaper_interval_s=0.05, heartbeat_timeout_s=0.5)
     engine = create_db_engine(server.app.state.settings.database_url)
     factory = make_session_factory(engine)
-    with httpx.Client(base_url=server.url, timeout=10) as http:
+    with server.http() as http:
         run = http.post("/api/v1/runs", json={"config": valid_config()}).json()
         with session_scope(factory) as session:
             claim_run(session, run["id"], worker="vanishing", device="cpu")

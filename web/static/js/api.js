@@ -12,8 +12,16 @@ const segtrack = (() => {
     }
   }
 
+  // The page's CSRF token: every state-changing request of a signed-in browser must send it.
+  function csrfHeaders(method) {
+    const meta = document.querySelector('meta[name="csrf-token"]');
+    const safe = !method || method === "GET" || method === "HEAD";
+    return !safe && meta ? { "X-CSRF-Token": meta.getAttribute("content") } : {};
+  }
+
   async function api(path, options = {}) {
-    const init = { ...options, headers: { Accept: "application/json", ...(options.headers || {}) } };
+    const headers = { Accept: "application/json", ...csrfHeaders(options.method), ...(options.headers || {}) };
+    const init = { ...options, headers };
     if (options.json !== undefined) {
       init.body = JSON.stringify(options.json);
       init.headers["Content-Type"] = "application/json";
@@ -22,6 +30,10 @@ const segtrack = (() => {
     const response = await fetch(path, init);
     const text = await response.text();
     const body = text ? JSON.parse(text) : null;
+    if (response.status === 401) {
+      // Signed out (session expired or revoked): sign in again and come back here.
+      window.location.assign(`/login?next=${encodeURIComponent(window.location.pathname + window.location.search)}`);
+    }
     if (!response.ok) throw new ApiError(response.status, body);
     return body;
   }

@@ -1,0 +1,41 @@
+"""Members change only their own runs: a dependency of the run routes that, for a state-changing
+request naming a run, checks who submitted it. Admins change any run; anyone who may write can
+clone any run (the clone is theirs). Runs submitted before accounts existed are the admins'."""
+
+from __future__ import annotations
+
+from fastapi import Request
+from sqlalchemy import select
+
+from server.auth.principal import PrincipalDep
+from server.auth.request_checks import SAFE_METHODS
+from server.db import session_scope
+from server.errors import Forbidden
+from server.models import Run
+
+MAX_RUN_ID = 2**31 - 1
+
+
+def require_run_owner(request: Request, principal: PrincipalDep) -> None:
+    """Refuse (403) a member's change to another user's run; validation and 404 come later."""
+    if request.method in SAFE_METHODS or principal.is_admin:
+        return
+    raw = request.path_params.get("run_id")
+    if raw is None or request.url.path.endswith("/clone"):
+        return
+    text = str(raw)
+    if not (text.isascii() and text.isdigit()) or not 0 < int(text) <= MAX_RUN_ID:
+        return
+    with session_scope(request.app.state.session_factory) as session:
+        row = session.execute(
+            select(Run.submitted_by_id, Run.submitted_by).where(Run.id == int(text))
+        ).one_or_none()
+    if row is None:
+        return
+    owner_id, owner_name = row
+    if owner_id != principal.user_id:
+        owner = owner_name or "nobody recorded"
+        raise Forbidden(
+            f"run {text} was submitted by {owner}; a {principal.role} may only change the runs "
+            "they submitted (admins may change any)"
+        )
