@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from server.auth.principal import PRINCIPAL_KEY, Principal
+from server.bounds import INT32_MAX
 from server.deps import SessionDep
 from server.http_errors import http_error
 from server.models import Run
@@ -103,7 +104,8 @@ def new_run_page(request: Request) -> HTMLResponse:
 
 @router.get("/runs/{run_id:int}", response_class=HTMLResponse)
 def run_page(request: Request, run_id: int, session: SessionDep) -> HTMLResponse:
-    if session.get(Run, run_id) is None:
+    # An id beyond the int4 column names no run (the database would refuse to look it up).
+    if run_id > INT32_MAX or session.get(Run, run_id) is None:
         raise HTTPException(404, f"run {run_id} does not exist")
     return _page(request, "run.html", f"Run {run_id}", run_id=run_id)
 

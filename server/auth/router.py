@@ -126,7 +126,7 @@ def change_password(
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/auth/invite")
+@router.get("/auth/invite", responses={403: {}})
 def invite_info(session: SessionDep, code: Annotated[str, Query(max_length=200)]) -> InviteInfoOut:
     """The role a one-time invite link grants (403 when it is unknown, used or expired)."""
     role = service.invite_role(session, code)

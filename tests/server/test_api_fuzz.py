@@ -24,7 +24,7 @@ from schemathesis.specs.openapi import checks as openapi_checks
 
 from server.app import create_app
 from server.settings import Settings
-from tests.server.helpers import ApiClient, create_external, valid_config
+from tests.server.helpers import ApiClient, bearer, create_external, valid_config
 
 SEED = 20_260_901
 MAX_EXAMPLES = 25
@@ -64,10 +64,9 @@ CHECKS: list[CheckFunction] = [
 
 
 @pytest.fixture
-def api_headers() -> dict[str, str]:
-    """What every generated request carries: the one place its credentials come from (none
-    while the API is open)."""
-    return {}
+def api_headers(admin_token: str) -> dict[str, str]:
+    """What every generated request carries: the one place its credentials come from."""
+    return bearer(admin_token)
 
 
 @pytest.fixture

@@ -316,3 +316,8 @@ def test_huge_fields_and_values_are_not_echoed_back(
     response = client.post("/api/v1/runs", json={"config": config})
     assert response.status_code == 422
     assert len(response.content) < 20_000
+
+
+@pytest.mark.parametrize("run", [str(INT32_OVER), "99999999999999999999"])
+def test_run_pages_of_ids_beyond_the_column_are_not_found(client: ApiClient, run: str) -> None:
+    assert client.get(f"/runs/{run}").status_code == 404
