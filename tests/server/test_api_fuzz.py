@@ -32,14 +32,18 @@ MAX_EXAMPLES = 25
 
 def _document() -> dict[str, Any]:
     """The app's OpenAPI document, from an app that is never started (collection needs it)."""
-    folder = Path(tempfile.mkdtemp(prefix="segtrack-openapi-"))
-    settings = Settings(
-        data_dir=folder,
-        database_url=f"sqlite:///{folder / 'unused.db'}",
-        broker_url="memory://",
-        reaper_interval_s=0,
-    )
-    return create_app(settings).openapi()
+    with tempfile.TemporaryDirectory(prefix="segtrack-openapi-") as name:
+        folder = Path(name)
+        settings = Settings(
+            data_dir=folder,
+            database_url=f"sqlite:///{folder / 'unused.db'}",
+            broker_url="memory://",
+            reaper_interval_s=0,
+        )
+        app = create_app(settings)
+        document = app.openapi()
+        app.state.engine.dispose()
+    return document
 
 
 CONFIG = schemathesis.Config.from_dict(
