@@ -132,6 +132,8 @@ class Child:
         if self.process is not None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.process.pid, signal.SIGKILL)
+            if self.process.poll() is None:  # not the leader of its own group after all
+                self.process.kill()
             self.process.wait()
 
 
