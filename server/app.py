@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from server.api_docs import install_api_docs
 from server.auth.first_admin import announce_first_admin
 from server.auth.middleware import AccessMiddleware
+from server.auth.openapi_access import document_access
 from server.auth.rate_limit import LoginRateLimiter
 from server.auth.router import router as auth_router
 from server.auth.run_access import require_run_owner
@@ -39,7 +40,7 @@ from server.db import (
 from server.deps import SessionDep
 from server.event_stream import router as events_router
 from server.events import EventNotifier
-from server.http_errors import install_error_handlers
+from server.http_errors import install_error_handlers, patched_once
 from server.metric.router import router as metrics_router
 from server.pages import install_pages
 from server.preview.router import router as files_router
@@ -135,6 +136,7 @@ def create_app(
     app.state.task_queue = queue
     app.state.login_limiter = LoginRateLimiter(settings.login_attempts, settings.login_window_s)
     install_error_handlers(app)
+    app.openapi = patched_once(app.openapi, document_access)  # type: ignore[method-assign]
     # The last added runs first: CORS answers preflights, then the body limit, then access.
     app.add_middleware(AccessMiddleware, settings=settings)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)

@@ -217,7 +217,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(Exception, _unexpected_error)
-    app.openapi = _documenting(app.openapi)  # type: ignore[method-assign]
+    app.openapi = patched_once(app.openapi, document_errors)  # type: ignore[method-assign]
 
 
 # --- the errors in the OpenAPI document -----------------------------------------------------------
@@ -280,14 +280,16 @@ def _is_fastapi_error(response: dict[str, Any]) -> bool:
     return reference.rsplit("/", 1)[-1] in _FASTAPI_ERROR_SCHEMAS
 
 
-def _documenting(openapi: Callable[[], dict[str, Any]]) -> Callable[[], dict[str, Any]]:
-    """`openapi` (FastAPI's, which caches its document) with `document_errors` applied once."""
-    documented: list[dict[str, Any]] = []
+def patched_once(
+    openapi: Callable[[], dict[str, Any]], patch: Callable[[dict[str, Any]], dict[str, Any]]
+) -> Callable[[], dict[str, Any]]:
+    """`openapi` (FastAPI's, which caches its document) with `patch` applied once."""
+    patched: list[dict[str, Any]] = []
 
-    def documented_openapi() -> dict[str, Any]:
+    def patched_openapi() -> dict[str, Any]:
         document = openapi()
-        if not any(document is seen for seen in documented):
-            documented[:] = [document_errors(document)]
+        if not any(document is seen for seen in patched):
+            patched[:] = [patch(document)]
         return document
 
-    return documented_openapi
+    return patched_openapi

@@ -74,6 +74,7 @@
     $("run-facts").replaceChildren(
       ...fact("Dataset", dataset),
       ...fact("Model", run.model || "–"),
+      ...fact("Submitted by", run.submitted_by || "–"),
       ...fact("Worker", run.worker || "–"),
       ...fact("Device", run.device || "–"),
       ...fact("Queue", `${run.queue}, priority ${run.priority}`),
