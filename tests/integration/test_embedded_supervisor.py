@@ -85,14 +85,13 @@ def test_stop_kills_a_child_that_ignores_sigterm() -> None:
          "signal.SIG_IGN); print('ready', flush=True); time.sleep(120)"],
     )  # fmt: skip
     supervisor = Supervisor([stubborn], dict(os.environ))
-    stubborn.process = subprocess.Popen(
-        stubborn.command, stdout=subprocess.PIPE, text=True, start_new_session=True
-    )
-    assert stubborn.process.stdout is not None
-    assert stubborn.process.stdout.readline().strip() == "ready"
-    stubborn.process.stdout.close()
+    process = subprocess.Popen(stubborn.command, stdout=subprocess.PIPE, start_new_session=True)
+    stubborn.process = process
+    assert process.stdout is not None
+    assert process.stdout.readline().strip() == b"ready"
+    process.stdout.close()
     supervisor.stop(grace_s=0.5)
-    assert stubborn.process.returncode is not None and not stubborn.running
+    assert process.returncode is not None and not stubborn.running
 
 
 def test_the_runs_of_a_killed_worker_are_recorded_cancelled(tmp_path: Path) -> None:
