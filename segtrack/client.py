@@ -2,7 +2,7 @@
 
     from segtrack.client import SegtrackClient
 
-    client = SegtrackClient("http://127.0.0.1:8000")
+    client = SegtrackClient("http://127.0.0.1:8000")  # token: SEGTRACK_TOKEN, or token=...
     run = client.submit({"dataset": "demo", "epochs": 20}, tags=["baseline"])
     final = client.wait(run["id"])
     client.download_checkpoint(run["id"], "best", "checkpoints/")
@@ -12,6 +12,10 @@
         for epoch in range(1, 11):
             tracked.log("val/iou", score, step=epoch, epoch=epoch)
 
+    # Events as they happen; a dropped stream reconnects and resumes where it stopped.
+    for event in client.stream_events(run["id"]):
+        print(event["kind"], event)
+
 Only httpx is needed; no torch, no server code.
 """
 
@@ -20,20 +24,36 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
+import random
 import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import httpx
 
+from segtrack import local_tokens
+
 logger = logging.getLogger(__name__)
 
 TERMINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
 MAX_POINTS_PER_CALL = 10_000
+RECONNECT_MIN_S = 0.5
+RECONNECT_MAX_S = 30.0
+STREAM_SILENCE_S = 60.0
+"""An event stream without a byte for this long is taken for dead (keep-alives come every 15 s)."""
+TOKEN_ENV = "SEGTRACK_TOKEN"
+
+
+def _default_token(base_url: str) -> str | None:
+    """The API token used when the client is given none: $SEGTRACK_TOKEN, else the token of a
+    server that `segtrack up` started on this machine (None when neither exists)."""
+    return os.environ.get(TOKEN_ENV) or local_tokens.find(base_url)
 
 
 class SegtrackError(Exception):
@@ -63,12 +83,18 @@ def _raise_for_error(response: httpx.Response) -> None:
 
 def parse_sse(lines: Iterable[str]) -> Iterator[dict[str, str]]:
     """Server-Sent Events from text lines: dicts of `id`, `event` and `data` (comments dropped)."""
+    return (message for message in _sse_messages(lines) if "data" in message)
+
+
+def _sse_messages(lines: Iterable[str]) -> Iterator[dict[str, str]]:
+    """Every SSE message, also those without data (a position: `id` alone, or `retry`)."""
     message: dict[str, str] = {}
     data: list[str] = []
     for line in lines:
         if not line:
             if data:
                 message["data"] = "\n".join(data)
+            if message:
                 yield message
             message, data = {}, []
             continue
@@ -78,8 +104,44 @@ def parse_sse(lines: Iterable[str]) -> Iterator[dict[str, str]]:
         value = value.removeprefix(" ")
         if name == "data":
             data.append(value)
-        elif name in ("id", "event"):
+        elif name in ("id", "event", "retry"):
             message[name] = value
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """Retry-After in seconds, when the server sent it as a number."""
+    value = response.headers.get("retry-after", "").strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
+def _backoff(failures: int) -> float:
+    """Seconds before reconnecting after `failures` failed attempts in a row: doubling up to
+    RECONNECT_MAX_S, with jitter so many clients of a restarted server do not come back at once."""
+    delay = min(RECONNECT_MIN_S * 2.0 ** max(failures - 1, 0), RECONNECT_MAX_S)
+    return delay * random.uniform(0.5, 1.0)
+
+
+@dataclass
+class _StreamState:
+    """Where a reconnecting event stream stands: the last event id it received (or the
+    position the server gave it), when it last heard anything, failed attempts in a row."""
+
+    position: int | None
+    heard_at: float
+    failures: int = 0
+
+
+class _Reconnect(Exception):  # noqa: N818 (not an error: a signal inside stream_events)
+    """The stream answered 429 or 5xx: reconnect after `delay` (None: back off)."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        super().__init__(f"{response.status_code}: {response.text[:200]}")
+        self.response = response
+        self.delay = _retry_after(response)
 
 
 class SegtrackClient:
@@ -89,13 +151,26 @@ class SegtrackClient:
         self,
         base_url: str = "http://127.0.0.1:8000",
         *,
+        token: str | None = None,
         timeout: float = 30.0,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
+        """Args:
+        base_url: The server, e.g. `http://127.0.0.1:8000`.
+        token: An API token, sent as `Authorization: Bearer` on every request; None reads
+            $SEGTRACK_TOKEN, then the token `segtrack up` on this machine remembered for
+            `base_url`; "" sends none.
+        timeout: Seconds a request may take (event streams: to connect).
+        transport: An httpx transport (tests).
+        """
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
+        token = _default_token(self.base_url) if token is None else token
+        self._headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._transport = transport
-        self._http = httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport)
+        self._http = httpx.Client(
+            base_url=self.base_url, timeout=timeout, transport=transport, headers=self._headers
+        )
 
     def close(self) -> None:
         self._http.close()
@@ -196,26 +271,83 @@ class SegtrackClient:
         *,
         kinds: Sequence[str] | None = None,
         read_timeout: float | None = None,
+        reconnect: bool = True,
     ) -> Iterator[dict[str, Any]]:
         """Events as they happen: dicts with id, kind, run_id and the payload.
 
         Every event, or with `run_id` that run's events and those of no run (`dataset` colour
         changes); with `kinds` (e.g. `["dataset"]`), only those kinds. `after_id` replays
-        everything after that event id first. With `read_timeout`, a stream quiet for that long
-        raises httpx.ReadTimeout (keep-alives arrive every 15 s).
+        everything after that event id first.
+
+        A stream that drops (the server restarts, the network cuts, a 5xx, or 429 for too many
+        streams) is opened again after a back-off (0.5 s doubling up to 30 s, or the server's
+        Retry-After), resuming after the last event received (Last-Event-ID): nothing is missed
+        and nothing comes twice. Other 4xx answers raise SegtrackError. With `read_timeout`, no
+        event or keep-alive for that long, connected or not, raises httpx.ReadTimeout
+        (keep-alives arrive every 15 s). `reconnect=False` raises at the first drop instead.
         """
         path = "/api/v1/events" if run_id is None else f"/api/v1/runs/{run_id}/events"
-        params: dict[str, Any] = {"after_id": after_id} if after_id is not None else {}
+        state = _StreamState(position=after_id, heard_at=time.monotonic())
+        silence = STREAM_SILENCE_S if read_timeout is None else read_timeout
+        while not self._http.is_closed:  # closing the client ends its streams
+            delay: float | None = None
+            try:
+                yield from self._stream_once(path, kinds, state, silence)
+                reason = "the server closed the stream"
+            except _Reconnect as answer:
+                if not reconnect:
+                    _raise_for_error(answer.response)
+                reason, delay = str(answer), answer.delay
+            except httpx.ReadTimeout:
+                if read_timeout is not None or not reconnect:
+                    raise
+                reason = f"no keep-alive for {silence:.0f} s"
+            except httpx.TransportError as error:
+                if not reconnect:
+                    raise
+                reason = f"{type(error).__name__}: {error}"
+            if not reconnect:
+                return
+            state.failures += 1
+            pause = _backoff(state.failures) if delay is None else delay
+            if (
+                read_timeout is not None
+                and time.monotonic() - state.heard_at + pause > read_timeout
+            ):
+                raise httpx.ReadTimeout(f"no events for {read_timeout} s ({reason})")
+            logger.info("event stream %s dropped (%s); reconnecting in %.1f s", path, reason, pause)
+            time.sleep(pause)
+
+    def _stream_once(
+        self, path: str, kinds: Sequence[str] | None, state: _StreamState, silence: float
+    ) -> Iterator[dict[str, Any]]:
+        """One connection's events, from `state.position` on; keeps `state` up to date."""
+        params: dict[str, Any] = {}
+        headers: dict[str, str] = {}
+        if state.position is not None:
+            params["after_id"] = state.position
+            headers["Last-Event-ID"] = str(state.position)
         if kinds:
             params["kind"] = list(kinds)
-        timeout = httpx.Timeout(self.timeout, read=read_timeout)
-        with self._http.stream("GET", path, params=params, timeout=timeout) as response:
+        timeout = httpx.Timeout(self.timeout, read=silence)
+        with self._http.stream(
+            "GET", path, params=params, headers=headers, timeout=timeout
+        ) as response:
+            if response.status_code == 429 or response.status_code >= 500:
+                response.read()
+                raise _Reconnect(response)
             if not response.is_success:
                 response.read()
                 _raise_for_error(response)
-            for message in parse_sse(response.iter_lines()):
-                event: dict[str, Any] = json.loads(message["data"])
-                yield event
+            for message in _sse_messages(response.iter_lines()):
+                state.heard_at = time.monotonic()
+                state.failures = 0
+                # The first message carries the stream's position even before any event.
+                if (id_ := message.get("id", "")).isascii() and id_.isdigit():
+                    state.position = int(id_)
+                if "data" in message:
+                    event: dict[str, Any] = json.loads(message["data"])
+                    yield event
 
     # --- metrics and files ------------------------------------------------------------------------
 
@@ -324,7 +456,10 @@ class ExternalRun:
         self._flush_wanted = False
         self._warned_keys: set[str] = set()
         self._http = httpx.Client(
-            base_url=client.base_url, timeout=client.timeout, transport=client._transport
+            base_url=client.base_url,
+            timeout=client.timeout,
+            transport=client._transport,
+            headers=client._headers,
         )
         self._thread = threading.Thread(
             target=self._send_loop, name=f"segtrack-run-{run_id}", daemon=True
