@@ -31,6 +31,8 @@ from types import FrameType
 
 from sqlalchemy import select
 
+from segtrack.local_tokens import read_token_file, remember, write_private
+from server.auth.local_access import ensure_local_token
 from server.dataset.repository import by_name
 from server.dataset.schemas import DatasetCreate
 from server.dataset.service import register_dataset
@@ -43,6 +45,7 @@ from server.worker_status.repository import remove_worker
 logger = logging.getLogger(__name__)
 
 DEMO_DATASET = "demo"
+TOKEN_FILE = "token"
 READY_TIMEOUT_S = 60.0
 WORKER_STOP_GRACE_S = 3.0
 """How long a stopping worker may take to stop its run and record it before it is killed."""
@@ -65,8 +68,9 @@ class EmbeddedOptions:
     data_dir: Path = Path(".segtrack")
 
 
-def prepare(settings: Settings) -> None:
-    """Bring the database to the current schema and register the demo dataset once."""
+def prepare(settings: Settings) -> str:
+    """Bring the database to the current schema, register the demo dataset once and return the
+    local admin's token (kept in `<data_dir>/token`, readable by its owner only)."""
     from trainer.data.demo import make_demo_dataset  # noqa: PLC0415 - only on first start
 
     upgrade_database(settings.database_url)
@@ -76,13 +80,17 @@ def prepare(settings: Settings) -> None:
         logger.info("wrote the demo dataset to %s", demo_root)
     engine = create_db_engine(settings.database_url)
     try:
+        token_path = settings.data_dir / TOKEN_FILE
         with session_scope(make_session_factory(engine)) as session:
             if by_name(session, DEMO_DATASET) is None:
                 register_dataset(
                     session, settings, DatasetCreate(name=DEMO_DATASET, path=str(demo_root))
                 )
+            token = ensure_local_token(session, read_token_file(token_path))
     finally:
         engine.dispose()
+    write_private(token_path, token)
+    return token
 
 
 def _child_environment(settings: Settings) -> dict[str, str]:
@@ -267,9 +275,10 @@ def _wait_until_ready(url: str, supervisor: Supervisor, stopping: Callable[[], b
 def run_embedded(options: EmbeddedOptions) -> int:
     """Start API + worker, print the URL, and block until interrupted; returns the exit code."""
     settings = Settings(data_dir=options.data_dir)
-    prepare(settings)
-    environment = _child_environment(settings)
+    token = prepare(settings)
     url = f"http://{options.host}:{options.port}"
+    environment = {**_child_environment(settings), "SEGTRACK_PUBLIC_URL": url}
+    remember(url, token)
     api = Child("API", [
         sys.executable, "-m", "uvicorn", "--factory", "server.app:build_app",
         "--host", options.host, "--port", str(options.port), "--workers", "1",
@@ -291,7 +300,8 @@ def run_embedded(options: EmbeddedOptions) -> int:
         supervisor.start()
         if not _wait_until_ready(url, supervisor, lambda: stopping):
             return 0
-        print(f"segtrack is running: open {url}  (data in {settings.data_dir}; Ctrl-C stops)")
+        print(f"segtrack is running: open {url}/?token={token}")
+        print(f"  (data in {settings.data_dir}; scripts here find the token; Ctrl-C stops)")
         sys.stdout.flush()
         while not stopping:
             if not supervisor.keep_alive():

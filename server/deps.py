@@ -12,6 +12,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session, sessionmaker
 
+from server.auth.request_checks import SAFE_METHODS
 from server.db import session_scope
 from server.queue import TaskQueue
 from server.settings import Settings
@@ -29,8 +30,10 @@ def get_session_factory(request: Request) -> sessionmaker[Session]:
 
 def get_session(request: Request) -> Iterator[Session]:
     """The request's unit of work: committed once when the endpoint returns, before the response
-    is sent (hence `scope="function"` below), rolled back if it raises."""
-    with session_scope(get_session_factory(request)) as session:
+    is sent (hence `scope="function"` below), rolled back if it raises. GET and HEAD requests
+    only read: on SQLite they take no write lock."""
+    write = request.method not in SAFE_METHODS
+    with session_scope(get_session_factory(request), write=write) as session:
         yield session
 
 

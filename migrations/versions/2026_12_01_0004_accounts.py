@@ -108,7 +108,8 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_audit_log_at"), "audit_log", ["at"])
     op.create_index(op.f("ix_audit_log_action"), "audit_log", ["action"])
-    with op.batch_alter_table("runs") as runs:
+    # SQLite rebuilds the table: keep AUTOINCREMENT, so a deleted run's id is never reused.
+    with op.batch_alter_table("runs", table_kwargs={"sqlite_autoincrement": True}) as runs:
         runs.add_column(sa.Column("submitted_by_id", sa.Integer(), nullable=True))
         runs.add_column(sa.Column("submitted_by", sa.String(100), nullable=True))
         runs.create_foreign_key(
@@ -122,7 +123,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("runs") as runs:
+    with op.batch_alter_table("runs", table_kwargs={"sqlite_autoincrement": True}) as runs:
         runs.drop_index(op.f("ix_runs_submitted_by_id"))
         runs.drop_constraint(op.f("fk_runs_submitted_by_id_users"), type_="foreignkey")
         runs.drop_column("submitted_by")

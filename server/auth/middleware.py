@@ -182,7 +182,7 @@ class AccessMiddleware:
                 return "this token is unknown, revoked or expired"
             principal, stale = found
             if stale and principal.token_id is not None:
-                await _in_thread(factory, repository.touch_token, principal.token_id)
+                await _in_thread(factory, repository.touch_token, principal.token_id, write=True)
             return principal
         cookie = read_cookie(headers.get("cookie"), cookie_name(headers.get("host", "")))
         if cookie is None:
@@ -199,7 +199,11 @@ class AccessMiddleware:
         if found is None or found[0].user_id is None or found[0].scope != "write":
             return _Reply(303, location="/login?" + urlencode({"problem": "token"}))
         opened = await _in_thread(
-            factory, service.open_browser_session, found[0].user_id, self.settings.session_ttl_s
+            factory,
+            service.open_browser_session,
+            found[0].user_id,
+            self.settings.session_ttl_s,
+            write=True,
         )
         location = quote(scope["path"]) + ("?" + urlencode(query) if query else "")
         cookie = cookie_header(
@@ -249,12 +253,19 @@ def _login_location(scope: Scope) -> str:
     return "/login?" + urlencode({"next": target})
 
 
-async def _in_thread(factory: sessionmaker[Session], function: Callable[..., T], *args: Any) -> T:
-    return await anyio.to_thread.run_sync(partial(_in_session, factory, function, *args))
+async def _in_thread(
+    factory: sessionmaker[Session], function: Callable[..., T], *args: Any, write: bool = False
+) -> T:
+    """`function(session, *args)` in its own unit of work, in a worker thread; look-ups only read
+    (on SQLite they take no write lock), `write=True` for the few that write."""
+    call = partial(_in_session, factory, function, *args, write=write)
+    return await anyio.to_thread.run_sync(call)
 
 
-def _in_session(factory: sessionmaker[Session], function: Callable[..., T], *args: Any) -> T:
-    with session_scope(factory) as session:
+def _in_session(
+    factory: sessionmaker[Session], function: Callable[..., T], *args: Any, write: bool
+) -> T:
+    with session_scope(factory, write=write) as session:
         return function(session, *args)
 
 

@@ -26,7 +26,7 @@ def require_run_owner(request: Request, principal: PrincipalDep) -> None:
     text = str(raw)
     if not (text.isascii() and text.isdigit()) or not 0 < int(text) <= MAX_RUN_ID:
         return
-    with session_scope(request.app.state.session_factory) as session:
+    with session_scope(request.app.state.session_factory, write=False) as session:
         row = session.execute(
             select(Run.submitted_by_id, Run.submitted_by).where(Run.id == int(text))
         ).one_or_none()

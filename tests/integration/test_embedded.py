@@ -87,11 +87,11 @@ class Up:
              "--port", self.url.rsplit(":", 1)[1]],
             stdout=self._log,
             stderr=subprocess.STDOUT,
-            # Without accounts until `segtrack up` signs its own clients in (see `token`).
-            env={**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1", "SEGTRACK_AUTH": "none"},
+            env={**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1",
+                 "SEGTRACK_HOME": str(data_dir / "home")},
         )  # fmt: skip
         deadline = time.monotonic() + 90
-        while f"segtrack is running: open {self.url}" not in self.log():
+        while f"segtrack is running: open {self.url}/?token=st_" not in self.log():
             assert self.process.poll() is None, self.log()
             assert time.monotonic() < deadline, "segtrack up printed no URL in 90 s"
             time.sleep(0.3)
@@ -100,15 +100,18 @@ class Up:
         return self.log_path.read_text()
 
     @property
+    def token(self) -> str:
+        """The embedded mode's own token, from its data folder (the printed URL carries it)."""
+        token = (self.data_dir / "token").read_text().strip()
+        assert f"{self.url}/?token={token}" in self.log()
+        return token
+
+    @property
     def headers(self) -> dict[str, str]:
-        """The embedded mode's own token, once it writes one to its data folder."""
-        token_file = self.data_dir / "token"
-        token = token_file.read_text().strip() if token_file.exists() else ""
-        return {"Authorization": f"Bearer {token}"} if token else {}
+        return {"Authorization": f"Bearer {self.token}"}
 
     def client(self) -> SegtrackClient:
-        token = self.headers.get("Authorization", "").removeprefix("Bearer ") or None
-        return SegtrackClient(self.url, token=token)
+        return SegtrackClient(self.url, token=self.token)
 
     def http(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, headers=self.headers, timeout=60)
