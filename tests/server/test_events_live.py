@@ -1,6 +1,7 @@
 """Live events over SSE from a real server: a client hears a commit (Redis or database polling),
-resumes with Last-Event-ID, a run's stream carries its dataset's colour changes, `?kind=` keeps
-only some kinds, and the cursor delivers late-committed ids."""
+resumes with Last-Event-ID from the last event or from the position its stream started at, a
+run's stream carries its dataset's colour changes, `?kind=` keeps only some kinds, quiet streams
+get keep-alives, and the cursor delivers late-committed ids."""
 
 from __future__ import annotations
 
@@ -15,15 +16,8 @@ from sqlalchemy.orm import Session
 
 from segtrack.client import SegtrackClient
 from server.db import create_db_engine, make_session_factory, session_scope
-from server.events import (
-    EventKind,
-    EventRecord,
-    _Cursor,
-    event_ids,
-    fetch_events,
-    notify_committed,
-    record_event,
-)
+from server.event_hub import Cursor
+from server.events import EventKind, EventRecord, fetch_events, notify_committed, record_event
 from tests.server.helpers import LiveServer
 
 Start = Callable[..., LiveServer]
@@ -57,7 +51,7 @@ def server(request: pytest.FixtureRequest, start_live: Start) -> LiveServer:
 
 
 def test_a_client_hears_metrics_after_commit_and_resumes(server: LiveServer) -> None:
-    with httpx.Client(base_url=server.url, timeout=10) as http:
+    with server.http() as http:
         run = http.post("/api/v1/runs", json={"external": True, "name": "live"}).json()
         with http.stream("GET", f"/api/v1/runs/{run['id']}/events") as response:
             assert response.headers["content-type"].startswith("text/event-stream")
@@ -87,13 +81,57 @@ def test_a_client_hears_metrics_after_commit_and_resumes(server: LiveServer) -> 
             assert _next_kind(stream, "status")["run_id"] == run["id"]
 
 
+def test_a_reconnect_from_the_first_message_misses_nothing_that_happened_offline(
+    server: LiveServer,
+) -> None:
+    with server.http() as http:
+        run = http.post("/api/v1/runs", json={"external": True, "name": "offline"}).json()
+        url = f"/api/v1/runs/{run['id']}/events"
+        with http.stream("GET", url) as response:
+            lines = response.iter_lines()
+            assert next(lines) == "retry: 2000"
+            name, _, position = next(lines).partition(": ")
+            assert name == "id" and position.isdigit()
+        # Written while no stream was open.
+        for step in (1, 2):
+            points = [{"key": "loss", "step": step, "value": 1.0 / step}]
+            http.post(f"/api/v1/runs/{run['id']}/metrics", json={"points": points})
+
+        # The browser's Last-Event-ID wins over the ?after_id= of the URL it reconnects to.
+        headers = {"Last-Event-ID": position}
+        with http.stream("GET", f"{url}?after_id=0", headers=headers) as response:
+            stream = _events(response)
+            assert next(stream) == {"ready": True}
+            first, second = next(stream), next(stream)
+        assert [first["kind"], second["kind"]] == ["metrics", "metrics"]
+        assert [first["points"][0]["step"], second["points"][0]["step"]] == [1, 2]  # type: ignore[index]
+        assert int(position) < first["id"] < second["id"]  # type: ignore[operator]
+
+        # A Last-Event-ID that is no event id is ignored, never an error.
+        for junk in ("²", "٣", "-1", "9" * 30, "abc"):
+            junk_header = {b"Last-Event-ID": junk.encode()}
+            with http.stream("GET", url, headers=junk_header) as response:
+                assert response.status_code == 200
+                assert next(_events(response)) == {"ready": True}
+
+
+def test_quiet_streams_get_keepalives(start_live: Start) -> None:
+    server = start_live(sse_keepalive_s=0.05)
+    with (
+        server.http() as http,
+        http.stream("GET", "/api/v1/events") as response,
+    ):
+        lines = (line for line in response.iter_lines() if line)
+        assert next(line for line in lines if line.startswith(":")) == ": keep-alive"
+
+
 def test_worker_commits_reach_the_global_stream(server: LiveServer) -> None:
     """A commit from another process's session (a worker) plus its notification."""
     settings = server.app.state.settings
     engine = create_db_engine(settings.database_url)
     factory = make_session_factory(engine)
     with (
-        httpx.Client(base_url=server.url, timeout=10) as http,
+        server.http() as http,
         http.stream("GET", "/api/v1/events") as response,
     ):
         stream = _events(response)
@@ -109,7 +147,7 @@ def test_worker_commits_reach_the_global_stream(server: LiveServer) -> None:
 def test_run_streams_carry_dataset_colour_changes_and_kind_filters(
     server: LiveServer, shapes_dataset: Path
 ) -> None:
-    with httpx.Client(base_url=server.url, timeout=10) as http:
+    with server.http() as http:
         dataset = http.post("/api/v1/datasets", json={"name": "shapes", "path": "shapes"}).json()
         run = http.post("/api/v1/runs", json={"external": True, "name": "on-shapes"}).json()
         with (
@@ -135,7 +173,7 @@ def test_run_streams_carry_dataset_colour_changes_and_kind_filters(
             filtered = next(dataset_stream)
             assert filtered["kind"] == "dataset" and filtered["id"] == event["id"]
 
-    with SegtrackClient(server.url) as client:
+    with SegtrackClient(server.url, token=server.token) as client:
         replayed = next(
             client.stream_events(run["id"], after_id=0, kinds=["dataset"], read_timeout=5)
         )
@@ -144,7 +182,7 @@ def test_run_streams_carry_dataset_colour_changes_and_kind_filters(
 
 def test_unknown_run_stream_is_404(start_live: Start) -> None:
     server = start_live()
-    with httpx.Client(base_url=server.url, timeout=10) as http:
+    with server.http() as http:
         response = http.get("/api/v1/runs/98765/events")
         assert response.status_code == 404
         assert response.json()["error"]["code"] == "not_found"
@@ -155,7 +193,7 @@ def _record(event_id: int) -> EventRecord:
 
 
 def test_cursor_waits_for_late_ids_then_gives_up() -> None:
-    cursor = _Cursor(10)
+    cursor = Cursor(10)
     assert [row.id for row in cursor.accept([_record(11), _record(13)], now=0.0)] == [11, 13]
     assert cursor.floor == 11 and cursor.waiting
     # Id 12 commits late: delivered once, and the floor moves past it.
@@ -165,20 +203,6 @@ def test_cursor_waits_for_late_ids_then_gives_up() -> None:
     assert cursor.floor == 13
     assert cursor.accept([_record(15)], now=100.0) == []
     assert cursor.floor == 15, "a gap that never fills is given up"
-
-
-def test_cursor_of_a_filtered_read_moves_past_the_events_it_skipped() -> None:
-    """A rarely matching filter (one dataset event among many metrics) keeps no false gaps."""
-    cursor = _Cursor(10)
-    assert cursor.accept([], now=0.0, committed=range(11, 5011)) == []
-    assert cursor.floor == 5010 and not cursor.waiting
-    # 5012 was skipped by the filter; 5011 is not committed yet: the one real gap.
-    fresh = cursor.accept([_record(5013)], now=1.0, committed=[5012, 5013])
-    assert [row.id for row in fresh] == [5013]
-    assert cursor.floor == 5010 and set(cursor.gaps) == {5011}
-    fresh = cursor.accept([_record(5011), _record(5013)], now=2.0, committed=[5011, 5012, 5013])
-    assert [row.id for row in fresh] == [5011]
-    assert cursor.floor == 5013 and not cursor.waiting
 
 
 def test_fetch_events_of_a_run_include_events_of_no_run(db_session: Session) -> None:
@@ -198,8 +222,7 @@ def test_fetch_events_of_a_run_include_events_of_no_run(db_session: Session) -> 
     assert numbers(kinds=["dataset"]) == [3]
     assert numbers(kinds=["metrics", "status"]) == [1, 2, 4]
     assert numbers(run_id=1, kinds=["metrics"]) == [1]
-    ids = event_ids(db_session, 0)
-    assert ids == [row.id for row in fetch_events(db_session, 0)] and len(ids) == 4
+    ids = [row.id for row in fetch_events(db_session, 0)]
     between = fetch_events(db_session, ids[0], until_id=ids[2], run_id=2)
     assert [row.payload["n"] for row in between] == [2, 3]
 
