@@ -9,8 +9,9 @@ MLflow runs from a virtual environment of its own, so its dependencies stay out 
 
 What makes the comparison fair:
 - The same storage on both sides: each server gets a scratch PostgreSQL database of its own on the
-  shared server at 127.0.0.1:5432 (`segtrack_bench_api`, `mlflow_bench_api`, dropped at the end),
-  or with `--sqlite` a SQLite file each. segtrack gets a Redis db number of its own (`--redis-url`).
+  shared server at 127.0.0.1:5432 (`segtrack_bench_api_<pid>`, `mlflow_bench_api_<pid>`, dropped
+  at the end), or with `--sqlite` a SQLite file each. segtrack gets a Redis db number of its own
+  (`--redis-url`).
 - One server process each, as their operators start them: segtrack with the CLI (`segtrack db
   upgrade`, an admin and a token made with `segtrack user/token create`, then `segtrack serve`),
   MLflow with `mlflow server --workers 1`. Every segtrack request carries the bearer token.

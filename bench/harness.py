@@ -38,9 +38,11 @@ SEGTRACK_CLI = Path(sys.executable).with_name("segtrack")
 
 
 @contextmanager
-def scratch_database(name: str) -> Iterator[str]:
-    """An empty PostgreSQL database `name` (dropped first if a crashed run left it, and dropped
-    again at the end); yields its URL with the psycopg 3 driver."""
+def scratch_database(prefix: str) -> Iterator[str]:
+    """An empty PostgreSQL database `<prefix>_<pid>` (dropped first if a crashed run left it,
+    and dropped again at the end); yields its URL with the psycopg 3 driver. The process id
+    keeps two benchmarks running at once from dropping each other's database."""
+    name = f"{prefix}_{os.getpid()}"
     admin = create_engine(POSTGRES_ADMIN, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as connection:
@@ -51,6 +53,10 @@ def scratch_database(name: str) -> Iterator[str]:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def database_name(url: str) -> str:
+    return make_url(url).database or ""
 
 
 def free_port() -> int:
