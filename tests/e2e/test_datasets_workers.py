@@ -13,8 +13,10 @@ from playwright.sync_api import Browser, Page, expect
 from tests.e2e.app_api import TINY, api, unique, wait_for_status
 from tests.e2e.conftest import screenshot
 from tests.e2e.dashboard_helpers import busy_worker, cancel_quietly, create_run, watched_page
+from trainer.data.demo import DEMO_CLASS_COLORS
 
-DEMO_COLOURS = {"#000000", "#e6194b", "#3cb44b", "#0082c8"}
+DEMO_COLOURS = {"#{:02x}{:02x}{:02x}".format(*colour) for colour in DEMO_CLASS_COLORS}
+"""The colours of the demo's classes.json, which the dataset takes when it is registered."""
 MASK_COLOURS_JS = """(canvas) => {
     const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
     const seen = new Set();

@@ -38,20 +38,29 @@ const segtrack = (() => {
     return body;
   }
 
-  // Server-Sent Events with automatic reconnect (the browser resumes with Last-Event-ID).
+  // Server-Sent Events with automatic reconnect (the browser resumes with Last-Event-ID). The
+  // browser gives up on an error answer instead (429 while too many streams are open, 401 once
+  // signed out): then a new stream is opened a little later. Returns the first stream.
+  const RESUBSCRIBE_MS = 5000;
   function subscribe(path, onEvent) {
     const indicator = document.getElementById("live-status");
-    const source = new EventSource(path);
     const show = (state) => {
       if (indicator) { indicator.dataset.state = state; indicator.textContent = state === "live" ? "● live" : "○ reconnecting"; }
     };
-    source.onopen = () => show("live");
-    source.onerror = () => show("offline");
-    source.onmessage = (message) => onEvent(JSON.parse(message.data));
-    for (const kind of ["status", "metrics", "preview", "checkpoint", "run", "dataset"]) {
-      source.addEventListener(kind, (message) => onEvent(JSON.parse(message.data)));
-    }
-    return source;
+    const connect = () => {
+      const source = new EventSource(path);
+      source.onopen = () => show("live");
+      source.onerror = () => {
+        show("offline");
+        if (source.readyState === EventSource.CLOSED) setTimeout(connect, RESUBSCRIBE_MS);
+      };
+      source.onmessage = (message) => onEvent(JSON.parse(message.data));
+      for (const kind of ["status", "metrics", "preview", "checkpoint", "run", "dataset"]) {
+        source.addEventListener(kind, (message) => onEvent(JSON.parse(message.data)));
+      }
+      return source;
+    };
+    return connect();
   }
 
   // Build elements without innerHTML so nothing users typed can become markup.
