@@ -25,6 +25,7 @@ import anyio.to_thread
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from server.auth.repository import delete_expired_access
 from server.db import session_scope
 from server.models import Event, Metric, Run, utcnow
 from server.preview.repository import get_checkpoint
@@ -48,6 +49,7 @@ class ReapReport:
     dropped_workers: list[str] = field(default_factory=list)
     deleted_events: int = 0
     swept_points: int = 0
+    expired_sessions: int = 0
 
 
 def sweep_deleted_runs(session: Session, since: datetime) -> int:
@@ -140,6 +142,7 @@ def reap_once(
     expired = now - timedelta(seconds=settings.event_retention_s)
     deleted = session.execute(delete(Event).where(Event.created_at < expired))
     report.deleted_events = int(deleted.rowcount)  # type: ignore[attr-defined]
+    report.expired_sessions = delete_expired_access(session, now)
     return report
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from server.models import ApiToken, BrowserSession, Invite, User, utcnow
@@ -97,3 +97,11 @@ def live_invite(session: Session, code_hash: str, *, for_update: bool = False) -
     if for_update:
         query = query.with_for_update()
     return session.scalars(query).one_or_none()
+
+
+def delete_expired_access(session: Session, now: datetime) -> int:
+    """Forget expired browser sessions and invites that expired or were used; returns how many
+    sessions went."""
+    gone = session.execute(delete(BrowserSession).where(BrowserSession.expires_at < now))
+    session.execute(delete(Invite).where(or_(Invite.expires_at < now, Invite.used_at.is_not(None))))
+    return int(gone.rowcount)  # type: ignore[attr-defined]

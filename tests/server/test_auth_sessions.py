@@ -13,8 +13,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from server.auth import service
 from server.auth.first_admin import announce_first_admin
 from server.db import session_scope
+from server.reaper import reap_once
 from server.settings import Settings
-from tests.server.helpers import ApiClient, issue_token
+from tests.server.helpers import ApiClient, RecordingTaskQueue, issue_token
 
 PASSWORD = "correct horse battery"
 
@@ -149,3 +150,16 @@ def test_changing_a_password_signs_browsers_out_and_the_last_admin_stays(
     assert "last admin" in demoted.json()["error"]["message"]
     audit = client.get("/api/v1/audit").json()["items"]
     assert [entry["action"] for entry in audit][:2] == ["user.change", "auth.login"]
+
+
+def test_the_reaper_forgets_expired_sessions_and_spent_invites(
+    db_session: Session, settings: Settings, alice: str
+) -> None:
+    user = service.check_password(db_session, alice, PASSWORD)
+    expired = service.open_browser_session(db_session, user.id, ttl_s=-1)
+    live = service.open_browser_session(db_session, user.id, ttl_s=3600)
+    service.create_invite(db_session, "viewer", None)
+    report = reap_once(db_session, settings, RecordingTaskQueue())
+    assert report.expired_sessions == 1
+    assert service.principal_from_session(db_session, expired.cookie) is None
+    assert service.principal_from_session(db_session, live.cookie) is not None
