@@ -4,6 +4,7 @@ allowed `Host`, and links it prints start with the address users open."""
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
 import os
@@ -30,6 +31,15 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def _own_names() -> set[str]:
+    """This machine's host names and addresses, which a server on every interface answers to."""
+    name = socket.gethostname()
+    names = {name, socket.getfqdn()}
+    with contextlib.suppress(OSError):
+        names.update(socket.gethostbyname_ex(name)[2])
+    return names
+
+
 def prepare_serving(host: str, port: int, *, insecure_no_auth: bool) -> None:
     """Set SEGTRACK_AUTH / SEGTRACK_PUBLIC_URL / SEGTRACK_ALLOWED_HOSTS for the app this process
     serves, or raise ServeRefused for a server other machines reach without accounts."""
@@ -39,7 +49,7 @@ def prepare_serving(host: str, port: int, *, insecure_no_auth: bool) -> None:
     shown = f"[{shown}]" if ":" in shown else shown
     os.environ.setdefault("SEGTRACK_PUBLIC_URL", f"http://{shown}:{port}")
     if not is_loopback(host) and "SEGTRACK_ALLOWED_HOSTS" not in os.environ:
-        names = {host} if host not in WILDCARD_HOSTS else {socket.gethostname(), socket.getfqdn()}
+        names = {host} if host not in WILDCARD_HOSTS else _own_names()
         os.environ["SEGTRACK_ALLOWED_HOSTS"] = ",".join(sorted(names))
         logger.info("answering to host names %s (set SEGTRACK_ALLOWED_HOSTS to change)", names)
     get_settings.cache_clear()
