@@ -2,7 +2,7 @@
 lost or doubled, how long do writes take, and are other requests served meanwhile?
 
     .venv/bin/python -m bench.concurrent_writers                  # 500 writers x 10 batches x 20
-    .venv/bin/python -m bench.concurrent_writers --pause 1.0      # each writer posts once a second
+    .venv/bin/python -m bench.concurrent_writers --pause 10 --batches 3   # a batch per 10 s each
     .venv/bin/python -m bench.concurrent_writers --writers 100 --batches 5
 
 Starts the API as an operator would: a scratch PostgreSQL database of its own on the shared
@@ -19,17 +19,18 @@ Meanwhile one more client, in turn, lists runs (`GET /api/v1/runs?limit=20`) and
 (`POST /api/v1/runs`), 10 ms apart, until the writers are done.
 
 Printed per phase: requests, errors (non-2xx or transport errors), p50/p95/p99/max latency of the
-writes and of the other requests, the wall time, the points expected against those stored (read
-in SQL: lost = expected - distinct stored; duplicated = rows - distinct, and the per-key summary
-counts and the "new" counts the server reported against the distinct rows); from pg_stat_activity
-sampled every 0.2 s, the most sessions that were active, waiting on a lock and idle in a
-transaction at once, and what active sessions waited for; the CPU the server used (cores, and
-milliseconds per request) and this client's.
+writes and of the other requests, the wall time; the points read back in SQL: lost = answered 2xx
+but not stored, the points of failed writes (and how many of them were stored all the same),
+duplicated = rows - distinct, and the per-key summary counts and the "new" counts the server
+reported against the distinct rows; from pg_stat_activity sampled every 0.2 s, the most sessions
+that were active, waiting on a lock and idle in a transaction at once, and what active sessions
+waited for; the CPU the server used (cores, and milliseconds per request) and this client's.
 
 Bounded: each request times out after --request-timeout s, each phase after --phase-limit s;
 all traffic goes to 127.0.0.1. With writers posting back to back the latency is set by the
 server's throughput (Little's law: latency ~ writers / requests per second); `--pause` gives each
-writer a think time between its batches, as a training script has.
+writer a think time between its batches, as a training script has, and spreads the writers'
+starts over one pause.
 """
 
 from __future__ import annotations
@@ -66,6 +67,8 @@ DATABASE = "segtrack_bench_writers"
 REDIS_URL = "redis://127.0.0.1:6379/15"
 """segtrack's Redis db number in this bench: none of the tests' or the other benches'."""
 KEYS_PER_RUN = 10
+StoredPoint = tuple[int, str, int]
+"""(run id, key, step)"""
 REQUEST_HEADERS = (
     "phase / requests",
     "n",
@@ -81,10 +84,11 @@ SESSION_HEADERS = (
     "server CPU ms/request", "this client's cores",
 )  # fmt: skip
 POINT_HEADERS = (
-    "phase", "expected", "stored", "lost", "dup rows", "dup summary", "dup reported",
-    "unfinished writers", "wall s",
+    "phase", "expected", "stored", "lost (acknowledged)", "in failed writes", "dup rows",
+    "dup summary", "dup reported", "unfinished writers", "wall s",
 )  # fmt: skip
 OTHER_PAUSE_S = 0.01
+KEEPALIVE_S = 2.0
 
 
 @dataclass
@@ -194,12 +198,16 @@ class Phase:
     lists: Requests = field(default_factory=Requests)
     creates: Requests = field(default_factory=Requests)
     reported_new: int = 0
+    acknowledged: set[StoredPoint] = field(default_factory=set)
+    """Points of writes answered 2xx."""
+    refused: set[StoredPoint] = field(default_factory=set)
+    """Points of writes that failed (non-2xx or a transport error): maybe stored, maybe not."""
     unfinished: int = 0
     wall_s: float = 0.0
     server_cpu_s: float = 0.0
     client_cpu_s: float = 0.0
     database: DatabaseSampler | None = None
-    stored: dict[str, int] = field(default_factory=dict)
+    stored: Stored | None = None
 
 
 def batch_points(writer: int, batch: int, args: argparse.Namespace, one_run: bool) -> list[Any]:
@@ -239,14 +247,22 @@ async def run_phase(
     done = asyncio.Event()
 
     async def writer(number: int) -> None:
-        path = f"/api/v1/runs/{run_ids[0 if one_run else number]}/metrics"
+        run_id = run_ids[0 if one_run else number]
+        path = f"/api/v1/runs/{run_id}/metrics"
+        # Paced writers start spread over one pause, as independent scripts would; back-to-back
+        # writers all start at once.
+        await asyncio.sleep(args.pause * number / args.writers)
         for batch in range(args.batches):
-            body = {"points": batch_points(number, batch, args, one_run)}
-            response = await phase.writes.send(http, "POST", path, body)
-            if response is not None:
-                phase.reported_new += response.json()["new"]
-            if args.pause:
+            if batch:
                 await asyncio.sleep(args.pause)
+            points = batch_points(number, batch, args, one_run)
+            response = await phase.writes.send(http, "POST", path, {"points": points})
+            sent = {(run_id, point["key"], point["step"]) for point in points}
+            if response is None:
+                phase.refused |= sent
+            else:
+                phase.acknowledged |= sent
+                phase.reported_new += response.json()["new"]
 
     async def other() -> None:
         created = 0
@@ -268,32 +284,47 @@ async def run_phase(
     await asyncio.gather(other_task, *pending, return_exceptions=True)
 
 
-def count_stored(database_url: str, run_ids: list[int]) -> dict[str, int]:
-    """Rows and distinct (run, key, step) in `metrics`, and the summaries' counts, in SQL."""
+@dataclass(frozen=True)
+class Stored:
+    """What the database holds for a phase's runs, read in SQL after the phase."""
+
+    rows: int
+    points: set[StoredPoint]
+    """Distinct (run, key, step)."""
+    summarised: int
+    """The per-key summaries' point counts, added up."""
+
+
+def read_stored(database_url: str, run_ids: list[int]) -> Stored:
     engine = create_engine(database_url)
+    ids = {"ids": run_ids}
     try:
         with engine.connect() as connection:
-            rows, distinct = connection.execute(
-                text(
-                    "SELECT count(*), count(DISTINCT (run_id, key, step)) FROM metrics "
-                    "WHERE run_id = ANY(:ids)"
-                ),
-                {"ids": run_ids},
-            ).one()
+            triples = connection.execute(
+                text("SELECT run_id, key, step FROM metrics WHERE run_id = ANY(:ids)"), ids
+            ).all()
             summarised = connection.execute(
                 text(
                     "SELECT coalesce(sum(count), 0) FROM metric_summaries WHERE run_id = ANY(:ids)"
                 ),
-                {"ids": run_ids},
+                ids,
             ).scalar_one()
     finally:
         engine.dispose()
-    return {"rows": int(rows), "distinct": int(distinct), "summarised": int(summarised)}
+    return Stored(
+        rows=len(triples),
+        points={(int(run), str(key), int(step)) for run, key, step in triples},
+        summarised=int(summarised),
+    )
 
 
 async def measure(api: SegtrackApi, database_url: str, args: argparse.Namespace) -> list[Phase]:
+    # Idle connections are dropped before uvicorn's 5 s keep-alive closes them, so a writer never
+    # sends on a connection the server is closing (a ReadError of the client's own making).
     limits = httpx.Limits(
-        max_connections=args.writers + 8, max_keepalive_connections=args.writers + 8
+        max_connections=args.writers + 8,
+        max_keepalive_connections=args.writers + 8,
+        keepalive_expiry=KEEPALIVE_S,
     )
     phases = []
     async with httpx.AsyncClient(
@@ -312,7 +343,7 @@ async def measure(api: SegtrackApi, database_url: str, args: argparse.Namespace)
             phase.server_cpu_s = cpu_seconds(server) - server_before
             phase.client_cpu_s = time.process_time() - client_before
             phase.database = sampler
-            phase.stored = count_stored(database_url, run_ids)
+            phase.stored = read_stored(database_url, run_ids)
             phases.append(phase)
             print(f"{name}: done in {phase.wall_s:.1f} s", flush=True)
     return phases
@@ -336,7 +367,8 @@ def report(phases: list[Phase], args: argparse.Namespace) -> None:
     )
     expected = args.writers * args.batches * args.points
     print_table(
-        "Points, read back in SQL (dup: rows, summary counts, reported new minus distinct stored)",
+        "Points read back in SQL (lost: answered 2xx but not stored; dup: rows, summary counts "
+        "and reported new minus distinct stored)",
         POINT_HEADERS,
         [_points_row(phase, expected) for phase in phases],
     )
@@ -351,14 +383,17 @@ def report(phases: list[Phase], args: argparse.Namespace) -> None:
 
 
 def _points_row(phase: Phase, expected: int) -> tuple[str, ...]:
-    rows, distinct = phase.stored["rows"], phase.stored["distinct"]
+    assert phase.stored is not None
+    stored = phase.stored
+    distinct = len(stored.points)
     return (
         phase.name,
         f"{expected:,}",
         f"{distinct:,}",
-        f"{expected - distinct:,}",
-        f"{rows - distinct:,}",
-        f"{phase.stored['summarised'] - distinct:,}",
+        f"{len(phase.acknowledged - stored.points):,}",
+        f"{len(phase.refused):,} ({len(phase.refused & stored.points):,} stored)",
+        f"{stored.rows - distinct:,}",
+        f"{stored.summarised - distinct:,}",
         f"{phase.reported_new - distinct:,}",
         str(phase.unfinished),
         f"{phase.wall_s:.1f}",
