@@ -11,7 +11,7 @@ admin and its token made with the CLI, then `segtrack serve --host 127.0.0.1` wi
 settings, its own Redis db number and the in-memory broker. Every request carries the token.
 
 Two phases, one after the other:
-- one run: N writers (asyncio tasks sharing one httpx client, a connection each) all post M
+- one run: N writers (asyncio tasks, each with an httpx client of its own) all post M
   batches of P points in sequence to ONE external run; writer w writes key `writer/<w mod 10>`,
   so each key's summary row is shared by a tenth of the writers, and steps no other writer uses;
 - distinct runs: the same to N runs, one each (created before the phase, untimed).
@@ -37,10 +37,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ssl
 import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -240,13 +243,15 @@ async def create_runs(http: httpx.AsyncClient, count: int, prefix: str) -> list[
 
 
 async def run_phase(
-    http: httpx.AsyncClient, phase: Phase, run_ids: list[int], args: argparse.Namespace
+    clients: list[httpx.AsyncClient], phase: Phase, run_ids: list[int], args: argparse.Namespace
 ) -> None:
-    """Every writer posts its batches in sequence while the other client lists and creates."""
+    """Every writer posts its batches in sequence (writer i through `clients[i]`) while the
+    other client (the last one) lists and creates runs."""
     one_run = len(run_ids) == 1
     done = asyncio.Event()
 
     async def writer(number: int) -> None:
+        http = clients[number]
         run_id = run_ids[0 if one_run else number]
         path = f"/api/v1/runs/{run_id}/metrics"
         # Paced writers start spread over one pause, as independent scripts would; back-to-back
@@ -265,6 +270,7 @@ async def run_phase(
                 phase.reported_new += response.json()["new"]
 
     async def other() -> None:
+        http = clients[-1]
         created = 0
         while not done.is_set():
             await phase.lists.send(http, "GET", "/api/v1/runs?limit=20")
@@ -318,27 +324,45 @@ def read_stored(database_url: str, run_ids: list[int]) -> Stored:
     )
 
 
-async def measure(api: SegtrackApi, database_url: str, args: argparse.Namespace) -> list[Phase]:
+@asynccontextmanager
+async def http_clients(
+    api: SegtrackApi, count: int, timeout_s: float
+) -> AsyncIterator[list[httpx.AsyncClient]]:
+    """`count` clients of one connection each. One client per writer, as independent scripts
+    would be: a single httpx client pooling 500 connections spent more CPU than the server and
+    halved the throughput measured. They share one TLS context (unused on http://, but httpx
+    builds one per client otherwise)."""
+    tls = ssl.create_default_context()
     # Idle connections are dropped before uvicorn's 5 s keep-alive closes them, so a writer never
     # sends on a connection the server is closing (a ReadError of the client's own making).
-    limits = httpx.Limits(
-        max_connections=args.writers + 8,
-        max_keepalive_connections=args.writers + 8,
-        keepalive_expiry=KEEPALIVE_S,
-    )
+    limits = httpx.Limits(max_connections=1, keepalive_expiry=KEEPALIVE_S)
+    clients = [
+        httpx.AsyncClient(
+            base_url=api.url, headers=api.headers, timeout=timeout_s, limits=limits, verify=tls
+        )
+        for _ in range(count)
+    ]
+    try:
+        yield clients
+    finally:
+        await asyncio.gather(*(client.aclose() for client in clients))
+
+
+async def measure(api: SegtrackApi, database_url: str, args: argparse.Namespace) -> list[Phase]:
     phases = []
-    async with httpx.AsyncClient(
-        base_url=api.url, headers=api.headers, timeout=args.request_timeout, limits=limits
-    ) as http:
+    async with (
+        http_clients(api, args.writers + 1, args.request_timeout) as clients,
+        httpx.AsyncClient(base_url=api.url, headers=api.headers, timeout=60) as setup,
+    ):
         for name in ("one run", "distinct runs"):
             phase = Phase(name)
             count = 1 if name == "one run" else args.writers
-            run_ids = await create_runs(http, count, name.replace(" ", "-"))
+            run_ids = await create_runs(setup, count, name.replace(" ", "-"))
             server = process_tree(api.pid)
             server_before, client_before = cpu_seconds(server), time.process_time()
             started = time.perf_counter()
             with DatabaseSampler(database_name(database_url)) as sampler:
-                await run_phase(http, phase, run_ids, args)
+                await run_phase(clients, phase, run_ids, args)
             phase.wall_s = time.perf_counter() - started
             phase.server_cpu_s = cpu_seconds(server) - server_before
             phase.client_cpu_s = time.process_time() - client_before
