@@ -254,7 +254,14 @@ def test_a_killed_worker_fails_its_run_or_requeues_it_to_resume(
     service.start_worker()
     retried = client.submit({**TINY, "epochs": 60}, name="retried", max_retries=1)
     checkpoints = f"/api/v1/runs/{retried['id']}/checkpoints"
-    _wait_for(lambda: client._call("GET", checkpoints)["checkpoints"], 180, "a checkpoint")
+    # The last checkpoint is what a resume starts from (best.pt is written just before it).
+    _wait_for(
+        lambda: any(
+            item["kind"] == "last" for item in client._call("GET", checkpoints)["checkpoints"]
+        ),
+        180,
+        "a last checkpoint",
+    )
     service.workers[-1].send_signal(signal.SIGKILL)
     # The reaper requeues the run; a fresh worker resumes it from its last checkpoint.
     _wait_for(lambda: _status(client, retried["id"]) == "queued", 60, "the requeue")
