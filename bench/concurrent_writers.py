@@ -448,6 +448,7 @@ def main() -> None:
     parser.add_argument("--request-timeout", type=float, default=60.0)
     parser.add_argument("--phase-limit", type=float, default=300.0, help="s per phase at most")
     parser.add_argument("--redis-url", default=REDIS_URL, help="segtrack's own Redis db")
+    parser.add_argument("--server-workers", type=int, default=1, help="segtrack serve --workers")
     args = parser.parse_args()
     if not 1 <= args.writers <= 2000 or not 1 <= args.batches <= 1000:
         parser.error("--writers is 1 to 2000 and --batches 1 to 1000")
@@ -459,7 +460,7 @@ def main() -> None:
         scratch_database(DATABASE) as database_url,
     ):
         env = segtrack_env(database_url, Path(folder) / "data", args.redis_url)
-        with segtrack_api(env, Path(folder) / "segtrack.log") as api:
+        with segtrack_api(env, Path(folder) / "segtrack.log", args.server_workers) as api:
             print(f"segtrack serve on PostgreSQL answered after {api.ready_s:.1f} s", flush=True)
             phases = asyncio.run(measure(api, database_url, args))
     report(phases, args)

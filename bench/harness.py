@@ -149,12 +149,13 @@ def create_admin_token(env: Mapping[str, str]) -> str:
 
 
 @contextmanager
-def segtrack_api(env: Mapping[str, str], log_path: Path) -> Iterator[SegtrackApi]:
-    """`segtrack serve` on 127.0.0.1 with `env` (its output to `log_path`), once its database
-    has an admin token; stopped at the end."""
+def segtrack_api(env: Mapping[str, str], log_path: Path, workers: int = 1) -> Iterator[SegtrackApi]:
+    """`segtrack serve` on 127.0.0.1 with `env` (its output to `log_path`) and `workers` API
+    processes, once its database has an admin token; stopped at the end."""
     token = create_admin_token(env)
     port = free_port()
     command = [str(SEGTRACK_CLI), "serve", "--host", "127.0.0.1", "--port", str(port)]
+    command += ["--workers", str(workers)]
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             command, cwd=ROOT, env=dict(env), stdout=log, stderr=subprocess.STDOUT,

@@ -221,11 +221,16 @@ def _serve(args: argparse.Namespace) -> int:
         prepare_serving(args.host, args.port, insecure_no_auth=args.insecure_no_auth)
     except ServeRefused as error:
         raise CommandError(str(error)) from error
+    if args.workers < 1:
+        raise CommandError(f"--workers takes 1 or more processes (got {args.workers})")
+    # Several processes take the import string (each builds its own app); one takes the app.
+    app: str | object = "server.app:build_app" if args.workers > 1 else build_app()
     uvicorn.run(
-        build_app(),
+        app,  # type: ignore[arg-type]
+        factory=args.workers > 1,
         host=args.host,
         port=args.port,
-        workers=1,
+        workers=args.workers,
         log_level="info",
         timeout_graceful_shutdown=2,
     )
@@ -418,6 +423,12 @@ def _add_service_commands(commands: argparse._SubParsersAction[argparse.Argument
     serve = commands.add_parser("serve", help="run the API server only (settings from SEGTRACK_*)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="API processes (one Python process uses at most one core; default 1)",
+    )
     serve.add_argument(
         "--insecure-no-auth",
         action="store_true",
