@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from functools import partial
@@ -173,3 +175,17 @@ class LiveServer:
         self._server.should_exit = True
         self._thread.join(10)
         self._socket.close()
+
+
+def sse_messages(response: httpx.Response) -> Iterator[dict[str, object]]:
+    """Parsed SSE messages of a streamed response; the first yielded item is {"ready": True}
+    once the stream's `retry:` line arrived."""
+    data: list[str] = []
+    for line in response.iter_lines():
+        if line.startswith("retry:"):
+            yield {"ready": True}
+        elif line.startswith("data:"):
+            data.append(line[5:].strip())
+        elif not line and data:
+            yield json.loads("\n".join(data))
+            data = []

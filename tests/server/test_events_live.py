@@ -5,12 +5,10 @@ get keep-alives, and the cursor delivers late-committed ids."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
 import pytest
 from sqlalchemy.orm import Session
 
@@ -18,22 +16,9 @@ from segtrack.client import SegtrackClient
 from server.db import create_db_engine, make_session_factory, session_scope
 from server.event_hub import Cursor
 from server.events import EventKind, EventRecord, fetch_events, notify_committed, record_event
-from tests.server.helpers import LiveServer
+from tests.server.helpers import LiveServer, sse_messages
 
 Start = Callable[..., LiveServer]
-
-
-def _events(response: httpx.Response) -> Iterator[dict[str, object]]:
-    """Parsed SSE messages; the first yielded item is {"ready": True} once `retry:` arrived."""
-    data: list[str] = []
-    for line in response.iter_lines():
-        if line.startswith("retry:"):
-            yield {"ready": True}
-        elif line.startswith("data:"):
-            data.append(line[5:].strip())
-        elif not line and data:
-            yield json.loads("\n".join(data))
-            data = []
 
 
 def _next_kind(stream: Iterator[dict[str, object]], kind: str) -> dict[str, object]:
@@ -55,7 +40,7 @@ def test_a_client_hears_metrics_after_commit_and_resumes(server: LiveServer) -> 
         run = http.post("/api/v1/runs", json={"external": True, "name": "live"}).json()
         with http.stream("GET", f"/api/v1/runs/{run['id']}/events") as response:
             assert response.headers["content-type"].startswith("text/event-stream")
-            stream = _events(response)
+            stream = sse_messages(response)
             assert next(stream) == {"ready": True}
             points = [{"key": "val/iou", "step": 1, "value": 0.5, "epoch": 1}]
             http.post(f"/api/v1/runs/{run['id']}/metrics", json={"points": points})
@@ -69,14 +54,14 @@ def test_a_client_hears_metrics_after_commit_and_resumes(server: LiveServer) -> 
         # Reconnecting with Last-Event-ID replays what came after it.
         headers = {"Last-Event-ID": str(metrics["id"])}
         with http.stream("GET", f"/api/v1/runs/{run['id']}/events", headers=headers) as response:
-            stream = _events(response)
+            stream = sse_messages(response)
             next(stream)
             replayed = next(stream)
             assert replayed["id"] > metrics["id"]  # type: ignore[operator]
             assert replayed["kind"] in ("status", "run")
 
         with http.stream("GET", f"/api/v1/events?after_id={metrics['id']}") as response:
-            stream = _events(response)
+            stream = sse_messages(response)
             next(stream)
             assert _next_kind(stream, "status")["run_id"] == run["id"]
 
@@ -100,7 +85,7 @@ def test_a_reconnect_from_the_first_message_misses_nothing_that_happened_offline
         # The browser's Last-Event-ID wins over the ?after_id= of the URL it reconnects to.
         headers = {"Last-Event-ID": position}
         with http.stream("GET", f"{url}?after_id=0", headers=headers) as response:
-            stream = _events(response)
+            stream = sse_messages(response)
             assert next(stream) == {"ready": True}
             first, second = next(stream), next(stream)
         assert [first["kind"], second["kind"]] == ["metrics", "metrics"]
@@ -112,7 +97,7 @@ def test_a_reconnect_from_the_first_message_misses_nothing_that_happened_offline
             junk_header = {b"Last-Event-ID": junk.encode()}
             with http.stream("GET", url, headers=junk_header) as response:
                 assert response.status_code == 200
-                assert next(_events(response)) == {"ready": True}
+                assert next(sse_messages(response)) == {"ready": True}
 
 
 def test_quiet_streams_get_keepalives(start_live: Start) -> None:
@@ -134,7 +119,7 @@ def test_worker_commits_reach_the_global_stream(server: LiveServer) -> None:
         server.http() as http,
         http.stream("GET", "/api/v1/events") as response,
     ):
-        stream = _events(response)
+        stream = sse_messages(response)
         next(stream)
         with session_scope(factory) as session:
             record_event(session, "status", None, {"status": "running", "probe": True})
@@ -154,7 +139,7 @@ def test_run_streams_carry_dataset_colour_changes_and_kind_filters(
             http.stream("GET", f"/api/v1/runs/{run['id']}/events") as run_response,
             http.stream("GET", "/api/v1/events?kind=dataset") as dataset_response,
         ):
-            run_stream, dataset_stream = _events(run_response), _events(dataset_response)
+            run_stream, dataset_stream = sse_messages(run_response), sse_messages(dataset_response)
             assert next(run_stream) == {"ready": True} and next(dataset_stream) == {"ready": True}
             points = [{"key": "val/iou", "step": 1, "value": 0.5}]
             http.post(f"/api/v1/runs/{run['id']}/metrics", json={"points": points})

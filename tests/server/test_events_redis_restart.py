@@ -6,7 +6,6 @@ Runs its own redis-server on a free port; the shared one on 6379 is never touche
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -16,12 +15,11 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 import redis
 
 from server.event_hub import EventHub
-from tests.server.helpers import LiveServer
+from tests.server.helpers import LiveServer, sse_messages
 
 Start = Callable[..., LiveServer]
 
@@ -95,18 +93,6 @@ def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
         server.kill()
 
 
-def _events(response: httpx.Response) -> Iterator[dict[str, object]]:
-    data: list[str] = []
-    for line in response.iter_lines():
-        if line.startswith("retry:"):
-            yield {"ready": True}
-        elif line.startswith("data:"):
-            data.append(line[5:].strip())
-        elif not line and data:
-            yield json.loads("\n".join(data))
-            data = []
-
-
 def _until(condition: Callable[[], bool], what: str) -> None:
     deadline = time.monotonic() + 20
     while not condition():
@@ -130,7 +116,7 @@ def test_a_stream_survives_a_redis_restart(start_live: Start, own_redis: OwnRedi
             return event["points"][0]["step"]  # type: ignore[index]
 
         with http.stream("GET", f"/api/v1/runs/{run['id']}/events") as response:
-            stream = _events(response)
+            stream = sse_messages(response)
             assert next(stream) == {"ready": True}
             hub: EventHub = server.app.state.event_hub
             _until(lambda: hub.redis_connected, "the hub did not subscribe to Redis")
