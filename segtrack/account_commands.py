@@ -23,6 +23,7 @@ from server.db import (
     session_scope,
 )
 from server.errors import DomainError
+from server.models import ApiToken
 from server.settings import get_settings
 
 CLI_ACTOR = "segtrack (command line)"
@@ -145,8 +146,7 @@ def token_list(args: argparse.Namespace) -> int:
 
 def token_revoke(args: argparse.Namespace) -> int:
     with database() as session:
-        found = {token.id: token for token, _ in repository.tokens_of(session, None)}
-        token = found.get(args.id)
+        token = session.get(ApiToken, args.id)
         if token is None:
             raise AccountCommandError(f"no token {args.id} (see `segtrack token list`)")
         service.revoke_token(token)

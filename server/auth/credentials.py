@@ -64,8 +64,7 @@ def hash_password(password: str) -> str:
 def verify_password(password_hash: str | None, password: str) -> bool:
     """Whether `password` matches; a missing hash (token-only account) never matches."""
     if password_hash is None:
-        # Spend the same time as a real check, so response times do not reveal accounts.
-        _hasher.hash(password)
+        dummy_password_check(password)
         return False
     try:
         return _hasher.verify(password_hash, password)
@@ -74,5 +73,5 @@ def verify_password(password_hash: str | None, password: str) -> bool:
 
 
 def dummy_password_check(password: str) -> None:
-    """The cost of a password check for a name that has no account."""
+    """Spend the time of a real check, so response times do not tell which accounts exist."""
     _hasher.hash(password)

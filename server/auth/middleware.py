@@ -198,7 +198,7 @@ class AccessMiddleware:
         found = await _in_thread(factory, service.principal_from_token, token)
         if found is None or found[0].user_id is None or found[0].scope != "write":
             return _Reply(303, location="/login?" + urlencode({"problem": "token"}))
-        opened = await _in_thread(
+        opened_cookie = await _in_thread(
             factory,
             service.open_browser_session,
             found[0].user_id,
@@ -208,7 +208,7 @@ class AccessMiddleware:
         location = quote(scope["path"]) + ("?" + urlencode(query) if query else "")
         cookie = cookie_header(
             cookie_name(host),
-            opened.cookie,
+            opened_cookie,
             max_age_s=int(self.settings.session_ttl_s),
             secure=scope.get("scheme") == "https",
         )

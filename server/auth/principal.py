@@ -38,10 +38,6 @@ class Principal:
     def is_admin(self) -> bool:
         return self.role == "admin"
 
-    def may_manage(self, owner_id: int | None) -> bool:
-        """Whether this caller may change a run (or token) owned by `owner_id`."""
-        return self.can_write and (self.is_admin or owner_id == self.user_id)
-
 
 OPEN_PRINCIPAL = Principal(user_id=None, name="anonymous", role="admin", scope="write", via="open")
 """Everyone, on a server started with `--insecure-no-auth`."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from server.models import ApiToken, BrowserSession, Invite, User, utcnow
@@ -18,9 +18,8 @@ def user_by_name(session: Session, name: str) -> User | None:
 
 
 def count_admins(session: Session) -> int:
-    return len(
-        session.scalars(select(User.id).where(User.role == "admin", User.active.is_(True))).all()
-    )
+    query = select(func.count()).where(User.role == "admin", User.active.is_(True))
+    return session.scalar(query) or 0
 
 
 def has_users(session: Session) -> bool:

@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Path, Query, Request, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
+from sqlalchemy.orm import Session
 
 from server.auth import audit, repository, service
 from server.auth.principal import AdminDep, Principal, PrincipalDep
@@ -29,14 +30,15 @@ from server.auth.schemas import (
     UserPatch,
 )
 from server.auth.session_cookie import cookie_header, cookie_name
+from server.bounds import Id32
 from server.deps import SessionDep, SettingsDep
 from server.errors import Forbidden, TooManyRequests, Unauthenticated
 from server.models import ApiToken, User
+from server.settings import Settings
 from server.unit_of_work import UnitOfWorkRoute
 
 router = APIRouter(route_class=UnitOfWorkRoute, prefix="/api/v1", tags=["accounts"])
 MAX_AUDIT_PAGE = 500
-RowId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 def _client(request: Request) -> str:
@@ -66,6 +68,17 @@ def _me(principal: Principal) -> MeOut:
     )
 
 
+def _sign_in(
+    request: Request, response: Response, session: Session, settings: Settings, user: User
+) -> MeOut:
+    """Open a browser session for `user` and set its cookie on `response`."""
+    cookie = service.open_browser_session(session, user.id, settings.session_ttl_s)
+    _set_session_cookie(request, response, cookie, int(settings.session_ttl_s))
+    return MeOut.model_validate(
+        {"id": user.id, "name": user.name, "role": user.role, "via": "session", "scope": "write"}
+    )
+
+
 @router.post("/auth/login", responses={401: {}, 429: {}})
 def login(
     body: LoginIn, request: Request, response: Response, session: SessionDep, settings: SettingsDep
@@ -86,14 +99,10 @@ def login(
         limiter.failed(*keys)
         raise
     limiter.succeeded(*keys)
-    opened = service.open_browser_session(session, user.id, settings.session_ttl_s)
     audit.record(
         session, None, "auth.login", f"user {user.name}", actor=user.name, client=_client(request)
     )
-    _set_session_cookie(request, response, opened.cookie, int(settings.session_ttl_s))
-    principal = service.principal_from_session(session, opened.cookie)
-    assert principal is not None
-    return _me(principal)
+    return _sign_in(request, response, session, settings, user)
 
 
 @router.post("/auth/logout", status_code=status.HTTP_204_NO_CONTENT)
@@ -139,11 +148,7 @@ def redeem_invite(
 ) -> MeOut:
     """Create the account an invite link grants (the first admin's too) and sign in."""
     user = service.redeem_invite(session, body.code, body.name, body.password)
-    opened = service.open_browser_session(session, user.id, settings.session_ttl_s)
-    _set_session_cookie(request, response, opened.cookie, int(settings.session_ttl_s))
-    principal = service.principal_from_session(session, opened.cookie)
-    assert principal is not None
-    return _me(principal)
+    return _sign_in(request, response, session, settings, user)
 
 
 # --- tokens ---------------------------------------------------------------------------------------
@@ -172,12 +177,12 @@ def list_tokens(
     """The caller's tokens (never the tokens themselves, only their first characters)."""
     if all_users and not principal.is_admin:
         raise Forbidden("only admins may list every user's tokens")
-    user_id = None if all_users else principal.user_id
-    if user_id is None and not all_users:
-        return []
+    if not all_users and principal.user_id is None:
+        return []  # an open server has no accounts, hence no tokens of its own
+    owner = None if all_users else principal.user_id
     return [
         TokenOut.model_validate(_token_out(token, name))
-        for token, name in repository.tokens_of(session, user_id)
+        for token, name in repository.tokens_of(session, owner)
     ]
 
 
@@ -209,7 +214,7 @@ def create_token(
 
 @router.delete("/auth/tokens/{token_id}", status_code=status.HTTP_204_NO_CONTENT)
 def revoke_token(
-    token_id: RowId, request: Request, principal: PrincipalDep, session: SessionDep
+    token_id: Id32, request: Request, principal: PrincipalDep, session: SessionDep
 ) -> Response:
     """Revoke a token: it stops working at once. Admins may revoke anyone's."""
     record = service.token_of(session, principal, token_id)
@@ -258,7 +263,7 @@ def create_user(body: UserIn, request: Request, admin: AdminDep, session: Sessio
 
 @router.patch("/users/{user_id}", responses={409: {}})
 def change_user(
-    user_id: RowId, body: UserPatch, request: Request, admin: AdminDep, session: SessionDep
+    user_id: Id32, body: UserPatch, request: Request, admin: AdminDep, session: SessionDep
 ) -> UserOut:
     """Change a role, disable or enable an account, or set its password."""
     user = service.get_user(session, user_id)
@@ -273,7 +278,7 @@ def change_user(
 
 
 @router.delete("/users/{user_id}", status_code=status.HTTP_204_NO_CONTENT, responses={409: {}})
-def delete_user(user_id: RowId, request: Request, admin: AdminDep, session: SessionDep) -> Response:
+def delete_user(user_id: Id32, request: Request, admin: AdminDep, session: SessionDep) -> Response:
     """Delete an account and its tokens; its runs stay, with the submitter's name."""
     user = service.get_user(session, user_id)
     service.delete_user(session, user)

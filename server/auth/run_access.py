@@ -9,11 +9,10 @@ from sqlalchemy import select
 
 from server.auth.principal import PrincipalDep
 from server.auth.request_checks import SAFE_METHODS
+from server.bounds import ascii_id
 from server.db import session_scope
 from server.errors import Forbidden
 from server.models import Run
-
-MAX_RUN_ID = 2**31 - 1
 
 
 def require_run_owner(request: Request, principal: PrincipalDep) -> None:
@@ -23,12 +22,12 @@ def require_run_owner(request: Request, principal: PrincipalDep) -> None:
     raw = request.path_params.get("run_id")
     if raw is None or request.url.path.endswith("/clone"):
         return
-    text = str(raw)
-    if not (text.isascii() and text.isdigit()) or not 0 < int(text) <= MAX_RUN_ID:
+    run_id = ascii_id(str(raw))
+    if run_id is None:
         return
     with session_scope(request.app.state.session_factory, write=False) as session:
         row = session.execute(
-            select(Run.submitted_by_id, Run.submitted_by).where(Run.id == int(text))
+            select(Run.submitted_by_id, Run.submitted_by).where(Run.id == run_id)
         ).one_or_none()
     if row is None:
         return
@@ -36,6 +35,6 @@ def require_run_owner(request: Request, principal: PrincipalDep) -> None:
     if owner_id != principal.user_id:
         owner = owner_name or "nobody recorded"
         raise Forbidden(
-            f"run {text} was submitted by {owner}; a {principal.role} may only change the runs "
+            f"run {run_id} was submitted by {owner}; a {principal.role} may only change the runs "
             "they submitted (admins may change any)"
         )

@@ -5,7 +5,7 @@ Errors are domain errors with messages that say what is allowed."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy.orm import Session
 
@@ -64,29 +64,19 @@ def _scope(value: str) -> Scope:
     return "write" if value == "write" else "read"
 
 
-@dataclass(frozen=True)
-class NewBrowserSession:
-    """A browser session just opened: the cookie value is only known here."""
-
-    cookie: str
-    csrf_token: str
-    expires_at: datetime
-
-
-def open_browser_session(session: Session, user_id: int, ttl_s: float) -> NewBrowserSession:
+def open_browser_session(session: Session, user_id: int, ttl_s: float) -> str:
+    """Sign a browser of `user_id` in for `ttl_s`; returns the cookie value (stored hashed)."""
     cookie = credentials.new_secret()
-    csrf = credentials.new_secret()
-    expires = utcnow() + timedelta(seconds=ttl_s)
     session.add(
         BrowserSession(
             user_id=user_id,
             session_hash=credentials.digest(cookie),
-            csrf_token=csrf,
-            expires_at=expires,
+            csrf_token=credentials.new_secret(),
+            expires_at=utcnow() + timedelta(seconds=ttl_s),
         )
     )
     session.flush()
-    return NewBrowserSession(cookie=cookie, csrf_token=csrf, expires_at=expires)
+    return cookie
 
 
 def close_browser_session(session: Session, session_id: int) -> None:

@@ -161,5 +161,5 @@ def test_the_reaper_forgets_expired_sessions_and_spent_invites(
     service.create_invite(db_session, "viewer", None)
     report = reap_once(db_session, settings, RecordingTaskQueue())
     assert report.expired_sessions == 1
-    assert service.principal_from_session(db_session, expired.cookie) is None
-    assert service.principal_from_session(db_session, live.cookie) is not None
+    assert service.principal_from_session(db_session, expired) is None
+    assert service.principal_from_session(db_session, live) is not None
