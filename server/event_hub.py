@@ -34,6 +34,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from sqlalchemy.orm import Session, sessionmaker
 
+from server.db import open_session
 from server.events import BATCH, CHANNEL, EventKind, EventRecord, fetch_events, latest_event_id
 from server.events import matches as event_matches
 
@@ -179,7 +180,7 @@ class Subscription:
         return True
 
     def _read_missing(self, after: int, until: int) -> list[EventRecord]:
-        with self.factory() as session:
+        with open_session(self.factory, write=False) as session:
             return fetch_events(
                 session, after, until_id=until, run_id=self.run_id, kinds=self.kinds
             )
@@ -306,13 +307,13 @@ class EventHub:
                 await asyncio.wait([task])
 
     def _newest(self) -> int:
-        with self.factory() as session:
+        with open_session(self.factory, write=False) as session:
             return latest_event_id(session)
 
     def _read_new(self, floor: int) -> list[EventRecord]:
         self.reads += 1
         rows: list[EventRecord] = []
-        with self.factory() as session:
+        with open_session(self.factory, write=False) as session:
             while len(rows) < MAX_READ:
                 page = fetch_events(session, rows[-1].id if rows else floor)
                 rows += page

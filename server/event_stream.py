@@ -31,6 +31,7 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.types import Receive, Scope, Send
 
+from server.db import open_session
 from server.event_hub import EventHub
 from server.events import EVENT_KINDS, EventKind, EventRecord
 from server.http_errors import ErrorOut, error_response, error_responses
@@ -149,7 +150,7 @@ async def _stream(
 
 
 def _check_run(factory: sessionmaker[Session], run_id: int) -> None:
-    with factory() as session:
+    with open_session(factory, write=False) as session:
         get_run(session, run_id)
 
 
