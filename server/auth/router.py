@@ -30,7 +30,7 @@ from server.auth.schemas import (
     UserPatch,
 )
 from server.auth.session_cookie import cookie_header, cookie_name
-from server.bounds import Id32
+from server.bounds import Id32, Text
 from server.deps import SessionDep, SettingsDep
 from server.errors import Forbidden, TooManyRequests, Unauthenticated
 from server.models import ApiToken, User
@@ -136,7 +136,7 @@ def change_password(
 
 
 @router.get("/auth/invite", responses={403: {}})
-def invite_info(session: SessionDep, code: Annotated[str, Query(max_length=200)]) -> InviteInfoOut:
+def invite_info(session: SessionDep, code: Annotated[Text, Query(max_length=200)]) -> InviteInfoOut:
     """The role a one-time invite link grants (403 when it is unknown, used or expired)."""
     role = service.invite_role(session, code)
     return InviteInfoOut.model_validate({"role": role})
@@ -302,7 +302,7 @@ def read_audit(
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=MAX_AUDIT_PAGE)] = 100,
     before: Annotated[int | None, Query(ge=1, le=2**63 - 1, description="Older than id")] = None,
-    action: Annotated[str | None, Query(max_length=64)] = None,
+    action: Annotated[Text | None, Query(max_length=64)] = None,
 ) -> AuditPage:
     """Who deleted, cancelled, signed in, changed accounts or tokens; newest first."""
     items = audit.entries(session, limit=limit, before_id=before, action=action)

@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from server.bounds import Text
+
 RoleName = Literal["admin", "member", "viewer"]
 ScopeName = Literal["read", "write"]
 
@@ -16,19 +18,19 @@ class _In(BaseModel):
 
 
 class LoginIn(_In):
-    name: str = Field(max_length=100)
-    password: str = Field(max_length=1024)
+    name: Text = Field(max_length=100)
+    password: Text = Field(max_length=1024)
 
 
 class SetupIn(_In):
-    code: str = Field(max_length=200, description="The code of a one-time invite link")
-    name: str = Field(max_length=100)
-    password: str = Field(max_length=1024)
+    code: Text = Field(max_length=200, description="The code of a one-time invite link")
+    name: Text = Field(max_length=100)
+    password: Text = Field(max_length=1024)
 
 
 class PasswordIn(_In):
-    current_password: str = Field(max_length=1024)
-    new_password: str = Field(max_length=1024)
+    current_password: Text = Field(max_length=1024)
+    new_password: Text = Field(max_length=1024)
 
 
 class MeOut(BaseModel):
@@ -44,7 +46,7 @@ class InviteInfoOut(BaseModel):
 
 
 class TokenIn(_In):
-    name: str = Field(min_length=1, max_length=100, description="What the token is for")
+    name: Text = Field(min_length=1, max_length=100, description="What the token is for")
     scope: ScopeName = Field("write", description="`read`: GET requests only")
     expires_in_days: float | None = Field(
         None, gt=0, le=3650, description="Days until it stops working; none: until revoked"
@@ -68,9 +70,9 @@ class NewTokenOut(TokenOut):
 
 
 class UserIn(_In):
-    name: str = Field(max_length=100)
+    name: Text = Field(max_length=100)
     role: RoleName = "member"
-    password: str | None = Field(
+    password: Text | None = Field(
         None, max_length=1024, description="None: the account signs in by token only"
     )
 
@@ -78,7 +80,7 @@ class UserIn(_In):
 class UserPatch(_In):
     role: RoleName | None = None
     active: bool | None = None
-    password: str | None = Field(None, max_length=1024)
+    password: Text | None = Field(None, max_length=1024)
 
 
 class UserOut(BaseModel):

@@ -200,3 +200,22 @@ def test_cross_site_and_non_json_writes_are_refused(client: ApiClient) -> None:
         f"/api/v1/runs/{run['id']}/cancel", headers={"Origin": "http://testserver"}
     )
     assert same_origin.status_code == 200
+
+
+def test_nul_bytes_and_huge_ids_in_account_requests_are_422_not_500(
+    client: ApiClient, anonymous: ApiClient
+) -> None:
+    """PostgreSQL cannot store or compare NUL: every text that reaches it is refused first."""
+    refused = [
+        anonymous.post("/api/v1/auth/login", json={"name": "a\x00", "password": "x" * 9}),
+        anonymous.post("/api/v1/auth/setup", json={"code": "c", "name": "n\x00", "password": "p"}),
+        anonymous.get("/api/v1/auth/invite", params={"code": "a\x00b"}),
+        client.get("/api/v1/audit", params={"action": "a\x00b"}),
+        client.post("/api/v1/users", json={"name": "a\x00b", "role": "member"}),
+        client.post("/api/v1/auth/tokens", json={"name": "t\x00"}),
+        client.delete("/api/v1/auth/tokens/99999999999999999999"),
+        client.patch("/api/v1/users/2147483648", json={"role": "viewer"}),
+    ]
+    assert [response.status_code for response in refused] == [422] * len(refused), [
+        response.text for response in refused
+    ]
