@@ -30,7 +30,6 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
@@ -213,18 +212,35 @@ class SystemSampler:
 # --- the time axis --------------------------------------------------------------------------------
 
 
-@dataclass
 class RunClock:
-    """Steps of `sys/` points: whole seconds since the run started, strictly increasing."""
+    """Steps of `sys/` points: whole seconds since the run started, strictly increasing.
 
-    elapsed_s: float
-    """Seconds since the run's `started_at` at `monotonic_at` (shifted when the clock went back)."""
-    monotonic_at: float
-    last_step: int
-    """The last step of these keys stored or handed out (-1 when none)."""
+    Args:
+        elapsed_s: Seconds since the run's `started_at`, now.
+        last_step: The last step already stored for the keys this clock keys (-1 for none).
+        monotonic: Tells the time from here on (tests pass a fake).
+    """
+
+    def __init__(
+        self,
+        *,
+        elapsed_s: float,
+        last_step: int,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._monotonic = monotonic
+        self._started = monotonic() - elapsed_s
+        self.last_step = last_step
 
     @classmethod
-    def read(cls, session: Session, run_id: int, keys: ColumnElement[bool]) -> RunClock:
+    def read(
+        cls,
+        session: Session,
+        run_id: int,
+        keys: ColumnElement[bool],
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> RunClock:
         """The clock of run `run_id`: its `started_at` and the last step of the `keys` it writes."""
         started_at = session.scalar(select(Run.started_at).where(Run.id == run_id))
         last_step = session.scalar(
@@ -232,17 +248,17 @@ class RunClock:
         )
         elapsed = 0.0 if started_at is None else (utcnow() - started_at).total_seconds()
         last = -1 if last_step is None else int(last_step)
-        return cls(elapsed_s=elapsed, monotonic_at=time.monotonic(), last_step=last)
+        return cls(elapsed_s=elapsed, last_step=last, monotonic=monotonic)
 
     def next_step(self) -> int | None:
         """The step of a point taken now; None while it is still the last step's second."""
-        step = math.floor(self.elapsed_s + time.monotonic() - self.monotonic_at)
+        step = math.floor(self._monotonic() - self._started)
         if step == self.last_step:
             return None
         if step < self.last_step:
             # Earlier points lie ahead of this clock (the host's clock went back between a run's
             # attempts): continue right after them rather than overwrite them.
-            self.elapsed_s += self.last_step + 1 - step
+            self._started -= self.last_step + 1 - step
             step = self.last_step + 1
         self.last_step = step
         return step
@@ -416,7 +432,9 @@ class DataWaitReporter(NullReporter):
         try:
             if self._run_clock is None:
                 with session_scope(self._sessions, write=False) as session:
-                    self._run_clock = RunClock.read(session, self._run_id, DATA_WAIT_KEYS)
+                    self._run_clock = RunClock.read(
+                        session, self._run_id, DATA_WAIT_KEYS, monotonic=self._clock
+                    )
             step = self._run_clock.next_step()
             if step is None:
                 return
