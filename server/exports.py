@@ -14,8 +14,9 @@ import io
 import json
 import re
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Literal
 
+from server.metric.points import is_system_key
 from server.models import Run, utcnow
 from server.run.schemas import duration_s
 
@@ -64,18 +65,34 @@ def spreadsheet_safe(value: Any) -> Any:
     return value
 
 
-def metrics_csv(rows: list[tuple[str, int, float, int | None]]) -> str:
-    """`step`, `epoch`, then one column per key (sorted); one row per step."""
+MetricsTable = Literal["training", "system"]
+"""The tables of a run's metrics export: by step and epoch, or system series by time."""
+
+
+def metrics_csv(
+    rows: list[tuple[str, int, float, int | None]], table: MetricsTable = "training"
+) -> str:
+    """A run's points in wide format, one column per key (sorted).
+
+    `training`: `step`, `epoch`, then the keys, one row per step, system series left out (their
+    steps are seconds, not steps). `system`: `elapsed_s` (since the run started), then the
+    `sys/` keys, one row per second sampled.
+    """
     import pandas as pd  # noqa: PLC0415 (see the module docstring)
 
+    system = table == "system"
+    rows = [row for row in rows if is_system_key(row[0]) == system]
+    index = "elapsed_s" if system else "step"
     if not rows:
-        return "step,epoch\n"
+        return f"{index}\n" if system else "step,epoch\n"
     frame = pd.DataFrame.from_records(rows, columns=["key", "step", "value", "epoch"])
     wide = frame.pivot(index="step", columns="key", values="value")
     wide = wide.reindex(columns=sorted(wide.columns))
-    epochs = frame.groupby("step")["epoch"].max().astype("Int64")
-    wide.insert(0, "epoch", epochs)
+    if not system:
+        epochs = frame.groupby("step")["epoch"].max().astype("Int64")
+        wide.insert(0, "epoch", epochs)
     wide.columns.name = None
+    wide.index.name = index
     # Metric keys are the only text here: scripts name them freely.
     wide.columns = [spreadsheet_safe(column) for column in wide.columns]
     return wide.reset_index().to_csv(index=False)
@@ -91,7 +108,8 @@ def runs_csv(
     runs: Iterable[Run], tags: dict[int, list[str]], last_values: dict[int, dict[str, float]]
 ) -> str:
     """One row per run: summary columns, `tags` (';'-joined), `duration_s`, then `config.<key>`,
-    `params.<key>` and `metric.<key>` (last value) columns."""
+    `params.<key>` and `metric.<key>` (last value) columns; system series (`sys/...`) have no
+    column: their last sample says nothing about the run."""
     import pandas as pd  # noqa: PLC0415 (see the module docstring)
 
     now = utcnow()
@@ -105,7 +123,11 @@ def runs_csv(
                 {f"{prefix}.{key}": _cell(value) for key, value in (values or {}).items()}
             )
         record.update(
-            {f"metric.{key}": value for key, value in last_values.get(run.id, {}).items()}
+            {
+                f"metric.{key}": value
+                for key, value in last_values.get(run.id, {}).items()
+                if not is_system_key(key)
+            }
         )
         records.append(record)
     if not records:

@@ -18,8 +18,9 @@ data. Keys, one point per sample:
 System series are keyed by time, not by epoch: the step is whole seconds since the run's
 `started_at`. A resumed run keeps its first `started_at`, so its points continue the timeline;
 steps also never go back to or below the run's last stored `sys/` step, so nothing earlier is
-overwritten even when the clock moves back. Epoch-level charts ignore them; the run page draws
-them in a "System" group against elapsed time.
+overwritten even when the clock moves back. Their points carry no epoch (a point tagged with the
+epoch in progress would count that epoch as done); values "at an epoch" and the epoch charts
+leave them out, and the run page draws them in a "System" group against elapsed time.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from server.db import session_scope
 from server.events import notify_committed
-from server.metric.points import MetricPoint
+from server.metric.points import SYSTEM_PREFIX, MetricPoint
 from server.metric.service import record_metrics
 from server.models import MetricSummary, Run, utcnow
 from trainer.reporting import EpochProgress, NullReporter
@@ -47,8 +48,8 @@ from worker.retry import retry_write
 
 logger = logging.getLogger(__name__)
 
-PREFIX = "sys/"
-DATA_WAIT_KEY = "sys/data_wait_percent"
+PREFIX = SYSTEM_PREFIX
+DATA_WAIT_KEY = f"{PREFIX}data_wait_percent"
 MIN_INTERVAL_S = 1.0
 """Steps are whole seconds, so two samples less than a second apart would share one."""
 WRITE_RETRY_LIMIT_S = 10.0
@@ -438,7 +439,7 @@ class DataWaitReporter(NullReporter):
             step = self._run_clock.next_step()
             if step is None:
                 return
-            point = MetricPoint(DATA_WAIT_KEY, step, 100.0 * share, progress.epoch)
+            point = MetricPoint(DATA_WAIT_KEY, step, 100.0 * share)
             _store(
                 self._sessions,
                 self._redis_url,

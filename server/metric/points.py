@@ -8,6 +8,16 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
+SYSTEM_PREFIX = "sys/"
+"""Keys of system series (GPU, CPU, memory: `worker.system_metrics`). Their step is seconds since
+the run started, not an epoch or an optimizer step, so values "at an epoch" leave them out and
+exports put them in a table of their own."""
+
+
+def is_system_key(key: str) -> bool:
+    """Whether `key` names a system series (keyed by time)."""
+    return key.startswith(SYSTEM_PREFIX)
+
 
 class MetricPoint(NamedTuple):
     """One value of `key` at `step` (epoch-level metrics use the epoch as the step)."""

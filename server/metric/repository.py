@@ -13,7 +13,7 @@ import psycopg
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from server.metric.points import MetricPoint, Series, UpsertStats
+from server.metric.points import SYSTEM_PREFIX, MetricPoint, Series, UpsertStats
 from server.metric.upsert import upsert_points
 from server.models import Metric, MetricSummary
 
@@ -104,10 +104,16 @@ def read_rows(session: Session, run_id: int) -> list[tuple[str, int, float, int 
     return [tuple(row) for row in session.execute(query.order_by(Metric.step, Metric.key))]  # type: ignore[misc]
 
 
+_NOT_SYSTEM = Metric.key.not_like(f"{SYSTEM_PREFIX}%")
+"""Points that are not system series: those have steps in seconds, which are no epochs."""
+
+
 def _uses_epochs(session: Session, run_id: int) -> bool:
     """Whether any point of the run carries an epoch (runs that never do count steps as epochs)."""
-    query = select(Metric.step).where(Metric.run_id == run_id, Metric.epoch.is_not(None)).limit(1)
-    return session.scalar(query) is not None
+    query = select(Metric.step).where(
+        Metric.run_id == run_id, Metric.epoch.is_not(None), _NOT_SYSTEM
+    )
+    return session.scalar(query.limit(1)) is not None
 
 
 def epoch_values(session: Session, run_id: int, epoch: int) -> dict[str, tuple[int, float]]:
@@ -129,9 +135,10 @@ def epoch_values(session: Session, run_id: int, epoch: int) -> dict[str, tuple[i
 
 
 def last_epoch(session: Session, run_id: int) -> int | None:
-    """The run's largest epoch (its largest step when no point carries an epoch); None if empty."""
+    """The run's largest epoch (its largest step when no point carries an epoch, system series
+    aside); None if empty."""
     epoch = session.scalar(select(func.max(Metric.epoch)).where(Metric.run_id == run_id))
     if epoch is not None:
         return int(epoch)
-    step = session.scalar(select(func.max(Metric.step)).where(Metric.run_id == run_id))
+    step = session.scalar(select(func.max(Metric.step)).where(Metric.run_id == run_id, _NOT_SYSTEM))
     return int(step) if step is not None else None

@@ -120,13 +120,22 @@ def read_metrics(
     response_class=Response,
     responses={200: {"content": {"text/csv": {}}}, **error_responses(404)},
 )
-def metrics_csv(run_id: RunIdPath, session: SessionDep) -> Response:
-    """Every point of the run: `step`, `epoch`, then one column per key."""
+def metrics_csv(
+    run_id: RunIdPath,
+    session: SessionDep,
+    table: Annotated[
+        exports.MetricsTable,
+        Query(description="`training` (by step and epoch) or `system` (`sys/...` by time)"),
+    ] = "training",
+) -> Response:
+    """The run's points, one column per key: `step`, `epoch`, then the training metrics; or with
+    `?table=system`, `elapsed_s` (seconds since the run started), then the system series."""
     get_run(session, run_id)
+    name = f"run-{run_id}-system-metrics.csv" if table == "system" else f"run-{run_id}-metrics.csv"
     return Response(
-        exports.metrics_csv(read_rows(session, run_id)),
+        exports.metrics_csv(read_rows(session, run_id), table),
         media_type="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="run-{run_id}-metrics.csv"'},
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
 
 

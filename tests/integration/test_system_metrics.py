@@ -1,9 +1,11 @@
 """System metrics of a run: the sampler reads a real process tree, the recorder stores `sys/`
 points keyed by seconds since the run started (continuing a resumed run's timeline) into a real
-PostgreSQL database and stops promptly, and the data wait reporter throttles its writes."""
+PostgreSQL database and stops promptly, the data wait reporter throttles its writes; and the
+metric reads and exports keep these time-keyed series apart from epochs."""
 
 from __future__ import annotations
 
+import io
 import logging
 import subprocess
 import sys
@@ -13,13 +15,17 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 
+import pandas as pd
 import psutil
 import pytest
 from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from server import exports
 from server.db import make_session_factory, session_scope
+from server.metric import across_runs, service
 from server.metric.points import MetricPoint
+from server.metric.repository import read_rows
 from server.metric.service import record_metrics
 from server.models import Metric, Run, utcnow
 from worker import system_metrics
@@ -218,3 +224,72 @@ def test_a_failed_write_is_logged_and_the_recorder_goes_on(
         recorder.stop()
     assert f"run {missing_run}" in caplog.records[0].getMessage()
     assert f"run {missing_run} does not exist" in caplog.text
+
+
+# --- how the metric APIs and exports treat system series ------------------------------------------
+
+
+def _run_with_epochs_and_system_series(session: Session) -> int:
+    """Two epochs of val/iou (steps 1, 2) and system samples at 0..9 s, 5 of them past 2 s."""
+    run = Run(name="mixed", status="running", config={}, queue="default", started_at=utcnow())
+    session.add(run)
+    session.flush()
+    points = [MetricPoint("val/iou", epoch, 0.1 * epoch, epoch) for epoch in (1, 2)]
+    points += [MetricPoint("sys/cpu_percent", second, 50.0 + second) for second in range(10)]
+    points += [MetricPoint("sys/gpu0/memory_used_mb", second, 1024.0) for second in range(10)]
+    record_metrics(session, run.id, points)
+    return run.id
+
+
+def test_values_at_an_epoch_leave_system_series_out(db_session: Session) -> None:
+    run_id = _run_with_epochs_and_system_series(db_session)
+    for epoch in ("last", 2):
+        (item,) = across_runs.values_at(db_session, [run_id], epoch, keys=None)
+        assert item["epoch"] == 2 and item["values"] == {"val/iou": pytest.approx(0.2)}
+
+
+def test_a_run_with_only_system_series_has_no_last_epoch(db_session: Session) -> None:
+    run = Run(name="warming up", status="running", config={}, queue="default")
+    db_session.add(run)
+    db_session.flush()
+    record_metrics(db_session, run.id, [MetricPoint("sys/cpu_percent", 300, 12.0)])
+    assert across_runs.values_at(db_session, [run.id], "last", keys=None) == [
+        {"run_id": run.id, "epoch": None, "values": {}}
+    ]
+
+
+def test_a_long_system_series_is_downsampled_like_any_other(db_session: Session) -> None:
+    run = Run(name="long", status="running", config={}, queue="default")
+    db_session.add(run)
+    db_session.flush()
+    key = "sys/gpu12/utilization_percent"
+    points = [MetricPoint(key, 5 * i, float(i % 100)) for i in range(7200)]  # 10 h every 5 s
+    record_metrics(db_session, run.id, points)
+    series = service.read_metrics(db_session, run.id, keys=[key], after_step=None, max_points=300)
+    assert series[key]["downsampled"] and len(series[key]["step"]) <= 300
+    assert series[key]["last"] == {"step": 5 * 7199, "value": 99.0}
+
+
+def test_the_metrics_export_keeps_training_and_system_tables_apart(db_session: Session) -> None:
+    run_id = _run_with_epochs_and_system_series(db_session)
+    rows = read_rows(db_session, run_id)
+
+    training = pd.read_csv(io.StringIO(exports.metrics_csv(rows)))
+    assert list(training.columns) == ["step", "epoch", "val/iou"]
+    assert training["step"].tolist() == [1, 2]
+
+    system = pd.read_csv(io.StringIO(exports.metrics_csv(rows, "system")))
+    assert list(system.columns) == ["elapsed_s", "sys/cpu_percent", "sys/gpu0/memory_used_mb"]
+    assert system["elapsed_s"].tolist() == list(range(10))
+    assert system["sys/cpu_percent"].tolist() == [50.0 + second for second in range(10)]
+    assert exports.metrics_csv([], "system") == "elapsed_s\n"
+
+
+def test_the_runs_export_has_no_columns_for_system_series(db_session: Session) -> None:
+    run_id = _run_with_epochs_and_system_series(db_session)
+    run = db_session.get(Run, run_id)
+    assert run is not None
+    last_values = {run_id: {"val/iou": 0.2, "sys/cpu_percent": 59.0, "sys/rss_mb": 800.0}}
+    frame = pd.read_csv(io.StringIO(exports.runs_csv([run], {}, last_values)))
+    assert "metric.val/iou" in frame.columns
+    assert not [column for column in frame.columns if "sys/" in column]
