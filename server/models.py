@@ -137,6 +137,8 @@ class Run(Base):
     notes: Mapped[str] = mapped_column(Text, default="")
     priority: Mapped[int] = mapped_column(SmallInteger, default=0)
     queue: Mapped[str] = mapped_column(String(64))
+    gpus: Mapped[int] = mapped_column(SmallInteger, default=1, server_default="1")
+    """Slots (GPUs, or CPU slots on a CPU worker) the run trains on; from its config's `gpus`."""
     dataset_id: Mapped[int | None] = mapped_column(
         ForeignKey("datasets.id", ondelete="SET NULL"), index=True
     )
@@ -270,7 +272,11 @@ class Event(Base):
 
 
 class Worker(Base):
-    """A worker process that is (or recently was) online; written by the worker itself."""
+    """A worker process that is (or recently was) online; written by the worker itself.
+
+    A worker owns slots: its GPUs, or CPU slots on a host without any. `slots` lists them in
+    order, each `{"slot": 0, "gpu": "0" | None, "run_id": 12 | None}` (None: free).
+    """
 
     __tablename__ = "workers"
 
@@ -279,9 +285,10 @@ class Worker(Base):
     pid: Mapped[int] = mapped_column(Integer)
     device: Mapped[str] = mapped_column(String(64))
     queues: Mapped[list[str]]
-    current_run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
+    slots: Mapped[list[dict[str, Any]]] = mapped_column(JsonType, default=list, server_default="[]")
     idle_since: Mapped[datetime | None]
-    """Since when the worker has had no run (None while it trains one)."""
+    """Since when the worker has had a task thread free to take a message (None while every
+    thread trains a run or waits for slots)."""
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from server.db import session_scope
 from server.run.lifecycle import heartbeat
-from server.worker_status.repository import remove_worker, upsert_worker
+from server.worker_status.repository import SlotHolder, remove_worker, upsert_worker
 from worker.retry import retry_write
 from worker.run_logging import CURRENT_RUN
 
@@ -99,7 +99,8 @@ class Heartbeat:
                     pid=identity.pid,
                     device=identity.device,
                     queues=identity.queues,
-                    current_run_id=run_id,
+                    slots=[SlotHolder(0, None, run_id)],
+                    taking_messages=run_id is None,
                 )
                 return heartbeat(session, run_id) if run_id is not None else None
 

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from server.artifacts import checkpoint_dir, log_path
 from server.db import session_scope
 from server.events import notify_committed
-from server.run.lifecycle import FinalStatus, claim_next, finish_run
+from server.run.lifecycle import FinalStatus, SlotWait, claim_next, finish_run
 from server.settings import Settings
 from trainer.config import ConfigError, validate_config
 from trainer.data.report import DatasetError
@@ -92,6 +92,8 @@ def _claim(context: WorkerContext, run_id: int, task_id: str | None) -> Claimed 
                 device=identity.device,
                 task_id=task_id,
             )
+            # One slot, which a claim only hands out free: a run never waits for slots here.
+            assert not isinstance(run, SlotWait)
             return (
                 None
                 if run is None

@@ -7,14 +7,16 @@ sent only after the commit (`server.db.after_commit`), so a worker never receive
 run that is not in the database yet.
 
 The worker's calls, each in its own short transaction (`server.db.session_scope`):
-`claim_next` once per message, `heartbeat` every few seconds (its answer says whether to stop),
-`record_start` when the trainer reports its RunInfo, then `finish_run`.
+`claim_next` once per message (again while it waits for slots), `heartbeat` every few seconds
+(its answer says whether to stop), `record_start` when the trainer reports its RunInfo, then
+`finish_run`.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
@@ -92,12 +94,14 @@ def dispatch(session: Session, task_queue: TaskQueue, run: Run) -> None:
     after_commit(session, send)
 
 
-def claim_run(session: Session, run_id: int, *, worker: str, device: str) -> Run | None:
+def claim_run(
+    session: Session, run_id: int, *, worker: str, device: str, slots: Sequence[str] = ()
+) -> Run | None:
     """Atomically take a queued run for `worker`; None if it is not queued any more.
 
     None means another worker has it, or it was cancelled or deleted: a redelivered message is
     harmless. The returned run's `resume_requested` says whether to continue from its last
-    checkpoint.
+    checkpoint. `slots` (the worker's slots the run gets) go into the status event.
     """
     now = utcnow()
     result = session.execute(
@@ -120,11 +124,26 @@ def claim_run(session: Session, run_id: int, *, worker: str, device: str) -> Run
         return None
     run = session.get(Run, run_id, populate_existing=True)
     assert run is not None
-    status_event(session, run, "queued", worker=worker, device=device)
+    status_event(session, run, "queued", worker=worker, device=device, slots=list(slots))
     return run
 
 
 CLAIM_ATTEMPTS = 5
+ONE_FREE_SLOT = ("0",)
+"""The free slots of a worker with a single slot, idle."""
+
+
+@dataclass(frozen=True)
+class SlotWait:
+    """The run this worker should train next needs more slots than are free now.
+
+    The worker waits until enough of its slots are free and claims again; runs behind this one
+    do not take the freed slots meanwhile, so a multi-GPU run is never starved by 1-GPU runs.
+    """
+
+    run_id: int
+    gpus: int
+    free: int
 
 
 def claim_next(
@@ -134,9 +153,17 @@ def claim_next(
     queues: Sequence[str],
     worker: str,
     device: str,
+    free_slots: Sequence[str] = ONE_FREE_SLOT,
+    capacity: int | None = None,
     task_id: str | None = None,
-) -> Run | None:
-    """Take the queued run of `queues` that should go first (priority, then queue time).
+) -> Run | SlotWait | None:
+    """Take the queued run of `queues` that should go first (priority, then queue time) among
+    those that fit the worker: a run fits when its `gpus` are at most the worker's `capacity`
+    (its slot count; default: as many as `free_slots`).
+
+    The run gets the first `run.gpus` of `free_slots` (the worker's free slots, in the order it
+    hands them out). When the most urgent fitting run needs more slots than are free, nothing is
+    claimed: the answer is a `SlotWait` for it (head-of-line reservation).
 
     Every queued run has a message out, but a message does not fix which run it trains: the
     worker that receives one (for `run_id`) takes the most urgent run it serves. So priorities hold
@@ -146,28 +173,65 @@ def claim_next(
     the message (`task_id`, when known) is not that run's latest: the run was moved to another
     queue since, and a worker of that queue trains it.
     """
-    candidates = session.scalars(
-        select(Run.id)
-        .where(Run.status == "queued", Run.queue.in_(list(queues)))
+    total = len(free_slots) if capacity is None else capacity
+    if total < len(free_slots):
+        raise ValueError(f"{len(free_slots)} free slots but a capacity of {total}")
+    candidates = session.execute(
+        select(Run.id, Run.gpus)
+        .where(Run.status == "queued", Run.queue.in_(list(queues)), Run.gpus <= total)
         .order_by(Run.priority.desc(), Run.queued_at, Run.id)
         .limit(CLAIM_ATTEMPTS)
     ).all()
-    for candidate in candidates:  # another worker may take one between the read and the claim
-        run = claim_run(session, candidate, worker=worker, device=device)
+    for candidate, gpus in candidates:  # another worker may take one between the read and the claim
+        if gpus > len(free_slots):
+            return SlotWait(candidate, gpus, len(free_slots))
+        run = claim_run(session, candidate, worker=worker, device=device, slots=free_slots[:gpus])
         if run is not None:
             return run
-    if run_id in candidates:
+    if run_id in (candidate for candidate, _ in candidates):
         return None
-    if task_id is not None:
-        latest = session.scalar(select(Run.task_id).where(Run.id == run_id))
-        if latest is not None and latest != task_id:
-            logger.info(
-                "run %d: message %s is not its latest (the run moved to another queue); %s "
-                "leaves it",
-                run_id, task_id, worker,
-            )  # fmt: skip
-            return None
-    return claim_run(session, run_id, worker=worker, device=device)
+    return _claim_named(
+        session,
+        run_id,
+        task_id=task_id,
+        worker=worker,
+        device=device,
+        free_slots=free_slots,
+        capacity=total,
+    )
+
+
+def _claim_named(
+    session: Session,
+    run_id: int,
+    *,
+    task_id: str | None,
+    worker: str,
+    device: str,
+    free_slots: Sequence[str],
+    capacity: int,
+) -> Run | SlotWait | None:
+    """`claim_next`'s fallback: the run the message names, outside the worker's queues."""
+    run = session.execute(
+        select(Run.task_id, Run.gpus).where(Run.id == run_id, Run.status == "queued")
+    ).one_or_none()
+    if run is None:
+        return None
+    if task_id is not None and run.task_id is not None and run.task_id != task_id:
+        logger.info(
+            "run %d: message %s is not its latest (the run moved to another queue); %s "
+            "leaves it",
+            run_id, task_id, worker,
+        )  # fmt: skip
+        return None
+    if run.gpus > capacity:
+        logger.info(
+            "run %d: needs %d slots; %s has %d and leaves it", run_id, run.gpus, worker, capacity
+        )
+        return None
+    if run.gpus > len(free_slots):
+        return SlotWait(run_id, run.gpus, len(free_slots))
+    return claim_run(session, run_id, worker=worker, device=device, slots=free_slots[: run.gpus])
 
 
 def heartbeat(session: Session, run_id: int) -> str | None:

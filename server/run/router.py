@@ -28,6 +28,7 @@ from server.run.schemas import (
     RunSummaryOut,
     duration_s,
 )
+from server.settings import Settings
 from server.unit_of_work import UnitOfWorkRoute
 
 router = APIRouter(route_class=UnitOfWorkRoute, prefix="/api/v1/runs", tags=["runs"])
@@ -52,8 +53,10 @@ def _record_submitter(run: Run, principal: Principal) -> None:
     run.submitted_by = principal.name if principal.via != "open" else None
 
 
-def run_out(session: Session, run: Run, tags: list[str] | None = None) -> RunOut:
-    """The full view of a run, with its tags and metric summaries."""
+def run_out(
+    session: Session, settings: Settings, run: Run, tags: list[str] | None = None
+) -> RunOut:
+    """The full view of a run, with its tags, metric summaries and placement note."""
     if tags is None:
         tags = repository.tags_of(session, [run.id])[run.id]
     metrics = {
@@ -62,7 +65,13 @@ def run_out(session: Session, run: Run, tags: list[str] | None = None) -> RunOut
     }
     fields = {name: getattr(run, name) for name in RunOut.model_fields if hasattr(Run, name)}
     return RunOut.model_validate(
-        {**fields, "tags": tags, "duration_s": duration_s(run, utcnow()), "metrics": metrics}
+        {
+            **fields,
+            "tags": tags,
+            "duration_s": duration_s(run, utcnow()),
+            "metrics": metrics,
+            "placement_note": service.placement_note(session, settings, run),
+        }
     )
 
 
@@ -81,7 +90,7 @@ def create_run(
     """
     run = service.create_run(session, settings, task_queue, body)
     _record_submitter(run, principal)
-    return run_out(session, run, sorted(set(body.tags)))
+    return run_out(session, settings, run, sorted(set(body.tags)))
 
 
 def run_filter(
@@ -158,18 +167,22 @@ def runs_csv(
 
 
 @router.get("/{run_id}", responses=error_responses(404))
-def get_run(run_id: RunIdPath, session: SessionDep) -> RunOut:
-    return run_out(session, repository.get_run(session, run_id))
+def get_run(run_id: RunIdPath, session: SessionDep, settings: SettingsDep) -> RunOut:
+    return run_out(session, settings, repository.get_run(session, run_id))
 
 
 @router.patch("/{run_id}", responses=error_responses(404, 409))
 def patch_run(
-    run_id: RunIdPath, body: RunPatch, session: SessionDep, task_queue: TaskQueueDep
+    run_id: RunIdPath,
+    body: RunPatch,
+    session: SessionDep,
+    settings: SettingsDep,
+    task_queue: TaskQueueDep,
 ) -> RunOut:
     """Change name, tags or notes; external runs also take a final `status`; queued runs take a
     new `priority` or `queue` (409 once a worker has claimed the run)."""
     run, tags = service.patch_run(session, task_queue, run_id, body)
-    return run_out(session, run, tags)
+    return run_out(session, settings, run, tags)
 
 
 @router.delete(
@@ -193,18 +206,24 @@ def delete_run(
 
 @router.post("/{run_id}/cancel", responses=error_responses(404, 409))
 def cancel_run(
-    run_id: RunIdPath, session: SessionDep, task_queue: TaskQueueDep, principal: PrincipalDep
+    run_id: RunIdPath,
+    session: SessionDep,
+    settings: SettingsDep,
+    task_queue: TaskQueueDep,
+    principal: PrincipalDep,
 ) -> RunOut:
     """Queued runs end now; running ones become `cancelling` until their worker stops."""
     run = service.cancel_run(session, task_queue, run_id)
     audit.record(session, principal, "run.cancel", f"run {run_id}", name=run.name)
-    return run_out(session, run)
+    return run_out(session, settings, run)
 
 
 @router.post("/{run_id}/resume", responses=error_responses(404, 409))
-def resume_run(run_id: RunIdPath, session: SessionDep, task_queue: TaskQueueDep) -> RunOut:
+def resume_run(
+    run_id: RunIdPath, session: SessionDep, settings: SettingsDep, task_queue: TaskQueueDep
+) -> RunOut:
     """Queue a failed or cancelled run again, continuing from its last checkpoint."""
-    return run_out(session, service.resume_run(session, task_queue, run_id))
+    return run_out(session, settings, service.resume_run(session, task_queue, run_id))
 
 
 @router.post(
@@ -224,4 +243,4 @@ def clone_run(
     """A new queued run with this run's config and `overrides` applied (the caller's run)."""
     run = service.clone_run(session, settings, task_queue, run_id, body)
     _record_submitter(run, principal)
-    return run_out(session, run)
+    return run_out(session, settings, run)

@@ -107,6 +107,7 @@ class RunSummaryOut(BaseModel):
     tags: list[str]
     priority: int
     queue: str
+    gpus: int = Field(description="GPUs (slots of a worker) the run trains on")
     submitted_by: str | None = Field(None, description="Who submitted the run")
     dataset_id: int | None
     dataset_name: str | None
@@ -172,6 +173,11 @@ class RunOut(RunSummaryOut):
     resume_requested: bool
     failure_traceback: str | None
     metrics: dict[str, MetricSummaryOut]
+    placement_note: str | None = Field(
+        None,
+        description="Why a queued run cannot start, e.g. it needs more GPUs than any online "
+        "worker of its queue owns; null otherwise",
+    )
 
 
 class RunPage(BaseModel):

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ from server.run.repository import (
 from server.run.schemas import CloneRequest, RunCreate, RunPatch
 from server.run.weights_files import WEIGHT_FIELDS, resolve_weight_files
 from server.settings import Settings
+from server.worker_status.repository import largest_capacity
 from trainer.config import TrainConfig, describe_validation_error
 
 METRIC_GRAMMAR = (
@@ -47,6 +49,8 @@ _CONDITION = re.compile(r"^\s*(?P<key>[^<>=!]+?)\s*(?P<op>>=|<=|!=|>|<|=)\s*(?P<
 _NUMBER = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?", re.ASCII)
 MAX_NAME = 200
 """Run names and dataset names of runs (their columns' length)."""
+MAX_GPUS = 32767
+"""Most slots a run may ask for (its column is a SMALLINT)."""
 
 
 @dataclass(frozen=True)
@@ -109,6 +113,29 @@ def _check_paths(config: TrainConfig) -> None:
             raise InvalidInput(f"{field}: {problem}", [{"field": field, "message": problem}])
 
 
+def gpus_of(config: Mapping[str, Any]) -> int:
+    """The slots (GPUs) a training config asks for: its `gpus`, 1 when it names none."""
+    gpus = config.get("gpus", 1)
+    if isinstance(gpus, bool) or not isinstance(gpus, int) or not 1 <= gpus <= MAX_GPUS:
+        message = f"a whole number of GPUs from 1 to {MAX_GPUS}, got {gpus!r}"
+        raise InvalidInput(
+            f"config.gpus: {message}", [{"field": "config.gpus", "message": message}]
+        )
+    return gpus
+
+
+def placement_note(session: Session, settings: Settings, run: Run) -> str | None:
+    """Why a queued run cannot start: it needs more slots than any online worker of its queue
+    owns. None when one fits, when the run is not queued, or when no worker of it is online."""
+    if run.status != "queued" or run.external:
+        return None
+    seen_after = utcnow() - timedelta(seconds=settings.heartbeat_timeout_s)
+    largest = largest_capacity(session, run.queue, seen_after)
+    if largest is None or run.gpus <= largest:
+        return None
+    return f"needs {run.gpus} GPUs; the largest online worker of queue {run.queue!r} has {largest}"
+
+
 def _training_run(
     prepared: PreparedConfig,
     *,
@@ -119,12 +146,14 @@ def _training_run(
     max_retries: int,
 ) -> Run:
     config = prepared.config
+    dumped = config.model_dump(mode="json")
     now = utcnow()
     return Run(
         name=name or f"{config.model}-{prepared.dataset_name}"[:MAX_NAME],
         status="queued",
         external=False,
-        config=config.model_dump(mode="json"),
+        config=dumped,
+        gpus=gpus_of(dumped),
         notes=notes,
         priority=priority,
         queue=queue,

@@ -3,15 +3,29 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Table, case, delete, func, select
+from sqlalchemy import Table, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from server.models import Worker, utcnow
 
 WORKERS: Table = Worker.__table__  # type: ignore[assignment]
+
+
+@dataclass(frozen=True)
+class SlotHolder:
+    """One slot of a worker: its position, its GPU (None on a CPU slot) and the run holding it."""
+
+    slot: int
+    gpu: str | None
+    run_id: int | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"slot": self.slot, "gpu": self.gpu, "run_id": self.run_id}
 
 
 def upsert_worker(
@@ -22,11 +36,13 @@ def upsert_worker(
     pid: int,
     device: str,
     queues: Sequence[str],
-    current_run_id: int | None,
+    slots: Sequence[SlotHolder],
+    taking_messages: bool,
 ) -> None:
-    """Say that worker `name` is alive (call it with every heartbeat) and what it runs.
+    """Say that worker `name` is alive (call it with every heartbeat), which run holds each of
+    its slots, and whether a task thread of it is free to take a message.
 
-    `idle_since` keeps the moment the worker last became free while it stays free.
+    `idle_since` keeps the moment the worker last had a free task thread while it keeps one.
     """
     now = utcnow()
     values = {
@@ -34,19 +50,17 @@ def upsert_worker(
         "pid": pid,
         "device": device,
         "queues": list(queues),
-        "current_run_id": current_run_id,
+        "slots": [slot.as_json() for slot in slots],
         "last_seen_at": now,
     }
-    idle_since = None if current_run_id is not None else now
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    statement = insert(WORKERS).values(name=name, started_at=now, idle_since=idle_since, **values)
-    still_idle = case(
-        (statement.excluded.current_run_id.is_(None), func.coalesce(Worker.idle_since, now)),
-        else_=None,
+    statement = insert(WORKERS).values(
+        name=name, started_at=now, idle_since=now if taking_messages else None, **values
     )
+    idle_since = func.coalesce(Worker.idle_since, now) if taking_messages else None
     session.execute(
         statement.on_conflict_do_update(
-            index_elements=["name"], set_={**values, "idle_since": still_idle}
+            index_elements=["name"], set_={**values, "idle_since": idle_since}
         )
     )
 
@@ -65,11 +79,11 @@ def online_workers(session: Session, seen_after: datetime) -> list[Worker]:
 
 
 def idle_queues(session: Session, seen_after: datetime, idle_before: datetime) -> set[str]:
-    """Queues served by a worker seen after `seen_after` that has been free since `idle_before`."""
+    """Queues served by a worker seen after `seen_after` that has had a free task thread since
+    `idle_before`."""
     rows = session.scalars(
         select(Worker.queues).where(
             Worker.last_seen_at >= seen_after,
-            Worker.current_run_id.is_(None),
             Worker.idle_since <= idle_before,
         )
     )
@@ -82,3 +96,12 @@ def drop_stale_workers(session: Session, seen_before: datetime) -> list[str]:
     if names:
         session.execute(delete(Worker).where(Worker.name.in_(names)))
     return names
+
+
+def largest_capacity(session: Session, queue: str, seen_after: datetime) -> int | None:
+    """The most slots an online worker serving `queue` owns; None when none is online."""
+    rows = session.execute(
+        select(Worker.queues, Worker.slots).where(Worker.last_seen_at >= seen_after)
+    ).all()
+    sizes = [len(slots) for queues, slots in rows if queue in queues]
+    return max(sizes) if sizes else None

@@ -1,8 +1,10 @@
-"""GET /api/v1/workers: workers online, what they run, and the queue in the order it will run."""
+"""GET /api/v1/workers: workers online, which run holds each of their slots (GPUs), and the
+queue in the order it will run."""
 
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from fastapi import APIRouter
 from sqlalchemy import select
@@ -12,7 +14,13 @@ from server.models import Run, utcnow
 from server.run.repository import queued_runs
 from server.unit_of_work import UnitOfWorkRoute
 from server.worker_status.repository import online_workers
-from server.worker_status.schemas import QueuedRunOut, RunRef, WorkerOut, WorkersOut
+from server.worker_status.schemas import (
+    QueuedRunOut,
+    RunRef,
+    SlotOut,
+    WorkerOut,
+    WorkersOut,
+)
 
 router = APIRouter(route_class=UnitOfWorkRoute, prefix="/api/v1", tags=["workers"])
 
@@ -22,10 +30,15 @@ def list_workers(session: SessionDep, settings: SettingsDep) -> WorkersOut:
     """Workers seen within the heartbeat timeout; queued runs by priority (high first), then age."""
     seen_after = utcnow() - timedelta(seconds=settings.heartbeat_timeout_s)
     workers = online_workers(session, seen_after)
-    run_ids = [worker.current_run_id for worker in workers if worker.current_run_id is not None]
+    run_ids = {slot["run_id"] for worker in workers for slot in worker.slots if slot["run_id"]}
     names: dict[int, str] = dict(
         session.execute(select(Run.id, Run.name).where(Run.id.in_(run_ids))).all()
     )
+
+    def slot_out(slot: dict[str, Any]) -> SlotOut:
+        run_id = slot.get("run_id")
+        run = RunRef(id=run_id, name=names[run_id]) if run_id in names else None
+        return SlotOut(slot=slot["slot"], gpu=slot.get("gpu"), run=run)
 
     return WorkersOut(
         workers=[
@@ -35,9 +48,7 @@ def list_workers(session: SessionDep, settings: SettingsDep) -> WorkersOut:
                 pid=worker.pid,
                 device=worker.device,
                 queues=list(worker.queues),
-                current_run=RunRef(id=worker.current_run_id, name=names[worker.current_run_id])
-                if worker.current_run_id in names
-                else None,
+                slots=[slot_out(slot) for slot in worker.slots],
                 idle_since=worker.idle_since,
                 started_at=worker.started_at,
                 last_seen_at=worker.last_seen_at,

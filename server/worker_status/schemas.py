@@ -4,12 +4,20 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class RunRef(BaseModel):
     id: int
     name: str
+
+
+class SlotOut(BaseModel):
+    """One slot of a worker: a GPU (`gpu` its index or id) or a CPU slot (`gpu` null)."""
+
+    slot: int
+    gpu: str | None
+    run: RunRef | None = Field(description="The run training on this slot; null when free")
 
 
 class WorkerOut(BaseModel):
@@ -18,8 +26,10 @@ class WorkerOut(BaseModel):
     pid: int
     device: str
     queues: list[str]
-    current_run: RunRef | None
-    idle_since: datetime | None
+    slots: list[SlotOut]
+    idle_since: datetime | None = Field(
+        description="Since when the worker has had a task thread free to take a run"
+    )
     started_at: datetime
     last_seen_at: datetime
 

@@ -9,7 +9,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from server.models import Run, Worker, utcnow
-from server.worker_status.repository import remove_worker, upsert_worker
+from server.worker_status.repository import SlotHolder, remove_worker, upsert_worker
 from tests.server.helpers import ApiClient, create_external, valid_config, write_dataset
 
 
@@ -26,13 +26,14 @@ def test_workers_and_queue_order(
         name="gpu0@host",
         hostname="host",
         pid=11,
-        device="cuda:0",
+        device="2 x NVIDIA H200",
         queues=["gpu"],
-        current_run_id=external["id"],
+        slots=[SlotHolder(0, "0", external["id"]), SlotHolder(1, "1", None)],
+        taking_messages=True,
     )
     upsert_worker(
         db_session, name="old@host", hostname="host", pid=12, device="cpu", queues=["cpu"],
-        current_run_id=None,
+        slots=[SlotHolder(0, None, None)], taking_messages=True,
     )  # fmt: skip
     db_session.execute(
         update(Worker)
@@ -43,20 +44,23 @@ def test_workers_and_queue_order(
     body = client.get("/api/v1/workers").json()
     assert [worker["name"] for worker in body["workers"]] == ["gpu0@host"]
     worker = body["workers"][0]
-    assert worker["device"] == "cuda:0" and worker["queues"] == ["gpu"]
-    assert worker["current_run"] == {"id": external["id"], "name": "busy"}
+    assert worker["device"] == "2 x NVIDIA H200" and worker["queues"] == ["gpu"]
+    assert worker["slots"] == [
+        {"slot": 0, "gpu": "0", "run": {"id": external["id"], "name": "busy"}},
+        {"slot": 1, "gpu": "1", "run": None},
+    ]
     expected = [made[3]["id"], made[1]["id"], made[2]["id"], made[0]["id"], made[4]["id"]]
     assert [run["id"] for run in body["queue"]] == expected
     assert [run["position"] for run in body["queue"]] == [1, 2, 3, 4, 5]
 
     upsert_worker(
         db_session, name="gpu0@host", hostname="host", pid=11, device="cuda:0", queues=["gpu"],
-        current_run_id=None,
+        slots=[SlotHolder(0, "0", None)], taking_messages=True,
     )  # fmt: skip
     db_session.execute(update(Run).where(Run.id == made[3]["id"]).values(status="running"))
     db_session.commit()
     body = client.get("/api/v1/workers").json()
-    assert body["workers"][0]["current_run"] is None
+    assert body["workers"][0]["slots"] == [{"slot": 0, "gpu": "0", "run": None}]
     assert made[3]["id"] not in [run["id"] for run in body["queue"]]
     remove_worker(db_session, "gpu0@host")
     db_session.commit()

@@ -18,7 +18,7 @@ from server.preview.repository import upsert_checkpoint
 from server.reaper import reap_once
 from server.run.lifecycle import claim_run, finish_run, heartbeat, record_start
 from server.settings import Settings
-from server.worker_status.repository import upsert_worker
+from server.worker_status.repository import SlotHolder, upsert_worker
 from tests.server.helpers import ApiClient, LiveServer, RecordingTaskQueue, valid_config
 
 
@@ -129,7 +129,7 @@ def test_reaper_fails_lost_runs_and_requeues_retryable_ones(
     _make_stale(db_session, alive, settings.heartbeat_timeout_s - 5)
     upsert_worker(
         db_session, name="w1", hostname="h", pid=1, device="cpu", queues=["gpu"],
-        current_run_id=None,
+        slots=[SlotHolder(0, None, None)], taking_messages=True,
     )  # fmt: skip
     db_session.execute(
         update(Worker).values(

@@ -19,7 +19,7 @@ from server.models import Run, Worker, utcnow
 from server.reaper import reap_once
 from server.run.lifecycle import claim_run
 from server.settings import Settings
-from server.worker_status.repository import upsert_worker
+from server.worker_status.repository import SlotHolder, upsert_worker
 from tests.server.helpers import ApiClient, RecordingTaskQueue, valid_config
 
 WAIT_S = 10.0
@@ -39,7 +39,14 @@ def _queued(client: ApiClient, **extra: object) -> int:
 
 def _worker(session: Session, name: str, *, queues: list[str], run_id: int | None = None) -> None:
     upsert_worker(
-        session, name=name, hostname="h", pid=1, device="cpu", queues=queues, current_run_id=run_id
+        session,
+        name=name,
+        hostname="h",
+        pid=1,
+        device="cpu",
+        queues=queues,
+        slots=[SlotHolder(0, None, run_id)],
+        taking_messages=run_id is None,
     )
 
 
@@ -47,7 +54,11 @@ def _age(session: Session, *, runs: Sequence[int] = (), workers: Sequence[str] =
     """Make the runs' messages and the workers' free time older than the redispatch wait."""
     then = utcnow() - timedelta(seconds=WAIT_S + 1)
     session.execute(update(Run).where(Run.id.in_(runs)).values(sent_at=then))
-    session.execute(update(Worker).where(Worker.name.in_(workers)).values(idle_since=then))
+    session.execute(
+        update(Worker)
+        .where(Worker.name.in_(workers), Worker.idle_since.is_not(None))
+        .values(idle_since=then)
+    )
 
 
 @pytest.mark.usefixtures("shapes_dataset")

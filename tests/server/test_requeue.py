@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.models import Event
-from server.run.lifecycle import claim_next, claim_run
+from server.run.lifecycle import SlotWait, claim_next, claim_run
 from tests.server.helpers import ApiClient, RecordingTaskQueue, create_external, valid_config
 
 pytestmark = pytest.mark.usefixtures("shapes_dataset")
@@ -30,6 +30,7 @@ def _queue_order(client: ApiClient) -> list[int]:
 
 def _claim(session: Session, message_run_id: int, queues: list[str], **extra: Any) -> int | None:
     run = claim_next(session, message_run_id, queues=queues, worker="w1", device="cpu", **extra)
+    assert not isinstance(run, SlotWait)
     return None if run is None else run.id
 
 

@@ -18,7 +18,7 @@ from server.preview.service import PreviewSampleFiles, record_previews
 from server.reaper import reap_once
 from server.run.lifecycle import claim_run, finish_run
 from server.settings import Settings
-from server.worker_status.repository import upsert_worker
+from server.worker_status.repository import SlotHolder, upsert_worker
 from tests.server.helpers import (
     ApiClient,
     LiveServer,
@@ -92,7 +92,7 @@ def test_runs_list_and_lifecycle_on_sqlite(
         claim_run(session, made[1]["id"], worker="w", device="cpu")
         upsert_worker(
             session, name="w", hostname="h", pid=1, device="cpu", queues=["gpu"],
-            current_run_id=made[1]["id"],
+            slots=[SlotHolder(0, None, made[1]["id"])], taking_messages=False,
         )  # fmt: skip
         paths = preview_paths(sqlite_settings.artifacts_dir, made[1]["id"], 1, 0)
         for path in (paths.image, paths.truth, paths.prediction):
@@ -114,7 +114,7 @@ def test_runs_list_and_lifecycle_on_sqlite(
                 break
         assert sorted(ids) == sorted(run["id"] for run in made), sort
     workers = client.get("/api/v1/workers").json()
-    assert workers["workers"][0]["current_run"]["id"] == made[1]["id"]
+    assert workers["workers"][0]["slots"][0]["run"]["id"] == made[1]["id"]
     assert len(workers["queue"]) == 2
     previews = client.get(f"/api/v1/runs/{made[1]['id']}/previews").json()
     assert previews["epochs"] == [1] and len(previews["samples"]) == 1
