@@ -2,6 +2,7 @@
 // scale toggle, EMA smoothing that keeps the raw line faint, optional mean ± std bands, a hover
 // legend with values, a "downsampled" note, a size that follows the page, and drag-to-zoom on
 // the x axis that charts sharing a `syncKey` follow together (double-click or "Reset zoom" undoes).
+// An x axis of seconds (`xTime`) reads as elapsed time: 45s, 12m30s, 1h05m, 2d03h.
 "use strict";
 
 const segtrackCharts = (() => {
@@ -12,6 +13,13 @@ const segtrackCharts = (() => {
   const MIN_POINTS = 5;
   // Steps and epochs are integers: ticks never fall between two of them.
   const STEP_INCREMENTS = [1, 2, 5].flatMap((base) => [1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8].map((scale) => base * scale)).sort((a, b) => a - b);
+  // Seconds: ticks fall on whole seconds, minutes, hours and days.
+  const MINUTE = 60;
+  const HOUR = 3600;
+  const DAY = 86400;
+  const TIME_INCREMENTS = [1, 2, 5, 10, 15, 30, MINUTE, 2 * MINUTE, 5 * MINUTE, 10 * MINUTE, 15 * MINUTE, 30 * MINUTE,
+    HOUR, 2 * HOUR, 3 * HOUR, 6 * HOUR, 12 * HOUR, DAY, 2 * DAY, 5 * DAY, 10 * DAY, 20 * DAY, 50 * DAY, 100 * DAY];
+  const TIME_UNITS = [["d", DAY], ["h", HOUR], ["m", MINUTE], ["s", 1]];
   // uPlot's cursor sync replays these on every chart of the group, each zooming to the range under
   // its own pixels; zoomTo shares the one exact range instead, and keeps it across new data.
   const UNSYNCED_EVENTS = new Set(["mousedown", "mouseup", "dblclick"]);
@@ -21,6 +29,25 @@ const segtrackCharts = (() => {
     const size = Math.abs(value);
     if (size !== 0 && (size < 1e-3 || size >= 1e5)) return value.toExponential(2);
     return String(Number(value.toPrecision(4)));
+  }
+
+  /**
+   * Seconds as elapsed time from the largest unit down to the last one that is not zero, later
+   * units two digits wide: 0, 45s, 1m30s, 1h05m, 1h00m03s, 2d03h.
+   */
+  function formatElapsed(seconds) {
+    if (seconds === null || seconds === undefined || !Number.isFinite(seconds)) return "–";
+    let rest = Math.round(Math.abs(seconds));
+    if (rest === 0) return "0";
+    const parts = [];
+    for (const [name, size] of TIME_UNITS) {
+      const count = Math.floor(rest / size);
+      rest -= count * size;
+      if (parts.length) parts.push(`${String(count).padStart(2, "0")}${name}`);
+      else if (count) parts.push(`${count}${name}`);
+      if (parts.length && rest === 0) break;
+    }
+    return `${seconds < 0 ? "-" : ""}${parts.join("")}`;
   }
 
   function withAlpha(color, alpha) {
@@ -115,8 +142,9 @@ const segtrackCharts = (() => {
   class Chart {
     /**
      * @param {HTMLElement} container where the chart's figure goes
-     * @param {object} options id, title, xLabel, height, emptyText, syncKey (charts with the same
-     *   key share the hover cursor and the zoomed x range: give them the same x axis),
+     * @param {object} options id, title, xLabel, xTime (x is seconds, shown as elapsed time),
+     *   height, emptyText, syncKey (charts with the same key share the hover cursor and the
+     *   zoomed x range: give them the same x axis),
      *   onWidthChange(width) (debounced), bands: [[upperKey, lowerKey, color]]
      */
     constructor(container, options) {
@@ -341,7 +369,9 @@ const segtrackCharts = (() => {
 
     uplotOptions() {
       const smoothing = this.smoothing > 0;
-      const uSeries = [{ label: this.options.xLabel, value: (u, v) => (v === null || v === undefined ? "–" : String(v)) }];
+      const { xTime } = this.options;
+      const xValue = (u, v) => (v === null || v === undefined ? "–" : xTime ? formatElapsed(v) : String(v));
+      const uSeries = [{ label: this.options.xLabel, value: xValue }];
       const index = new Map();
       for (const series of this.series) {
         const common = { spanGaps: true, points: { show: false } };
@@ -376,7 +406,12 @@ const segtrackCharts = (() => {
         series: uSeries,
         bands,
         axes: [
-          { label: this.options.xLabel, labelSize: 18, size: 36, stroke: "#5f6b7a", grid: { stroke: "#eef0f3" }, incrs: STEP_INCREMENTS },
+          {
+            label: this.options.xLabel, labelSize: 18, size: 36, stroke: "#5f6b7a", grid: { stroke: "#eef0f3" },
+            incrs: xTime ? TIME_INCREMENTS : STEP_INCREMENTS,
+            // Only when set: an undefined `values` would replace uPlot's default formatter.
+            ...(xTime ? { values: (u, ticks) => ticks.map(formatElapsed) } : {}),
+          },
           { size: Y_AXIS_PX, stroke: "#5f6b7a", grid: { stroke: "#eef0f3" }, values: tickLabels },
         ],
         legend: { live: true },
@@ -430,5 +465,5 @@ const segtrackCharts = (() => {
     return registry.get(id);
   }
 
-  return { create, get, registry, formatValue };
+  return { create, get, registry, formatValue, formatElapsed };
 })();

@@ -1,6 +1,7 @@
 // The compare page (/compare?ids=1,2,3): overlaid curves with one colour per run (or one mean ±
 // std band per group), metrics at a chosen epoch and at each run's best, the same validation
-// images' predictions side by side, and the config keys that differ.
+// images' predictions side by side, and the config keys that differ. System series (`sys/...`)
+// compare like any metric, against the time since each run started.
 "use strict";
 
 (() => {
@@ -12,6 +13,8 @@
   const DEFAULT_KEYS = ["val/iou", "val/loss", "train/loss", "lr"];
   const TABLE_KEYS = ["val/iou", "val/dice", "val/miou", "val/pixel_acc", "val/loss", "train/loss"];
   const STEP_ONLY_KEYS = ["train/loss_step"];
+  const SYSTEM_PREFIX = "sys/";
+  const isSystem = (key) => key.startsWith(SYSTEM_PREFIX);
 
   const params = new URLSearchParams(window.location.search);
   const state = {
@@ -158,11 +161,14 @@
     if (charts.has(key)) return;
     const slot = el("div", { class: "chart-slot", "data-key": key });
     $("compare-charts").append(slot);
-    const xLabel = state.runs.some((run) => run.epochs_done > 0) && !key.endsWith("_step") ? "epoch" : "step";
-    // Charts on the same x axis share the cursor and the zoomed range; epoch 5 is not step 5.
+    const system = isSystem(key);
+    const xLabel = system ? "time since start"
+      : state.runs.some((run) => run.epochs_done > 0) && !key.endsWith("_step") ? "epoch" : "step";
+    // Charts on the same x axis share the cursor and the zoomed range; epoch 5 is not step 5,
+    // nor 5 seconds.
     const chart = segtrackCharts.create(slot, {
-      id: `cmp:${key}`, title: key, xLabel,
-      syncKey: `compare-${xLabel}`, emptyText: "No run has this metric",
+      id: `cmp:${key}`, title: key, xLabel, xTime: system,
+      syncKey: `compare-${system ? "time" : xLabel}`, emptyText: "No run has this metric",
       onWidthChange: () => { if (chart.isDownsampled()) loadKey(key).catch(reportError); },
     });
     charts.set(key, chart);
@@ -181,7 +187,9 @@
 
   function renderPicker(allKeys) {
     const picker = $("metric-picker");
-    const ordered = [...DEFAULT_KEYS.filter((key) => allKeys.includes(key)), ...allKeys.filter((key) => !DEFAULT_KEYS.includes(key))];
+    const rest = allKeys.filter((key) => !DEFAULT_KEYS.includes(key));
+    const ordered = [...DEFAULT_KEYS.filter((key) => allKeys.includes(key)),
+      ...rest.filter((key) => !isSystem(key)), ...rest.filter(isSystem)];
     ordered.forEach((key, index) => {
       const input = el("input", { type: "checkbox", id: `metric-${index}`, value: key, checked: state.keys.includes(key) });
       input.addEventListener("change", () => {
@@ -217,7 +225,9 @@
 
   function tableKeys() {
     const union = new Set(state.runs.flatMap((run) => Object.keys(run.metrics)));
-    return [...new Set([...TABLE_KEYS, ...state.keys])].filter((key) => union.has(key) && !STEP_ONLY_KEYS.includes(key));
+    // Values at an epoch: system series have none (the server leaves them out).
+    return [...new Set([...TABLE_KEYS, ...state.keys])]
+      .filter((key) => union.has(key) && !STEP_ONLY_KEYS.includes(key) && !isSystem(key));
   }
 
   function renderValues(table, items, keys) {

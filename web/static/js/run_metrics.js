@@ -1,5 +1,7 @@
 // The run page's metric charts and per-class table: panels per metric family, first loaded at
 // the chart's pixel width, then extended with only the new points of each `metrics` event.
+// System series (`sys/...`, keyed by seconds since the run started) go to their own "System"
+// group after the others, on an elapsed-time axis that zooms apart from the epoch charts.
 "use strict";
 
 const segtrackRunMetrics = (() => {
@@ -19,22 +21,56 @@ const segtrackRunMetrics = (() => {
     "val/miou": "#9c36b5", "val/pixel_acc": "#e8590c", lr: "#495057", "train/loss_step": "#2463eb",
     "train/images_per_s": "#0ca678",
   };
+  // worker/system_metrics.py names these keys; one series per GPU (sys/gpu<N>/...).
+  const gpuSeries = (match) => ({ label: `GPU ${match[1]}`, gpu: Number(match[1]) });
+  const SYSTEM_PANELS = [
+    { id: "sys-gpu-util", title: "GPU utilisation (%)", match: /^sys\/gpu(\d+)\/utilization_percent$/, series: gpuSeries },
+    {
+      id: "sys-gpu-memory", title: "GPU memory (MiB)", match: /^sys\/gpu(\d+)\/memory_(used|total)_mb$/,
+      series: (match) => ({ label: `GPU ${match[1]} ${match[2]}`, gpu: Number(match[1]), dash: match[2] === "total" ? [6, 4] : undefined }),
+    },
+    { id: "sys-cpu", title: "CPU of the run's processes (% of one core)", keys: ["sys/cpu_percent"] },
+    { id: "sys-data-wait", title: "Step time spent waiting for data (%)", keys: ["sys/data_wait_percent"] },
+    { id: "sys-rss", title: "Memory of the run's processes (MiB)", keys: ["sys/rss_mb"] },
+    { id: "sys-host-memory", title: "Host memory used (%)", keys: ["sys/host_memory_percent"] },
+    { id: "sys-host-memory-gb", title: "Host memory used (GiB)", keys: ["sys/host_memory_used_gb"] },
+    { id: "sys-gpu-temperature", title: "GPU temperature (°C)", match: /^sys\/gpu(\d+)\/temperature_c$/, series: gpuSeries },
+    { id: "sys-gpu-power", title: "GPU power (W)", match: /^sys\/gpu(\d+)\/power_w$/, series: gpuSeries },
+  ].map((panel) => ({ ...panel, system: true }));
+  const SYSTEM_PREFIX = "sys/";
+  const SYSTEM_X_LABEL = "time since start";
   const OTHER_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
   const PER_CLASS_DICE = "val/dice/";
   const RELOAD_FACTOR = 2;
 
-  /** The panel a key belongs to: {id, title, x} or null for keys only the table shows. */
+  const matches = (panel, key) => (panel.keys && panel.keys.includes(key))
+    || (panel.prefix && key.startsWith(panel.prefix)) || (panel.match && panel.match.test(key));
+
+  /**
+   * The panel a key belongs to: {id, title, x?, system?} or null for keys only the table shows.
+   * `system` panels draw `sys/` keys against elapsed time in the System group.
+   */
   function panelOf(key) {
-    for (const panel of PANELS) {
-      if ((panel.keys && panel.keys.includes(key)) || (panel.prefix && key.startsWith(panel.prefix))) return panel;
+    if (key.startsWith(SYSTEM_PREFIX)) {
+      return SYSTEM_PANELS.find((panel) => matches(panel, key)) || { id: `key:${key}`, title: key, keys: [key], system: true };
     }
+    const panel = PANELS.find((item) => matches(item, key));
+    if (panel) return panel;
     if (key.startsWith(PER_CLASS_DICE)) return null;
     return { id: `key:${key}`, title: key, keys: [key] };
   }
 
+  /** How a system panel labels and draws `key`: {label, gpu?, dash?}. */
+  function systemSeriesOf(panel, key) {
+    const match = panel.match && panel.series ? panel.match.exec(key) : null;
+    return match ? panel.series(match) : { label: key };
+  }
+
   class RunMetrics {
     /**
-     * @param {object} options runId, container (chart grid), classTable (<table>), palette,
+     * @param {object} options runId, container (chart grid), systemContainer (the System group's
+     *   grid, by default #system-charts; its <section> is shown with its first chart),
+     *   classTable (<table>), palette,
      *   xLabel ("epoch" or "step"), knownKeys (keys the run has), withDefaults (the standard
      *   panels and their series before any point arrives), emptyText, onError(error)
      */
@@ -57,20 +93,33 @@ const segtrackRunMetrics = (() => {
 
     colorOf(key, panel) {
       if (panel.id === "per-class") return this.classColor(key);
+      const gpu = panel.system ? systemSeriesOf(panel, key).gpu : undefined;
+      if (gpu !== undefined) return OTHER_COLORS[gpu % OTHER_COLORS.length];
       if (KEY_COLORS[key]) return KEY_COLORS[key];
       return OTHER_COLORS[[...this.panels.keys()].indexOf(panel.id) % OTHER_COLORS.length];
+    }
+
+    /** The System group's chart grid, shown once it has a chart (the metrics grid without one). */
+    systemGrid() {
+      const grid = this.options.systemContainer || document.getElementById("system-charts");
+      if (!grid) return this.options.container;
+      const group = grid.closest("section");
+      if (group) group.hidden = false;
+      return grid;
     }
 
     chartFor(panel) {
       let entry = this.panels.get(panel.id);
       if (entry) return entry.chart;
       const slot = el("div", { class: "chart-slot", style: `order: ${this.indexOf(panel)}` });
-      this.options.container.append(slot);
+      (panel.system ? this.systemGrid() : this.options.container).append(slot);
       const chart = charts.create(slot, {
         id: panel.id,
         title: panel.title,
-        xLabel: panel.x || this.options.xLabel,
-        syncKey: panel.x ? null : `run-${this.runId}`,
+        xLabel: panel.system ? SYSTEM_X_LABEL : panel.x || this.options.xLabel,
+        xTime: Boolean(panel.system),
+        // Charts on one x axis zoom together: epochs, or the system group's seconds.
+        syncKey: panel.system ? `run-${this.runId}-time` : panel.x ? null : `run-${this.runId}`,
         emptyText: this.options.emptyText,
         onWidthChange: () => { if (chart.isDownsampled()) this.reload(panel.id).catch(this.options.onError); },
       });
@@ -88,8 +137,9 @@ const segtrackRunMetrics = (() => {
     }
 
     indexOf(panel) {
-      const fixed = PANELS.findIndex((item) => item.id === panel.id);
-      return fixed >= 0 ? fixed : PANELS.length + this.order++;
+      const known = panel.system ? SYSTEM_PANELS : PANELS;
+      const fixed = known.findIndex((item) => item.id === panel.id);
+      return fixed >= 0 ? fixed : known.length + this.order++;
     }
 
     /** The chart that shows `key` (created, with its series, when new); null for table-only keys. */
@@ -98,8 +148,9 @@ const segtrackRunMetrics = (() => {
       if (!panel) return null;
       const chart = this.chartFor(panel);
       if (!chart.hasSeries(key)) {
-        const label = panel.id === "per-class" ? key.slice("val/iou/".length) : key;
-        chart.addSeries({ key, label, color: this.colorOf(key, panel) });
+        const { label, dash } = panel.system ? systemSeriesOf(panel, key)
+          : { label: panel.id === "per-class" ? key.slice("val/iou/".length) : key };
+        chart.addSeries({ key, label, color: this.colorOf(key, panel), dash });
       }
       return chart;
     }
