@@ -11,8 +11,9 @@ data. Keys, one point per sample:
   available), in % and GiB.
 - `sys/gpu<N>/utilization_percent`, `sys/gpu<N>/memory_used_mb`, `sys/gpu<N>/memory_total_mb`
   (MiB), `sys/gpu<N>/temperature_c`, `sys/gpu<N>/power_w`: per GPU the run was given, `N` its NVML
-  index. Without NVML (no driver, no GPU, `nvidia-ml-py` missing) there are no GPU rows; a
-  reading a GPU does not support (power on some boards) is left out.
+  index (PCI bus order, as `nvidia-smi` numbers them). Without NVML (no driver, no GPU,
+  `nvidia-ml-py` missing) there are no GPU rows; a reading a GPU does not support (power on some
+  boards) is left out.
 - `sys/data_wait_percent`: the share of rank 0's step time spent waiting for the next batch, in %.
 
 System series are keyed by time, not by epoch: the step is whole seconds since the run's
@@ -73,13 +74,18 @@ def _check_interval(interval_s: float) -> None:
 # --- sampling -------------------------------------------------------------------------------------
 
 
+GpuId = int | str
+"""A GPU as `CUDA_VISIBLE_DEVICES` names it: its NVML index (PCI bus order), or its UUID."""
+
+
 class _Gpus:
     """NVML readings of some GPUs; silent (no readings) where NVML is absent or fails."""
 
-    def __init__(self, indices: Sequence[int]) -> None:
+    def __init__(self, gpus: Sequence[GpuId]) -> None:
         self._nvml: ModuleType | None = None
         self._handles: dict[int, Any] = {}
-        if not indices:
+        """NVML index (the `N` of `sys/gpu<N>/...`) -> device handle."""
+        if not gpus:
             return
         try:
             import pynvml  # noqa: PLC0415 - lazily: it (and a driver) exist on GPU hosts only
@@ -89,11 +95,15 @@ class _Gpus:
             logger.info("no GPU metrics: NVML is not available (%s)", error)
             return
         self._nvml = pynvml
-        for index in indices:
+        for gpu in gpus:
             try:
-                self._handles[index] = pynvml.nvmlDeviceGetHandleByIndex(index)
+                if isinstance(gpu, int) or gpu.isdigit():
+                    handle = pynvml.nvmlDeviceGetHandleByIndex(int(gpu))
+                else:
+                    handle = pynvml.nvmlDeviceGetHandleByUUID(gpu)
+                self._handles[int(pynvml.nvmlDeviceGetIndex(handle))] = handle
             except pynvml.NVMLError as error:
-                logger.warning("no metrics for GPU %d: NVML does not know it (%s)", index, error)
+                logger.warning("no metrics for GPU %s: NVML does not know it (%s)", gpu, error)
 
     def read(self) -> dict[str, float]:
         readings: dict[str, float] = {}
@@ -140,7 +150,7 @@ class SystemSampler:
     def __init__(
         self,
         root_pid: int,
-        gpu_indices: Sequence[int] = (),
+        gpu_indices: Sequence[GpuId] = (),
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -297,6 +307,15 @@ class SystemMetricsRecorder:
     It runs in the worker's own process, beside the training child (`root_pid`), so it never
     slows the training loop. Each sample is one short transaction; a sample that cannot be
     stored is logged and dropped, never raised: system metrics never fail a run.
+
+    Args:
+        run_id: The run the points belong to.
+        sessions: Sessions of the worker's database.
+        redis_url: Where live events are published (None: nowhere).
+        root_pid: The run's training process (the launcher); its descendants count with it.
+        gpu_indices: The run's GPUs as `CUDA_VISIBLE_DEVICES` names them (NVML indices or
+            UUIDs); empty on a CPU host.
+        interval_s: Seconds between samples, at least `MIN_INTERVAL_S`.
     """
 
     def __init__(
@@ -306,7 +325,7 @@ class SystemMetricsRecorder:
         sessions: sessionmaker[Session],
         redis_url: str | None,
         root_pid: int,
-        gpu_indices: Sequence[int],
+        gpu_indices: Sequence[GpuId],
         interval_s: float,
     ) -> None:
         _check_interval(interval_s)

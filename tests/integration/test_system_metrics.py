@@ -92,6 +92,39 @@ def test_a_tree_that_has_ended_leaves_the_host_rows() -> None:
     assert set(sampler.sample()) == HOST_KEYS
 
 
+@pytest.mark.gpu
+def test_the_sampler_reads_a_gpu_through_nvml() -> None:
+    pynvml = pytest.importorskip("pynvml")
+    try:
+        pynvml.nvmlInit()
+    except pynvml.NVMLError:
+        pytest.skip("no NVIDIA driver")
+    try:
+        if pynvml.nvmlDeviceGetCount() == 0:
+            pytest.skip("no GPU")
+        uuid = pynvml.nvmlDeviceGetUUID(pynvml.nvmlDeviceGetHandleByIndex(0))
+    finally:
+        pynvml.nvmlShutdown()
+    uuid = uuid.decode() if isinstance(uuid, bytes) else uuid
+    for named_as in (0, "0", uuid):  # as CUDA_VISIBLE_DEVICES may name it
+        sampler = SystemSampler(psutil.Process().pid, gpu_indices=[named_as])
+        sample = sampler.sample()
+        sampler.close()
+        gpu = {
+            key.removeprefix("sys/gpu0/"): value for key, value in sample.items() if "gpu" in key
+        }
+        assert {"utilization_percent", "memory_used_mb", "memory_total_mb"} <= set(gpu), named_as
+        assert 0 <= gpu["utilization_percent"] <= 100
+        assert 0 <= gpu["memory_used_mb"] <= gpu["memory_total_mb"]
+        assert set(gpu) <= {
+            "utilization_percent",
+            "memory_used_mb",
+            "memory_total_mb",
+            "temperature_c",
+            "power_w",
+        }
+
+
 def test_an_interval_under_a_second_is_refused(engine: Engine) -> None:
     with pytest.raises(ValueError, match="at least 1 "):
         SystemMetricsRecorder(
