@@ -49,15 +49,14 @@ from worker.retry import retry_write
 
 logger = logging.getLogger(__name__)
 
-PREFIX = SYSTEM_PREFIX
-DATA_WAIT_KEY = f"{PREFIX}data_wait_percent"
+DATA_WAIT_KEY = f"{SYSTEM_PREFIX}data_wait_percent"
 MIN_INTERVAL_S = 1.0
 """Steps are whole seconds, so two samples less than a second apart would share one."""
 WRITE_RETRY_LIMIT_S = 10.0
 """A sample that cannot be stored for this long is dropped: the next one follows soon."""
 STOP_JOIN_S = 5.0
 """How long `stop()` waits for a write in flight before leaving the (daemon) thread behind."""
-RECORDER_KEYS = MetricSummary.key.startswith(PREFIX) & (MetricSummary.key != DATA_WAIT_KEY)
+RECORDER_KEYS = MetricSummary.key.startswith(SYSTEM_PREFIX) & (MetricSummary.key != DATA_WAIT_KEY)
 DATA_WAIT_KEYS = MetricSummary.key == DATA_WAIT_KEY
 _MIB = 2**20
 _GIB = 2**30
@@ -109,7 +108,7 @@ class _Gpus:
         readings: dict[str, float] = {}
         if self._nvml is not None:
             for index, handle in self._handles.items():
-                readings.update(self._read_one(self._nvml, f"{PREFIX}gpu{index}/", handle))
+                readings.update(self._read_one(self._nvml, f"{SYSTEM_PREFIX}gpu{index}/", handle))
         return readings
 
     @staticmethod
@@ -151,12 +150,9 @@ class SystemSampler:
         self,
         root_pid: int,
         gpu_indices: Sequence[GpuId] = (),
-        *,
-        clock: Callable[[], float] = time.time,
     ) -> None:
         self._root_pid = root_pid
         self._gpus = _Gpus(gpu_indices)
-        self._clock = clock
         self._cpu_seconds: dict[tuple[int, float], float] = {}
         """CPU seconds of each process (pid, creation time) at the previous sample."""
         self._previous_at: float | None = None
@@ -166,12 +162,12 @@ class SystemSampler:
             root = psutil.Process(self._root_pid)
             yield root
             yield from root.children(recursive=True)
-        except psutil.NoSuchProcess:
+        except psutil.Error:  # gone, or not ours to list
             return
 
     def _processes(self) -> tuple[float | None, float | None]:
         """CPU % and resident MiB of the tree; None when it has gone."""
-        now = self._clock()
+        now = time.time()  # wall clock, as process creation times are
         cpu_percent = 0.0
         rss = 0
         seen: dict[tuple[int, float], float] = {}
@@ -206,12 +202,12 @@ class SystemSampler:
         readings: dict[str, float] = {}
         cpu_percent, rss_mb = self._processes()
         if cpu_percent is not None and rss_mb is not None:
-            readings[f"{PREFIX}cpu_percent"] = cpu_percent
-            readings[f"{PREFIX}rss_mb"] = rss_mb
+            readings[f"{SYSTEM_PREFIX}cpu_percent"] = cpu_percent
+            readings[f"{SYSTEM_PREFIX}rss_mb"] = rss_mb
         memory = psutil.virtual_memory()
         used = memory.total - memory.available
-        readings[f"{PREFIX}host_memory_percent"] = 100.0 * used / memory.total
-        readings[f"{PREFIX}host_memory_used_gb"] = used / _GIB
+        readings[f"{SYSTEM_PREFIX}host_memory_percent"] = 100.0 * used / memory.total
+        readings[f"{SYSTEM_PREFIX}host_memory_used_gb"] = used / _GIB
         readings.update(self._gpus.read())
         return readings
 
