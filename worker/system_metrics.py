@@ -415,8 +415,10 @@ class SystemMetricsRecorder:
 class DataWaitReporter(NullReporter):
     """Stores `sys/data_wait_percent` from rank 0's progress reports, at most every `interval_s`.
 
-    It writes in the training process, on the training loop, so a write that keeps failing is
-    given up after `WRITE_RETRY_LIMIT_S` and logged; the training goes on.
+    Each point is the mean of the `data_wait_share`s reported since the previous point (the
+    first report is stored at once). It writes in the training process, on the training loop, so
+    a write that keeps failing is given up after `WRITE_RETRY_LIMIT_S` and logged; the training
+    goes on.
     """
 
     def __init__(
@@ -436,25 +438,34 @@ class DataWaitReporter(NullReporter):
         self._clock = clock
         self._run_clock: RunClock | None = None
         self._last_written_at: float | None = None
+        self._shares: list[float] = []
+        """Shares reported since the last point."""
 
     def on_train_progress(self, progress: EpochProgress) -> None:
-        share: float | None = getattr(progress, "data_wait_share", None)
+        share = progress.data_wait_share
         if share is None or not math.isfinite(share):
             return
+        self._shares.append(share)
         now = self._clock()
         if self._last_written_at is not None and now - self._last_written_at < self._interval_s:
             return
         self._last_written_at = now
+        mean = sum(self._shares) / len(self._shares)
+        self._shares.clear()
         try:
-            if self._run_clock is None:
-                with session_scope(self._sessions, write=False) as session:
-                    self._run_clock = RunClock.read(
-                        session, self._run_id, DATA_WAIT_KEYS, monotonic=self._clock
-                    )
-            step = self._run_clock.next_step()
-            if step is None:
-                return
-            point = MetricPoint(DATA_WAIT_KEY, step, 100.0 * share)
+            self._write(100.0 * mean)
+        except Exception:
+            logger.exception("run %d: could not store the data wait share", self._run_id)
+
+    def _write(self, percent: float) -> None:
+        if self._run_clock is None:
+            with session_scope(self._sessions, write=False) as session:
+                self._run_clock = RunClock.read(
+                    session, self._run_id, DATA_WAIT_KEYS, monotonic=self._clock
+                )
+        step = self._run_clock.next_step()
+        if step is not None:
+            point = MetricPoint(DATA_WAIT_KEY, step, percent)
             _store(
                 self._sessions,
                 self._redis_url,
@@ -462,5 +473,3 @@ class DataWaitReporter(NullReporter):
                 [point],
                 what=f"data wait at {step} s",
             )
-        except Exception:
-            logger.exception("run %d: could not store the data wait share", self._run_id)

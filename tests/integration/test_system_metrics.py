@@ -28,8 +28,11 @@ from server.metric.points import MetricPoint
 from server.metric.repository import read_rows
 from server.metric.service import record_metrics
 from server.models import Metric, Run, utcnow
+from trainer.reporting import EpochProgress
 from worker import system_metrics
 from worker.system_metrics import (
+    DATA_WAIT_KEY,
+    DataWaitReporter,
     SystemMetricsRecorder,
     SystemSampler,
 )
@@ -257,6 +260,51 @@ def test_a_failed_write_is_logged_and_the_recorder_goes_on(
         recorder.stop()
     assert f"run {missing_run}" in caplog.records[0].getMessage()
     assert f"run {missing_run} does not exist" in caplog.text
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_data_wait_reporter_writes_at_most_once_per_interval(
+    sessions: sessionmaker[Session], started_run: int
+) -> None:
+    clock = FakeClock()
+    reporter = DataWaitReporter(
+        run_id=started_run, sessions=sessions, redis_url=None, interval_s=5, clock=clock
+    )
+    for batch, share in enumerate([0.25, 0.5, 0.75]):  # within one interval
+        reporter.on_train_progress(EpochProgress(2, batch, 10, data_wait_share=share))
+        clock.now += 1.5
+    reporter.on_train_progress(EpochProgress(2, 4, 10, data_wait_share=None))  # nothing measured
+    clock.now += 1.0  # 5.5 s after the first write
+    reporter.on_train_progress(EpochProgress(3, 0, 10, data_wait_share=0.1))
+
+    points = [(p.key, p.step, p.value, p.epoch) for p in _points(sessions, started_run)]
+    first_step = points[0][1]
+    assert 100 <= first_step < 130
+    # The first report at once; then the mean of the reports since (none tagged with an epoch,
+    # which would count the epoch in progress as done).
+    assert points == [
+        (DATA_WAIT_KEY, first_step, 25.0, None),
+        (DATA_WAIT_KEY, first_step + 5, pytest.approx(45.0), None),
+    ]
+
+
+def test_a_data_wait_write_that_fails_is_logged_and_training_goes_on(
+    sessions: sessionmaker[Session], caplog: pytest.LogCaptureFixture
+) -> None:
+    reporter = DataWaitReporter(
+        run_id=2**31 - 1, sessions=sessions, redis_url=None, interval_s=5, clock=FakeClock()
+    )
+    with caplog.at_level(logging.ERROR, logger=system_metrics.__name__):
+        reporter.on_train_progress(EpochProgress(1, 0, 10, data_wait_share=0.5))
+    assert "could not store the data wait share" in caplog.text
+    assert "does not exist" in caplog.text
 
 
 # --- how the metric APIs and exports treat system series ------------------------------------------
