@@ -240,18 +240,21 @@ def _serve(args: argparse.Namespace) -> int:
 def _worker(args: argparse.Namespace) -> int:
     from server.db import SchemaOutdatedError
     from server.settings import get_settings
-    from worker.process import serve_gpus
+    from worker.process import exit_without_teardown, run_worker
+    from worker.slots import discover_slots
 
     settings = get_settings()
     queues = [queue.strip() for queue in args.queues.split(",") if queue.strip()]
+    gpus = [gpu.strip() for gpu in args.gpus.split(",")] if args.gpus is not None else None
     try:
-        gpus = [int(gpu) for gpu in args.gpus.split(",")] if args.gpus else None
+        host = discover_slots(gpus=gpus, cpu_slots=args.slots)
     except ValueError as error:
-        raise CommandError(f"--gpus takes GPU indices such as 0,1 (got {args.gpus!r})") from error
+        raise CommandError(str(error)) from error
     try:
-        return serve_gpus(settings, gpus=gpus, queues=queues or [settings.default_queue])
+        code = run_worker(settings, host, queues=queues or [settings.default_queue])
     except SchemaOutdatedError as error:
         raise CommandError(str(error)) from error
+    exit_without_teardown(code)
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:
@@ -438,11 +441,19 @@ def _add_service_commands(commands: argparse._SubParsersAction[argparse.Argument
 
     worker = commands.add_parser(
         "worker",
-        help="run training workers (one per GPU; settings from SEGTRACK_*)",
-        description="One Celery worker process per GPU with CUDA_VISIBLE_DEVICES pinned, solo "
-        "pool, one run at a time; on the CPU when no GPU is given or present.",
+        help="run a training worker owning this host's GPUs (settings from SEGTRACK_*)",
+        description="One Celery worker process owning GPUs (or CPU slots) as slots: it trains "
+        "each run in a child process on as many slots as the run asks for (`gpus`), several "
+        "runs at once when they fit.",
     )
-    worker.add_argument("--gpus", help="comma-separated GPU indices, e.g. 0,1")
+    worker.add_argument(
+        "--gpus", help="comma-separated GPU indices or UUIDs, e.g. 0,1 (default: all visible)"
+    )
+    worker.add_argument(
+        "--slots",
+        type=int,
+        help="CPU slots of a host without GPUs (default 1; not with --gpus)",
+    )
     worker.add_argument(
         "--queues", default="", help="comma-separated queues (default: the default queue)"
     )

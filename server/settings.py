@@ -59,6 +59,15 @@ class Settings(BaseSettings):
         description="A queued run is sent to the broker again when a worker serving its queue "
         "has been idle this long after its message was sent (a failed send or a lost message)",
     )
+    cancel_grace_s: float = Field(
+        30.0,
+        gt=0,
+        description="A cancelled (or shut down) run's training process gets this long to stop by "
+        "itself, then SIGTERM, then as long again before SIGKILL",
+    )
+    system_metrics_interval_s: float = Field(
+        5.0, ge=1, description="Seconds between samples of a training run's CPU, memory and GPUs"
+    )
     event_retention_s: float = Field(
         7 * 24 * 3600.0, gt=0, description="Events older than this are deleted by the reaper"
     )

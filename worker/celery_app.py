@@ -1,11 +1,12 @@
-"""The Celery app of a worker process: one task, `training.run`, one run at a time.
+"""The Celery app of a worker process: one task, `training.run`, one task thread per slot.
 
-Messages are acknowledged after the run ends (`acks_late`) so a worker that dies mid-run does not
-lose its message; the atomic claim makes the redelivered copy harmless.
+Each task thread claims a run, supervises its training process and records how it ended
+(`worker.training`). Messages are acknowledged after the run ends (`acks_late`) so a worker that
+dies mid-run does not lose its message; the atomic claim makes the redelivered copy harmless.
 
-A warm shutdown (SIGTERM, or Ctrl-C in the worker's terminal) would wait for the run to finish,
-which may take hours: instead it asks the training to stop at its next check, like a cancel, so
-the worker records the run (resumable) and exits within seconds.
+A warm shutdown (SIGTERM, or Ctrl-C in the worker's terminal) would wait for the runs to finish,
+which may take hours: instead it asks their training to stop, like a cancel, so the worker
+records the runs (resumable) and exits within seconds.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery, Task
-from celery.exceptions import WorkerShutdown
 from celery.signals import worker_shutting_down
 
 from server.queue import TASK_NAME, broker_transport_options
@@ -43,18 +43,13 @@ def create_worker_app(context: WorkerContext) -> Celery:
     )
 
     def stop_training(**_signal: Any) -> None:
-        # Sent from Celery's signal handler, in the thread that trains: only set a flag.
+        # Sent from Celery's signal handler: only set a flag; each run's supervisor acts on it.
         context.shutting_down.set()
 
     worker_shutting_down.connect(stop_training, weak=False)
 
     @app.task(name=TASK_NAME, bind=True)  # type: ignore[untyped-decorator]
     def run_training(task: Task, run_id: int) -> str:
-        done = execute_run(context, run_id, task.request.id)
-        if context.shutting_down.is_set():
-            # Celery polls the broker once more (2 s) before it acts on a shutdown; the run is
-            # recorded, so stop now. (An unacknowledged copy of the message finds it finished.)
-            raise WorkerShutdown(0)
-        return done
+        return execute_run(context, run_id, task.request.id)
 
     return app

@@ -41,12 +41,25 @@ def _prepare(handler: logging.Handler) -> None:
     handler.setFormatter(logging.Formatter(LOG_FORMAT))
 
 
+class OnlyRunFilter(logging.Filter):
+    """Passes the lines logged for one run (in whatever thread); a worker trains several."""
+
+    def __init__(self, run_id: int) -> None:
+        super().__init__()
+        self._run_id = run_id
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return CURRENT_RUN.get() == self._run_id
+
+
 @contextmanager
 def run_logging(run_id: int, log_file: Path) -> Iterator[None]:
-    """Within the block, log lines carry `run_id` and are appended to `log_file`."""
+    """Within the block, log lines carry `run_id`, and the lines of `run_id` (logged in any
+    thread) are appended to `log_file`."""
     log_file.parent.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(log_file, encoding="utf-8")
     _prepare(handler)
+    handler.addFilter(OnlyRunFilter(run_id))
     root = logging.getLogger()
     root.addHandler(handler)
     token = CURRENT_RUN.set(run_id)

@@ -20,10 +20,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from server.db import create_db_engine, make_session_factory, session_scope, upgrade_database
 from server.models import MetricSummary, Run
 from server.settings import Settings
-from worker import training
+from worker import run_child
 from worker.heartbeat import Heartbeat, WorkerIdentity
 from worker.reporter import DbReporter
 from worker.retry import DatabaseUnavailableError, is_transient, retry_write
+from worker.slots import Slot, SlotPool
 
 IDENTITY = WorkerIdentity("cpu1@test", "test", 1, "cpu", ("default",))
 
@@ -179,12 +180,18 @@ def test_an_epoch_report_waits_out_a_locked_database(
 def test_a_heartbeat_waits_out_a_locked_database(
     sessions: sessionmaker[Session], run_id: int, retried: _Retried
 ) -> None:
-    beat = Heartbeat(sessions, IDENTITY, interval=10)
+    beat = Heartbeat(
+        sessions,
+        IDENTITY,
+        interval=10,
+        slots=SlotPool([Slot(0, None)]),
+        taking_messages=lambda: False,
+    )
     holder, holding = _hold_the_lock_until(sessions, retried.seen)
     assert holding.wait(10)
     beat.watch(run_id)  # beats once, now
     holder.join(10)
-    assert retried.seen.is_set() and not beat.stop_requested
+    assert retried.seen.is_set() and not beat.stop_requested(run_id)
 
 
 def test_a_failed_runs_traceback_has_no_sql_parameters(
@@ -202,11 +209,15 @@ def test_a_failed_runs_traceback_has_no_sql_parameters(
     def fit(*_args: object, **_kwargs: object) -> None:
         raise raised.value
 
-    monkeypatch.setattr(training, "fit", fit)
-    context = training.WorkerContext(
-        Settings(data_dir=tmp_path), sessions, IDENTITY, Heartbeat(sessions, IDENTITY, 10)
+    monkeypatch.setattr(run_child, "fit", fit)
+    outcome = run_child.train(
+        Settings(data_dir=tmp_path),
+        sessions,
+        run_id,
+        {"dataset": "demo"},
+        resume=False,
+        stop_requested=lambda: False,
     )
-    outcome = training._train(context, run_id, {"dataset": "demo"}, resume=False)
     assert outcome.status == "failed" and outcome.reason and outcome.details
     assert "no such table: missing" in outcome.reason
     assert secret not in outcome.reason and secret not in outcome.details
