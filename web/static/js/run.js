@@ -78,6 +78,7 @@
       ...fact("Worker", run.worker || "–"),
       ...fact("Device", run.device || "–"),
       ...fact("Queue", `${run.queue}, priority ${run.priority}`),
+      ...(run.gpus > 1 ? fact("GPUs", String(run.gpus)) : []),
       ...fact("Created", formatTime(run.created_at)),
       ...fact("Started", formatTime(run.started_at)),
       ...fact("Finished", formatTime(run.finished_at)),
@@ -88,6 +89,7 @@
       ...(run.attempt > 0 || run.max_retries > 0 ? fact("Attempt", `${run.attempt} (retries allowed: ${run.max_retries})`) : []),
     );
     segtrackRunInfo.show(run, $("run-facts"), $("data-warnings"));
+    renderPlacementNote();
 
     $("progress-row").hidden = run.external && !run.epochs_done;
     const planned = run.epochs_planned;
@@ -105,6 +107,17 @@
     }
     renderActions();
     renderCancelOutcome();
+  }
+
+  // A queued run no online worker of its queue can take (it needs more GPUs) says so.
+  function renderPlacementNote() {
+    let note = $("placement-note");
+    if (!note) {
+      note = el("p", { id: "placement-note", class: "message", role: "status" });
+      $("run-facts").before(note);
+    }
+    note.hidden = !run.placement_note;
+    note.textContent = run.placement_note || "";
   }
 
   function renderCancelOutcome() {

@@ -1,4 +1,5 @@
-// Workers page: workers online and the queue in the order workers take it, where each queued
+// Workers page: workers online with the run holding each of their slots (GPUs), and the queue in
+// the order workers take it, where each queued
 // run's priority and queue can be changed. The endpoint is small, so the page reads it again on
 // every run/status event and every few seconds (worker heartbeats are not events); "last seen"
 // and "queued for" tick every second in between. Queue rows are kept and moved rather than
@@ -19,11 +20,22 @@
       el("td", {}, el("div", { class: "strong" }, worker.name), el("div", { class: "muted" }, `${worker.hostname} · pid ${worker.pid}`)),
       el("td", {}, el("span", { class: "device" }, worker.device)),
       el("td", {}, worker.queues.map((queue) => el("span", { class: "chip" }, queue))),
-      el("td", {}, worker.current_run
-        ? el("a", { href: `/runs/${worker.current_run.id}` }, worker.current_run.name, el("span", { class: "muted" }, ` #${worker.current_run.id}`))
-        : el("span", { class: "muted" }, "idle", worker.idle_since ? [" for ", elapsedSince(worker.idle_since)] : [])),
+      el("td", {}, slotList(worker)),
       el("td", {}, ui.timeAgo(worker.started_at)),
       el("td", {}, ui.timeAgo(worker.last_seen_at)));
+  }
+
+  // One line per slot (GPU or CPU slot): the run holding it (a run on several GPUs shows on
+  // each), or "free".
+  function slotList(worker) {
+    const busy = worker.slots.some((slot) => slot.run);
+    const lines = worker.slots.map((slot) => el("div", { class: "slot", "data-slot": slot.slot },
+      el("span", { class: "slot-name" }, slot.gpu !== null ? `GPU ${slot.gpu}` : `slot ${slot.slot + 1}`), ": ",
+      slot.run
+        ? el("a", { href: `/runs/${slot.run.id}` }, slot.run.name, el("span", { class: "muted" }, ` #${slot.run.id}`))
+        : el("span", { class: "muted" }, "free")));
+    if (!busy && worker.idle_since) lines.push(el("div", { class: "muted" }, "idle for ", elapsedSince(worker.idle_since)));
+    return lines;
   }
 
   function elapsedSince(iso) {
