@@ -136,7 +136,8 @@ class Child:
         return self.process is not None and self.process.poll() is None
 
     def kill_group(self) -> None:
-        """SIGKILL the child and whatever it started (DataLoader workers, per-GPU workers)."""
+        """SIGKILL the child and whatever it started in its group. (A worker's training processes
+        have groups of their own; they die with the worker, see `worker.run_child`.)"""
         if self.process is not None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.process.pid, signal.SIGKILL)
