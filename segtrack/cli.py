@@ -60,6 +60,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 def _train(args: argparse.Namespace) -> int:
     from trainer.checkpoint import load_checkpoint
     from trainer.config import apply_overrides, validate_config
+    from trainer.distributed import launched_rank, launched_world_size
     from trainer.loop import fit
     from trainer.reporting import ConsoleReporter, CsvReporter, MultiReporter
 
@@ -73,6 +74,24 @@ def _train(args: argparse.Namespace) -> int:
         saved = load_checkpoint(args.resume).config.model_dump(mode="json")
         cfg = validate_config(apply_overrides(saved, overrides))
     out_dir: Path = args.out or (args.resume.parent if args.resume else Path("runs") / "latest")
+    if launched_world_size() > 1:
+        if args.nproc_per_node is not None:
+            raise CommandError(
+                f"this process is already one of {launched_world_size()} started by a launcher "
+                "(torchrun); drop --nproc-per-node, the launcher's own flag decides"
+            )
+    else:
+        nproc = args.nproc_per_node if args.nproc_per_node is not None else cfg.gpus
+        if nproc < 1:
+            raise CommandError(f"--nproc-per-node takes 1 or more processes (got {nproc})")
+        if nproc > 1:
+            return _launch_training(args, nproc, out_dir)
+
+    # Every rank trains; rank 0 alone writes files, reports and prints.
+    if launched_rank() != 0:
+        logging.getLogger().setLevel(logging.WARNING)
+        fit(cfg, out_dir=out_dir, resume_from=args.resume)
+        return 0
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "config.json").write_text(
         json.dumps(cfg.model_dump(mode="json"), indent=2) + "\n", encoding="utf-8"
@@ -86,6 +105,52 @@ def _train(args: argparse.Namespace) -> int:
         f"{result.status}: {result.epochs_done} epochs; best {result.monitor} {best} "
         f"at epoch {result.best_epoch}; files in {out_dir}"
     )
+    return 0
+
+
+def _launch_training(args: argparse.Namespace, nproc: int, out_dir: Path) -> int:
+    """Run this train command on `nproc` local processes under torch's elastic launcher.
+
+    Each process runs `python -m segtrack train` with the same arguments (less
+    --nproc-per-node) and finds its rank in its environment; the launcher ends them all as soon
+    as one fails. Returns the exit code of the first process that failed, else 0.
+    """
+    import uuid
+
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.launcher.api import LaunchConfig, elastic_launch
+
+    forwarded = [*([str(args.config)] if args.config is not None else [])]
+    for assignment in args.overrides:
+        forwarded += ["--set", assignment]
+    forwarded += ["--out", str(out_dir)]
+    if args.resume is not None:
+        forwarded += ["--resume", str(args.resume)]
+    if args.init_from:
+        forwarded += ["--init-from", args.init_from]
+    command = ["-m", "segtrack", *(["--verbose"] if args.verbose else []), "train", *forwarded]
+    launch = LaunchConfig(
+        min_nodes=1,
+        max_nodes=1,
+        nproc_per_node=nproc,
+        run_id=f"segtrack-{uuid.uuid4()}",
+        # What `torchrun --standalone` does: a private rendezvous on a free local port.
+        rdzv_backend="c10d",
+        rdzv_endpoint="localhost:0",
+        max_restarts=0,
+    )
+    # The launcher narrates every state change at INFO; its failures still show.
+    logging.getLogger("torch.distributed").setLevel(logging.WARNING)
+    try:
+        elastic_launch(launch, sys.executable)(*command)
+    except ChildFailedError as error:
+        rank, failure = error.get_first_failure()
+        print(
+            f"error: training process {rank} of {nproc} failed (exit code {failure.exitcode}); "
+            "its message is above",
+            file=sys.stderr,
+        )
+        return failure.exitcode if failure.exitcode > 0 else 1
     return 0
 
 
@@ -288,7 +353,8 @@ def _add_train(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "train",
         help="train a model from a YAML/JSON config",
         description="Train a segmentation model. Writes metrics.csv, best.pt, last.pt and "
-        "config.json into --out.",
+        "config.json into --out. Under torchrun each process trains one rank of the run and "
+        "rank 0 writes the files.",
     )
     parser.add_argument("config", nargs="?", type=Path, help="YAML or JSON TrainConfig file")
     parser.add_argument(
@@ -308,6 +374,14 @@ def _add_train(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="PATH",
         help="fine-tune: start from the weights of a checkpoint or state-dict file where names "
         "and shapes match (same as --set init_from=PATH; ignored with --resume)",
+    )
+    parser.add_argument(
+        "--nproc-per-node",
+        type=int,
+        metavar="N",
+        help="train on N local processes (one GPU each, or CPU processes without CUDA) started "
+        "by torch's elastic launcher; default: the config's gpus. Across hosts, start "
+        "`torchrun --nnodes M --nproc-per-node N ... -m segtrack train CONFIG` on each instead",
     )
     parser.set_defaults(handler=_train)
 

@@ -33,6 +33,7 @@ AmpMode = Literal["off", "bf16", "fp16"]
 LayoutName = Literal["auto", "images-masks", "voc", "class-folders"]
 Normalization = Literal["unit", "imagenet"]
 Upsampling = Literal["bilinear", "transpose"]
+LrScaling = Literal["none", "linear", "sqrt"]
 
 MAX_CLASSES = 254
 """Class indices travel as uint8 with 255 reserved for 'ignore'."""
@@ -44,6 +45,8 @@ MAX_EPOCHS = 100_000
 """Also the bound of every count of epochs (warm-up, patience, milestones)."""
 MAX_SEED = 2**32 - 1
 """numpy's legacy seeding takes 32 bits; torch's generators are seeded from a multiple."""
+MAX_GPUS = 64
+"""Processes (GPUs) one run may train on."""
 MAX_PATH = 4096
 MAX_NAME = 200
 """Class names and metric keys (`monitor`), as long as the server stores them."""
@@ -199,13 +202,24 @@ class TrainConfig(BaseModel):
         20, ge=1, le=MAX_EPOCHS, description="Epochs", json_schema_extra=_group("optimisation")
     )
     batch_size: int = Field(
-        8, ge=1, le=4096, description="Batch size", json_schema_extra=_group("optimisation")
+        8,
+        ge=1,
+        le=4096,
+        description="Images per batch, per process",
+        json_schema_extra=_group("optimisation"),
     )
     learning_rate: float = Field(
         1e-3,
         gt=0.0,
         le=10.0,
         description="Peak learning rate",
+        json_schema_extra=_group("optimisation"),
+    )
+    lr_scaling: LrScaling = Field(
+        "none",
+        description="Scale the whole learning-rate curve (learning_rate and min_lr) with the "
+        "effective batch: by factor = processes x grad_accum_steps (linear) or by its square "
+        "root (sqrt); none keeps the rates as given",
         json_schema_extra=_group("optimisation"),
     )
     optimizer: OptimizerName = Field(
@@ -379,6 +393,20 @@ class TrainConfig(BaseModel):
         "auto",
         pattern=r"^(auto|cpu|cuda(:\d+)?|mps)$",
         description="auto, cpu, cuda, cuda:N or mps",
+        json_schema_extra=_group("advanced"),
+    )
+    gpus: int = Field(
+        1,
+        ge=1,
+        le=MAX_GPUS,
+        description="Processes the run trains on, one GPU each (CPU processes on a machine "
+        "without CUDA); batch_size is per process",
+        json_schema_extra=_group("advanced"),
+    )
+    sync_batchnorm: bool | None = Field(
+        None,
+        description="Normalise with batch statistics of every process (SyncBatchNorm, CUDA "
+        "only); omit to turn it on whenever the run has more than one process on CUDA",
         json_schema_extra=_group("advanced"),
     )
     preview_count: int = Field(

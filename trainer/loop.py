@@ -1,12 +1,16 @@
 """`fit(cfg, reporter)`: the training recipe, top to bottom.
 
-check the data -> build loaders, model, loss, optimizer -> (resume) -> per epoch: set the rate,
-train, refresh BatchNorm statistics on small sets, validate on the whole validation set, report
-metrics and previews, checkpoint, stop early or on request.
+join the run's processes -> check the data -> build loaders, model, loss, optimizer -> (resume)
+-> per epoch: set the rate, train, refresh BatchNorm statistics on small sets, validate on the
+whole validation set, report metrics and previews, checkpoint, stop early or on request.
+
+The same recipe runs as one process or as every rank of a run under torch's elastic launcher;
+`trainer.distributed` holds what differs (shards, sums over ranks, agreed decisions).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
@@ -17,6 +21,7 @@ from typing import Literal
 
 import torch
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 from trainer.checkpoint import (
     Checkpoint,
@@ -27,16 +32,17 @@ from trainer.checkpoint import (
 )
 from trainer.config import TrainConfig
 from trainer.data.inspection import inspect_for_config
-from trainer.data.loaders import DataBundle, build_data
-from trainer.data.report import require_ok
+from trainer.data.loaders import DataBundle, LoaderWaitMeter, build_data
+from trainer.data.report import InspectionReport, require_ok
+from trainer.distributed import DistributedSetupError, World, join_world
 from trainer.inference import InputNormalizer
 from trainer.losses import build_loss, output_channels
 from trainer.models.registry import build_model
 from trainer.models.weights_file import WeightsFileError
-from trainer.optim import LrSchedule, build_optimizer
+from trainer.optim import LrSchedule, build_optimizer, lr_scale
 from trainer.previews import PreviewSet
 from trainer.reporting import EpochProgress, NullReporter, Reporter, RunInfo
-from trainer.runtime import Precision, resolve_device, resolve_precision, seed_everything
+from trainer.runtime import Precision, resolve_precision, seed_everything
 from trainer.scoring import score
 from trainer.warm_start import WeightsSource, apply_warm_start, read_weights_source
 
@@ -107,14 +113,23 @@ class _Progress:
 
 @dataclass
 class _Run:
-    """Everything built for one run; passed to the epoch functions."""
+    """Everything built for one run; passed to the epoch functions.
+
+    `model` is the plain module (checkpointed, warm-started, restored); `trained` is what the
+    training steps call (wrapped for data parallelism and/or compiled); `evaluated` is what
+    validation, previews and the BatchNorm refresh call (compiled, never wrapped: no rank
+    waits on another there). With one process and no compile all three are the same module.
+    """
 
     cfg: TrainConfig
+    world: World
     data: DataBundle
     device: torch.device
     precision: Precision
     model: nn.Module
     trained: nn.Module
+    evaluated: nn.Module
+    data_parallel: DistributedDataParallel | None
     loss_fn: nn.Module
     optimizer: torch.optim.Optimizer
     schedule: LrSchedule
@@ -122,6 +137,7 @@ class _Run:
     normalizer: InputNormalizer
     reporter: Reporter
     out_channels: int
+    notes: tuple[str, ...]
 
     def autocast(self) -> torch.autocast:
         return self.precision.autocast(self.device)
@@ -136,26 +152,61 @@ def fit(
 ) -> FitResult:
     """Train `cfg` and write `best.pt` / `last.pt` into `out_dir`.
 
+    Started by torch's elastic launcher (WORLD_SIZE, RANK, LOCAL_RANK, ... in the environment),
+    each process calls `fit` as one rank of one run: `batch_size` is per process, only rank 0
+    reports (the others' `reporter` is replaced by a NullReporter), predicts previews and writes
+    checkpoints, and the run ends on every rank with the reason of the rank that failed.
+
     Raises:
         DatasetError: the dataset fails inspection (raised before epoch 1, with the report).
         TrainingError: a non-finite loss or running out of GPU memory, with advice; an
-            `init_from` file that is missing, unreadable or shares no tensor with the model.
+            `init_from` file that is missing, unreadable or shares no tensor with the model;
+            in a run on several processes, "rank r: <reason>" when another rank failed.
     """
-    reporter = reporter or NullReporter()
+    try:
+        world = join_world(cfg.device)
+    except DistributedSetupError as error:
+        raise TrainingError(str(error)) from error
+    try:
+        reports = reporter if reporter is not None and world.is_main else NullReporter()
+        return _fit(world, cfg, reports, out_dir=out_dir, resume_from=resume_from)
+    except Exception as error:
+        reason = world.explain_failure(error)
+        if reason is None:
+            raise
+        raise TrainingError(reason) from error
+    finally:
+        world.close()
+
+
+def _fit(
+    world: World,
+    cfg: TrainConfig,
+    reporter: Reporter,
+    *,
+    out_dir: Path,
+    resume_from: Path | None,
+) -> FitResult:
     resumed = load_checkpoint(resume_from) if resume_from is not None else None
     if resumed is not None:
         _check_resumable(cfg, resumed)
     # Read before the dataset is inspected, so a wrong path fails in a second, not minutes.
     warm_source = _read_init_from(cfg) if resumed is None else None
 
-    report = require_ok(inspect_for_config(cfg))
-    device = resolve_device(cfg.device)
-    precision = resolve_precision(cfg.amp, device)
+    report = _inspect(cfg, world)
+    precision = resolve_precision(cfg.amp, world.device)
     seed_everything(cfg.seed, deterministic=cfg.deterministic)
-    data = build_data(cfg, report, pin_memory=device.type == "cuda")
+    data = build_data(
+        cfg,
+        report,
+        pin_memory=world.device.type == "cuda",
+        rank=world.rank,
+        world_size=world.world_size,
+    )
     _check_monitor(cfg, data.class_names)
+    _check_world(data, world)
 
-    run = _build_run(cfg, data, device, precision, reporter)
+    run = _build_run(cfg, data, world, precision, reporter)
     progress = _Progress()
     if resumed is not None:
         progress = _restore(run, resumed)
@@ -163,19 +214,28 @@ def fit(
             logger.info("resuming, so init_from %s is ignored", cfg.init_from)
     elif warm_source is not None:
         _warm_start(run, warm_source)
-    previews = PreviewSet.from_dataset(data.val_dataset, data.preview_indices, data.val_names)
+    previews = (
+        PreviewSet.from_dataset(data.val_dataset, data.preview_indices, data.val_names)
+        if world.is_main
+        else None
+    )
 
     reporter.on_start(_run_info(run, report.warnings, progress))
 
     status: FitStatus = "completed"
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if world.is_main:
+        out_dir.mkdir(parents=True, exist_ok=True)
     for epoch in range(progress.epoch + 1, cfg.epochs + 1):
-        if reporter.should_stop():
+        if world.broadcast_flag(reporter.should_stop()):
             status = "stopped"
             break
         try:
             metrics = _run_epoch(run, epoch, progress)
-            samples = previews.predict(run.trained, run.normalizer, flip_tta=cfg.tta)
+            samples = (
+                previews.predict(run.evaluated, run.normalizer, flip_tta=cfg.tta)
+                if previews is not None
+                else []
+            )
         except torch.cuda.OutOfMemoryError as error:
             raise TrainingError(_out_of_memory_advice(cfg)) from error
         if metrics is None:
@@ -185,7 +245,7 @@ def fit(
         progress.last_metrics = metrics
         reporter.on_epoch_end(epoch, metrics)
         reporter.on_preview(epoch, samples)
-        if _checkpoint(run, progress, out_dir):
+        if world.broadcast_flag(_checkpoint(run, progress, out_dir)):
             status = "early_stopped"
             break
 
@@ -202,6 +262,21 @@ def fit(
     )
 
 
+def _inspect(cfg: TrainConfig, world: World) -> InspectionReport:
+    """Rank 0 reads the dataset's files; the other ranks take its report."""
+    report = require_ok(inspect_for_config(cfg)) if world.is_main else None
+    return world.broadcast_object(report)
+
+
+def _check_world(data: DataBundle, world: World) -> None:
+    if len(data.train_names) < world.world_size:
+        raise TrainingError(
+            f"the training set has {len(data.train_names)} images, fewer than the "
+            f"{world.world_size} processes of the run; use at most {len(data.train_names)} "
+            "processes (gpus) or add images"
+        )
+
+
 def _run_info(run: _Run, warnings: Sequence[str], progress: _Progress) -> RunInfo:
     data, cfg = run.data, run.cfg
     return RunInfo(
@@ -215,7 +290,9 @@ def _run_info(run: _Run, warnings: Sequence[str], progress: _Progress) -> RunInf
         steps_per_epoch=math.ceil(len(data.train_loader) / cfg.grad_accum_steps),
         parameters=sum(p.numel() for p in run.model.parameters()),
         mask_encoding=data.encoding.to_dict(),
-        warnings=(*warnings, *run.precision.warnings, *data.notes),
+        warnings=(*warnings, *run.precision.warnings, *data.notes, *run.notes),
+        world_size=run.world.world_size,
+        effective_batch_size=cfg.batch_size * run.world.world_size * cfg.grad_accum_steps,
     )
 
 
@@ -229,12 +306,16 @@ def _checkpoint(run: _Run, progress: _Progress, out_dir: Path) -> bool:
         progress.bad_epochs = 0
     else:
         progress.bad_epochs += 1
+    # Every rank keeps the same books (its metrics are the all-reduced ones); rank 0 writes.
+    saves = run.world.is_main
     if progress.improves(monitored, cfg.monitor_mode):
         progress.best_metric, progress.best_epoch = monitored, epoch
-        _save(run, out_dir / "best.pt", progress)
-        run.reporter.on_checkpoint("best", out_dir / "best.pt", epoch, monitored)
-    _save(run, out_dir / "last.pt", progress)
-    run.reporter.on_checkpoint("last", out_dir / "last.pt", epoch, monitored)
+        if saves:
+            _save(run, out_dir / "best.pt", progress)
+            run.reporter.on_checkpoint("best", out_dir / "best.pt", epoch, monitored)
+    if saves:
+        _save(run, out_dir / "last.pt", progress)
+        run.reporter.on_checkpoint("last", out_dir / "last.pt", epoch, monitored)
 
     patience = cfg.early_stopping_patience
     if patience is None or progress.bad_epochs < patience:
@@ -253,36 +334,58 @@ def _checkpoint(run: _Run, progress: _Progress, out_dir: Path) -> bool:
 def _build_run(
     cfg: TrainConfig,
     data: DataBundle,
-    device: torch.device,
+    world: World,
     precision: Precision,
     reporter: Reporter,
 ) -> _Run:
+    device = world.device
     out_channels = output_channels(cfg.loss, data.num_classes)
     model = build_model(cfg, in_channels=data.in_channels, out_channels=out_channels).to(device)
+    sync_batchnorm, notes = _sync_batchnorm(cfg, world)
+    if sync_batchnorm:
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)  # type: ignore[no-untyped-call]
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-    # The uncompiled module is what gets checkpointed; the compiled one is what trains.
-    trained: nn.Module = model
-    if cfg.compile:
-        trained = torch.compile(model)  # type: ignore[assignment]
     optimizer = build_optimizer(model, cfg)
+    data_parallel = world.data_parallel(model)
+    # The plain module is what gets checkpointed; the wrapped and compiled ones are what run.
+    trained: nn.Module = data_parallel if data_parallel is not None else model
+    evaluated: nn.Module = model
+    if cfg.compile:
+        trained = torch.compile(trained)  # type: ignore[assignment]
+        evaluated = trained if data_parallel is None else torch.compile(model)  # type: ignore[assignment]
     return _Run(
         cfg=cfg,
+        world=world,
         data=data,
         device=device,
         precision=precision,
         model=model,
         trained=trained,
+        evaluated=evaluated,
+        data_parallel=data_parallel,
         loss_fn=build_loss(cfg, data.num_classes).to(device),
         optimizer=optimizer,
-        schedule=LrSchedule(optimizer, cfg),
+        schedule=LrSchedule(optimizer, cfg, scale=lr_scale(cfg, world.world_size)),
         scaler=torch.amp.GradScaler(device.type, enabled=precision.use_scaler),
         normalizer=InputNormalizer(
             cfg.normalization, data.in_channels, device, channels_last=cfg.channels_last
         ),
         reporter=reporter,
         out_channels=out_channels,
+        notes=notes,
     )
+
+
+def _sync_batchnorm(cfg: TrainConfig, world: World) -> tuple[bool, tuple[str, ...]]:
+    """Whether BatchNorm layers share batch statistics across ranks, and why not if asked."""
+    wanted = cfg.sync_batchnorm if cfg.sync_batchnorm is not None else world.is_distributed
+    if not wanted or not world.is_distributed:
+        return False, ()
+    if world.device.type != "cuda":
+        note = "sync_batchnorm needs CUDA; on the CPU each process normalises its own batches"
+        return False, (note,) if cfg.sync_batchnorm else ()
+    return True, ()
 
 
 def _run_epoch(run: _Run, epoch: int, progress: _Progress) -> dict[str, float] | None:
@@ -296,6 +399,9 @@ def _run_epoch(run: _Run, epoch: int, progress: _Progress) -> dict[str, float] |
         return None
     if len(run.data.train_loader) < BATCHNORM_REFRESH_BELOW_STEPS * run.cfg.grad_accum_steps:
         _refresh_batchnorm(run)
+    else:
+        # Each rank's statistics saw its own batches; validation needs one model.
+        run.world.average_buffers_(run.model)
     metrics = {"lr": lr, "train/loss": trained.loss, **_validate(run)}
     if trained.grad_norm is not None:
         metrics["train/grad_norm"] = trained.grad_norm
@@ -307,8 +413,9 @@ def _run_epoch(run: _Run, epoch: int, progress: _Progress) -> dict[str, float] |
 class _EpochTraining:
     """What one pass over the training set measured.
 
-    `grad_norm` is the mean total gradient norm of the optimizer steps, before clipping; None
-    when no step had a finite one (every fp16 step overflowed).
+    `loss` and `images` are over every rank. `grad_norm` is the mean total gradient norm of
+    the optimizer steps, before clipping; None when no step had a finite one (every fp16 step
+    overflowed).
     """
 
     loss: float
@@ -318,12 +425,14 @@ class _EpochTraining:
 
 
 def _train_epoch(run: _Run, epoch: int, progress: _Progress) -> _EpochTraining:
-    """One pass over the training set.
+    """One pass over the training set (this rank's shard of it).
 
     The loss and the gradient norms are summed on the device and read back only when progress
-    is reported, so steps do not wait on the host.
+    is reported, so steps do not wait on the host. Every report is a check point all ranks pass
+    together: the loss sums over the ranks (a non-finite one stops every rank alike) and rank
+    0's answer to `should_stop`.
     """
-    cfg, loader = run.cfg, run.data.train_loader
+    cfg, loader, world = run.cfg, run.data.train_loader, run.world
     run.trained.train()
     num_batches = len(loader)
     # Each report reads the loss back from the device; every few batches keeps steps async.
@@ -333,16 +442,22 @@ def _train_epoch(run: _Run, epoch: int, progress: _Progress) -> _EpochTraining:
     norm_sum = torch.zeros((), device=run.device)
     finite_steps = torch.zeros((), device=run.device)
     images_seen = 0
+    mean_loss, images_total = math.nan, 0.0
+    waits = LoaderWaitMeter()
+    batches = iter(loader)
     run.optimizer.zero_grad(set_to_none=True)
-    for batch_index, (images, masks) in enumerate(loader, start=1):
+    for batch_index in range(1, num_batches + 1):
+        images, masks = waits.next_batch(batches)
         inputs = run.normalizer(images)
         target = masks.to(run.device, non_blocking=True).long()
-        with run.autocast():
-            loss = run.loss_fn(run.trained(inputs), target)
-        run.scaler.scale(loss / accum).backward()
+        ends_step = batch_index % accum == 0 or batch_index == num_batches
+        with _gradient_sync(run, ends_step):
+            with run.autocast():
+                loss = run.loss_fn(run.trained(inputs), target)
+            run.scaler.scale(loss / accum).backward()
         loss_sum += loss.detach() * images.shape[0]
         images_seen += images.shape[0]
-        if batch_index % accum == 0 or batch_index == num_batches:
+        if ends_step:
             norm = _optimizer_step(run).float()
             # Steps the fp16 scaler skips have infinite norms; they would drown the mean.
             finite = torch.isfinite(norm)
@@ -354,25 +469,35 @@ def _train_epoch(run: _Run, epoch: int, progress: _Progress) -> _EpochTraining:
                     progress.global_step, {"train/loss_step": float(loss.detach())}
                 )
         if batch_index % report_every == 0 or batch_index == num_batches:
-            mean_loss = float(loss_sum) / images_seen
+            loss_total, images_total = world.sum_scalars(loss_sum, images_seen)
+            mean_loss = loss_total / images_total
             if not math.isfinite(mean_loss):
                 raise TrainingError(
                     f"the training loss became {mean_loss} in epoch {epoch} (batch {batch_index}); "
                     "lower learning_rate, keep grad_clip on, or switch amp from fp16 to bf16/off"
                 )
             run.reporter.on_train_progress(
-                EpochProgress(epoch, batch_index, num_batches, mean_loss)
+                EpochProgress(
+                    epoch, batch_index, num_batches, mean_loss, data_wait_share=waits.take_share()
+                )
             )
-            if run.reporter.should_stop():
-                return _EpochTraining(mean_loss, images_seen, None, stopped=True)
-    # One read-back for all three sums.
-    loss_total, norm_total, steps = torch.stack([loss_sum, norm_sum, finite_steps]).tolist()
+            if world.broadcast_flag(run.reporter.should_stop()):
+                return _EpochTraining(mean_loss, int(images_total), None, stopped=True)
+    # The last batch is always a check point, so the loss is the epoch's; one more read-back.
+    norm_total, finite_total = torch.stack([norm_sum, finite_steps]).tolist()
     return _EpochTraining(
-        loss=loss_total / max(images_seen, 1),
-        images=images_seen,
-        grad_norm=norm_total / steps if steps else None,
+        loss=mean_loss,
+        images=int(images_total),
+        grad_norm=norm_total / finite_total if finite_total else None,
         stopped=False,
     )
+
+
+def _gradient_sync(run: _Run, ends_step: bool) -> contextlib.AbstractContextManager[None]:
+    """Backward passes of micro-batches that do not step keep their gradients local."""
+    if run.data_parallel is None or ends_step:
+        return contextlib.nullcontext()
+    return run.data_parallel.no_sync()
 
 
 def _optimizer_step(run: _Run) -> torch.Tensor:
@@ -394,7 +519,10 @@ def _optimizer_step(run: _Run) -> torch.Tensor:
 
 @torch.no_grad()
 def _refresh_batchnorm(run: _Run) -> None:
-    """Re-estimate BatchNorm running statistics as an exact average over the training set."""
+    """Re-estimate BatchNorm running statistics as an exact average over the training set.
+
+    Each rank averages over its shard; the ranks' averages are then merged by batch counts.
+    """
     norms = [m for m in run.model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     if not norms:
         return
@@ -402,19 +530,20 @@ def _refresh_batchnorm(run: _Run) -> None:
     for norm in norms:
         norm.reset_running_stats()
         norm.momentum = None  # cumulative moving average
-    run.trained.train()
+    run.evaluated.train()
     with run.autocast():
         for images, _ in run.data.train_loader:
-            run.trained(run.normalizer(images))
+            run.evaluated(run.normalizer(images))
+    run.world.merge_batchnorm_statistics_(norms)
     for norm, momentum in zip(norms, momenta, strict=True):
         norm.momentum = momentum
 
 
 def _validate(run: _Run) -> dict[str, float]:
     """Loss and confusion-matrix metrics over the whole validation set, every epoch."""
-    run.trained.eval()
+    run.evaluated.eval()
     return score(
-        run.trained,
+        run.evaluated,
         run.data.val_loader,
         normalizer=run.normalizer,
         loss_fn=run.loss_fn,
@@ -422,6 +551,7 @@ def _validate(run: _Run) -> dict[str, float]:
         device=run.device,
         precision=run.precision,
         flip_tta=run.cfg.tta,
+        world=run.world,
     )
 
 

@@ -61,6 +61,15 @@ class ConfusionMatrix:
         self._counts.zero_()
 
     @property
+    def counts(self) -> Tensor:
+        """The raw int64 counts (C * C cells, then the ignored pixels), updated in place.
+
+        Summing them over processes that each counted part of a set gives the matrix of the
+        whole set, exactly.
+        """
+        return self._counts
+
+    @property
     def matrix(self) -> Tensor:
         """int64 (C, C) counts; rows are the truth, columns the prediction."""
         size = self.num_classes * self.num_classes

@@ -118,14 +118,28 @@ class PlateauState:
     factor: float = 1.0
 
 
+def lr_scale(cfg: TrainConfig, world_size: int) -> float:
+    """Multiplier of the whole rate curve for `cfg.lr_scaling` on `world_size` processes.
+
+    factor = world_size x grad_accum_steps, the effective batch over `batch_size`: `linear`
+    returns it, `sqrt` its square root, `none` 1.
+    """
+    factor = world_size * cfg.grad_accum_steps
+    return {"none": 1.0, "linear": float(factor), "sqrt": math.sqrt(factor)}[cfg.lr_scaling]
+
+
 class LrSchedule:
     """Sets the learning rate of every parameter group once per epoch.
 
     Call `apply(epoch)` before training epoch `epoch` (1-based); it returns the rate used.
     For `plateau`, call `observe(value)` with the monitored metric after validation.
+    `scale` (see `lr_scale`) multiplies every rate set; it belongs to the run, not to the
+    schedule's state, so a run resumed on another number of processes gets its own.
     """
 
-    def __init__(self, optimizer: torch.optim.Optimizer, cfg: TrainConfig) -> None:
+    def __init__(
+        self, optimizer: torch.optim.Optimizer, cfg: TrainConfig, *, scale: float = 1.0
+    ) -> None:
         if cfg.scheduler not in SCHEDULE_SHAPES:
             raise UnknownOptimizerError(
                 f"unknown scheduler {cfg.scheduler!r}; choose one of {', '.join(SCHEDULE_SHAPES)}"
@@ -134,6 +148,7 @@ class LrSchedule:
         self._cfg = cfg
         self._shape = SCHEDULE_SHAPES[cfg.scheduler]
         self._base_rates = [float(group["lr"]) for group in optimizer.param_groups]
+        self._scale = scale
         self.plateau = PlateauState()
 
     def factor_at(self, epoch: int) -> float:
@@ -149,7 +164,7 @@ class LrSchedule:
 
     def apply(self, epoch: int) -> float:
         """Set the rate for `epoch` on every group; returns the first group's rate."""
-        factor = self.factor_at(epoch)
+        factor = self.factor_at(epoch) * self._scale
         for group, base in zip(self._optimizer.param_groups, self._base_rates, strict=True):
             group["lr"] = base * factor
         return float(self._optimizer.param_groups[0]["lr"])

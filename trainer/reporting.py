@@ -40,6 +40,10 @@ class RunInfo:
     parameters: int
     mask_encoding: Mapping[str, Any]
     warnings: tuple[str, ...] = ()
+    world_size: int = 1
+    """Processes training together (batch_size is per process)."""
+    effective_batch_size: int | None = None
+    """Images per optimizer step: batch_size x world_size x grad_accum_steps."""
 
 
 @dataclass(frozen=True)
@@ -59,12 +63,17 @@ class PreviewSample:
 
 @dataclass(frozen=True)
 class EpochProgress:
-    """Where the current epoch's training stands; reported every few batches."""
+    """Where the current epoch's training stands; reported every few batches.
+
+    `data_wait_share` (0..1) is the part of the wall time since the previous report this process
+    spent waiting for the loader's next batch: near 0 the data keeps up, near 1 the steps starve.
+    """
 
     epoch: int
     batch: int
     num_batches: int
     loss: float | None = None
+    data_wait_share: float | None = None
 
 
 class Reporter(Protocol):
@@ -184,6 +193,12 @@ class ConsoleReporter(NullReporter):
             info.start_epoch,
             info.epochs,
         )
+        if info.world_size > 1:
+            logger.info(
+                "%d processes train together, %s images per optimizer step",
+                info.world_size,
+                info.effective_batch_size,
+            )
         mapping = _describe_mapping(info)
         if mapping is not None:
             logger.info("mask values -> classes: %s", mapping)
