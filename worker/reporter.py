@@ -58,6 +58,8 @@ def run_info_out(info: RunInfo) -> RunInfoOut:
         if info.mask_encoding
         else None,
         warnings=list(info.warnings),
+        world_size=info.world_size,
+        effective_batch_size=info.effective_batch_size,
     )
 
 

@@ -157,6 +157,17 @@ class RunInfoOut(BaseModel):
     parameters: int = Field(description="Model parameters")
     mask_encoding: MaskEncodingOut | None = None
     warnings: list[str] = Field(default_factory=list, description="What to check in the data")
+    # Left out of the answer while unknown (runs reported before they were kept).
+    world_size: int | None = Field(
+        None,
+        description="Processes training together",
+        exclude_if=lambda value: value is None,
+    )
+    effective_batch_size: int | None = Field(
+        None,
+        description="Images per optimizer step: batch_size x processes x grad_accum_steps",
+        exclude_if=lambda value: value is None,
+    )
 
 
 class RunOut(RunSummaryOut):

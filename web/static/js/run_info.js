@@ -1,7 +1,8 @@
 // What the trainer resolved about the data before epoch 1 (the run's `run_info`), shown in the
-// run page's facts: image counts, input channels, classes, parameters, steps per epoch, the mask
-// value -> class mapping, and the data warnings in a box of their own. Text nodes only: class
-// names and warnings come from user files.
+// run page's facts: image counts, input channels, classes, parameters, steps per epoch, the
+// processes training together and the images per optimizer step, the mask value -> class
+// mapping, and the data warnings in a box of their own. Text nodes only: class names and
+// warnings come from user files.
 "use strict";
 
 const segtrackRunInfo = (() => {
@@ -77,6 +78,13 @@ const segtrackRunInfo = (() => {
       fact("Parameters", compactCount(info.parameters), { title: `${info.parameters.toLocaleString()} parameters` }),
       fact("Steps per epoch", String(info.steps_per_epoch)),
     ];
+    // Runs reported before these were kept have neither; one process needs no mention.
+    if (info.world_size != null && info.world_size > 1) {
+      items.push(fact("Processes", String(info.world_size), { title: "processes training together, one GPU each (batch_size is per process)" }));
+    }
+    if (info.effective_batch_size != null) {
+      items.push(fact("Images per step", String(info.effective_batch_size), { title: "batch_size × processes × grad_accum_steps" }));
+    }
     if (info.start_epoch > 1) items.push(fact("Resumed at", `epoch ${info.start_epoch}`));
     if (info.mask_encoding) {
       const { parts, text } = mapping(info.mask_encoding, names);
