@@ -14,8 +14,16 @@ It always measures the loader alone (images/s the workers deliver) since that is
 the pipeline. Without CUDA the GPU rows are reported as missing. Reference: the Pytorch-UNet
 pipeline reaches about 48 images/s on an H100 (batch 8, AMP).
 
+With `--nproc N` it compares, instead of the settings table, `fit` end to end on 1 process and on
+N processes of one run started by torch's elastic launcher (one GPU each, or N CPU processes
+sharing the cores), with the first `--modes` entry: images/s of the whole run (every process's
+images), per process, and the scaling efficiency rate_N / (N x rate_1). `batch_size` is per
+process, so N processes train N times the images per step; the loader workers are split
+between the processes.
+
     python bench/train_throughput.py                 # everything this machine can run
     python bench/train_throughput.py --images 256 --modes bf16 --no-compile
+    python bench/train_throughput.py --modes bf16 --nproc 2
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ import os
 import statistics
 import tempfile
 import time
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +43,7 @@ os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 import numpy as np
 import torch
 from PIL import Image, ImageDraw
+from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
 from trainer.config import TrainConfig, validate_config
 from trainer.data.inspection import inspect_for_config
@@ -139,6 +149,54 @@ def end_to_end_rate(cfg: TrainConfig, out_dir: Path) -> float:
     return statistics.mean(reporter.rates[1:])
 
 
+def _rank_rates(settings: dict[str, object], out_dir: str, threads: int | None) -> list[float]:
+    """One process of a launched run: its `fit`; rank 0 returns the per-epoch images/s."""
+    if threads is not None:
+        torch.set_num_threads(threads)
+    reporter = EpochRates()  # fit keeps only rank 0's reporter
+    fit(validate_config(settings), reporter, out_dir=Path(out_dir))
+    return reporter.rates
+
+
+def launched_rate(cfg: TrainConfig, nproc: int, out_dir: Path) -> float:
+    """Images/s of `fit` on `nproc` processes of one run, from its second epoch on."""
+    launch = LaunchConfig(
+        min_nodes=1,
+        max_nodes=1,
+        nproc_per_node=nproc,
+        run_id=f"bench-{uuid.uuid4()}",
+        rdzv_backend="c10d",
+        rdzv_endpoint="localhost:0",
+        max_restarts=0,
+    )
+    cores = os.cpu_count() or 1
+    threads = None if cfg.device == "cuda" else max(1, cores // nproc)
+    launched = elastic_launch(launch, _rank_rates)
+    rates: dict[int, list[float]] = launched(cfg.model_dump(mode="json"), str(out_dir), threads)
+    return statistics.mean(rates[0][1:])
+
+
+def print_process_scaling(cfg: TrainConfig, nproc: int) -> None:
+    """End-to-end images/s of 1 and `nproc` processes, side by side."""
+    if cfg.device == "cuda" and nproc > torch.cuda.device_count():
+        print(f"--nproc {nproc}: only {torch.cuda.device_count()} CUDA device(s) here")
+        return
+    where = "GPU" if cfg.device == "cuda" else "CPU process"
+    print(
+        f"one run on 1 and {nproc} processes ({cfg.amp}, one {where} each, batch "
+        f"{cfg.batch_size} per process, epochs 2-{cfg.epochs} timed)"
+    )
+    with tempfile.TemporaryDirectory() as run_dir:
+        single = end_to_end_rate(cfg, Path(run_dir))
+    workers = max(1, cfg.num_workers // nproc) if cfg.num_workers else 0
+    shared = cfg.model_copy(update={"num_workers": workers})
+    with tempfile.TemporaryDirectory() as run_dir:
+        several = launched_rate(shared, nproc, Path(run_dir))
+    print(f"{'processes':>9} {'images/s':>10} {'per process':>12} {'scaling':>8}")
+    print(f"{1:>9} {single:10.1f} {single:12.1f} {'':>8}")
+    print(f"{nproc:>9} {several:10.1f} {several / nproc:12.1f} {several / (nproc * single):8.0%}")
+
+
 def model_only_rate(cfg: TrainConfig, steps: int) -> tuple[float, float]:
     """(images/s, peak GiB) of train steps on a fixed batch already on the GPU."""
     device = torch.device("cuda")
@@ -200,18 +258,36 @@ def main() -> None:
     parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile rows")
     parser.add_argument("--steps", type=int, default=30, help="timed model-only steps")
     parser.add_argument("--loader-batches", type=int, default=20)
+    parser.add_argument(
+        "--nproc", type=int, help="compare 1 and N processes end to end instead of the table"
+    )
+    parser.add_argument(
+        "--scale", type=float, default=0.5, help="training scale of the 1918x1280 images"
+    )
     args = parser.parse_args()
+    if args.nproc is not None and args.nproc < 2:
+        parser.error("--nproc takes 2 or more processes")
 
     with tempfile.TemporaryDirectory() as scratch:
         root = make_carvana_like(args.data or Path(scratch) / "carvana", args.images)
-        overrides = {} if args.workers is None else {"num_workers": args.workers}
+        overrides: dict[str, object] = {"scale": args.scale}
+        if args.workers is not None:
+            overrides["num_workers"] = args.workers
         base = carvana_config(root, **overrides)
+        width, height = (round(side * base.scale) for side in CARVANA_SIZE)
         print(
-            f"data: {args.images} Carvana-shaped images at scale {base.scale} -> 959x640, "
+            f"data: {args.images} Carvana-shaped images at scale {base.scale} -> {width}x{height}, "
             f"batch {base.batch_size}, {base.num_workers} loader workers, {os.cpu_count()} cores"
         )
         rate = loader_rate(base, args.loader_batches)
         print(f"loader alone (decode JPEG+GIF, resize, augment, collate): {rate:7.1f} images/s")
+
+        if args.nproc is not None:
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+            amp = args.modes.split(",")[0] if device == "cuda" else "off"
+            cfg = carvana_config(root, **overrides, amp=amp, epochs=3, device=device)
+            print_process_scaling(cfg, args.nproc)
+            return
 
         if not torch.cuda.is_available():
             print(
