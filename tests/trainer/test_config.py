@@ -123,6 +123,9 @@ def test_schema_groups_every_field_for_the_form() -> None:
         ({"monitor": "val/iou/" + "x" * 200}, "monitor"),
         ({"class_names": ["a" * 201, "b"]}, "class_names.0"),
         ({"dataset": "d" * 4097}, "dataset"),
+        ({"gpus": 0}, "gpus"),
+        ({"gpus": 65}, "gpus"),
+        ({"lr_scaling": "square"}, "lr_scaling"),
     ],
 )
 def test_values_beyond_what_a_run_can_use_are_refused(data: dict[str, object], field: str) -> None:

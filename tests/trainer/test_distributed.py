@@ -30,11 +30,12 @@ from trainer.data.dataset import SegmentationDataset
 from trainer.data.demo import make_demo_dataset
 from trainer.data.inspection import inspect_for_config
 from trainer.data.loaders import build_data
-from trainer.distributed import World, join_world
+from trainer.distributed import World, join_world, launch_command
 from trainer.inference import InputNormalizer
 from trainer.loop import FitResult, fit
 from trainer.losses import build_loss, output_channels
 from trainer.models.registry import build_model
+from trainer.optim import lr_scale
 from trainer.reporting import NullReporter, RunInfo
 from trainer.runtime import Precision
 from trainer.scoring import score
@@ -100,6 +101,26 @@ def _one_thread_per_rank(monkeypatch: pytest.MonkeyPatch) -> None:
 def _config(dataset: Path, **overrides: Any) -> TrainConfig:
     settings: dict[str, Any] = {"depth": 2, "batch_size": 4, "preview_count": 1, "device": "cpu"}
     return tiny_config(dataset, **{**settings, **overrides})
+
+
+@pytest.mark.parametrize(
+    ("lr_scaling", "expected"), [("none", 1.0), ("linear", 8.0), ("sqrt", 8.0**0.5)]
+)
+def test_learning_rate_scales_with_processes_times_accumulation(
+    tmp_path: Path, lr_scaling: str, expected: float
+) -> None:
+    cfg = _config(tmp_path, lr_scaling=lr_scaling, grad_accum_steps=2)
+    assert lr_scale(cfg, world_size=4) == pytest.approx(expected)
+
+
+def test_launch_command_runs_a_module_on_each_process() -> None:
+    command = launch_command(2, ["platform"])
+    assert command[:3] == [sys.executable, "-m", "torch.distributed.run"]
+    finished = subprocess.run(
+        command, capture_output=True, text=True, timeout=WORLD_LIMIT_S, check=False
+    )
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert len(finished.stdout.strip().splitlines()) == 2  # `python -m platform`, twice
 
 
 # --- validation equals one process's ---------------------------------------------------------
