@@ -11,8 +11,8 @@ How N processes stay one run:
 - Every rank builds the same model from the same seed and DistributedDataParallel averages the
   gradients, so the weights stay identical; rank 0's copy is what is checkpointed.
 - Rank r trains on positions r, r + N, ... of each epoch's order and validates batches
-  r, r + N, ... of the validation set; sums over the shards (`all_reduce_sum_`, `sum_scalars`,
-  `unshard`) give the single-process metrics.
+  r, r + N, ... of the validation set (trainer.data.loaders deals them); sums over the shards
+  (`all_reduce_sum_`, `sum_scalars`, `unshard`) give the single-process metrics.
 - Decisions are rank 0's and broadcast (`broadcast_flag`): a stop request, early stopping. Every
   rank reaches the same check points, so each makes the same collective calls.
 - A failure ends every rank with its reason. The rank whose code raised announces
@@ -179,16 +179,12 @@ class World:
     def is_distributed(self) -> bool:
         return self.world_size > 1
 
-    # --- shards -----------------------------------------------------------------------------
-
-    def shard(self, items: Sequence[T]) -> Sequence[T]:
-        """This rank's items: positions rank, rank + world_size, ... (no padding)."""
-        return items[self.rank :: self.world_size]
-
     def unshard(self, values: torch.Tensor) -> torch.Tensor:
-        """Inverse of `shard` for one value per item: every rank's values in the global order.
+        """Every rank's values of a strided shard, back in the order of the whole.
 
-        Each position holds one rank's value plus zeros from the others, so the result is exact.
+        Rank r holds the values of items r, r + world_size, ... (as EpochSampler and
+        ValidationBatches deal them). Each position of the result holds one rank's value plus
+        zeros from the others, so it is exact.
 
         Args:
             values: (n_r,) this rank's values, in the order of its shard.
@@ -211,8 +207,6 @@ class World:
         merged[self.rank :: self.world_size] = values.to(self.device)
         dist.all_reduce(merged)
         return merged
-
-    # --- collectives ------------------------------------------------------------------------
 
     def all_reduce_sum_(self, tensor: torch.Tensor) -> torch.Tensor:
         """Sum `tensor` over the ranks, in place; returns it."""
