@@ -8,9 +8,9 @@ wait series (`DataWaitReporter`), stops when the worker creates the run's stop f
 how it ended to the run's `outcome.json` (`worker.run_outcome`) for the worker to record.
 
 With `--gpus N` above 1 it replaces itself with torch's elastic launcher running this module on
-N ranks (`trainer.distributed.launch_command`); `fit` handles the ranks and only rank 0 writes
-the outcome. While `fit` does not join ranks (trainer.loop loads no trainer.distributed), such a
-run trains in this one process.
+N ranks (`trainer.distributed.launch_command`); `fit` joins their world, only rank 0 reports and
+checkpoints, and only rank 0 writes the outcome. A rank that fails ends the launcher, and with it
+the others, non-zero: the worker then records the reason rank 0 wrote, or the exit status.
 
 It dies with the worker (Linux: the parent-death signal), so a killed worker leaves no training
 behind; its run is then declared lost by the reaper, as before.
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import ctypes
-import importlib
 import logging
 import os
 import re
@@ -28,7 +27,7 @@ import signal
 import sys
 import traceback
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -38,6 +37,7 @@ from server.models import Run
 from server.settings import Settings, get_settings
 from trainer.config import ConfigError, validate_config
 from trainer.data.report import DatasetError
+from trainer.distributed import launch_command, launched_rank
 from trainer.loop import FitResult, TrainingError, fit
 from trainer.reporting import ConsoleReporter, MultiReporter
 from worker.reporter import DbReporter
@@ -132,18 +132,9 @@ def train(
     return _fit_outcome(result)
 
 
-def _launch_ranks(nproc: int, module_args: Sequence[str]) -> None:
-    """Replace this process with the elastic launcher on `nproc` ranks; returns only when the
-    trainer cannot train on several ranks yet (the run then trains in this process)."""
-    # `fit` trains on ranks once it joins their world (trainer.distributed); until then, and with
-    # a trainer without it, the run trains in this one process.
-    if "trainer.distributed" not in sys.modules:
-        logger.warning(
-            "the trainer has no distributed training yet: the %d GPUs train in one process", nproc
-        )
-        return
-    distributed = importlib.import_module("trainer.distributed")
-    command: list[str] = distributed.launch_command(nproc, list(module_args))
+def _launch_ranks(nproc: int, module_args: Sequence[str]) -> NoReturn:
+    """Replace this process with the elastic launcher running `module_args` on `nproc` ranks."""
+    command = launch_command(nproc, list(module_args))
     logger.info("training on %d ranks: %s", nproc, " ".join(command))
     logging.shutdown()
     os.execv(command[0], command)
@@ -186,7 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         resume=args.resume,
         stop_requested=stop_file.exists,
     )
-    if os.environ.get("RANK", "0") == "0":
+    if launched_rank() == 0:
         outcome.write(outcome_path(settings.artifacts_dir, args.run_id))
     engine.dispose()
     return 0

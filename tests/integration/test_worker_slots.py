@@ -24,11 +24,11 @@ from typing import Any
 import psutil
 import pytest
 import redis
-from sqlalchemy import create_engine, select, update
+from sqlalchemy import create_engine, select
 from sqlalchemy.engine import Engine
 
 from segtrack.client import SegtrackClient
-from server.models import Event, Run
+from server.models import Event
 from tests.conftest import create_scratch_database, drop_scratch_database
 from tests.integration.test_worker_round_trip import (
     REDIS_URL,
@@ -41,8 +41,6 @@ from tests.integration.test_worker_round_trip import (
 from trainer.data.demo import make_demo_dataset
 
 CANCEL_GRACE_S = 2.0
-PARKING = "parking"
-"""A queue no worker serves: runs wait there until the test has set their `gpus`."""
 
 
 @pytest.fixture(scope="module")
@@ -111,22 +109,9 @@ def client(service: Service) -> Iterator[SegtrackClient]:
         yield opened
 
 
-def _submit(
-    client: SegtrackClient,
-    database: Engine,
-    service: Service,
-    config: dict[str, Any],
-    *,
-    gpus: int = 1,
-    **extra: Any,
-) -> int:
-    """Queue a run asking for `gpus` slots: parked, given its `gpus`, then moved to the worker."""
-    run = client.submit(config, queue=PARKING, **extra)
-    with database.begin() as connection:
-        connection.execute(update(Run).where(Run.id == run["id"]).values(gpus=gpus))
-    queue = service.environment["SEGTRACK_DEFAULT_QUEUE"]
-    client._call("PATCH", f"/api/v1/runs/{run['id']}", json={"queue": queue})
-    run_id: int = run["id"]
+def _submit(client: SegtrackClient, config: dict[str, Any], *, gpus: int = 1, **extra: Any) -> int:
+    """Queue a run asking for `gpus` slots (its config's `gpus`)."""
+    run_id: int = client.submit({**config, "gpus": gpus}, **extra)["id"]
     return run_id
 
 
@@ -154,14 +139,13 @@ def _overlap(first: dict[str, Any], second: dict[str, Any]) -> bool:
 def test_runs_take_the_slots_they_ask_for_and_never_share_one(
     client: SegtrackClient, database: Engine, service: Service
 ) -> None:
-    wide = _submit(client, database, service, {**TINY, "epochs": 2}, gpus=2, name="wide")
+    wide = _submit(client, {**TINY, "epochs": 2}, gpus=2, name="wide")
     assert client.wait(wide, timeout=180)["status"] == "succeeded"
     assert sorted(_slots_taken(database, wide)) == ["cpu0", "cpu1"]
+    info = client.get_run(wide)["run_info"]
+    assert (info["world_size"], info["effective_batch_size"]) == (2, 2 * 8)
 
-    narrow = [
-        _submit(client, database, service, {**TINY, "epochs": 4}, name=f"narrow {index}")
-        for index in range(2)
-    ]
+    narrow = [_submit(client, {**TINY, "epochs": 4}, name=f"narrow {index}") for index in range(2)]
     finals = [client.wait(run_id, timeout=180) for run_id in narrow]
     assert [final["status"] for final in finals] == ["succeeded", "succeeded"]
     assert _overlap(finals[0], finals[1]), "two 1-slot runs train at the same time"
@@ -175,17 +159,16 @@ def test_runs_take_the_slots_they_ask_for_and_never_share_one(
 def test_a_more_urgent_wide_run_is_not_starved_by_narrow_ones(
     client: SegtrackClient, database: Engine, service: Service
 ) -> None:
-    blocker = _submit(client, database, service, {**TINY, "epochs": 500}, name="blocker")
+    blocker = _submit(client, {**TINY, "epochs": 500}, name="blocker")
     _wait_for(lambda: client.get_run(blocker)["status"] == "running", 120, "the blocker to start")
     workers = client._call("GET", "/api/v1/workers")["workers"]
     assert [slot["run"]["id"] if slot["run"] else None for slot in workers[0]["slots"]] == [
         blocker,
         None,
     ]
-    wide = _submit(client, database, service, {**TINY, "epochs": 1}, gpus=2, priority=9)
+    wide = _submit(client, {**TINY, "epochs": 1}, gpus=2, priority=9)
     stream = [
-        _submit(client, database, service, {**TINY, "epochs": 1}, priority=1, name=f"narrow {i}")
-        for i in range(2)
+        _submit(client, {**TINY, "epochs": 1}, priority=1, name=f"narrow {i}") for i in range(2)
     ]
     # The wide run holds the free slot for itself: the narrow runs behind it wait.
     _wait_for(lambda: "waiting for them" in (service.logs / "worker.log").read_text(), 60, "a wait")
@@ -214,7 +197,7 @@ def _training_process(service: Service, run_id: int) -> psutil.Process | None:
 def test_a_killed_training_process_fails_its_run_and_the_worker_goes_on(
     client: SegtrackClient, database: Engine, service: Service
 ) -> None:
-    doomed = _submit(client, database, service, {**TINY, "epochs": 500}, name="doomed")
+    doomed = _submit(client, {**TINY, "epochs": 500}, name="doomed")
     _wait_for(lambda: client.get_run(doomed)["epochs_done"] >= 1, 120, "a first epoch")
     process = _wait_for(lambda: _training_process(service, doomed), 10, "its training process")
     process.send_signal(signal.SIGKILL)
@@ -223,7 +206,7 @@ def test_a_killed_training_process_fails_its_run_and_the_worker_goes_on(
     assert final["failure_reason"] == "training process killed by signal 9 (SIGKILL)"
     assert f"[run {doomed}]" in (final["failure_traceback"] or ""), "the log's last lines"
 
-    after = _submit(client, database, service, {**TINY, "epochs": 1}, name="after")
+    after = _submit(client, {**TINY, "epochs": 1}, name="after")
     assert client.wait(after, timeout=120)["status"] == "succeeded"
 
 
@@ -266,7 +249,7 @@ def test_a_run_stuck_loading_data_is_cancelled_within_the_grace(
     client: SegtrackClient, database: Engine, service: Service
 ) -> None:
     config = {**TINY, "num_workers": 1, "epochs": 500}
-    run_id = _submit(client, database, service, config, name="stuck")
+    run_id = _submit(client, config, name="stuck")
     _wait_for(lambda: client.get_run(run_id)["epochs_done"] >= 1, 120, "a first epoch")
     trainer = _wait_for(lambda: _training_process(service, run_id), 10, "its training process")
     freezer = _FreezeDataLoading(trainer)
@@ -288,7 +271,7 @@ def test_a_run_stuck_loading_data_is_cancelled_within_the_grace(
 def test_a_run_wider_than_every_worker_says_so(
     client: SegtrackClient, database: Engine, service: Service
 ) -> None:
-    wide = _submit(client, database, service, {**TINY, "epochs": 1}, gpus=4, name="too wide")
+    wide = _submit(client, {**TINY, "epochs": 1}, gpus=4, name="too wide")
     queue = service.environment["SEGTRACK_DEFAULT_QUEUE"]
     run = client.get_run(wide)
     assert run["status"] == "queued" and run["gpus"] == 4
