@@ -56,7 +56,10 @@ const segtrackConfigForm = (() => {
     if (base.enum) {
       return forms.selectField({ name, id, label, help: prop.description, options: base.enum, nullable });
     }
-    if (base.type === "boolean") return forms.checkboxField({ name, id, label, help: prop.description });
+    if (base.type === "boolean") {
+      const make = nullable ? forms.optionalBooleanField : forms.checkboxField;
+      return make({ name, id, label, help: prop.description });
+    }
     if (base.type === "integer" || base.type === "number") {
       return forms.numberField({
         name, id, label, nullable, integer: base.type === "integer",

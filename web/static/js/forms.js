@@ -83,6 +83,19 @@ const segtrackForms = (() => {
     });
   }
 
+  // A boolean that may also be left unset (the config then decides by itself): a three-way select.
+  function optionalBooleanField({ name, id, label, help }) {
+    const control = el("select", { id },
+      el("option", { value: "" }, "(not set: automatic)"),
+      el("option", { value: "true" }, "true"),
+      el("option", { value: "false" }, "false"));
+    return field({
+      name, id, label, control, help,
+      get: () => ({ value: control.value === "" ? null : control.value === "true" }),
+      set: (value) => { control.value = value === null || value === undefined ? "" : String(Boolean(value)); },
+    });
+  }
+
   // A list typed as comma-separated text; itemType "integer", "number" or "string".
   function listField({ name, id, label, help, itemType, nullable = false, placeholder }) {
     const control = textInput(id, { placeholder: placeholder || "comma-separated" });
@@ -217,5 +230,5 @@ const segtrackForms = (() => {
     return [{ field: null, message: error.message }];
   }
 
-  return { field, textField, numberField, selectField, checkboxField, listField, pairField, ErrorDisplay, apiProblems };
+  return { field, textField, numberField, selectField, checkboxField, optionalBooleanField, listField, pairField, ErrorDisplay, apiProblems };
 })();
