@@ -8,10 +8,13 @@ tensors and plain Python values so `torch.load(weights_only=True)` can read it s
 
 from __future__ import annotations
 
+import contextlib
+import os
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -21,6 +24,8 @@ from trainer.config import TrainConfig, validate_config
 
 FORMAT = "segtrack-checkpoint"
 FORMAT_VERSION = 1
+
+T = TypeVar("T")
 
 
 class CheckpointError(RuntimeError):
@@ -80,8 +85,7 @@ def restore_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def save_checkpoint(
-    path: Path,
+def checkpoint_payload(
     *,
     model: torch.nn.Module,
     config: TrainConfig,
@@ -93,14 +97,18 @@ def save_checkpoint(
     optimizer: torch.optim.Optimizer | None = None,
     schedule_state: dict[str, Any] | None = None,
     scaler: torch.amp.GradScaler | None = None,
-) -> None:
-    """Write atomically (temporary file + rename) so a crash never leaves half a checkpoint."""
-    payload = {
+) -> dict[str, Any]:
+    """Everything a checkpoint holds, as of now, for `write_checkpoint`.
+
+    Every tensor is a CPU copy, so training may go on changing the model and the optimizer
+    while the payload is written elsewhere; the RNG states are those of this moment.
+    """
+    return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "config": config.model_dump(mode="json"),
         "class_names": list(class_names),
-        "mask_encoding": mask_encoding,
+        "mask_encoding": cpu_copy(mask_encoding),
         "in_channels": in_channels,
         "out_channels": out_channels,
         "epoch": state.epoch,
@@ -108,20 +116,66 @@ def save_checkpoint(
         "best_epoch": state.best_epoch,
         "bad_epochs": state.bad_epochs,
         "global_step": state.global_step,
-        "model": model.state_dict(),
-        "optimizer": optimizer.state_dict() if optimizer is not None else None,
-        "schedule": schedule_state,
+        "model": cpu_copy(model.state_dict()),
+        "optimizer": cpu_copy(optimizer.state_dict()) if optimizer is not None else None,
+        "schedule": cpu_copy(schedule_state),
         "scaler": scaler.state_dict() if scaler is not None and scaler.is_enabled() else None,
         "rng": capture_rng_state(),
     }
+
+
+def cpu_copy(value: T) -> T:
+    """`value` with every tensor in it copied to the CPU and every container rebuilt.
+
+    State dicts hand out the live tensors (and some live lists); a copy is what keeps a
+    snapshot from changing under the next optimizer step. Tensors keep their memory format.
+    """
+    if isinstance(value, torch.Tensor):
+        return cast("T", value.detach().to("cpu", copy=True))
+    if isinstance(value, dict):
+        return cast("T", {key: cpu_copy(item) for key, item in value.items()})
+    if isinstance(value, list):
+        return cast("T", [cpu_copy(item) for item in value])
+    if isinstance(value, tuple):
+        return cast("T", tuple(cpu_copy(item) for item in value))
+    return value
+
+
+def write_checkpoint(path: Path, payload: Mapping[str, Any]) -> None:
+    """Write `payload` (from `checkpoint_payload`) to `path`, never leaving half a file there.
+
+    The bytes go to `<name>.tmp` beside it, reach the disk (fsync), then take the final name in
+    one rename, whose directory entry is synced too: a crash or a full disk leaves either the
+    previous checkpoint or the new one, and whoever sees `path` change sees the whole file.
+
+    Raises:
+        OSError: the folder or the file cannot be written (e.g. the disk is full); the
+            temporary file is removed and `path` keeps its previous content.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(path.name + ".tmp")
-    torch.save(payload, temporary)
-    temporary.replace(path)
+    try:
+        torch.save(dict(payload), temporary)
+        _fsync(temporary)
+        temporary.replace(path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temporary.unlink(missing_ok=True)
+        raise
+    _fsync(path.parent)
+
+
+def _fsync(path: Path) -> None:
+    """Flush a file's or a folder's pending writes to the disk."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def load_checkpoint(path: Path, *, map_location: str | torch.device = "cpu") -> Checkpoint:
-    """Read a checkpoint written by `save_checkpoint`; raises CheckpointError with the reason."""
+    """Read a checkpoint written by `write_checkpoint`; raises CheckpointError with the reason."""
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
     try:

@@ -1,8 +1,9 @@
 """`fit(cfg, reporter)`: the training recipe, top to bottom.
 
 join the run's processes -> check the data -> build loaders, model, loss, optimizer -> (resume)
--> per epoch: set the rate, train, refresh BatchNorm statistics on small sets, validate on the
-whole validation set, report metrics and previews, checkpoint, stop early or on request.
+-> per epoch: set the rate, train, refresh BatchNorm statistics early in a run, validate on the
+whole validation set, report metrics and previews, checkpoint (written in the background), stop
+early or on request.
 
 The same recipe runs as one process or as every rank of a run under torch's elastic launcher;
 `trainer.distributed` holds what differs (shards, sums over ranks, agreed decisions).
@@ -17,7 +18,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -26,10 +27,11 @@ from torch.nn.parallel import DistributedDataParallel
 from trainer.checkpoint import (
     Checkpoint,
     TrainingState,
+    checkpoint_payload,
     load_checkpoint,
     restore_rng_state,
-    save_checkpoint,
 )
+from trainer.checkpoint_writer import CheckpointFile, CheckpointWriteError, CheckpointWriter
 from trainer.config import TrainConfig
 from trainer.data.inspection import inspect_for_config
 from trainer.data.loaders import DataBundle, LoaderWaitMeter, build_data
@@ -51,9 +53,12 @@ logger = logging.getLogger(__name__)
 FitStatus = Literal["completed", "early_stopped", "stopped"]
 
 BATCHNORM_REFRESH_BELOW_STEPS = 50
-"""Epochs with fewer optimizer steps than this re-estimate BatchNorm statistics before validating:
-with momentum 0.1, a handful of updates leaves the running statistics near their initial values,
-which makes validation scores on small datasets swing from epoch to epoch."""
+"""Until a run has taken this many optimizer steps in all, each epoch re-estimates BatchNorm
+statistics over the training set before validating. With momentum 0.1 a handful of updates
+leaves the running statistics near their initial values, which made validation scores of
+small datasets swing from epoch to epoch; the statistics carry over between epochs, so after
+~50 updates (0.9**50 < 1 %) they no longer depend on where they started and the extra pass
+over the training set would only cost time."""
 
 PROGRESS_EVERY_MIN_BATCHES = 8
 """Progress (loss readback, NaN check, stop request) is checked at most this often, in batches."""
@@ -136,6 +141,7 @@ class _Run:
     scaler: torch.amp.GradScaler
     normalizer: InputNormalizer
     reporter: Reporter
+    checkpoints: CheckpointWriter
     out_channels: int
     notes: tuple[str, ...]
 
@@ -222,32 +228,14 @@ def _fit(
 
     reporter.on_start(_run_info(run, report.warnings, progress))
 
-    status: FitStatus = "completed"
     if world.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
-    for epoch in range(progress.epoch + 1, cfg.epochs + 1):
-        if world.broadcast_flag(reporter.should_stop()):
-            status = "stopped"
-            break
-        try:
-            metrics = _run_epoch(run, epoch, progress)
-            samples = (
-                previews.predict(run.evaluated, run.normalizer, flip_tta=cfg.tta)
-                if previews is not None
-                else []
-            )
-        except torch.cuda.OutOfMemoryError as error:
-            raise TrainingError(_out_of_memory_advice(cfg)) from error
-        if metrics is None:
-            status = "stopped"
-            break
-        progress.epoch = epoch
-        progress.last_metrics = metrics
-        reporter.on_epoch_end(epoch, metrics)
-        reporter.on_preview(epoch, samples)
-        if world.broadcast_flag(_checkpoint(run, progress, out_dir)):
-            status = "early_stopped"
-            break
+    try:
+        # Leaving the writer waits for every checkpoint write, also when training failed.
+        with run.checkpoints:
+            status = _train_epochs(run, progress, previews, out_dir)
+    except CheckpointWriteError as error:
+        raise TrainingError(str(error)) from error
 
     best_path, last_path = out_dir / "best.pt", out_dir / "last.pt"
     return FitResult(
@@ -260,6 +248,34 @@ def _fit(
         best_checkpoint=best_path if best_path.exists() else None,
         last_checkpoint=last_path if last_path.exists() else None,
     )
+
+
+def _train_epochs(
+    run: _Run, progress: _Progress, previews: PreviewSet | None, out_dir: Path
+) -> FitStatus:
+    """The epochs from the one after `progress.epoch` to the last, or to a stop."""
+    cfg, world, reporter = run.cfg, run.world, run.reporter
+    for epoch in range(progress.epoch + 1, cfg.epochs + 1):
+        if world.broadcast_flag(reporter.should_stop()):
+            return "stopped"
+        try:
+            metrics = _run_epoch(run, epoch, progress)
+            samples = (
+                previews.predict(run.evaluated, run.normalizer, flip_tta=cfg.tta)
+                if previews is not None
+                else []
+            )
+        except torch.cuda.OutOfMemoryError as error:
+            raise TrainingError(_out_of_memory_advice(cfg)) from error
+        if metrics is None:
+            return "stopped"
+        progress.epoch = epoch
+        progress.last_metrics = metrics
+        reporter.on_epoch_end(epoch, metrics)
+        reporter.on_preview(epoch, samples)
+        if world.broadcast_flag(_checkpoint(run, progress, out_dir)):
+            return "early_stopped"
+    return "completed"
 
 
 def _inspect(cfg: TrainConfig, world: World) -> InspectionReport:
@@ -297,7 +313,11 @@ def _run_info(run: _Run, warnings: Sequence[str], progress: _Progress) -> RunInf
 
 
 def _checkpoint(run: _Run, progress: _Progress, out_dir: Path) -> bool:
-    """Track the monitored metric, save best/last checkpoints; True when patience ran out."""
+    """Track the monitored metric, save best/last checkpoints; True when patience ran out.
+
+    Both files of an epoch come from one snapshot, written in the background; the reporter
+    hears of them once they are complete (see trainer.checkpoint_writer).
+    """
     cfg, epoch = run.cfg, progress.epoch
     monitored = progress.last_metrics.get(cfg.monitor)
     run.schedule.observe(monitored if monitored is not None else math.nan, mode=cfg.monitor_mode)
@@ -306,16 +326,13 @@ def _checkpoint(run: _Run, progress: _Progress, out_dir: Path) -> bool:
         progress.bad_epochs = 0
     else:
         progress.bad_epochs += 1
-    # Every rank keeps the same books (its metrics are the all-reduced ones); rank 0 writes.
-    saves = run.world.is_main
+    files = [CheckpointFile("last", out_dir / "last.pt", epoch, monitored)]
     if progress.improves(monitored, cfg.monitor_mode):
         progress.best_metric, progress.best_epoch = monitored, epoch
-        if saves:
-            _save(run, out_dir / "best.pt", progress)
-            run.reporter.on_checkpoint("best", out_dir / "best.pt", epoch, monitored)
-    if saves:
-        _save(run, out_dir / "last.pt", progress)
-        run.reporter.on_checkpoint("last", out_dir / "last.pt", epoch, monitored)
+        files.insert(0, CheckpointFile("best", out_dir / "best.pt", epoch, monitored))
+    # Every rank keeps the same books (its metrics are the all-reduced ones); rank 0 writes.
+    if run.world.is_main:
+        run.checkpoints.save(files, lambda: _snapshot(run, progress))
 
     patience = cfg.early_stopping_patience
     if patience is None or progress.bad_epochs < patience:
@@ -372,6 +389,7 @@ def _build_run(
             cfg.normalization, data.in_channels, device, channels_last=cfg.channels_last
         ),
         reporter=reporter,
+        checkpoints=CheckpointWriter(reporter),
         out_channels=out_channels,
         notes=notes,
     )
@@ -397,7 +415,7 @@ def _run_epoch(run: _Run, epoch: int, progress: _Progress) -> dict[str, float] |
     train_seconds = time.perf_counter() - started
     if trained.stopped:
         return None
-    if len(run.data.train_loader) < BATCHNORM_REFRESH_BELOW_STEPS * run.cfg.grad_accum_steps:
+    if progress.global_step < BATCHNORM_REFRESH_BELOW_STEPS:
         _refresh_batchnorm(run)
     else:
         # Each rank's statistics saw its own batches; validation needs one model.
@@ -476,6 +494,7 @@ def _train_epoch(run: _Run, epoch: int, progress: _Progress) -> _EpochTraining:
                     f"the training loss became {mean_loss} in epoch {epoch} (batch {batch_index}); "
                     "lower learning_rate, keep grad_clip on, or switch amp from fp16 to bf16/off"
                 )
+            run.checkpoints.report_written()
             run.reporter.on_train_progress(
                 EpochProgress(
                     epoch, batch_index, num_batches, mean_loss, data_wait_share=waits.take_share()
@@ -555,9 +574,8 @@ def _validate(run: _Run) -> dict[str, float]:
     )
 
 
-def _save(run: _Run, path: Path, progress: _Progress) -> None:
-    save_checkpoint(
-        path,
+def _snapshot(run: _Run, progress: _Progress) -> dict[str, Any]:
+    return checkpoint_payload(
         model=run.model,
         config=run.cfg,
         class_names=run.data.class_names,

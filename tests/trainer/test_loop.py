@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import csv
 import math
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from tests.trainer.factories import binary_demo_dataset, tiny_config
 from trainer.checkpoint import load_checkpoint
 from trainer.data.errors import DatasetLayoutError
 from trainer.data.report import DatasetError
-from trainer.loop import TrainingError, fit
+from trainer.loop import BATCHNORM_REFRESH_BELOW_STEPS, TrainingError, fit
 from trainer.reporting import (
     CheckpointKind,
     CsvReporter,
@@ -127,6 +128,63 @@ def test_checkpoints_describe_themselves(demo_dataset: Path, tmp_path: Path) -> 
     assert checkpoint.class_names == ("background", "circle", "square", "triangle")
     assert checkpoint.mask_encoding["values"] == [0, 1, 2, 3]
     assert checkpoint.optimizer_state is not None and checkpoint.schedule_state is not None
+
+
+class CheckpointReader(NullReporter):
+    """Opens each checkpoint as it is reported, as a worker stats it: the file must be whole."""
+
+    def __init__(self) -> None:
+        self.read: list[tuple[CheckpointKind, int, int, str]] = []
+
+    def on_checkpoint(
+        self, kind: CheckpointKind, path: Path, epoch: int, metric: float | None
+    ) -> None:
+        in_file = load_checkpoint(path).state.epoch
+        self.read.append((kind, epoch, in_file, threading.current_thread().name))
+
+
+def test_each_checkpoint_is_reported_once_written_whole(demo_dataset: Path, tmp_path: Path) -> None:
+    reader = CheckpointReader()
+    fit(tiny_config(demo_dataset, epochs=2), reader, out_dir=tmp_path)
+    caller = threading.current_thread().name
+    # Each file holds the epoch it is reported for; best comes before last within an epoch.
+    assert all(in_file == epoch and thread == caller for _, epoch, in_file, thread in reader.read)
+    assert [(kind, epoch) for kind, epoch, *_ in reader.read if kind == "last"] == [
+        ("last", 1),
+        ("last", 2),
+    ]
+    assert reader.read[:2] == [("best", 1, 1, caller), ("last", 1, 1, caller)]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["best.pt", "last.pt"]
+
+
+def test_a_checkpoint_that_cannot_be_written_fails_the_run(
+    demo_dataset: Path, tmp_path: Path
+) -> None:
+    # A folder in the way of the temporary file fails the write as a full disk would.
+    (tmp_path / "last.pt.tmp").mkdir(parents=True)
+    recorder = Recorder()
+    with pytest.raises(TrainingError) as error:
+        fit(tiny_config(demo_dataset, epochs=2), recorder, out_dir=tmp_path)
+    assert f"cannot write checkpoint {tmp_path / 'last.pt'}" in error.value.reason
+    assert ("last", 1) not in recorder.checkpoints
+    assert not (tmp_path / "last.pt").exists()
+
+
+def test_batchnorm_statistics_are_refreshed_only_early_in_a_run(tmp_path: Path) -> None:
+    from trainer.data.demo import make_demo_dataset
+
+    dataset = make_demo_dataset(tmp_path / "data", count=16, size=32, seed=2).root
+    cfg = tiny_config(dataset, epochs=5, batch_size=1, depth=2, preview_count=0)
+    recorder = Recorder()
+    fit(cfg, recorder, out_dir=tmp_path / "run")
+    assert recorder.info is not None
+    steps = recorder.info.steps_per_epoch
+    refreshed = [epoch for epoch in range(1, 6) if epoch * steps < BATCHNORM_REFRESH_BELOW_STEPS]
+    assert 0 < len(refreshed) < 5
+    # A refresh restarts the counts at one pass over the training set; later epochs add theirs.
+    state = load_checkpoint(tmp_path / "run" / "last.pt").model_state
+    counts = {int(value) for key, value in state.items() if key.endswith("num_batches_tracked")}
+    assert counts == {steps * (1 + 5 - refreshed[-1])}
 
 
 def _read_csv(path: Path) -> list[dict[str, str]]:
