@@ -33,7 +33,6 @@ import os
 import statistics
 import tempfile
 import time
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,11 +42,12 @@ os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 import numpy as np
 import torch
 from PIL import Image, ImageDraw
-from torch.distributed.launcher.api import LaunchConfig, elastic_launch
+from torch.distributed.launcher.api import elastic_launch
 
 from trainer.config import TrainConfig, validate_config
 from trainer.data.inspection import inspect_for_config
 from trainer.data.loaders import build_data
+from trainer.distributed import standalone_launch
 from trainer.inference import InputNormalizer
 from trainer.loop import fit
 from trainer.losses import build_loss, output_channels
@@ -160,15 +160,7 @@ def _rank_rates(settings: dict[str, object], out_dir: str, threads: int | None) 
 
 def launched_rate(cfg: TrainConfig, nproc: int, out_dir: Path) -> float:
     """Images/s of `fit` on `nproc` processes of one run, from its second epoch on."""
-    launch = LaunchConfig(
-        min_nodes=1,
-        max_nodes=1,
-        nproc_per_node=nproc,
-        run_id=f"bench-{uuid.uuid4()}",
-        rdzv_backend="c10d",
-        rdzv_endpoint="localhost:0",
-        max_restarts=0,
-    )
+    launch = standalone_launch(nproc, "bench")
     cores = os.cpu_count() or 1
     threads = None if cfg.device == "cuda" else max(1, cores // nproc)
     launched = elastic_launch(launch, _rank_rates)

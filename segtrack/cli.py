@@ -115,10 +115,10 @@ def _launch_training(args: argparse.Namespace, nproc: int, out_dir: Path) -> int
     --nproc-per-node) and finds its rank in its environment; the launcher ends them all as soon
     as one fails. Returns the exit code of the first process that failed, else 0.
     """
-    import uuid
-
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
-    from torch.distributed.launcher.api import LaunchConfig, elastic_launch
+    from torch.distributed.launcher.api import elastic_launch
+
+    from trainer.distributed import standalone_launch
 
     forwarded = [*([str(args.config)] if args.config is not None else [])]
     for assignment in args.overrides:
@@ -129,16 +129,7 @@ def _launch_training(args: argparse.Namespace, nproc: int, out_dir: Path) -> int
     if args.init_from:
         forwarded += ["--init-from", args.init_from]
     command = ["-m", "segtrack", *(["--verbose"] if args.verbose else []), "train", *forwarded]
-    launch = LaunchConfig(
-        min_nodes=1,
-        max_nodes=1,
-        nproc_per_node=nproc,
-        run_id=f"segtrack-{uuid.uuid4()}",
-        # What `torchrun --standalone` does: a private rendezvous on a free local port.
-        rdzv_backend="c10d",
-        rdzv_endpoint="localhost:0",
-        max_restarts=0,
-    )
+    launch = standalone_launch(nproc, "segtrack")
     # The launcher narrates every state change at INFO; its failures still show.
     logging.getLogger("torch.distributed").setLevel(logging.WARNING)
     try:

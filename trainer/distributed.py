@@ -33,6 +33,7 @@ import math
 import os
 import sys
 import time
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -42,6 +43,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 from torch._C._distributed_c10d import Store
+from torch.distributed.launcher.api import LaunchConfig
 from torch.nn.parallel import DistributedDataParallel
 
 from trainer.runtime import DeviceError, resolve_device
@@ -156,6 +158,21 @@ def launch_command(nproc: int, module_args: Sequence[str]) -> list[str]:
         "-m",
         *module_args,
     ]
+
+
+def standalone_launch(nproc: int, name: str) -> LaunchConfig:
+    """The elastic launcher's settings for `nproc` processes of one run on this host, in process:
+    what `torchrun --standalone` does (a private c10d rendezvous on a free local port), with no
+    restarts, since a run resumes from its checkpoint. `name` prefixes the rendezvous id."""
+    return LaunchConfig(
+        min_nodes=1,
+        max_nodes=1,
+        nproc_per_node=nproc,
+        run_id=f"{name}-{uuid.uuid4()}",
+        rdzv_backend="c10d",
+        rdzv_endpoint="localhost:0",
+        max_restarts=0,
+    )
 
 
 @dataclass
