@@ -370,7 +370,12 @@ class TrainConfig(BaseModel):
         json_schema_extra=_group("advanced"),
     )
     channels_last: bool = Field(
-        False, description="Channels-last memory format", json_schema_extra=_group("advanced")
+        False,
+        description=(
+            "Channels-last memory format: can speed up CUDA training with amp; on CPUs "
+            "(AVX2, torch 2.13) it trained unet, unet++ and vgg16-unet 0.65-0.75x as fast"
+        ),
+        json_schema_extra=_group("advanced"),
     )
     compile: bool = Field(
         False,

@@ -167,6 +167,8 @@ def fit(
         DatasetError: the dataset fails inspection (raised before epoch 1, with the report).
         TrainingError: a non-finite loss or running out of GPU memory, with advice; an
             `init_from` file that is missing, unreadable or shares no tensor with the model;
+            a checkpoint that cannot be written (naming the file; checkpoints are written in
+            the background, and fit returns or raises only once every write has ended);
             in a run on several processes, "rank r: <reason>" when another rank failed.
     """
     try:
