@@ -211,7 +211,7 @@ def _train(context: WorkerContext, claimed: Claimed) -> Outcome:
         sessions=context.sessions,
         redis_url=settings.redis_url,
         root_pid=pid,
-        gpu_indices=[int(gpu) for gpu in gpus if gpu.isdigit()],
+        gpu_indices=gpus,
         interval_s=settings.system_metrics_interval_s,
     )
     recorder.start()

@@ -19,7 +19,7 @@ const segtrackConfigForm = (() => {
     return text.charAt(0).toUpperCase() + text.slice(1);
   }
 
-  const ACRONYMS = { lr: "LR", tta: "TTA", amp: "AMP" };
+  const ACRONYMS = { lr: "LR", tta: "TTA", amp: "AMP", gpus: "GPUs" };
 
   // "min_lr" -> "Min LR"; the key itself is shown beside it (configs and the API use it).
   function labelOf(name) {
