@@ -176,6 +176,28 @@ class Run(Base):
     )
     submitted_by: Mapped[str | None] = mapped_column(String(100))
     """The submitter's name when the run was created (kept if the account is deleted)."""
+    client_key: Mapped[str | None] = mapped_column(String(64), unique=True)
+    """The key a tracking client chose when it created the run (possibly offline): creating a
+    run with a key that exists returns that run, so a replayed or synced creation adds none."""
+    environment: Mapped[dict[str, Any] | None]
+    """Where and with what the run trained: host, user, command, Python, segtrack, torch,
+    CUDA/cuDNN, GPU names, git commit and dirty flag (`server.run.schemas.EnvironmentOut`)."""
+    heartbeat_timeout_s: Mapped[int | None] = mapped_column(Integer)
+    """External runs whose tracker sends heartbeats: seconds of silence after which the run is
+    failed as lost. None for runs without a heartbeat (workers' runs follow the worker's)."""
+    log_lines: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """Lines of log an external run's tracker has sent (a replayed batch appends nothing)."""
+    cloned_from_id: Mapped[int | None] = mapped_column(
+        ForeignKey("runs.id", ondelete="SET NULL"), index=True
+    )
+    fine_tuned_from_id: Mapped[int | None] = mapped_column(
+        ForeignKey("runs.id", ondelete="SET NULL"), index=True
+    )
+    """The run whose checkpoint `init_from` named (`run:<id>`)."""
+    resumed_from_id: Mapped[int | None] = mapped_column(
+        ForeignKey("runs.id", ondelete="SET NULL"), index=True
+    )
+    """The run whose last checkpoint this run continued (a `segtrack train --resume` elsewhere)."""
 
 
 class RunTag(Base):
@@ -252,6 +274,43 @@ class Checkpoint(Base):
     path: Mapped[str] = mapped_column(String(1000))
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Upload(Base):
+    """A file a tracking client sends in pieces (resumable); it becomes a checkpoint (`best`,
+    `last`) or a run file once all `size_bytes` arrived and their SHA-256 matched."""
+
+    __tablename__ = "uploads"
+    __table_args__ = (Index("ix_uploads_run_id_kind_name", "run_id", "kind", "name"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(255))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    received_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    epoch: Mapped[int | None] = mapped_column(Integer)
+    metric: Mapped[float | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    completed_at: Mapped[datetime | None]
+
+
+class RunFile(Base):
+    """A file a run logged besides its checkpoints (a config, a plot, an exported model)."""
+
+    __tablename__ = "run_files"
+    __table_args__ = (UniqueConstraint("run_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(32))
+    path: Mapped[str] = mapped_column(String(1000))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Event(Base):

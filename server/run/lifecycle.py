@@ -15,7 +15,7 @@ The worker's calls, each in its own short transaction (`server.db.session_scope`
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -258,11 +258,13 @@ def record_start(
     epochs_planned: int | None = None,
     device: str | None = None,
     run_info: RunInfoOut | None = None,
+    environment: Mapping[str, Any] | None = None,
 ) -> None:
-    """Store what the trainer reported before epoch 1 (its RunInfo).
+    """Store what the trainer reported before epoch 1 (its RunInfo and environment).
 
-    `run_info` (image counts, channels, parameters, mask mapping, warnings) stays out of the
-    event: pages read it from the run when the event arrives.
+    `run_info` (image counts, channels, parameters, mask mapping, warnings) and `environment`
+    (versions, host, GPUs, command, git) stay out of the event: pages read them from the run
+    when the event arrives.
     """
     reported: dict[str, Any] = {
         name: value
@@ -273,7 +275,11 @@ def record_start(
         )
         if value is not None
     }
-    stored = {"run_info": run_info.model_dump(mode="json")} if run_info is not None else {}
+    stored: dict[str, Any] = {}
+    if run_info is not None:
+        stored["run_info"] = run_info.model_dump(mode="json")
+    if environment is not None:
+        stored["environment"] = dict(environment)
     session.execute(
         update(Run)
         .where(Run.id == run_id)
