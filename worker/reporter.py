@@ -13,9 +13,6 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-import numpy as np
-import numpy.typing as npt
-from PIL import Image
 from sqlalchemy.orm import Session, sessionmaker
 
 from server.artifacts import preview_paths, relative_path
@@ -23,6 +20,7 @@ from server.db import session_scope
 from server.events import notify_committed, record_event
 from server.metric.points import MetricPoint
 from server.metric.service import record_metrics
+from server.preview.png_files import write_preview_array
 from server.preview.repository import add_preview, upsert_checkpoint
 from server.run.lifecycle import record_start
 from server.run.schemas import MaskEncodingOut, RunInfoOut
@@ -30,19 +28,6 @@ from trainer.reporting import CheckpointKind, NullReporter, PreviewSample, RunIn
 from worker.retry import retry_write
 
 logger = logging.getLogger(__name__)
-
-PREVIEW_MAX_SIDE = 512
-"""Previews larger than this are scaled down (nearest for masks) to keep the pages light."""
-
-
-def _shrink(pixels: npt.NDArray[np.uint8], *, labels: bool) -> Image.Image:
-    image = Image.fromarray(pixels)
-    longest = max(image.size)
-    if longest <= PREVIEW_MAX_SIDE:
-        return image
-    scale = PREVIEW_MAX_SIDE / longest
-    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-    return image.resize(size, Image.Resampling.NEAREST if labels else Image.Resampling.BILINEAR)
 
 
 def run_info_out(info: RunInfo) -> RunInfoOut:
@@ -61,13 +46,6 @@ def run_info_out(info: RunInfo) -> RunInfoOut:
         world_size=info.world_size,
         effective_batch_size=info.effective_batch_size,
     )
-
-
-def _write_png(path: Path, pixels: npt.NDArray[np.uint8], *, labels: bool) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    _shrink(pixels, labels=labels).save(temporary, format="PNG", compress_level=3)
-    temporary.replace(path)
 
 
 class DbReporter(NullReporter):
@@ -132,10 +110,10 @@ class DbReporter(NullReporter):
             paths = preview_paths(self._artifacts_dir, self._run_id, epoch, sample.index)
             # Image and truth never change; they are written once per run.
             if not paths.image.exists():
-                _write_png(paths.image, sample.image, labels=False)
+                write_preview_array(paths.image, sample.image, labels=False)
             if not paths.truth.exists():
-                _write_png(paths.truth, sample.truth, labels=True)
-            _write_png(paths.prediction, sample.prediction, labels=True)
+                write_preview_array(paths.truth, sample.truth, labels=True)
+            write_preview_array(paths.prediction, sample.prediction, labels=True)
             stored.append((sample, paths))
 
         def write(session: Session) -> None:
