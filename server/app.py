@@ -49,6 +49,8 @@ from server.reaper import run_reaper
 from server.run.router import csv_router as runs_csv_router
 from server.run.router import router as runs_router
 from server.settings import Settings, get_settings
+from server.upload.pieces import is_upload_piece
+from server.upload.router import router as uploads_router
 from server.worker_status.router import router as workers_router
 
 logger = logging.getLogger(__name__)
@@ -139,7 +141,9 @@ def create_app(
     app.openapi = patched_once(app.openapi, document_access)  # type: ignore[method-assign]
     # The last added runs first: CORS answers preflights, then the body limit, then access.
     app.add_middleware(AccessMiddleware, settings=settings)
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes, exempt=is_upload_piece
+    )
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -161,6 +165,7 @@ def create_app(
     app.include_router(runs_csv_router)
     app.include_router(runs_router, dependencies=owned)
     app.include_router(metrics_router, dependencies=owned)
+    app.include_router(uploads_router, dependencies=owned)
     for router in (
         files_router,
         events_router,

@@ -5,9 +5,13 @@
         previews/epoch_<epoch>/<sample>_prediction.png            one per epoch
         checkpoints/best.pt, last.pt                              the trainer's out_dir
         logs/worker.log
+        uploads/<upload id>.part                                  an upload still arriving
+        files/<name>                                              files a tracked run logged
 
 The database stores these paths relative to the artifacts root (`relative_path`), so the root can
-move. The worker writes the files; the server serves and deletes them.
+move. The worker writes the files of its runs; the server writes what tracking clients upload
+(an upload's part file becomes `checkpoints/<kind>.pt` or `files/<name>` once whole), serves
+them all and deletes them.
 """
 
 from __future__ import annotations
@@ -48,6 +52,29 @@ def preview_paths(artifacts_dir: Path, run_id: int, epoch: int, sample_index: in
 def checkpoint_dir(artifacts_dir: Path, run_id: int) -> Path:
     """The trainer's output folder for the run (it writes best.pt and last.pt there)."""
     return run_dir(artifacts_dir, run_id) / "checkpoints"
+
+
+def checkpoint_path(artifacts_dir: Path, run_id: int, kind: str) -> Path:
+    """The run's `best` or `last` checkpoint file."""
+    return checkpoint_dir(artifacts_dir, run_id) / f"{kind}.pt"
+
+
+def upload_part_path(artifacts_dir: Path, run_id: int, upload_id: str) -> Path:
+    """Where the bytes of an unfinished upload accumulate (`upload_id` is a hex id)."""
+    return run_dir(artifacts_dir, run_id) / "uploads" / f"{_single_name(upload_id)}.part"
+
+
+def run_file_path(artifacts_dir: Path, run_id: int, name: str) -> Path:
+    """A file the run logged (`name` is a bare file name, validated by the caller)."""
+    return run_dir(artifacts_dir, run_id) / "files" / _single_name(name)
+
+
+def _single_name(name: str) -> str:
+    # The last line of defence: a name reaching here was checked, but a path built from a
+    # separator or '..' would land outside the run's folder.
+    if not name or name in (".", "..") or "/" in name or "\\" in name or "\x00" in name:
+        raise ArtifactPathError(f"{name!r} is not a plain file name")
+    return name
 
 
 def log_path(artifacts_dir: Path, run_id: int) -> Path:

@@ -1,12 +1,14 @@
 """Refuse request bodies over `max_body_bytes` with a JSON 413, before they are read whole.
 
 Checks Content-Length up front and also counts the streamed bytes, since chunked uploads carry
-no length. Pure ASGI so it never buffers a body itself.
+no length. Pure ASGI so it never buffers a body itself. Requests that `exempt` names pass
+untouched: routes that stream bodies to disk under limits of their own.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -18,9 +20,12 @@ class _BodyTooLargeError(Exception):
 class BodySizeLimitMiddleware:
     """Answer 413 `{"error": {"code": "payload_too_large", ...}}` for bodies over `max_bytes`."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, exempt: Callable[[Scope], bool] | None = None
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.exempt = exempt
 
     def _error(self) -> tuple[Message, Message]:
         body = json.dumps(
@@ -45,7 +50,7 @@ class BodySizeLimitMiddleware:
         return start, {"type": "http.response.body", "body": body}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or (self.exempt is not None and self.exempt(scope)):
             await self.app(scope, receive, send)
             return
         declared = _content_length(scope)

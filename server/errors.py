@@ -86,3 +86,25 @@ class PayloadTooLarge(DomainError):  # noqa: N818 (the API's names)
 
     status_code = 413
     code = "payload_too_large"
+
+
+class UploadOffsetMismatch(Conflict):
+    """A piece of an upload sent for another offset than the stored one; `details.offset` is
+    where the upload stands (the client continues from there)."""
+
+    code = "upload_offset_mismatch"
+
+
+class UploadBusy(Conflict):
+    """Another request is sending the same upload now; `details.offset` is the last committed
+    offset."""
+
+    code = "upload_busy"
+
+
+class ChecksumMismatch(DomainError):  # noqa: N818 (the API's names)
+    """An upload whose bytes, once all arrived, do not have the SHA-256 announced at its start;
+    `details` has both digests."""
+
+    status_code = 422
+    code = "checksum_mismatch"

@@ -15,6 +15,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 MIB = 1024 * 1024
+GIB = 1024 * MIB
 
 
 class Settings(BaseSettings):
@@ -43,6 +44,12 @@ class Settings(BaseSettings):
         "default [<data_dir>/datasets]",
     )
     max_body_bytes: int = Field(16 * MIB, ge=1024, description="Largest accepted request body")
+    max_upload_bytes: int = Field(
+        64 * GIB,
+        ge=0,
+        description="Largest file a tracking client may upload (a checkpoint or any run file); "
+        "uploads stream in pieces, so SEGTRACK_MAX_BODY_BYTES does not apply to them",
+    )
     heartbeat_timeout_s: float = Field(
         60.0, gt=0, description="A running run without a heartbeat for this long is lost"
     )

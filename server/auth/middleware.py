@@ -37,6 +37,7 @@ from server.auth.request_checks import (
 from server.auth.session_cookie import cookie_header, cookie_name, read_cookie
 from server.db import session_scope
 from server.settings import Settings
+from server.upload.pieces import is_upload_piece
 
 CSRF_HEADER = "x-csrf-token"
 TOKEN_PARAMETER = "token"
@@ -126,7 +127,12 @@ class AccessMiddleware:
         )
         if reason is not None:
             return _Reply(403, "cross_site_refused", reason)
-        if _has_body(headers) and not is_json(headers.get("content-type")):
+        # An upload's pieces are raw bytes; PATCH needs a CORS preflight, so no page can forge one.
+        if (
+            _has_body(headers)
+            and not is_json(headers.get("content-type"))
+            and not is_upload_piece(scope)
+        ):
             return _Reply(
                 415,
                 "unsupported_media_type",
