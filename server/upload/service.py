@@ -37,6 +37,7 @@ from server.errors import (
     UploadBusy,
     UploadOffsetMismatch,
 )
+from server.events import record_event
 from server.models import Run, RunFile, Upload
 from server.preview.service import CheckpointKind, record_checkpoint
 from server.run.repository import get_run
@@ -351,6 +352,12 @@ def _record_complete(
             path=relative_path(artifacts_dir, destination),
             size_bytes=piece.size_bytes,
             sha256=piece.sha256,
+        )
+        record_event(
+            session,
+            "file",
+            piece.run_id,
+            {"name": piece.name, "kind": piece.kind, "size_bytes": piece.size_bytes},
         )
 
 
