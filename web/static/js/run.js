@@ -60,7 +60,7 @@
     const badge = $("run-status");
     badge.textContent = run.status;
     badge.className = `status status-${run.status}`;
-    $("run-kind").textContent = run.external ? "external run" : "";
+    $("run-kind").textContent = segtrackRunOrigin.kindText(run);
 
     const dataset = run.dataset_id !== null
       ? el("a", { href: `/datasets#dataset-${run.dataset_id}` }, run.dataset_name || `dataset ${run.dataset_id}`)
@@ -89,6 +89,7 @@
       ...(run.attempt > 0 || run.max_retries > 0 ? fact("Attempt", `${run.attempt} (retries allowed: ${run.max_retries})`) : []),
     );
     segtrackRunInfo.show(run, $("run-facts"), $("data-warnings"));
+    segtrackRunOrigin.show(run, $("provenance-panel"), $("provenance"));
     renderPlacementNote();
 
     $("progress-row").hidden = run.external && !run.epochs_done;
@@ -135,8 +136,16 @@
     if (run.status === "cancelling") cancel.textContent = "Cancelling…";
     else if (!cancel.dataset.confirming) cancel.textContent = "Cancel";
     const hasLast = checkpoints.some((item) => item.kind === "last");
-    $("resume-run").hidden = run.external || !["failed", "cancelled"].includes(run.status) || !hasLast;
-    $("clone-run").hidden = run.external;
+    const resume = $("resume-group");
+    const wasHidden = resume.hidden;
+    resume.hidden = run.external || !["failed", "cancelled"].includes(run.status) || !hasLast;
+    const epochs = $("resume-epochs");
+    if (wasHidden && !resume.hidden) {
+      epochs.min = String(run.epochs_done + 1);
+      epochs.value = String(Math.max(run.epochs_planned || 0, run.epochs_done + 1));
+    }
+    // A run trained elsewhere can be queued here when it recorded its config.
+    $("clone-run").hidden = run.external && !run.config;
     $("fine-tune-run").hidden = run.external || !checkpoints.some((item) => item.kind === "best");
     for (const kind of ["best", "last"]) {
       const link = $(`download-${kind}`);
@@ -192,9 +201,13 @@
     });
     $("resume-run").addEventListener("click", async () => {
       try {
-        run = await api(`/api/v1/runs/${runId}/resume`, { method: "POST" });
+        const epochs = Number($("resume-epochs").value);
+        const extend = Number.isInteger(epochs) && epochs > (run.epochs_planned || 0);
+        run = await api(`/api/v1/runs/${runId}/resume`, { method: "POST", json: extend ? { epochs } : undefined });
         cancelPending = false;
-        setStatus($("action-status"), "queued to resume from the last checkpoint");
+        setStatus($("action-status"), extend
+          ? `queued to resume from the last checkpoint and train to epoch ${epochs}`
+          : "queued to resume from the last checkpoint");
         renderHeader();
         startLogs();
       } catch (error) {
@@ -307,7 +320,8 @@
     const log = $("log");
     const body = await api(`/api/v1/runs/${runId}/logs?tail=500`);
     const atBottom = log.scrollTop + log.clientHeight >= log.scrollHeight - 8;
-    const empty = run.external ? "External runs are trained by their own script: no worker log." : "No log lines yet.";
+    const empty = run.external && run.heartbeat_timeout_s == null
+      ? "This script sends no log lines." : "No log lines yet.";
     const text = body.lines.length ? body.lines.join("\n") : empty;
     if (log.textContent !== text) {
       log.textContent = text;
@@ -331,6 +345,11 @@
     renderActions();
   }
 
+  async function refreshFiles() {
+    const files = (await api(`/api/v1/runs/${runId}/files`)).items;
+    segtrackRunOrigin.showFiles(runId, files, $("files-panel"), $("files-table"));
+  }
+
   async function refreshDetail() {
     const wasActive = ACTIVE.includes(run.status);
     run = await api(`/api/v1/runs/${runId}`);
@@ -340,6 +359,7 @@
     if (wasActive && !ACTIVE.includes(run.status)) {
       startLogs();
       refreshCheckpoints().catch(reportError);
+      refreshFiles().catch(reportError);
     }
     if (!wasActive && ACTIVE.includes(run.status)) startLogs();
   }
@@ -361,6 +381,8 @@
       previews.addEpoch(event.epoch);
     } else if (event.kind === "checkpoint") {
       refreshCheckpoints().catch(reportError);
+    } else if (event.kind === "file") {
+      refreshFiles().catch(reportError);
     } else if (event.kind === "status") {
       run.status = event.status;
       if (event.failure_reason) run.failure_reason = event.failure_reason;
@@ -455,6 +477,7 @@
       metrics.load(Object.keys(run.metrics)).catch(reportError),
       previews.start().catch(reportError),
       refreshCheckpoints().catch(reportError),
+      refreshFiles().catch(reportError),
     ]);
     if (!previews.epochs.length && !ACTIVE.includes(run.status)) $("preview-empty").textContent = "This run saved no previews.";
     // External runs never get previews from a worker: the section only shows when there are some.
