@@ -13,14 +13,16 @@ from server.auth import audit
 from server.auth.principal import Principal, PrincipalDep
 from server.bounds import RunIdPath, Text
 from server.deps import SessionDep, SettingsDep, TaskQueueDep
+from server.errors import Conflict
 from server.http_errors import error_responses
 from server.metric.repository import summaries
 from server.models import Run, utcnow
-from server.run import repository, service
+from server.run import lineage, repository, service
 from server.run.repository import RunFilter
 from server.run.schemas import (
     CloneRequest,
     MetricSummaryOut,
+    ResumeRequest,
     RunCreate,
     RunOut,
     RunPage,
@@ -40,7 +42,12 @@ MAX_CSV_RUNS = 100_000
 
 def summary_out(run: Run, tags: list[str]) -> RunSummaryOut:
     return RunSummaryOut.model_validate(
-        {**_summary_fields(run), "tags": tags, "duration_s": duration_s(run, utcnow())}
+        {
+            **_summary_fields(run),
+            **lineage.summary_fields(run),
+            "tags": tags,
+            "duration_s": duration_s(run, utcnow()),
+        }
     )
 
 
@@ -67,6 +74,9 @@ def run_out(
     return RunOut.model_validate(
         {
             **fields,
+            **lineage.summary_fields(run),
+            "environment": lineage.environment_out(run.environment),
+            "lineage": lineage.lineage_of(session, run),
             "tags": tags,
             "duration_s": duration_s(run, utcnow()),
             "metrics": metrics,
@@ -75,9 +85,18 @@ def run_out(
     )
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, responses=error_responses(403))
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        200: {"description": "The run with this `client_key` exists already"},
+        **error_responses(403, 409),
+    },
+)
 def create_run(
     body: RunCreate,
+    response: Response,
+    *,
     session: SessionDep,
     settings: SettingsDep,
     task_queue: TaskQueueDep,
@@ -86,8 +105,18 @@ def create_run(
     """Queue a training run, or open an external run (`external: true`) to log into.
 
     An invalid config answers 422 with one `{field, message}` per problem; a dataset outside the
-    dataset roots 403; a dataset that fails inspection 422 with the inspection report.
+    dataset roots 403; a dataset that fails inspection 422 with the inspection report. An
+    external run may carry its TrainConfig (checked, not resolved: it trains elsewhere); one
+    whose `client_key` exists answers 200 with that run (409 when it is another user's).
     """
+    existing = service.tracked_run_by_key(session, body.client_key)
+    if existing is not None:
+        if not principal.is_admin and existing.submitted_by_id != principal.user_id:
+            raise Conflict(
+                f"client_key {body.client_key} belongs to run {existing.id} of another user"
+            )
+        response.status_code = status.HTTP_200_OK
+        return run_out(session, settings, existing)
     run = service.create_run(session, settings, task_queue, body)
     _record_submitter(run, principal)
     return run_out(session, settings, run, sorted(set(body.tags)))
@@ -220,10 +249,16 @@ def cancel_run(
 
 @router.post("/{run_id}/resume", responses=error_responses(404, 409))
 def resume_run(
-    run_id: RunIdPath, session: SessionDep, settings: SettingsDep, task_queue: TaskQueueDep
+    run_id: RunIdPath,
+    session: SessionDep,
+    settings: SettingsDep,
+    task_queue: TaskQueueDep,
+    body: ResumeRequest | None = None,
 ) -> RunOut:
-    """Queue a failed or cancelled run again, continuing from its last checkpoint."""
-    return run_out(session, settings, service.resume_run(session, task_queue, run_id))
+    """Queue a failed or cancelled run again, continuing from its last checkpoint; `epochs`
+    above the planned ones extends the run."""
+    epochs = body.epochs if body is not None else None
+    return run_out(session, settings, service.resume_run(session, task_queue, run_id, epochs))
 
 
 @router.post(

@@ -21,6 +21,33 @@ RunName = Annotated[
 ]
 Notes = Annotated[str, StringConstraints(max_length=100_000), NoNul]
 FinalStatus = Literal["succeeded", "failed", "cancelled"]
+ClientKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{8,64}$")]
+ShortText = Annotated[str, StringConstraints(max_length=200), NoNul]
+LongText = Annotated[str, StringConstraints(max_length=4000), NoNul]
+
+
+class EnvironmentOut(BaseModel):
+    """Where and with what a run trained; every field is optional."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    origin: Literal["worker", "cli", "script"] | None = Field(
+        None, description="A segtrack worker, `segtrack train --server`, or a script"
+    )
+    host: ShortText | None = None
+    user: ShortText | None = None
+    pid: int | None = Field(None, ge=0, le=2**31 - 1)
+    command: LongText | None = Field(None, description="The command line")
+    cwd: LongText | None = Field(None, description="The working folder")
+    python: ShortText | None = None
+    platform: ShortText | None = None
+    segtrack: ShortText | None = None
+    torch: ShortText | None = None
+    cuda: ShortText | None = None
+    cudnn: ShortText | None = None
+    gpus: list[ShortText] | None = Field(None, max_length=64, description="GPU names")
+    git_commit: Annotated[str, StringConstraints(max_length=64), NoNul] | None = None
+    git_dirty: bool | None = Field(None, description="Uncommitted changes in the working tree")
 
 
 class RunCreate(BaseModel):
@@ -45,13 +72,44 @@ class RunCreate(BaseModel):
     max_retries: int = Field(
         0, ge=0, le=10, description="Times a run whose worker died is requeued to resume"
     )
+    client_key: ClientKey | None = Field(
+        None,
+        description="External runs: a key the client chose (offline too); creating a run with "
+        "a key that exists answers 200 with that run instead of making another",
+    )
+    environment: EnvironmentOut | None = Field(None, description="External runs: where it ran")
+    heartbeat_timeout_s: int | None = Field(
+        None,
+        ge=10,
+        le=86_400,
+        description="External runs whose tracker sends heartbeats: silence after which the run "
+        "fails as lost",
+    )
+    resumed_from: int | None = Field(
+        None, ge=1, le=2**31 - 1, description="External runs: the run whose checkpoint it resumed"
+    )
+    started_at: datetime | None = Field(
+        None, description="External runs: when training began (a run synced later keeps it)"
+    )
 
     @model_validator(mode="after")
     def _config_or_external(self) -> RunCreate:
-        if self.external and self.config is not None:
-            raise ValueError("an external run has no config; put its settings in `params`")
         if not self.external and self.config is None:
             raise ValueError("give a `config` to train, or `external: true` to log from a script")
+        if not self.external and any(
+            value is not None
+            for value in (
+                self.client_key,
+                self.environment,
+                self.heartbeat_timeout_s,
+                self.resumed_from,
+                self.started_at,
+            )
+        ):
+            raise ValueError(
+                "client_key, environment, heartbeat_timeout_s, resumed_from and started_at are "
+                "for external runs (`external: true`)"
+            )
         return self
 
 
@@ -71,6 +129,16 @@ class RunPatch(BaseModel):
     )
     queue: QueueName | None = Field(
         None, description="Move the run to this worker queue (queued runs only)"
+    )
+
+
+class ResumeRequest(BaseModel):
+    """Optionally train on past the planned epochs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    epochs: int | None = Field(
+        None, ge=1, le=100_000, description="Train to this epoch (more than planned extends it)"
     )
 
 
@@ -109,6 +177,10 @@ class RunSummaryOut(BaseModel):
     queue: str
     gpus: int = Field(description="GPUs (slots of a worker) the run trains on")
     submitted_by: str | None = Field(None, description="Who submitted the run")
+    origin: str | None = Field(
+        None, description="Where it trained: worker, cli (segtrack train --server) or script"
+    )
+    host: str | None = Field(None, description="The machine it trained on, when reported")
     dataset_id: int | None
     dataset_name: str | None
     model: str | None
@@ -170,8 +242,33 @@ class RunInfoOut(BaseModel):
     )
 
 
+class RunRef(BaseModel):
+    id: int
+    name: str
+    status: str
+
+
+class ChildRef(RunRef):
+    relation: Literal["clone", "fine_tune", "resume"]
+
+
+class LineageOut(BaseModel):
+    """The runs this one came from, and the runs made from it."""
+
+    cloned_from: RunRef | None = None
+    fine_tuned_from: RunRef | None = None
+    resumed_from: RunRef | None = None
+    children: list[ChildRef] = Field(default_factory=list)
+
+
 class RunOut(RunSummaryOut):
     """One run in full, with the last value and range of each of its metric keys."""
+
+    environment: EnvironmentOut | None = None
+    heartbeat_timeout_s: int | None = Field(
+        None, description="External runs with a heartbeat: seconds of silence before it is lost"
+    )
+    lineage: LineageOut = Field(default_factory=LineageOut)
 
     config: dict[str, Any] | None
     params: dict[str, Any] | None

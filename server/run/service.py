@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.artifacts import delete_run_files
@@ -27,6 +28,7 @@ from server.queue import TaskQueue
 from server.run import repository
 from server.run.config_caps import check_config_caps, check_dataset_caps
 from server.run.lifecycle import RUNNING_STATUSES, dispatch, end_now, enqueue, status_event
+from server.run.lineage import fine_tune_source
 from server.run.repository import (
     METRIC_OPERATORS,
     SORT_FIELDS,
@@ -184,30 +186,75 @@ def _created(session: Session, run: Run, tags: Sequence[str]) -> Run:
     return run
 
 
+def tracked_run_by_key(session: Session, client_key: str | None) -> Run | None:
+    """The run a tracking client created with `client_key`, if any."""
+    if client_key is None:
+        return None
+    return session.scalars(select(Run).where(Run.client_key == client_key)).one_or_none()
+
+
+def _external_config(raw: dict[str, Any]) -> TrainConfig:
+    """The TrainConfig of a run trained elsewhere: checked, but its paths name files on that
+    machine, so neither the dataset nor weight files are resolved here, nor the caps applied."""
+    check_json(raw, "config")
+    try:
+        return TrainConfig.model_validate(raw)
+    except ValidationError as error:
+        details = describe_validation_error(error)
+        summary = "; ".join(f"{item['field']}: {item['message']}" for item in details[:3])
+        raise InvalidInput(f"invalid training config: {summary}", details) from error
+
+
+def _external_run(session: Session, settings: Settings, body: RunCreate) -> Run:
+    check_json(body.params, "params")
+    config = _external_config(body.config) if body.config is not None else None
+    if body.resumed_from is not None and session.get(Run, body.resumed_from) is None:
+        message = f"run {body.resumed_from} does not exist"
+        raise InvalidInput(
+            f"resumed_from: {message}", [{"field": "resumed_from", "message": message}]
+        )
+    now = utcnow()
+    started = min(body.started_at, now) if body.started_at is not None else now
+    dumped = config.model_dump(mode="json") if config is not None else None
+    dataset_name = Path(config.dataset).name[:MAX_NAME] if config is not None else None
+    run = Run(
+        name=body.name
+        or (f"{config.model}-{dataset_name}"[:MAX_NAME] if config is not None else "external"),
+        status="running",
+        external=True,
+        config=dumped,
+        params=body.params or {},
+        gpus=config.gpus if config is not None else 1,
+        notes=body.notes,
+        priority=body.priority,
+        queue=body.queue or settings.default_queue,
+        dataset_name=dataset_name,
+        dataset_path=config.dataset if config is not None else None,
+        model=config.model if config is not None else None,
+        attempt=0,
+        max_retries=0,
+        resume_requested=False,
+        created_at=now,
+        updated_at=now,
+        started_at=started,
+        heartbeat_at=now,
+        epochs_done=0,
+        epochs_planned=config.epochs if config is not None else None,
+        monitor=config.monitor if config is not None else "val/iou",
+        client_key=body.client_key,
+        environment=body.environment.model_dump(mode="json", exclude_none=True)
+        if body.environment is not None
+        else None,
+        heartbeat_timeout_s=body.heartbeat_timeout_s,
+        resumed_from_id=body.resumed_from,
+    )
+    return _created(session, run, body.tags)
+
+
 def create_run(session: Session, settings: Settings, task_queue: TaskQueue, body: RunCreate) -> Run:
     """Create a queued training run (sent to the workers after commit) or an external run."""
     if body.external:
-        check_json(body.params, "params")
-        now = utcnow()
-        run = Run(
-            name=body.name or "external",
-            status="running",
-            external=True,
-            params=body.params or {},
-            notes=body.notes,
-            priority=body.priority,
-            queue=body.queue or settings.default_queue,
-            attempt=0,
-            max_retries=0,
-            resume_requested=False,
-            created_at=now,
-            updated_at=now,
-            started_at=now,
-            heartbeat_at=now,
-            epochs_done=0,
-            monitor="val/iou",
-        )
-        return _created(session, run, body.tags)
+        return _external_run(session, settings, body)
     assert body.config is not None  # RunCreate guarantees it
     prepared = prepare_config(session, settings, body.config)
     run = _training_run(
@@ -218,9 +265,15 @@ def create_run(session: Session, settings: Settings, task_queue: TaskQueue, body
         queue=body.queue or settings.default_queue,
         max_retries=body.max_retries,
     )
+    run.fine_tuned_from_id = _existing(session, fine_tune_source(body.config))
     _created(session, run, body.tags)
     enqueue(session, task_queue, run)
     return run
+
+
+def _existing(session: Session, run_id: int | None) -> int | None:
+    """`run_id` when that run exists (lineage never points at nothing)."""
+    return run_id if run_id is not None and session.get(Run, run_id) is not None else None
 
 
 def clone_run(
@@ -228,10 +281,11 @@ def clone_run(
 ) -> Run:
     """A new queued run from `run_id`'s config with `body.overrides` applied."""
     source = repository.get_run(session, run_id)
-    if source.external or source.config is None:
+    if source.config is None:
         raise Conflict(f"run {run_id} is an external run: it has no config to clone")
     check_json(body.overrides, "overrides")
-    prepared = prepare_config(session, settings, {**source.config, **body.overrides})
+    raw = {**source.config, **body.overrides}
+    prepared = prepare_config(session, settings, raw)
     tags = body.tags if body.tags is not None else repository.tags_of(session, [run_id])[run_id]
     run = _training_run(
         prepared,
@@ -241,6 +295,8 @@ def clone_run(
         queue=source.queue,
         max_retries=source.max_retries,
     )
+    run.cloned_from_id = source.id
+    run.fine_tuned_from_id = _existing(session, fine_tune_source(raw))
     _created(session, run, tags)
     enqueue(session, task_queue, run)
     return run
@@ -256,7 +312,9 @@ def cancel_run(session: Session, task_queue: TaskQueue, run_id: int) -> Run:
         if task_id is not None:
             after_commit(session, lambda: task_queue.revoke(task_id))
     elif run.status == "running":
-        if run.external:
+        # A script without a heartbeat never hears of the cancel: its run ends now. A tracked
+        # run is told by its next heartbeat and finishes itself.
+        if run.external and run.heartbeat_timeout_s is None:
             end_now(session, run, "cancelled")
         else:
             run.status = "cancelling"
@@ -269,8 +327,11 @@ def cancel_run(session: Session, task_queue: TaskQueue, run_id: int) -> Run:
     return run
 
 
-def resume_run(session: Session, task_queue: TaskQueue, run_id: int) -> Run:
-    """Queue a failed or cancelled run again, to continue from its last checkpoint."""
+def resume_run(
+    session: Session, task_queue: TaskQueue, run_id: int, epochs: int | None = None
+) -> Run:
+    """Queue a failed or cancelled run again, to continue from its last checkpoint; `epochs`
+    (more than done) changes how far it trains, as `segtrack train --resume --set epochs=`."""
     run = repository.get_run(session, run_id, for_update=True)
     if run.external:
         raise Conflict(f"run {run_id} is an external run: its script trains it, not a worker")
@@ -282,6 +343,12 @@ def resume_run(session: Session, task_queue: TaskQueue, run_id: int) -> Run:
         raise Conflict(
             f"run {run_id} has no last checkpoint to resume from; clone it to start over"
         )
+    if epochs is not None and run.config is not None:
+        if epochs <= run.epochs_done:
+            message = f"must be above the {run.epochs_done} epochs done, got {epochs}"
+            raise InvalidInput(f"epochs: {message}", [{"field": "epochs", "message": message}])
+        run.config = {**run.config, "epochs": epochs}
+        run.epochs_planned = epochs
     enqueue(session, task_queue, run, resume=True)
     return run
 
@@ -310,10 +377,11 @@ def patch_run(
                 f"run {run_id} is trained by a worker; only external runs take a status "
                 "(use POST /api/v1/runs/{id}/cancel to stop it)"
             )
-        if run.status in TERMINAL_STATUSES:
+        if run.status in TERMINAL_STATUSES and run.status != body.status:
             raise Conflict(f"run {run_id} has finished already ({run.status})")
-        reason = body.failure_reason if body.status == "failed" else None
-        end_now(session, run, body.status, failure_reason=reason)
+        if run.status not in TERMINAL_STATUSES:  # the same final status again changes nothing
+            reason = body.failure_reason if body.status == "failed" else None
+            end_now(session, run, body.status, failure_reason=reason)
     session.flush()
     record_event(
         session, "run", run_id, {"action": "updated", "fields": sorted(changed), "name": run.name}

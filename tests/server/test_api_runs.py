@@ -159,9 +159,19 @@ def test_external_run_lifecycle(client: ApiClient, task_queue: RecordingTaskQueu
     assert again.status_code == 409
 
 
-def test_external_run_refuses_a_config(client: ApiClient) -> None:
-    response = client.post("/api/v1/runs", json={"external": True, "config": {"dataset": "x"}})
-    assert response.status_code == 422
+def test_an_external_run_keeps_its_config_unresolved_and_refuses_a_bad_one(
+    client: ApiClient,
+) -> None:
+    config = {"dataset": "/data/on/another/host/cells", "epochs": 7, "model": "unet"}
+    response = client.post("/api/v1/runs", json={"external": True, "config": config})
+    assert response.status_code == 201, response.text
+    run = response.json()
+    assert run["config"]["dataset"] == config["dataset"] and run["config"]["epochs"] == 7
+    assert (run["dataset_name"], run["model"], run["epochs_planned"]) == ("cells", "unet", 7)
+    bad = client.post(
+        "/api/v1/runs", json={"external": True, "config": {"dataset": "x", "epochz": 3}}
+    )
+    assert bad.status_code == 422 and "epochz" in bad.json()["error"]["message"]
 
 
 def test_patch_name_tags_notes_and_status_rules(client: ApiClient, shapes_dataset: Path) -> None:
