@@ -49,6 +49,7 @@ from server.reaper import run_reaper
 from server.run.router import csv_router as runs_csv_router
 from server.run.router import router as runs_router
 from server.settings import Settings, get_settings
+from server.tracking.router import router as tracking_router
 from server.upload.pieces import is_upload_piece
 from server.upload.router import router as uploads_router
 from server.worker_status.router import router as workers_router
@@ -165,6 +166,7 @@ def create_app(
     app.include_router(runs_csv_router)
     app.include_router(runs_router, dependencies=owned)
     app.include_router(metrics_router, dependencies=owned)
+    app.include_router(tracking_router, dependencies=owned)
     app.include_router(uploads_router, dependencies=owned)
     for router in (
         files_router,

@@ -6,6 +6,8 @@ it from its `last` checkpoint, or starts it over when the worker died before the
 written. Otherwise it fails with "worker lost (no heartbeat for N s)". Several API processes may
 run reapers: rows are locked with SKIP LOCKED (PostgreSQL) and each update re-checks the status,
 so a run is handled once.
+An external run whose tracker announced a heartbeat (`heartbeat_timeout_s`) and fell silent for
+longer fails the same way: its training process was killed.
 A queued run whose message went out `redispatch_after_s` ago while a worker serving its queue has
 been idle at least that long is sent again: its send failed after the commit, or the broker lost
 it. Workers take one message at a time and acknowledge it when the run ends, so an idle worker
@@ -99,6 +101,33 @@ def redispatch_stranded(
     return [run.id for run in stranded]
 
 
+def fail_silent_trackers(session: Session, now: datetime) -> list[int]:
+    """End the external runs whose tracker stopped sending heartbeats for longer than the limit
+    it announced (a killed training process); returns their ids."""
+    tracked = session.scalars(
+        select(Run)
+        .where(
+            Run.status.in_(RUNNING_STATUSES),
+            Run.external.is_(True),
+            Run.heartbeat_timeout_s.is_not(None),
+        )
+        .order_by(Run.id)
+        .with_for_update(skip_locked=True)
+    ).all()
+    silent = []
+    for run in tracked:
+        limit = run.heartbeat_timeout_s or 0
+        last = run.heartbeat_at or run.started_at or run.created_at
+        if (now - last).total_seconds() <= limit:
+            continue
+        reason = f"the training process stopped sending heartbeats (none for {limit} s)"
+        logger.warning("run %d: %s", run.id, reason)
+        outcome: FinalStatus = "cancelled" if run.status == "cancelling" else "failed"
+        end_now(session, run, outcome, failure_reason=reason)
+        silent.append(run.id)
+    return silent
+
+
 def reap_once(
     session: Session, settings: Settings, task_queue: TaskQueue, now: datetime | None = None
 ) -> ReapReport:
@@ -136,6 +165,7 @@ def reap_once(
             outcome: FinalStatus = "cancelled" if run.status == "cancelling" else "failed"
             end_now(session, run, outcome, failure_reason=reason)
             report.failed.append(run.id)
+    report.failed += fail_silent_trackers(session, now)
     report.redispatched = redispatch_stranded(session, settings, task_queue, now)
     report.dropped_workers = drop_stale_workers(session, cutoff)
     report.swept_points = sweep_deleted_runs(session, now - SWEEP_WINDOW)

@@ -25,7 +25,7 @@ LINEAGE = ("cloned_from_id", "fine_tuned_from_id", "resumed_from_id")
 
 def upgrade() -> None:
     json = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql")
-    with op.batch_alter_table("runs") as runs:
+    with op.batch_alter_table("runs", table_kwargs={"sqlite_autoincrement": True}) as runs:
         runs.add_column(sa.Column("client_key", sa.String(64), nullable=True))
         runs.add_column(sa.Column("environment", json, nullable=True))
         runs.add_column(sa.Column("heartbeat_timeout_s", sa.Integer(), nullable=True))
@@ -81,7 +81,7 @@ def downgrade() -> None:
     op.drop_table("run_files")
     op.drop_index("ix_uploads_run_id_kind_name", table_name="uploads")
     op.drop_table("uploads")
-    with op.batch_alter_table("runs") as runs:
+    with op.batch_alter_table("runs", table_kwargs={"sqlite_autoincrement": True}) as runs:
         runs.drop_constraint(op.f("uq_runs_client_key"), type_="unique")
         for column in reversed(LINEAGE):
             runs.drop_index(op.f(f"ix_runs_{column}"))

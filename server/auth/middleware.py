@@ -33,10 +33,12 @@ from server.auth.request_checks import (
     host_allowed,
     host_name,
     is_json,
+    media_type,
 )
 from server.auth.session_cookie import cookie_header, cookie_name, read_cookie
 from server.db import session_scope
 from server.settings import Settings
+from server.tracking.preview_form import is_preview_form
 from server.upload.pieces import is_upload_piece
 
 CSRF_HEADER = "x-csrf-token"
@@ -128,10 +130,12 @@ class AccessMiddleware:
         if reason is not None:
             return _Reply(403, "cross_site_refused", reason)
         # An upload's pieces are raw bytes; PATCH needs a CORS preflight, so no page can forge one.
+        # Previews come as a form of PNGs; the cross-site check above holds for them too.
         if (
             _has_body(headers)
             and not is_json(headers.get("content-type"))
             and not is_upload_piece(scope)
+            and not is_preview_form(scope, media_type(headers.get("content-type")))
         ):
             return _Reply(
                 415,

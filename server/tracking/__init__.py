@@ -1,0 +1,1 @@
+"""What a run trained elsewhere reports while it trains: its info, heartbeats, previews, logs."""
