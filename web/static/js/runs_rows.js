@@ -34,7 +34,7 @@ const segtrackRunRows = (() => {
     const cells = [
       el("td", { class: "status-cell" }, ui.statusBadge(run.status)),
       nameCell(run),
-      el("td", {}, run.external ? el("span", { class: "muted" }, "external") : run.model || "–"),
+      modelCell(run),
       el("td", { class: "truncate" }, run.dataset_name || "–"),
       el("td", { class: "num", "data-col": "best" }, formatNumber(run.best_val_iou)),
       el("td", { class: "num", "data-col": "last" }, formatNumber(run.last_val_iou)),
@@ -45,6 +45,15 @@ const segtrackRunRows = (() => {
         el("button", { type: "button", class: "tag", title: `Show runs tagged ${tag}`, onclick: () => entry.onTag(tag) }, tag))),
     ];
     tr.replaceChildren(tr.firstElementChild, ...cells);
+  }
+
+  // The model; a run trained elsewhere says where (host) and how, the model beside it when known.
+  function modelCell(run) {
+    if (!run.external) return el("td", {}, run.model || "–");
+    const how = { cli: "segtrack train", script: "script" }[run.origin] || "external";
+    const where = run.host ? ` on ${run.host}` : "";
+    return el("td", { title: `trained outside the queue${where}` },
+      run.model ? `${run.model} ` : "", el("span", { class: "muted" }, `${how}${where}`));
   }
 
   function nameCell(run) {
