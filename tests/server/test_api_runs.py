@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import text
+from sqlalchemy import text, update
 from sqlalchemy.orm import Session
 
 from server.artifacts import checkpoint_dir, log_path, run_dir
+from server.models import Run
 from server.preview.repository import upsert_checkpoint
 from server.settings import Settings
 from tests.server.helpers import (
@@ -254,6 +255,33 @@ def test_resume_needs_a_finished_run_with_a_last_checkpoint(
     assert body["finished_at"] is None
     assert [sent.run_id for sent in task_queue.sent] == [run["id"], run["id"]]
     assert task_queue.sent[0].task_id != task_queue.sent[1].task_id
+
+
+def test_resume_can_extend_the_epochs_and_clone_records_lineage(
+    client: ApiClient, shapes_dataset: Path, db_session: Session
+) -> None:
+    run = client.post("/api/v1/runs", json={"config": valid_config(epochs=2)}).json()
+    client.post(f"/api/v1/runs/{run['id']}/cancel")
+    db_session.execute(update(Run).where(Run.id == run["id"]).values(epochs_done=2))
+    upsert_checkpoint(
+        db_session, run_id=run["id"], kind="last", epoch=2, metric=None, path="x.pt", size_bytes=1
+    )
+    db_session.commit()
+    too_few = client.post(f"/api/v1/runs/{run['id']}/resume", json={"epochs": 2})
+    assert too_few.status_code == 422 and "above the 2 epochs done" in _error(too_few)["message"]
+    resumed = client.post(f"/api/v1/runs/{run['id']}/resume", json={"epochs": 5}).json()
+    assert resumed["config"]["epochs"] == 5 and resumed["epochs_planned"] == 5
+    clone = client.post(f"/api/v1/runs/{run['id']}/clone", json={}).json()
+    assert clone["lineage"]["cloned_from"]["id"] == run["id"]
+    tuned = client.post(
+        "/api/v1/runs", json={"config": valid_config(init_from=f"run:{run['id']}:last")}
+    ).json()
+    assert tuned["lineage"]["fine_tuned_from"]["id"] == run["id"]
+    children = client.get(f"/api/v1/runs/{run['id']}").json()["lineage"]["children"]
+    assert sorted((child["id"], child["relation"]) for child in children) == [
+        (clone["id"], "clone"),
+        (tuned["id"], "fine_tune"),
+    ]
 
 
 def test_clone_applies_overrides_and_validates_them(
