@@ -9,13 +9,20 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import shlex
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from segtrack.accounts_cli import add_account_commands
 from trainer.config import ConfigError, config_json_schema, load_config
+
+if TYPE_CHECKING:
+    from segtrack.tracking import TrackedRun
+    from trainer.config import TrainConfig
 
 logger = logging.getLogger("segtrack")
 
@@ -62,7 +69,6 @@ def _train(args: argparse.Namespace) -> int:
     from trainer.config import apply_overrides, validate_config
     from trainer.distributed import launched_rank, launched_world_size
     from trainer.loop import fit
-    from trainer.reporting import ConsoleReporter, CsvReporter, MultiReporter
 
     if args.config is None and args.resume is None:
         raise CommandError("give a CONFIG file, or --resume CHECKPOINT to continue a run")
@@ -92,20 +98,86 @@ def _train(args: argparse.Namespace) -> int:
         logging.getLogger().setLevel(logging.WARNING)
         fit(cfg, out_dir=out_dir, resume_from=args.resume)
         return 0
+    return _train_reporting(args, cfg, out_dir)
+
+
+def _train_reporting(args: argparse.Namespace, cfg: TrainConfig, out_dir: Path) -> int:
+    """Train as the process that writes the files and reports: to the terminal, metrics.csv
+    and, with a server, the tracked run."""
+    from trainer.loop import fit
+    from trainer.reporting import ConsoleReporter, CsvReporter, MultiReporter, Reporter
+
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "config.json").write_text(
         json.dumps(cfg.model_dump(mode="json"), indent=2) + "\n", encoding="utf-8"
     )
-    reporter = MultiReporter(
-        [ConsoleReporter(progress_bars=sys.stderr.isatty()), CsvReporter(out_dir / "metrics.csv")]
-    )
-    result = fit(cfg, reporter, out_dir=out_dir, resume_from=args.resume)
+    reporters: list[Reporter] = [
+        ConsoleReporter(progress_bars=sys.stderr.isatty()),
+        CsvReporter(out_dir / "metrics.csv"),
+    ]
+    server = args.server or os.environ.get("SEGTRACK_SERVER") or None
+    tracked = _start_tracking(args, cfg, out_dir, server) if server else None
+    if tracked is not None:
+        from segtrack.tracking.reporter import HttpReporter
+
+        reporters.append(HttpReporter(tracked))
+    try:
+        result = fit(cfg, MultiReporter(reporters), out_dir=out_dir, resume_from=args.resume)
+    except BaseException as error:
+        if tracked is not None:
+            _finish_failed(tracked, error)
+        raise
+    if tracked is not None:
+        tracked.finish("cancelled" if result.status == "stopped" else "succeeded")
     best = "none" if result.best_metric is None else f"{result.best_metric:.4f}"
     print(
         f"{result.status}: {result.epochs_done} epochs; best {result.monitor} {best} "
         f"at epoch {result.best_epoch}; files in {out_dir}"
     )
     return 0
+
+
+def _start_tracking(
+    args: argparse.Namespace, cfg: TrainConfig, out_dir: Path, server: str
+) -> TrackedRun:
+    """The run this training reports to on `server`, spooled under `<out>/spool`."""
+    from segtrack.tracking import track
+    from segtrack.tracking.spool import latest_run_id
+
+    # One line per request would drown the epoch summaries.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    spool_dir = out_dir / "spool"
+    resumed_from = latest_run_id(args.resume.parent / "spool", server) if args.resume else None
+    tracked = track(
+        name=args.name,
+        config=cfg,
+        tags=args.tags,
+        server=server,
+        spool_dir=spool_dir,
+        resumed_from=resumed_from,
+        origin="cli",
+    )
+    tracked.capture_logs()
+    return tracked
+
+
+def _finish_failed(tracked: TrackedRun, error: BaseException) -> None:
+    """End the tracked run as training ended: cancelled by Ctrl-C, else failed with the
+    one-line reason and the traceback as the last lines of its log."""
+    from segtrack.tracking.run import failure_reason
+    from trainer.loop import TrainingError
+
+    if isinstance(error, KeyboardInterrupt):
+        tracked.finish("cancelled", "interrupted (Ctrl-C)")
+        return
+    if isinstance(error, TrainingError):
+        reason = error.reason
+    elif isinstance(error, (CommandError, ConfigError, *_user_errors())):
+        reason = str(error)
+    else:
+        reason = failure_reason(error)
+    tracked.log_lines("".join(traceback.format_exception(error)).splitlines())
+    tracked.finish("failed", reason)
 
 
 def _launch_training(args: argparse.Namespace, nproc: int, out_dir: Path) -> int:
@@ -128,6 +200,12 @@ def _launch_training(args: argparse.Namespace, nproc: int, out_dir: Path) -> int
         forwarded += ["--resume", str(args.resume)]
     if args.init_from:
         forwarded += ["--init-from", args.init_from]
+    if args.server:
+        forwarded += ["--server", args.server]
+    if args.name:
+        forwarded += ["--name", args.name]
+    for tag in args.tags:
+        forwarded += ["--tag", tag]
     command = ["-m", "segtrack", *(["--verbose"] if args.verbose else []), "train", *forwarded]
     launch = standalone_launch(nproc, "segtrack")
     # The launcher narrates every state change at INFO; its failures still show.
@@ -143,6 +221,25 @@ def _launch_training(args: argparse.Namespace, nproc: int, out_dir: Path) -> int
         )
         return failure.exitcode if failure.exitcode > 0 else 1
     return 0
+
+
+def _sync(args: argparse.Namespace) -> int:
+    from segtrack.tracking.sync import default_dirs, sync_all
+
+    dirs = args.dirs or default_dirs()
+    results = sync_all(dirs, server=args.server)
+    if not results:
+        print(f"no spooled runs in {', '.join(str(folder) for folder in dirs)}")
+        return 0
+    for result in results:
+        if result.problem is None:
+            print(f"run {result.key} -> {result.url}: {result.sent} records sent")
+        else:
+            print(
+                f"run {result.key}: {result.left} records not sent ({result.problem})",
+                file=sys.stderr,
+            )
+    return 1 if any(result.problem is not None for result in results) else 0
 
 
 def _predict(args: argparse.Namespace) -> int:
@@ -374,7 +471,41 @@ def _add_train(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "by torch's elastic launcher; default: the config's gpus. Across hosts, start "
         "`torchrun --nnodes M --nproc-per-node N ... -m segtrack train CONFIG` on each instead",
     )
+    parser.add_argument(
+        "--server",
+        metavar="URL",
+        help="report the run to this segtrack server (default: $SEGTRACK_SERVER; token: "
+        "$SEGTRACK_TOKEN): metrics, previews, checkpoints and the log, spooled under "
+        "OUT/spool while the server cannot be reached (`segtrack sync` sends what is left)",
+    )
+    parser.add_argument("--name", help="the run's name on the server")
+    parser.add_argument(
+        "--tag", dest="tags", action="append", default=[], metavar="TAG", help="repeatable"
+    )
     parser.set_defaults(handler=_train)
+
+
+def _add_sync(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "sync",
+        help="send spooled runs to their server",
+        description="Send what runs trained with `segtrack train --server` or `segtrack.track` "
+        "left in their spool (the server was away, or none was given) to the server. Syncing "
+        "again sends nothing new; a run keeps its server id. Token: $SEGTRACK_TOKEN, or the "
+        "one `segtrack up` on this machine remembered.",
+    )
+    parser.add_argument(
+        "dirs",
+        nargs="*",
+        type=Path,
+        metavar="DIR",
+        help="a run's spool folder or a folder of them (default: runs/*/spool and "
+        "$SEGTRACK_SPOOL_DIR or ~/.segtrack/spool)",
+    )
+    parser.add_argument(
+        "--server", metavar="URL", help="send to this server instead of the one each run named"
+    )
+    parser.set_defaults(handler=_sync)
 
 
 def _add_predict(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -537,6 +668,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_train(commands)
+    _add_sync(commands)
     _add_predict(commands)
     _add_evaluate(commands)
     _add_export(commands)

@@ -50,7 +50,7 @@ STREAM_SILENCE_S = 60.0
 TOKEN_ENV = "SEGTRACK_TOKEN"
 
 
-def _default_token(base_url: str) -> str | None:
+def default_token(base_url: str) -> str | None:
     """The API token used when the client is given none: $SEGTRACK_TOKEN, else the token of a
     server that `segtrack up` started on this machine (None when neither exists)."""
     return os.environ.get(TOKEN_ENV) or local_tokens.find(base_url)
@@ -67,7 +67,7 @@ class SegtrackError(Exception):
         self.details = details
 
 
-def _raise_for_error(response: httpx.Response) -> None:
+def raise_for_error(response: httpx.Response) -> None:
     if response.is_success:
         return
     try:
@@ -108,7 +108,7 @@ def _sse_messages(lines: Iterable[str]) -> Iterator[dict[str, str]]:
             message[name] = value
 
 
-def _retry_after(response: httpx.Response) -> float | None:
+def retry_after_s(response: httpx.Response) -> float | None:
     """Retry-After in seconds, when the server sent it as a number."""
     value = response.headers.get("retry-after", "").strip()
     try:
@@ -141,7 +141,7 @@ class _Reconnect(Exception):  # noqa: N818 (not an error: a signal inside stream
     def __init__(self, response: httpx.Response) -> None:
         super().__init__(f"{response.status_code}: {response.text[:200]}")
         self.response = response
-        self.delay = _retry_after(response)
+        self.delay = retry_after_s(response)
 
 
 class SegtrackClient:
@@ -165,7 +165,7 @@ class SegtrackClient:
         """
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
-        token = _default_token(self.base_url) if token is None else token
+        token = default_token(self.base_url) if token is None else token
         self._headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._transport = transport
         self._http = httpx.Client(
@@ -185,7 +185,7 @@ class SegtrackClient:
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         response = self._http.request(method, path, **kwargs)
-        _raise_for_error(response)
+        raise_for_error(response)
         return response.json() if response.content else None
 
     # --- runs -------------------------------------------------------------------------------------
@@ -296,7 +296,7 @@ class SegtrackClient:
                 reason = "the server closed the stream"
             except _Reconnect as answer:
                 if not reconnect:
-                    _raise_for_error(answer.response)
+                    raise_for_error(answer.response)
                 reason, delay = str(answer), answer.delay
             except httpx.ReadTimeout:
                 if read_timeout is not None or not reconnect:
@@ -338,7 +338,7 @@ class SegtrackClient:
                 raise _Reconnect(response)
             if not response.is_success:
                 response.read()
-                _raise_for_error(response)
+                raise_for_error(response)
             for message in _sse_messages(response.iter_lines()):
                 state.heard_at = time.monotonic()
                 state.failures = 0
@@ -390,7 +390,7 @@ class SegtrackClient:
         with self._http.stream("GET", f"/api/v1/runs/{run_id}/checkpoints/{kind}") as response:
             if not response.is_success:
                 response.read()
-                _raise_for_error(response)
+                raise_for_error(response)
             with partial.open("wb") as handle:
                 for chunk in response.iter_bytes():
                     handle.write(chunk)
