@@ -15,6 +15,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from segtrack.tracking import environment
 from server.artifacts import preview_paths, relative_path
 from server.db import session_scope
 from server.events import notify_committed, record_event
@@ -86,6 +87,7 @@ class DbReporter(NullReporter):
                 epochs_planned=info.epochs,
                 device=info.device,
                 run_info=run_info_out(info),
+                environment=environment.collect("worker"),
             ),
         )
 

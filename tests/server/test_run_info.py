@@ -108,6 +108,8 @@ def test_the_worker_reporter_stores_what_the_trainer_reported(
     run = client.get(f"/api/v1/runs/{run_id}").json()
     assert run["class_names"] == ["background", "road", "tree"]
     assert (run["epochs_planned"], run["device"]) == (30, "cuda:0 (bf16)")
+    assert run["environment"]["origin"] == "worker" and run["origin"] == "worker"
+    assert run["environment"]["host"] and run["environment"]["python"]
     info = run["run_info"]
     assert (info["num_train"], info["num_val"], info["in_channels"]) == (80, 20, 1)
     assert (info["start_epoch"], info["steps_per_epoch"], info["parameters"]) == (4, 10, 31_042)
