@@ -188,13 +188,10 @@ class Spool:
     def unsent(self) -> int:
         """How many records the server does not have yet."""
         mark = self.read_sent()
-        reader = RecordReader(self.records_path, mark)
         count = 0
-        try:
+        with RecordReader(self.records_path, mark) as reader:
             while batch := reader.read(1000):
                 count += len(batch)
-        finally:
-            reader.close()
         return count
 
 
@@ -258,6 +255,12 @@ class RecordReader:
 
     def close(self) -> None:
         self._handle.close()
+
+    def __enter__(self) -> RecordReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def _parse(line: bytes) -> dict[str, Any] | None:
