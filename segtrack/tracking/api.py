@@ -8,6 +8,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import httpx
+import orjson
 
 from segtrack.client import SegtrackError, default_token, raise_for_error, retry_after_s
 
@@ -78,21 +79,30 @@ class TrackingApi:
         body: dict[str, Any] = self._send(method, path, **kwargs).json()
         return body
 
+    def _with_body(self, method: str, path: str, body: object) -> httpx.Response:
+        """A JSON request, encoded with orjson (10,000 points in a few ms, not tens)."""
+        return self._send(
+            method, path, content=orjson.dumps(body), headers={"Content-Type": "application/json"}
+        )
+
     def create_run(self, body: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
         """The run with `body["client_key"]`, created now (True) or found (False)."""
-        response = self._send("POST", "/api/v1/runs", json=dict(body))
+        response = self._with_body("POST", "/api/v1/runs", dict(body))
         run: dict[str, Any] = response.json()
         return run, response.status_code == 201
 
     def put_info(self, run_id: int, body: Mapping[str, Any]) -> None:
-        self._send("PUT", f"/api/v1/runs/{run_id}/info", json=dict(body))
+        self._with_body("PUT", f"/api/v1/runs/{run_id}/info", dict(body))
 
     def heartbeat(self, run_id: int) -> dict[str, Any]:
         """`{"status", "stop_requested"}`."""
-        return self._json("POST", f"/api/v1/runs/{run_id}/heartbeat", json={})
+        body: dict[str, Any] = self._with_body(
+            "POST", f"/api/v1/runs/{run_id}/heartbeat", {}
+        ).json()
+        return body
 
     def post_metrics(self, run_id: int, points: Sequence[Mapping[str, Any]]) -> None:
-        self._send("POST", f"/api/v1/runs/{run_id}/metrics", json={"points": list(points)})
+        self._with_body("POST", f"/api/v1/runs/{run_id}/metrics", {"points": list(points)})
 
     def post_preview(
         self, run_id: int, epoch: int, index: int, name: str, pngs: Mapping[str, bytes]
@@ -104,20 +114,22 @@ class TrackingApi:
 
     def post_logs(self, run_id: int, first_line: int, lines: Sequence[str]) -> int:
         """The run's log line count after these lines."""
-        body = self._json(
-            "POST", f"/api/v1/runs/{run_id}/logs", json={"first_line": first_line, "lines": lines}
-        )
-        return int(body["log_lines"])
+        body = {"first_line": first_line, "lines": list(lines)}
+        answer = self._with_body("POST", f"/api/v1/runs/{run_id}/logs", body).json()
+        return int(answer["log_lines"])
 
     def finish(self, run_id: int, status: str, reason: str | None) -> None:
         body: dict[str, Any] = {"status": status}
         if reason is not None:
             body["failure_reason"] = reason
-        self._send("PATCH", f"/api/v1/runs/{run_id}", json=body)
+        self._with_body("PATCH", f"/api/v1/runs/{run_id}", body)
 
     def create_upload(self, run_id: int, body: Mapping[str, Any]) -> dict[str, Any]:
         """UploadOut: a new upload, or the matching one with its offset (or complete)."""
-        return self._json("POST", f"/api/v1/runs/{run_id}/uploads", json=dict(body))
+        upload: dict[str, Any] = self._with_body(
+            "POST", f"/api/v1/runs/{run_id}/uploads", dict(body)
+        ).json()
+        return upload
 
     def get_upload(self, run_id: int, upload_id: str) -> dict[str, Any]:
         return self._json("GET", f"/api/v1/runs/{run_id}/uploads/{upload_id}")

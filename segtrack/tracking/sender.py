@@ -223,9 +223,9 @@ class Sender:
         first = self._window.popleft()
         group = [first]
         if first.type == "metrics":
-            points = len(first.body["points"])
+            points = len(first.body["step"])
             while self._window and self._window[0].type == "metrics":
-                more = len(self._window[0].body["points"])
+                more = len(self._window[0].body["step"])
                 if points + more > MAX_POINTS:
                     break
                 points += more
@@ -286,7 +286,13 @@ class Sender:
             points = [
                 {"key": key, "step": step, "value": value, "epoch": epoch}
                 for record in group
-                for key, step, value, epoch in record.body["points"]
+                for key, step, value, epoch in zip(
+                    record.body["key"],
+                    record.body["step"],
+                    record.body["value"],
+                    record.body["epoch"],
+                    strict=True,
+                )
             ]
             self._retrying("send metrics", lambda: self.api.post_metrics(run_id, points))
         elif kind == "logs":

@@ -5,14 +5,16 @@ One folder per run, `<root>/<client_key>/`:
 - `run.json`: what creating the run on the server needs (name, tags, config, environment, ...),
   the server's URL, and the server's run id once known. Rewritten atomically.
 - `records.jsonl`: append-only, one JSON object per line with a strictly increasing `seq` and a
-  `type` (info, metrics, previews, file, logs, finish). A torn last line (the process died while
+  `type` (info, metrics (points in columns: key, step, value, epoch), previews, file, logs,
+  finish). A torn last line (the process died while
   writing it) is ignored on read.
 - `sent.json`: the highest `seq` the server acknowledged and the byte offset just past it in
   `records.jsonl`, written atomically (temporary file, fsync, rename).
 - `blobs/`: preview PNGs and hard links (or copies) of logged files that records refer to.
 - `lock`: held (flock) by the process that sends the run, so `segtrack sync` leaves it alone.
 
-Standard library only.
+Records are encoded with orjson: a spool thread that holds the GIL for a long encode would
+stall the training loop's next `log()`.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
+
+import orjson
 
 FORMAT_VERSION = 1
 RUN_FILE = "run.json"
@@ -199,7 +203,7 @@ class RecordWriter:
     """Appends records to a spool's `records.jsonl`, numbering them."""
 
     def __init__(self, path: Path, next_seq: int = 1) -> None:
-        self._handle = path.open("a", encoding="utf-8")
+        self._handle = path.open("ab")
         self.next_seq = next_seq
 
     def append(self, bodies: Sequence[dict[str, Any]]) -> None:
@@ -209,9 +213,9 @@ class RecordWriter:
             return
         lines = []
         for body in bodies:
-            lines.append(json.dumps({"seq": self.next_seq, **body}, separators=(",", ":")))
+            lines.append(orjson.dumps({"seq": self.next_seq, **body}))
             self.next_seq += 1
-        self._handle.write("\n".join(lines) + "\n")
+        self._handle.write(b"\n".join(lines) + b"\n")
         self._handle.flush()
 
     def sync(self) -> None:
@@ -266,8 +270,8 @@ class RecordReader:
 def _parse(line: bytes) -> dict[str, Any] | None:
     """The record on `line`, or None for a line that holds none (a torn write followed by a
     later append never happens: only one process appends, and it starts a new spool)."""
-    with contextlib.suppress(ValueError):
-        body = json.loads(line)
+    with contextlib.suppress(orjson.JSONDecodeError):
+        body = orjson.loads(line)
         if isinstance(body, dict) and isinstance(body.get("seq"), int) and "type" in body:
             return body
     return None

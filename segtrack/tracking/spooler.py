@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from segtrack.tracking.previews import Sample, preview_record
 from segtrack.tracking.spool import RecordWriter, Spool
@@ -33,8 +33,10 @@ MAX_STEP = 2**62
 MAX_EPOCH = 2**31 - 1
 
 
-@dataclass
-class Metrics:
+class Metrics(NamedTuple):
+    """One `log()` call: a tuple of atomic values, which the garbage collector stops tracking
+    after one look, so calls waiting for the spool thread add little to its passes."""
+
     step: int
     epoch: int | None
     values: dict[str, float]
@@ -82,6 +84,7 @@ class Marker:
 
 
 Entry = Metrics | Previews | File | Lines | Info | Finish | Marker
+Point = tuple[str, int, float, int | None]
 
 
 def key_problem(key: object) -> str | None:
@@ -149,7 +152,7 @@ class SpoolWriter:
 
     def _write_queued(self) -> None:
         bodies: list[dict[str, Any]] = []
-        points: list[list[Any]] = []
+        points: list[Point] = []
         lines: list[str] = []
         wrote = False
         while self._entries:
@@ -177,7 +180,7 @@ class SpoolWriter:
         if wrote or bodies:
             self._on_records()
 
-    def _points(self, entry: Metrics) -> list[list[Any]]:
+    def _points(self, entry: Metrics) -> list[Point]:
         """The entry's points the server would accept; the others are logged once per key."""
         key_id = self._spool.meta.client_key
         if not 0 <= entry.step <= MAX_STEP:
@@ -202,15 +205,20 @@ class SpoolWriter:
                     entry.step,
                 )
             else:
-                kept.append([key, entry.step, value, epoch])
+                kept.append((key, entry.step, value, epoch))
         return kept
 
     @staticmethod
-    def _metric_records(points: list[list[Any]]) -> list[dict[str, Any]]:
-        return [
-            {"type": "metrics", "points": points[start : start + MAX_POINTS]}
-            for start in range(0, len(points), MAX_POINTS)
-        ]
+    def _metric_records(points: list[Point]) -> list[dict[str, Any]]:
+        """Records of at most MAX_POINTS points each, in columns: four lists per record rather
+        than a list per point keep the garbage collector's work (and its pauses) small."""
+        records = []
+        for start in range(0, len(points), MAX_POINTS):
+            keys, steps, values, epochs = zip(*points[start : start + MAX_POINTS], strict=True)
+            records.append(
+                {"type": "metrics", "key": keys, "step": steps, "value": values, "epoch": epochs}
+            )
+        return records
 
     def _log_records(self, lines: list[str]) -> list[dict[str, Any]]:
         records = []

@@ -82,7 +82,13 @@ def send_all(spool: Spool, server: FakeServer) -> Sender:
 
 
 def metrics(key: str, steps: range) -> dict[str, Any]:
-    return {"type": "metrics", "points": [[key, step, float(step), None] for step in steps]}
+    return {
+        "type": "metrics",
+        "key": [key] * len(steps),
+        "step": list(steps),
+        "value": [float(step) for step in steps],
+        "epoch": [None] * len(steps),
+    }
 
 
 def test_a_torn_last_line_is_ignored_and_reading_resumes_after_the_mark(tmp_path: Path) -> None:
@@ -231,13 +237,21 @@ def test_points_the_server_would_refuse_are_dropped_before_the_spool(
         run.log({"ok": 3.0})
         run.finish()
     lines = (tmp_path / run.key / "records.jsonl").read_text().splitlines()
-    points = [point for line in lines for point in json.loads(line).get("points", [])]
+    records = [json.loads(line) for line in lines]
+    points = [
+        point
+        for record in records
+        if record["type"] == "metrics"
+        for point in zip(
+            record["key"], record["step"], record["value"], record["epoch"], strict=True
+        )
+    ]
     assert points == [
-        ["ok", 0, 1.0, None],
-        ["ok", 1, 1.0, None],
-        ["ok", 2, 1.0, None],
-        ["ok", 7, 2.0, 7],
-        ["ok", 8, 3.0, None],
+        ("ok", 0, 1.0, None),
+        ("ok", 1, 1.0, None),
+        ("ok", 2, 1.0, None),
+        ("ok", 7, 2.0, 7),
+        ("ok", 8, 3.0, None),
     ]
     assert caplog.text.count("non-finite values are not logged") == 1
     assert caplog.text.count("whitespace") == 1 and caplog.text.count("non-empty") == 1
