@@ -109,15 +109,17 @@ def create_run(
     external run may carry its TrainConfig (checked, not resolved: it trains elsewhere); one
     whose `client_key` exists answers 200 with that run (409 when it is another user's).
     """
-    existing = service.tracked_run_by_key(session, body.client_key)
-    if existing is not None:
-        if not principal.is_admin and existing.submitted_by_id != principal.user_id:
-            raise Conflict(
-                f"client_key {body.client_key} belongs to run {existing.id} of another user"
-            )
-        response.status_code = status.HTTP_200_OK
-        return run_out(session, settings, existing)
-    run = service.create_run(session, settings, task_queue, body)
+    if body.external:
+        run, created = service.open_external_run(session, settings, body)
+        if not created:
+            if not principal.is_admin and run.submitted_by_id != principal.user_id:
+                raise Conflict(
+                    f"client_key {body.client_key} belongs to run {run.id} of another user"
+                )
+            response.status_code = status.HTTP_200_OK
+            return run_out(session, settings, run)
+    else:
+        run = service.create_run(session, settings, task_queue, body)
     _record_submitter(run, principal)
     return run_out(session, settings, run, sorted(set(body.tags)))
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from server.artifacts import delete_run_files
@@ -193,6 +194,27 @@ def tracked_run_by_key(session: Session, client_key: str | None) -> Run | None:
     return session.scalars(select(Run).where(Run.client_key == client_key)).one_or_none()
 
 
+def open_external_run(session: Session, settings: Settings, body: RunCreate) -> tuple[Run, bool]:
+    """The external run `body` describes, and True; or the run its `client_key` made already,
+    and False.
+
+    A client that timed out retries while its first request may still be inserting: the later
+    insert then fails on the key's unique index, inside a savepoint, and answers the run the
+    first one made.
+    """
+    existing = tracked_run_by_key(session, body.client_key)
+    if existing is not None:
+        return existing, False
+    try:
+        with session.begin_nested():
+            return _external_run(session, settings, body), True
+    except IntegrityError:
+        existing = tracked_run_by_key(session, body.client_key)
+        if existing is None:
+            raise
+        return existing, False
+
+
 def _external_config(raw: dict[str, Any]) -> TrainConfig:
     """The TrainConfig of a run trained elsewhere: checked, but its paths name files on that
     machine, so neither the dataset nor weight files are resolved here, nor the caps applied."""
@@ -252,10 +274,9 @@ def _external_run(session: Session, settings: Settings, body: RunCreate) -> Run:
 
 
 def create_run(session: Session, settings: Settings, task_queue: TaskQueue, body: RunCreate) -> Run:
-    """Create a queued training run (sent to the workers after commit) or an external run."""
-    if body.external:
-        return _external_run(session, settings, body)
-    assert body.config is not None  # RunCreate guarantees it
+    """Create a queued training run (sent to the workers after commit); external runs are
+    opened by `open_external_run`."""
+    assert body.config is not None and not body.external  # RunCreate and the router see to it
     prepared = prepare_config(session, settings, body.config)
     run = _training_run(
         prepared,

@@ -146,8 +146,11 @@ def test_previews_are_stored_like_a_workers_and_replayed_ones_replace(client: Ap
     assert client.post(url, data=form, files=_preview_files()).status_code == 200
     listed = client.get(url).json()
     assert listed["epochs"] == [1], listed
-    sample = listed["samples"][0] if "samples" in listed else None
-    assert sample is None or sample["name"] == "cell_01.png"
+    [sample] = listed["samples"]
+    assert sample["name"] == "cell_01.png"
+    truth = client.get(sample["truth_url"])
+    assert truth.status_code == 200
+    assert Image.open(io.BytesIO(truth.content)).mode == "L"
 
 
 def test_bad_preview_files_are_refused_by_name(client: ApiClient) -> None:
