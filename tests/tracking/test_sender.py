@@ -1,8 +1,9 @@
 """The spool and the sender without a server: a torn last line is ignored, the sent mark
 survives, metric records merge into requests of at most 10,000 points in order, a refused
 record is skipped without the others, a superseded checkpoint is not uploaded, a refused token
-stops the sending with everything left spooled, a log gap is renumbered, 503s are retried, and
-points the server would refuse are dropped before they are spooled."""
+stops the sending with everything left spooled, a log gap is renumbered, 503s are retried,
+points the server would refuse are dropped before they are spooled, and a script that ends
+without finishing its run finishes it as it ended."""
 
 from __future__ import annotations
 
@@ -265,3 +266,23 @@ def test_segtrack_and_its_tracker_load_without_torch() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
+
+
+def test_a_script_that_ends_without_finishing_is_finished_as_it_ended(tmp_path: Path) -> None:
+    script = (
+        "import segtrack, sys; "
+        f"run = segtrack.track(spool_dir={str(tmp_path)!r}); "
+        "run.log({'loss': 1.0}, step=0); "
+        "raise RuntimeError('no more data')"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 1 and "RuntimeError: no more data" in done.stderr
+    (folder,) = tmp_path.iterdir()
+    last = json.loads((folder / "records.jsonl").read_text().splitlines()[-1])
+    assert (last["type"], last["status"], last["reason"]) == (
+        "finish",
+        "failed",
+        "RuntimeError: no more data",
+    )

@@ -1,6 +1,7 @@
 """`segtrack train CONFIG --server URL` against a real server that is unreachable when training
 starts and comes up mid-run: the run page's data (metrics, previews, the best checkpoint, the
-log, where it ran) all arrive, each point and preview once, and the run ends succeeded."""
+log, where it ran) all arrive, each point and preview once, and the run ends succeeded. A crash
+ends the tracked run failed with its reason and the traceback in its log; Ctrl-C cancels it."""
 
 from __future__ import annotations
 
@@ -10,13 +11,16 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
+from segtrack import cli, track
 from segtrack.tracking.spool import Spool
 from tests.server.helpers import LiveServer
 from tests.tracking.helpers import rest, series, wait_for
 from tests.tracking.proxy import Proxy
 from trainer.data.demo import make_demo_dataset
+from trainer.loop import TrainingError
 
 EPOCHS = 15
 """Long enough that the sender, backing off while the server was away, reaches it mid-run."""
@@ -99,3 +103,36 @@ def test_train_reports_everything_to_a_server_that_comes_up_mid_run(
     assert any(" epoch 1 " in line for line in logs)
     assert not any("httpx" in line or "segtrack.tracking" in line for line in logs)
     assert not list((folder / "blobs").glob("*.pt"))  # uploaded checkpoints leave the spool
+
+
+def _records(spool_dir: Path, key: str) -> list[dict[str, Any]]:
+    lines = (spool_dir / key / "records.jsonl").read_text().splitlines()
+    return [json.loads(line) for line in lines]
+
+
+def test_a_crash_fails_the_run_with_its_reason_and_the_traceback_as_the_last_log_lines(
+    tmp_path: Path,
+) -> None:
+    run = track(spool_dir=tmp_path)
+    run.log_lines(["epoch 1  train/loss 0.5"])
+    try:
+        raise RuntimeError("out of\ncheese")
+    except RuntimeError as error:
+        cli._finish_failed(run, error)
+    records = _records(tmp_path, run.key)
+    assert records[-1]["type"] == "finish"
+    assert (records[-1]["status"], records[-1]["reason"]) == (
+        "failed",
+        "RuntimeError: out of cheese",
+    )
+    lines = [line for record in records if record["type"] == "logs" for line in record["lines"]]
+    assert lines[:2] == ["epoch 1  train/loss 0.5", "Traceback (most recent call last):"]
+    assert lines[-2:] == ["RuntimeError: out of", "cheese"]
+
+
+def test_a_training_error_keeps_its_reason_and_ctrl_c_cancels(tmp_path: Path) -> None:
+    failed, interrupted = track(spool_dir=tmp_path), track(spool_dir=tmp_path)
+    cli._finish_failed(failed, TrainingError("the training loss became nan in epoch 3"))
+    cli._finish_failed(interrupted, KeyboardInterrupt())
+    assert _records(tmp_path, failed.key)[-1]["reason"] == "the training loss became nan in epoch 3"
+    assert _records(tmp_path, interrupted.key)[-1]["status"] == "cancelled"
