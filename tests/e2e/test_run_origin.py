@@ -61,7 +61,7 @@ def test_a_run_trained_elsewhere_shows_where_it_ran_its_lineage_and_files(
     panel = page.locator("#provenance-panel")
     expect(panel).to_be_visible()
     expect(panel.locator("[data-fact='Host'] dd")).to_have_text("gpu-node-7")
-    expect(panel.locator("[data-fact='Command'] dd")).to_have_text(ENVIRONMENT["command"])
+    expect(panel.locator("[data-fact='Command'] dd")).to_have_text(str(ENVIRONMENT["command"]))
     expect(panel.locator("[data-fact='Git commit'] dd")).to_have_text(
         "0123456789ab (with uncommitted changes)"
     )
