@@ -164,7 +164,7 @@ def _start_tracking(
 def _finish_failed(tracked: TrackedRun, error: BaseException) -> None:
     """End the tracked run as training ended: cancelled by Ctrl-C, else failed with the
     one-line reason and the traceback as the last lines of its log."""
-    from segtrack.tracking.run import failure_reason
+    from segtrack.tracking.script_end import failure_reason
     from trainer.loop import TrainingError
 
     if isinstance(error, KeyboardInterrupt):

@@ -4,6 +4,7 @@ HttpReporter for `segtrack train --server`, the local spool and `segtrack sync`.
 Torch-free at import: nothing here loads torch (import-linter checks it).
 """
 
-from segtrack.tracking.run import TrackedRun, track
+from segtrack.tracking.run import TrackedRun
+from segtrack.tracking.start import track
 
 __all__ = ["TrackedRun", "track"]

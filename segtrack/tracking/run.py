@@ -1,4 +1,5 @@
-"""`segtrack.track(...)`: a run that a training script (or `segtrack train --server`) logs into.
+"""`TrackedRun`: the run a training script (or `segtrack train --server`) logs into; see
+`segtrack.track` (segtrack.tracking.start) for starting one.
 
     import segtrack
 
@@ -21,29 +22,26 @@ still unsent when the run finishes stays spooled for `segtrack sync`. With no se
 from __future__ import annotations
 
 import atexit
-import json
 import logging
 import os
 import re
 import shutil
-import sys
 import threading
 import uuid
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from segtrack.local_tokens import HOME_ENV
 from segtrack.tracking import environment
 from segtrack.tracking.api import TrackingApi
 from segtrack.tracking.heartbeat import Heartbeat
 from segtrack.tracking.log_handler import RunLogHandler
 from segtrack.tracking.previews import check_sample
+from segtrack.tracking.script_end import MAX_REASON, failure_reason, script_end
 from segtrack.tracking.sender import Aborted, Halted, Sender
-from segtrack.tracking.spool import RunMeta, Spool
+from segtrack.tracking.spool import Spool
 from segtrack.tracking.spooler import (
     Entry,
     File,
@@ -59,42 +57,9 @@ from segtrack.tracking.upload import PIECE_BYTES
 
 logger = logging.getLogger(__name__)
 
-SERVER_ENV = "SEGTRACK_SERVER"
-SPOOL_ENV = "SEGTRACK_SPOOL_DIR"
-DEFAULT_HEARTBEAT_TIMEOUT_S = 120
-"""Without a heartbeat for this long the server fails the run: long enough to ride out a
-network hiccup, short enough that a killed process shows as failed within minutes."""
 FINISH_TIMEOUT_S = 30.0
 FINAL_STATUSES = ("succeeded", "failed", "cancelled")
 KIND_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
-MAX_REASON = 1000
-
-
-def default_spool_dir() -> Path:
-    """$SEGTRACK_SPOOL_DIR, else `spool` in segtrack's home folder (~/.segtrack)."""
-    configured = os.environ.get(SPOOL_ENV)
-    if configured:
-        return Path(configured)
-    return Path(os.environ.get(HOME_ENV) or Path.home() / ".segtrack") / "spool"
-
-
-def _plain(value: object, what: str) -> dict[str, Any] | None:
-    """`value` (a mapping, or a pydantic model such as TrainConfig) as a JSON-safe dict."""
-    if value is None:
-        return None
-    dump = getattr(value, "model_dump", None)
-    if callable(dump):
-        value = dump(mode="json")
-    if not isinstance(value, Mapping):
-        raise TypeError(f"{what} must be a mapping or a pydantic model, not {type(value).__name__}")
-    plain: dict[str, Any] = json.loads(json.dumps(dict(value), default=str))
-    return plain
-
-
-def failure_reason(error: BaseException) -> str:
-    """`Type: message`, one line, as the run page shows it."""
-    text = " ".join(str(error).split())
-    return f"{type(error).__name__}: {text}"[:MAX_REASON] if text else type(error).__name__
 
 
 class TrackedRun:
@@ -416,106 +381,5 @@ class TrackedRun:
 
     def _at_exit(self) -> None:
         """The script ended without finishing the run: finish it as the script ended."""
-        status, reason = _script_end.outcome or ("succeeded", None)
+        status, reason = script_end.outcome or ("succeeded", None)
         self.finish(status, reason)
-
-
-class _ScriptEnd:
-    """How the script ended, for runs it did not finish: an exception that reached the top
-    (seen through sys.excepthook, installed once) makes them failed or cancelled."""
-
-    def __init__(self) -> None:
-        self.outcome: tuple[str, str] | None = None
-        self._lock = threading.Lock()
-        self._installed = False
-
-    def install(self) -> None:
-        with self._lock:
-            if self._installed:
-                return
-            self._installed = True
-            previous = sys.excepthook
-
-            def remember(
-                kind: type[BaseException], error: BaseException, tb: TracebackType | None
-            ) -> None:
-                if isinstance(error, KeyboardInterrupt):
-                    self.outcome = ("cancelled", "interrupted (Ctrl-C)")
-                else:
-                    self.outcome = ("failed", failure_reason(error))
-                previous(kind, error, tb)
-
-            sys.excepthook = remember
-
-
-_script_end = _ScriptEnd()
-
-
-def track(
-    name: str | None = None,
-    config: object = None,
-    params: Mapping[str, Any] | None = None,
-    tags: Sequence[str] = (),
-    *,
-    server: str | None = None,
-    token: str | None = None,
-    spool_dir: str | os.PathLike[str] | None = None,
-    resumed_from: int | None = None,
-    heartbeat_timeout_s: int | None = DEFAULT_HEARTBEAT_TIMEOUT_S,
-    finish_timeout_s: float = FINISH_TIMEOUT_S,
-    capture_logs: bool = False,
-    origin: environment.Origin = "script",
-    piece_bytes: int = PIECE_BYTES,
-) -> TrackedRun:
-    """Start a tracked run.
-
-    Args:
-        name: The run's name on the dashboard.
-        config: A TrainConfig (or its dict): the server validates it, and the run page shows
-            and can clone it. A dict the server does not take as a TrainConfig is kept as
-            params instead.
-        params: Free-form parameters.
-        tags: The run's tags.
-        server: The server's URL; default $SEGTRACK_SERVER. None of both: the run is only
-            spooled (send it later with `segtrack sync`).
-        token: An API token; default $SEGTRACK_TOKEN, else the token `segtrack up` on this
-            machine remembered for the server.
-        spool_dir: Where the run's spool folder goes; default $SEGTRACK_SPOOL_DIR, else
-            ~/.segtrack/spool.
-        resumed_from: The server's id of the run this one continues (lineage).
-        heartbeat_timeout_s: The server fails the run after this long without a heartbeat
-            (10-86400; None: never).
-        finish_timeout_s: How long `finish` waits for the server.
-        capture_logs: Also send the root logger's lines to the run's log.
-        origin: What started the run ("script", or "cli" for `segtrack train`).
-        piece_bytes: Bytes per upload request.
-    """
-    server = server or os.environ.get(SERVER_ENV) or None
-    meta = RunMeta(
-        client_key=uuid.uuid4().hex,
-        server=server.rstrip("/") if server else None,
-        name=name,
-        tags=[str(tag) for tag in tags],
-        config=_plain(config, "config"),
-        params=_plain(params, "params"),
-        environment=environment.collect(origin),
-        created_at=datetime.now(UTC).isoformat(),
-        heartbeat_timeout_s=heartbeat_timeout_s,
-        resumed_from=resumed_from,
-    )
-    spool = Spool.create(Path(spool_dir) if spool_dir is not None else default_spool_dir(), meta)
-    spool.try_lock()
-    if server is None:
-        logger.info(
-            "no server given (server= or $%s): run %s is only spooled in %s; send it later "
-            "with `segtrack sync %s --server URL`",
-            SERVER_ENV,
-            meta.client_key,
-            spool.folder,
-            spool.folder.parent,
-        )
-    _script_end.install()
-    run = TrackedRun(spool, token=token, finish_timeout_s=finish_timeout_s, piece_bytes=piece_bytes)
-    if capture_logs:
-        run.capture_logs()
-    return run

@@ -11,9 +11,9 @@ from pathlib import Path
 
 from segtrack.tracking.api import TrackingApi
 from segtrack.tracking.heartbeat import Heartbeat
-from segtrack.tracking.run import default_spool_dir
 from segtrack.tracking.sender import Aborted, GaveUp, Halted, Sender
 from segtrack.tracking.spool import RUN_FILE, SentMark, Spool, SpoolError, spool_folders
+from segtrack.tracking.start import default_spool_dir
 
 logger = logging.getLogger(__name__)
 
