@@ -254,6 +254,8 @@ class TrackedRun:
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until everything logged so far is in the spool and, with a server, sent;
         False when that took longer than `timeout` seconds."""
+        if self._finished:  # the spool is closed: what could be sent was
+            return self.server is not None and self.spool.unsent() == 0
         marker = Marker()
         self._entries.append(marker)
         self._writer.wake()

@@ -22,7 +22,14 @@ import pytest
 from segtrack import track
 from segtrack.tracking.api import TrackingApi
 from segtrack.tracking.sender import Halted, Sender
-from segtrack.tracking.spool import RecordReader, RecordWriter, RunMeta, SentMark, Spool
+from segtrack.tracking.spool import (
+    RecordReader,
+    RecordWriter,
+    RunMeta,
+    SentMark,
+    Spool,
+    latest_run_id,
+)
 
 Handler = Callable[[httpx.Request], httpx.Response | None]
 
@@ -286,3 +293,18 @@ def test_a_script_that_ends_without_finishing_is_finished_as_it_ended(tmp_path: 
         "failed",
         "RuntimeError: no more data",
     )
+
+
+def test_a_resumed_training_finds_the_newest_run_its_folder_sent_to_that_server(
+    tmp_path: Path,
+) -> None:
+    for key, server, run_id, created_at in [
+        ("a" * 32, "http://tracker", 3, "2026-01-01T10:00:00+00:00"),
+        ("b" * 32, "http://tracker", 5, "2026-01-02T10:00:00+00:00"),
+        ("c" * 32, "http://elsewhere", 9, "2026-01-03T10:00:00+00:00"),
+        ("d" * 32, "http://tracker", None, "2026-01-04T10:00:00+00:00"),  # never reached it
+    ]:
+        meta = RunMeta(client_key=key, server=server, run_id=run_id, created_at=created_at)
+        Spool.create(tmp_path, meta)
+    assert latest_run_id(tmp_path, "http://tracker/") == 5
+    assert latest_run_id(tmp_path / "missing", "http://tracker") is None
