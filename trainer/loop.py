@@ -37,6 +37,7 @@ from trainer.data.inspection import inspect_for_config
 from trainer.data.loaders import DataBundle, LoaderWaitMeter, build_data
 from trainer.data.report import InspectionReport, require_ok
 from trainer.distributed import DistributedSetupError, World, join_world
+from trainer.environment import describe_environment
 from trainer.inference import InputNormalizer
 from trainer.losses import build_loss, output_channels
 from trainer.models.registry import build_model
@@ -311,6 +312,8 @@ def _run_info(run: _Run, warnings: Sequence[str], progress: _Progress) -> RunInf
         warnings=(*warnings, *run.precision.warnings, *data.notes, *run.notes),
         world_size=run.world.world_size,
         effective_batch_size=cfg.batch_size * run.world.world_size * cfg.grad_accum_steps,
+        # Only rank 0 reports, so only it asks git and CUDA.
+        environment=describe_environment() if run.world.is_main else {},
     )
 
 

@@ -46,6 +46,9 @@ class RunInfo:
     """Processes training together (batch_size is per process)."""
     effective_batch_size: int | None = None
     """Images per optimizer step: batch_size x world_size x grad_accum_steps."""
+    environment: Mapping[str, Any] = field(default_factory=dict)
+    """Where it trains (`trainer.environment.describe_environment`); the reporter adds where
+    the run came from (`origin`)."""
 
 
 @dataclass(frozen=True)
