@@ -14,12 +14,18 @@ it. Workers take one message at a time and acknowledge it when the run ends, so 
 leaves no message waiting in its queues.
 Each pass also drops workers not seen within the timeout, deletes events past their retention
 and sweeps metric points left behind by recently deleted runs.
+After a pass that failed (the database was away), heartbeats are judged again only once the
+reaper has reached the database for `heartbeat_timeout_s`: the workers' beats failed during the
+outage as well, and their runs go on (see `SEGTRACK_WORKER_OUTAGE_LIMIT_S`); one timeout is what
+they need to be seen again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -129,12 +135,33 @@ def fail_silent_trackers(session: Session, now: datetime) -> list[int]:
 
 
 def reap_once(
-    session: Session, settings: Settings, task_queue: TaskQueue, now: datetime | None = None
+    session: Session,
+    settings: Settings,
+    task_queue: TaskQueue,
+    now: datetime | None = None,
+    *,
+    judge_heartbeats: bool = True,
 ) -> ReapReport:
     """One pass over lost runs, stranded queued runs, stale workers and expired events (in the
-    caller's transaction)."""
+    caller's transaction); with `judge_heartbeats` False, runs and workers are not declared lost
+    (the heartbeats may have failed for the reaper's own reason: an outage of the database)."""
     now = now or utcnow()
     report = ReapReport()
+    if judge_heartbeats:
+        _reap_lost(session, settings, task_queue, now, report)
+    report.redispatched = redispatch_stranded(session, settings, task_queue, now)
+    report.swept_points = sweep_deleted_runs(session, now - SWEEP_WINDOW)
+    expired = now - timedelta(seconds=settings.event_retention_s)
+    deleted = session.execute(delete(Event).where(Event.created_at < expired))
+    report.deleted_events = int(deleted.rowcount)  # type: ignore[attr-defined]
+    report.expired_sessions = delete_expired_access(session, now)
+    return report
+
+
+def _reap_lost(
+    session: Session, settings: Settings, task_queue: TaskQueue, now: datetime, report: ReapReport
+) -> None:
+    """Fail or requeue the runs, and drop the workers, whose heartbeats stopped."""
     timeout = settings.heartbeat_timeout_s
     cutoff = now - timedelta(seconds=timeout)
     last_sign = func.coalesce(Run.heartbeat_at, Run.started_at, Run.queued_at, Run.created_at)
@@ -166,35 +193,39 @@ def reap_once(
             end_now(session, run, outcome, failure_reason=reason)
             report.failed.append(run.id)
     report.failed += fail_silent_trackers(session, now)
-    report.redispatched = redispatch_stranded(session, settings, task_queue, now)
     report.dropped_workers = drop_stale_workers(session, cutoff)
-    report.swept_points = sweep_deleted_runs(session, now - SWEEP_WINDOW)
-    expired = now - timedelta(seconds=settings.event_retention_s)
-    deleted = session.execute(delete(Event).where(Event.created_at < expired))
-    report.deleted_events = int(deleted.rowcount)  # type: ignore[attr-defined]
-    report.expired_sessions = delete_expired_access(session, now)
-    return report
 
 
 async def run_reaper(
-    factory: sessionmaker[Session], settings: Settings, task_queue: TaskQueue
+    factory: sessionmaker[Session],
+    settings: Settings,
+    task_queue: TaskQueue,
+    *,
+    clock: Callable[[], float] = time.monotonic,
 ) -> None:
-    """Reap every `reaper_interval_s` until cancelled; a failing pass is logged and retried."""
+    """Reap every `reaper_interval_s` until cancelled; a failing pass is logged and retried,
+    and the passes after it leave heartbeats alone for `heartbeat_timeout_s`."""
+    failed_at: float | None = None
 
-    def one_pass() -> ReapReport:
+    def one_pass(judge_heartbeats: bool) -> ReapReport:
         with session_scope(factory) as session:
-            return reap_once(session, settings, task_queue)
+            return reap_once(session, settings, task_queue, judge_heartbeats=judge_heartbeats)
 
     while True:
+        judge = failed_at is None or clock() - failed_at >= settings.heartbeat_timeout_s
         try:
-            report = await anyio.to_thread.run_sync(one_pass)
+            report = await anyio.to_thread.run_sync(one_pass, judge)
             if report.failed or report.requeued or report.redispatched or report.dropped_workers:
                 logger.info(
                     "reaper: failed %s, requeued %s, sent again %s, dropped workers %s",
                     report.failed, report.requeued, report.redispatched, report.dropped_workers,
                 )  # fmt: skip
         except Exception:
+            failed_at = clock()
             logger.exception(
-                "reaper pass failed; trying again in %.0f s", settings.reaper_interval_s
+                "reaper pass failed; trying again in %.0f s (lost runs are judged again once "
+                "passes succeed for %g s)",
+                settings.reaper_interval_s,
+                settings.heartbeat_timeout_s,
             )
         await asyncio.sleep(settings.reaper_interval_s)
