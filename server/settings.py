@@ -72,6 +72,12 @@ class Settings(BaseSettings):
         description="A cancelled (or shut down) run's training process gets this long to stop by "
         "itself, then SIGTERM, then as long again before SIGKILL",
     )
+    worker_outage_limit_s: float = Field(
+        300.0,
+        gt=0,
+        description="How long a worker keeps retrying a write the database refuses (an outage, "
+        "a restart, a locked SQLite file) before the run fails; reports wait in memory meanwhile",
+    )
     system_metrics_interval_s: float = Field(
         5.0, ge=1, description="Seconds between samples of a training run's CPU, memory and GPUs"
     )

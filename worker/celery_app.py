@@ -4,6 +4,8 @@ Each task thread claims a run, supervises its training process and records how i
 (`worker.training`). Messages are acknowledged after the run ends (`acks_late`) so a worker that
 dies mid-run does not lose its message; the atomic claim makes the redelivered copy harmless.
 
+A lost broker connection is retried without end while the runs in progress go on training.
+
 A warm shutdown (SIGTERM, or Ctrl-C in the worker's terminal) would wait for the runs to finish,
 which may take hours: instead it asks their training to stop, like a cancel, so the worker
 records the runs (resumable) and exits within seconds.
@@ -11,9 +13,11 @@ records the runs (resumable) and exits within seconds.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from celery import Celery, Task
+from celery.exceptions import CPendingDeprecationWarning
 from celery.signals import worker_shutting_down
 
 from server.queue import TASK_NAME, broker_transport_options
@@ -33,6 +37,12 @@ def create_worker_app(context: WorkerContext) -> Celery:
     app.conf.update(
         broker_transport_options=transport,
         broker_connection_retry_on_startup=True,
+        # A broker outage (a Redis restart) must not end the worker, nor the runs it trains:
+        # it reconnects for as long as it takes, and the runs' training goes on meanwhile (their
+        # messages are acknowledged when they end; a redelivered copy finds them claimed).
+        broker_connection_retry=True,
+        broker_connection_max_retries=None,
+        worker_cancel_long_running_tasks_on_connection_loss=False,
         task_default_queue=settings.default_queue,
         task_acks_late=True,
         task_reject_on_worker_lost=True,
@@ -40,6 +50,13 @@ def create_worker_app(context: WorkerContext) -> Celery:
         worker_prefetch_multiplier=1,
         worker_hijack_root_logger=False,
         worker_send_task_events=False,
+    )
+    # Celery warns on every lost connection that the default of the cancel setting above
+    # changes in 6.0; it is set explicitly.
+    warnings.filterwarnings(
+        "ignore",
+        message=r"\s*In Celery 5\.1 we introduced an optional breaking change",
+        category=CPendingDeprecationWarning,
     )
 
     def stop_training(**_signal: Any) -> None:

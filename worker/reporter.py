@@ -1,10 +1,11 @@
-"""DbReporter: the trainer's reports, written to the database one short transaction each.
+"""DbReporter: the trainer's reports, stored in the database by a background writer.
 
 Each epoch's metrics are one upsert (idempotent: a resumed epoch overwrites its own points) plus
-one event; previews are PNG files under the artifacts root plus rows pointing at them. After each
-commit the event is published (Redis) so dashboards update within a fraction of a second. A write
-that meets a locked or unreachable database is retried (`worker.retry`), so ingest load on the
-API never loses a report; the training waits meanwhile.
+one event; previews are PNG files under the artifacts root plus rows pointing at them. The rows
+are written by the run's `ReportWriter`, in order, one short transaction each, and the event is
+published (Redis) after each commit so dashboards update within a fraction of a second. A locked
+or unreachable database delays the rows, never the training: they wait in memory, bounded, and
+are retried for the worker's outage limit; past it the next report raises `ReportWriteError`.
 """
 
 from __future__ import annotations
@@ -13,12 +14,10 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
-from segtrack.tracking import environment
 from server.artifacts import preview_paths, relative_path
-from server.db import session_scope
-from server.events import notify_committed, record_event
+from server.events import record_event
 from server.metric.points import MetricPoint
 from server.metric.service import record_metrics
 from server.preview.png_files import write_preview_array
@@ -26,7 +25,7 @@ from server.preview.repository import add_preview, upsert_checkpoint
 from server.run.lifecycle import record_start
 from server.run.schemas import MaskEncodingOut, RunInfoOut
 from trainer.reporting import CheckpointKind, NullReporter, PreviewSample, RunInfo
-from worker.retry import retry_write
+from worker.report_writer import ReportWriter
 
 logger = logging.getLogger(__name__)
 
@@ -50,35 +49,28 @@ def run_info_out(info: RunInfo) -> RunInfoOut:
 
 
 class DbReporter(NullReporter):
-    """Reports of one run into the database and the artifacts folder."""
+    """Reports of one run into the database (through `writer`) and the artifacts folder.
+
+    Whoever runs the training flushes `writer` once `fit` has returned, before recording how
+    the run ended.
+    """
 
     def __init__(
         self,
         *,
         run_id: int,
-        sessions: sessionmaker[Session],
+        writer: ReportWriter,
         artifacts_dir: Path,
-        redis_url: str | None,
         stop_requested: Callable[[], bool],
     ) -> None:
         self._run_id = run_id
-        self._sessions = sessions
+        self._writer = writer
         self._artifacts_dir = artifacts_dir
-        self._redis_url = redis_url
         self._stop_requested = stop_requested
 
-    def _commit(self, what: str, write: Callable[[Session], object]) -> None:
-        """Run `write` in one transaction, retried until it commits; then publish its events."""
-
-        def attempt() -> None:
-            with session_scope(self._sessions) as session:
-                write(session)
-
-        retry_write(attempt, what=what)
-        notify_committed(self._redis_url)
-
     def on_start(self, info: RunInfo) -> None:
-        self._commit(
+        environment = {**info.environment, "origin": "worker"}
+        self._writer.submit(
             "start of the run",
             lambda session: record_start(
                 session,
@@ -87,20 +79,20 @@ class DbReporter(NullReporter):
                 epochs_planned=info.epochs,
                 device=info.device,
                 run_info=run_info_out(info),
-                environment=environment.collect("worker"),
+                environment=environment,
             ),
         )
 
     def on_epoch_end(self, epoch: int, metrics: Mapping[str, float]) -> None:
         points = [MetricPoint(key, epoch, float(value), epoch) for key, value in metrics.items()]
-        self._commit(
+        self._writer.submit(
             f"metrics of epoch {epoch}",
             lambda session: record_metrics(session, self._run_id, points),
         )
 
     def on_step_metrics(self, step: int, metrics: Mapping[str, float]) -> None:
         points = [MetricPoint(key, step, float(value)) for key, value in metrics.items()]
-        self._commit(
+        self._writer.submit(
             f"metrics of step {step}", lambda session: record_metrics(session, self._run_id, points)
         )
 
@@ -132,11 +124,15 @@ class DbReporter(NullReporter):
                 )
             record_event(session, "preview", self._run_id, {"epoch": epoch, "count": len(stored)})
 
-        self._commit(f"previews of epoch {epoch}", write)
+        self._writer.submit(f"previews of epoch {epoch}", write)
 
     def on_checkpoint(
         self, kind: CheckpointKind, path: Path, epoch: int, metric: float | None
     ) -> None:
+        # Read now: by the time the row is written, a later epoch may have replaced the file.
+        size_bytes = path.stat().st_size
+        relative = relative_path(self._artifacts_dir, path)
+
         def write(session: Session) -> None:
             upsert_checkpoint(
                 session,
@@ -144,8 +140,8 @@ class DbReporter(NullReporter):
                 kind=kind,
                 epoch=epoch,
                 metric=metric,
-                path=relative_path(self._artifacts_dir, path),
-                size_bytes=path.stat().st_size,
+                path=relative,
+                size_bytes=size_bytes,
             )
             record_event(
                 session,
@@ -154,7 +150,7 @@ class DbReporter(NullReporter):
                 {"kind": kind, "epoch": epoch, "metric": metric},
             )
 
-        self._commit(f"{kind} checkpoint of epoch {epoch}", write)
+        self._writer.submit(f"{kind} checkpoint of epoch {epoch}", write)
 
     def should_stop(self) -> bool:
         return self._stop_requested()

@@ -3,9 +3,10 @@
 The worker shares its database with the API. On SQLite the API's writers take the one write lock
 in turn, so under ingest load a report may wait its turn or hit "database is locked"; PostgreSQL
 may restart or drop a connection. Those errors are transient: each write (a claim, a report, a
-heartbeat, the outcome) runs again with exponential back-off until it commits, one at a time, so
-memory stays bounded and a report is never lost. After `WRITE_RETRY_LIMIT_S` of failures it gives
-up with `DatabaseUnavailableError`, whose message becomes the failed run's reason.
+heartbeat, the outcome) runs again with exponential back-off until it commits. The writes that
+must not be lost retry for the worker's outage limit (`SEGTRACK_WORKER_OUTAGE_LIMIT_S`); after
+that `DatabaseUnavailableError` gives up, and its message, which names the limit, becomes the
+failed run's reason.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-WRITE_RETRY_LIMIT_S = 300.0
-"""How long a worker keeps retrying one write before the run fails with the database's error."""
+OUTAGE_LIMIT_SETTING = "SEGTRACK_WORKER_OUTAGE_LIMIT_S"
+"""The setting of how long a run's writes are retried (`Settings.worker_outage_limit_s`)."""
 FIRST_DELAY_S = 0.05
 MAX_DELAY_S = 5.0
 _SQLITE_TRANSIENT = ("locked", "busy")
@@ -56,7 +57,8 @@ def retry_write(
     write: Callable[[], T],
     *,
     what: str,
-    limit_s: float = WRITE_RETRY_LIMIT_S,
+    limit_s: float,
+    setting: str | None = None,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
 ) -> T:
@@ -67,6 +69,8 @@ def retry_write(
             transient error, so it must be safe to repeat (upserts, guarded updates).
         what: Names the write in log lines and in the error.
         limit_s: Give up after retrying for this long.
+        setting: The setting `limit_s` comes from, named in the error so a reader knows
+            what to raise.
         sleep: Waits between attempts; `clock` tells the time (tests pass fakes).
 
     Raises:
@@ -85,8 +89,9 @@ def retry_write(
             attempts += 1
             waited = clock() - started
             if waited >= limit_s:
+                limit = f"{limit_s:g} s, the limit {setting} sets" if setting else f"{limit_s:g} s"
                 raise DatabaseUnavailableError(
-                    f"the database refused to store the {what} for {limit_s:g} s "
+                    f"the database refused to store the {what} for {limit} "
                     f"({attempts} attempts): {_first_line(error)}"
                 ) from error
             if attempts == 1 or attempts % 10 == 0:

@@ -40,7 +40,9 @@ from trainer.data.report import DatasetError
 from trainer.distributed import launch_command, launched_rank
 from trainer.loop import FitResult, TrainingError, fit
 from trainer.reporting import ConsoleReporter, MultiReporter
+from worker.report_writer import ReportWriteError, ReportWriter
 from worker.reporter import DbReporter
+from worker.retry import OUTAGE_LIMIT_SETTING, DatabaseUnavailableError, retry_write
 from worker.run_logging import CURRENT_RUN, install_run_id_logging
 from worker.run_outcome import TrainingOutcome, TrainingStatus, outcome_path, stop_path
 from worker.system_metrics import DataWaitReporter
@@ -91,24 +93,26 @@ def train(
     """Train run `run_id` with `config`; every error becomes a failed outcome with its reason."""
     out_dir = checkpoint_dir(settings.artifacts_dir, run_id)
     last = out_dir / "last.pt"
+    writer = ReportWriter(
+        run_id=run_id,
+        sessions=sessions,
+        redis_url=settings.redis_url,
+        limit_s=settings.worker_outage_limit_s,
+    )
     try:
         cfg = validate_config(config)
         reporter = MultiReporter(
             [
                 DbReporter(
                     run_id=run_id,
-                    sessions=sessions,
+                    writer=writer,
                     artifacts_dir=settings.artifacts_dir,
-                    redis_url=settings.redis_url,
                     stop_requested=stop_requested,
                 ),
                 # Epoch summaries and warnings in the run's log, which the run page tails.
                 ConsoleReporter(progress_bars=False),
                 DataWaitReporter(
-                    run_id=run_id,
-                    sessions=sessions,
-                    redis_url=settings.redis_url,
-                    interval_s=settings.system_metrics_interval_s,
+                    run_id=run_id, writer=writer, interval_s=settings.system_metrics_interval_s
                 ),
             ]
         )
@@ -116,6 +120,10 @@ def train(
         if resume and resume_from is None:
             logger.warning("resume asked but %s is missing; starting from scratch", last)
         result = fit(cfg, reporter, out_dir=out_dir, resume_from=resume_from)
+        # The outcome is recorded only once every report before it is stored.
+        writer.flush()
+    except ReportWriteError as error:
+        return TrainingOutcome("failed", str(error), without_sql_parameters(error.details))
     except TrainingError as error:
         return TrainingOutcome(
             "failed", error.reason, without_sql_parameters(traceback.format_exc())
@@ -129,7 +137,35 @@ def train(
             without_sql_parameters(f"{type(error).__name__}: {error}"),
             without_sql_parameters(traceback.format_exc()),
         )
+    finally:
+        # A failed or stopped training's reports so far are stored too.
+        writer.close()
     return _fit_outcome(result)
+
+
+def _read_and_train(
+    settings: Settings, sessions: sessionmaker[Session], run_id: int, *, resume: bool
+) -> TrainingOutcome | None:
+    """Read run `run_id`'s config and train it; None when the run is gone."""
+
+    def read_config() -> dict[str, Any] | None:
+        with session_scope(sessions, write=False) as session:
+            run = session.get(Run, run_id)
+            return dict(run.config or {}) if run is not None else None
+
+    try:
+        config = retry_write(
+            read_config,
+            what="config of the run",
+            limit_s=settings.worker_outage_limit_s,
+            setting=OUTAGE_LIMIT_SETTING,
+        )
+    except DatabaseUnavailableError as error:
+        return TrainingOutcome("failed", str(error))
+    if config is None:
+        return None
+    stop_file = stop_path(settings.artifacts_dir, run_id)
+    return train(settings, sessions, run_id, config, resume=resume, stop_requested=stop_file.exists)
 
 
 def _launch_ranks(nproc: int, module_args: Sequence[str]) -> NoReturn:
@@ -161,25 +197,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     settings = get_settings()
     engine = create_db_engine(settings.database_url)
-    sessions = make_session_factory(engine)
-    with session_scope(sessions, write=False) as session:
-        run = session.get(Run, args.run_id)
-        config = dict(run.config or {}) if run is not None else None
-    if config is None:
+    outcome = _read_and_train(
+        settings, make_session_factory(engine), args.run_id, resume=args.resume
+    )
+    engine.dispose()
+    if outcome is None:
         logger.error("run %d is gone; nothing to train", args.run_id)
         return 1
-    stop_file = stop_path(settings.artifacts_dir, args.run_id)
-    outcome = train(
-        settings,
-        sessions,
-        args.run_id,
-        config,
-        resume=args.resume,
-        stop_requested=stop_file.exists,
-    )
     if launched_rank() == 0:
         outcome.write(outcome_path(settings.artifacts_dir, args.run_id))
-    engine.dispose()
     return 0
 
 

@@ -45,7 +45,8 @@ from server.metric.points import SYSTEM_PREFIX, MetricPoint
 from server.metric.service import record_metrics
 from server.models import MetricSummary, Run, utcnow
 from trainer.reporting import EpochProgress, NullReporter
-from worker.retry import retry_write
+from worker.report_writer import ReportWriter
+from worker.retry import DatabaseUnavailableError, retry_write
 
 logger = logging.getLogger(__name__)
 
@@ -259,7 +260,12 @@ class RunClock:
 
     def next_step(self) -> int | None:
         """The step of a point taken now; None while it is still the last step's second."""
-        step = math.floor(self._monotonic() - self._started)
+        return self.step_at(self._monotonic())
+
+    def step_at(self, taken_at: float) -> int | None:
+        """The step of a point taken at `taken_at` (a `monotonic` reading), later than the
+        last one's; None while it is still the last step's second."""
+        step = math.floor(taken_at - self._started)
         if step == self.last_step:
             return None
         if step < self.last_step:
@@ -408,6 +414,8 @@ class SystemMetricsRecorder:
             )
         except _StopRequestedError:
             return
+        except DatabaseUnavailableError as error:  # an outage: the samples after it follow
+            logger.warning("run %d: dropped a system metrics sample: %s", self._run_id, error)
         except Exception:
             logger.exception("run %d: could not store a system metrics sample", self._run_id)
 
@@ -416,27 +424,26 @@ class DataWaitReporter(NullReporter):
     """Stores `sys/data_wait_percent` from rank 0's progress reports, at most every `interval_s`.
 
     Each point is the mean of the `data_wait_share`s reported since the previous point (the
-    first report is stored at once). It writes in the training process, on the training loop, so
-    a write that keeps failing is given up after `WRITE_RETRY_LIMIT_S` and logged; the training
-    goes on.
+    first report is stored at once). It reports on the training loop, so its points go through
+    the run's `ReportWriter`, behind the epochs' reports; one that cannot be stored is logged
+    and dropped, and the training goes on.
     """
 
     def __init__(
         self,
         *,
         run_id: int,
-        sessions: sessionmaker[Session],
-        redis_url: str | None,
+        writer: ReportWriter,
         interval_s: float,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         _check_interval(interval_s)
         self._run_id = run_id
-        self._sessions = sessions
-        self._redis_url = redis_url
+        self._writer = writer
         self._interval_s = interval_s
         self._clock = clock
         self._run_clock: RunClock | None = None
+        """Read by the writer's thread, with the first point, and used there only."""
         self._last_written_at: float | None = None
         self._shares: list[float] = []
         """Shares reported since the last point."""
@@ -452,24 +459,22 @@ class DataWaitReporter(NullReporter):
         self._last_written_at = now
         mean = sum(self._shares) / len(self._shares)
         self._shares.clear()
-        try:
-            self._write(100.0 * mean)
-        except Exception:
-            logger.exception("run %d: could not store the data wait share", self._run_id)
+        self._submit(100.0 * mean, taken_at=now)
 
-    def _write(self, percent: float) -> None:
-        if self._run_clock is None:
-            with session_scope(self._sessions, write=False) as session:
+    def _submit(self, percent: float, *, taken_at: float) -> None:
+        steps: list[int | None] = []
+        """The point's step, once known: a retried write stores the same point."""
+
+        def write(session: Session) -> None:
+            if self._run_clock is None:
                 self._run_clock = RunClock.read(
                     session, self._run_id, DATA_WAIT_KEYS, monotonic=self._clock
                 )
-        step = self._run_clock.next_step()
-        if step is not None:
-            point = MetricPoint(DATA_WAIT_KEY, step, percent)
-            _store(
-                self._sessions,
-                self._redis_url,
-                self._run_id,
-                [point],
-                what=f"data wait at {step} s",
-            )
+            if not steps:
+                steps.append(self._run_clock.step_at(taken_at))
+            if steps[0] is not None:
+                record_metrics(
+                    session, self._run_id, [MetricPoint(DATA_WAIT_KEY, steps[0], percent)]
+                )
+
+        self._writer.submit("data wait share", write, essential=False)

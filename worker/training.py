@@ -8,10 +8,10 @@ more slots than are free, the thread waits for them (head-of-line reservation, s
 it alive and brings cancels. A child that dies (a segfault, a CUDA error, the OOM killer) fails
 its run with its exit status and the last lines of its log; the worker goes on serving.
 
-Every write goes through `worker.retry`, so a busy or briefly unreachable database delays the
-claim or the outcome but never loses them. A worker asked to shut down (SIGTERM, Ctrl-C) stops
-its runs like a cancel and records them `cancelled` with a reason that says so; they can be
-resumed from their last checkpoint.
+Every write goes through `worker.retry`, so a busy or unreachable database delays the claim or
+the outcome but never loses them, for up to the worker's outage limit. A worker asked to shut
+down (SIGTERM, Ctrl-C) stops its runs like a cancel and records them `cancelled` with a reason
+that says so; they can be resumed from their last checkpoint.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from server.events import notify_committed
 from server.run.lifecycle import FinalStatus, SlotWait, claim_next, finish_run
 from server.settings import Settings
 from worker.heartbeat import Heartbeat, WorkerIdentity
-from worker.retry import retry_write
+from worker.retry import OUTAGE_LIMIT_SETTING, retry_write
 from worker.run_logging import run_logging
 from worker.run_process import ChildExit, RunProcess, describe_exit
 from worker.slots import Slot, SlotPool
@@ -128,7 +128,12 @@ def _claim_once(
                 return run
             return run.id, run.resume_requested, free[: run.gpus]
 
-    result = retry_write(claim, what=f"claim of run {message_run_id}")
+    result = retry_write(
+        claim,
+        what=f"claim of run {message_run_id}",
+        limit_s=context.settings.worker_outage_limit_s,
+        setting=OUTAGE_LIMIT_SETTING,
+    )
     if isinstance(result, SlotWait):
         return result
     notify_committed(context.settings.redis_url)
@@ -263,7 +268,12 @@ def execute_run(context: WorkerContext, message_run_id: int, task_id: str | None
                             failure_traceback=outcome.details,
                         )
 
-                retry_write(record_outcome, what=f"outcome of run {run_id} ({outcome.status})")
+                retry_write(
+                    record_outcome,
+                    what=f"outcome of run {run_id} ({outcome.status})",
+                    limit_s=context.settings.worker_outage_limit_s,
+                    setting=OUTAGE_LIMIT_SETTING,
+                )
                 notify_committed(context.settings.redis_url)
         finally:
             context.slots.release(run_id)

@@ -29,7 +29,8 @@ from server.metric.repository import read_rows
 from server.metric.service import record_metrics
 from server.models import Metric, Run, utcnow
 from trainer.reporting import EpochProgress
-from worker import system_metrics
+from worker import report_writer, system_metrics
+from worker.report_writer import ReportWriter
 from worker.system_metrics import (
     DATA_WAIT_KEY,
     DataWaitReporter,
@@ -262,6 +263,10 @@ def test_a_failed_write_is_logged_and_the_recorder_goes_on(
     assert f"run {missing_run} does not exist" in caplog.text
 
 
+def _writer(sessions: sessionmaker[Session], run_id: int) -> ReportWriter:
+    return ReportWriter(run_id=run_id, sessions=sessions, redis_url=None, limit_s=10)
+
+
 class FakeClock:
     def __init__(self) -> None:
         self.now = 1000.0
@@ -274,15 +279,17 @@ def test_the_data_wait_reporter_writes_at_most_once_per_interval(
     sessions: sessionmaker[Session], started_run: int
 ) -> None:
     clock = FakeClock()
-    reporter = DataWaitReporter(
-        run_id=started_run, sessions=sessions, redis_url=None, interval_s=5, clock=clock
-    )
+    writer = _writer(sessions, started_run)
+    reporter = DataWaitReporter(run_id=started_run, writer=writer, interval_s=5, clock=clock)
     for batch, share in enumerate([0.25, 0.5, 0.75]):  # within one interval
         reporter.on_train_progress(EpochProgress(2, batch, 10, data_wait_share=share))
+        writer.flush()  # the run's clock is read with the first point, before the fake one moves
         clock.now += 1.5
     reporter.on_train_progress(EpochProgress(2, 4, 10, data_wait_share=None))  # nothing measured
     clock.now += 1.0  # 5.5 s after the first write
     reporter.on_train_progress(EpochProgress(3, 0, 10, data_wait_share=0.1))
+    writer.flush()
+    writer.close()
 
     points = [(p.key, p.step, p.value, p.epoch) for p in _points(sessions, started_run)]
     first_step = points[0][1]
@@ -298,12 +305,13 @@ def test_the_data_wait_reporter_writes_at_most_once_per_interval(
 def test_a_data_wait_write_that_fails_is_logged_and_training_goes_on(
     sessions: sessionmaker[Session], caplog: pytest.LogCaptureFixture
 ) -> None:
-    reporter = DataWaitReporter(
-        run_id=2**31 - 1, sessions=sessions, redis_url=None, interval_s=5, clock=FakeClock()
-    )
-    with caplog.at_level(logging.ERROR, logger=system_metrics.__name__):
+    writer = _writer(sessions, 2**31 - 1)
+    reporter = DataWaitReporter(run_id=2**31 - 1, writer=writer, interval_s=5, clock=FakeClock())
+    with caplog.at_level(logging.WARNING, logger=report_writer.__name__):
         reporter.on_train_progress(EpochProgress(1, 0, 10, data_wait_share=0.5))
-    assert "could not store the data wait share" in caplog.text
+        writer.flush()  # raises nothing: the run does without the point
+    writer.close()
+    assert "dropped the data wait share" in caplog.text
     assert "does not exist" in caplog.text
 
 

@@ -22,6 +22,7 @@ from server.models import MetricSummary, Run
 from server.settings import Settings
 from worker import run_child
 from worker.heartbeat import Heartbeat, WorkerIdentity
+from worker.report_writer import ReportWriter
 from worker.reporter import DbReporter
 from worker.retry import DatabaseUnavailableError, is_transient, retry_write
 from worker.slots import Slot, SlotPool
@@ -66,7 +67,8 @@ def test_a_write_is_retried_with_back_off_until_it_commits() -> None:
             raise error
         return "stored"
 
-    assert retry_write(write, what="test", sleep=clock.sleep, clock=clock) == "stored"
+    stored = retry_write(write, what="test", limit_s=300, sleep=clock.sleep, clock=clock)
+    assert stored == "stored"
     assert len(clock.sleeps) == 6
     assert clock.sleeps[-1] > clock.sleeps[0]  # the waits grow
 
@@ -92,7 +94,7 @@ def test_a_lasting_error_is_not_retried() -> None:
         raise _operational(sqlite3.OperationalError("no such table: runs"))
 
     with pytest.raises(OperationalError):
-        retry_write(write, what="test", sleep=clock.sleep, clock=clock)
+        retry_write(write, what="test", limit_s=300, sleep=clock.sleep, clock=clock)
     assert calls == [1] and clock.sleeps == []
 
 
@@ -159,17 +161,16 @@ def retried() -> Iterator[_Retried]:
 def test_an_epoch_report_waits_out_a_locked_database(
     sessions: sessionmaker[Session], run_id: int, tmp_path: Path, retried: _Retried
 ) -> None:
+    writer = ReportWriter(run_id=run_id, sessions=sessions, redis_url=None, limit_s=300)
     reporter = DbReporter(
-        run_id=run_id,
-        sessions=sessions,
-        artifacts_dir=tmp_path,
-        redis_url=None,
-        stop_requested=lambda: False,
+        run_id=run_id, writer=writer, artifacts_dir=tmp_path, stop_requested=lambda: False
     )
     holder, holding = _hold_the_lock_until(sessions, retried.seen)
     assert holding.wait(10)
     reporter.on_epoch_end(1, {"val/iou": 0.5, "train/loss": 1.25})
     holder.join(10)
+    writer.flush()
+    writer.close()
     assert retried.seen.is_set()
     with session_scope(sessions, write=False) as session:
         counts = dict(session.execute(select(MetricSummary.key, MetricSummary.count)).all())

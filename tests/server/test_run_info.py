@@ -13,6 +13,7 @@ from server.run.lifecycle import claim_run, record_start
 from server.run.schemas import MaskEncodingOut, RunInfoOut
 from tests.server.helpers import ApiClient, valid_config
 from trainer.reporting import RunInfo
+from worker.report_writer import ReportWriter
 from worker.reporter import DbReporter
 
 pytestmark = pytest.mark.usefixtures("shapes_dataset")
@@ -75,12 +76,9 @@ def test_the_worker_reporter_stores_what_the_trainer_reported(
     tmp_path: Path,
 ) -> None:
     run_id = _running(client, db_session)
+    writer = ReportWriter(run_id=run_id, sessions=session_factory, redis_url=None, limit_s=10)
     reporter = DbReporter(
-        run_id=run_id,
-        sessions=session_factory,
-        artifacts_dir=tmp_path,
-        redis_url=None,
-        stop_requested=lambda: False,
+        run_id=run_id, writer=writer, artifacts_dir=tmp_path, stop_requested=lambda: False
     )
     colours: dict[str, Any] = {
         "mode": "rgb",
@@ -102,14 +100,17 @@ def test_the_worker_reporter_stores_what_the_trainer_reported(
             parameters=31_042,
             mask_encoding=colours,
             warnings=("images are grey: in_channels 1",),
+            environment={"host": "gpu7", "python": "3.11.7", "gpus": ["NVIDIA H100"]},
         )
     )
+    writer.flush()
+    writer.close()
 
     run = client.get(f"/api/v1/runs/{run_id}").json()
     assert run["class_names"] == ["background", "road", "tree"]
     assert (run["epochs_planned"], run["device"]) == (30, "cuda:0 (bf16)")
     assert run["environment"]["origin"] == "worker" and run["origin"] == "worker"
-    assert run["environment"]["host"] and run["environment"]["python"]
+    assert run["environment"]["host"] == "gpu7" and run["environment"]["gpus"] == ["NVIDIA H100"]
     info = run["run_info"]
     assert (info["num_train"], info["num_val"], info["in_channels"]) == (80, 20, 1)
     assert (info["start_epoch"], info["steps_per_epoch"], info["parameters"]) == (4, 10, 31_042)
