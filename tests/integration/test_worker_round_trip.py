@@ -9,95 +9,28 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
-import subprocess
-import sys
 import threading
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, BinaryIO
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import redis
 
 from segtrack.client import SegtrackClient
 from tests.conftest import create_scratch_database, drop_scratch_database
+from tests.integration.services import (
+    REDIS_URL,
+    TINY,
+    Service,
+    admin_token,
+    answers,
+    wait_for,
+)
+from tests.own_servers import free_port
 from trainer.data.demo import make_demo_dataset
 
-REDIS_URL = os.environ.get("SEGTRACK_TEST_REDIS", "redis://127.0.0.1:6379/0")
 HEARTBEAT_TIMEOUT_S = 4.0
 REDISPATCH_AFTER_S = 3.0
-TINY = {
-    "dataset": "demo",
-    "base_channels": 8,
-    "depth": 2,
-    "batch_size": 8,
-    "num_workers": 0,
-    "augment": "none",
-    "preview_count": 2,
-}
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
-@dataclass
-class Service:
-    """An API process and worker processes sharing one database, broker and artifacts folder."""
-
-    environment: dict[str, str]
-    url: str
-    logs: Path
-    token: str
-    api: subprocess.Popen[bytes] | None = None
-    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
-    log_files: list[BinaryIO] = field(default_factory=list)
-
-    def _spawn(self, name: str, command: list[str]) -> subprocess.Popen[bytes]:
-        log = (self.logs / f"{name}.log").open("ab")
-        self.log_files.append(log)
-        return subprocess.Popen(command, env=self.environment, stdout=log, stderr=subprocess.STDOUT)
-
-    def start_api(self, port: int) -> None:
-        self.api = self._spawn(
-            "api", [sys.executable, "-m", "segtrack", "serve", "--port", str(port)]
-        )
-
-    def start_worker(self) -> subprocess.Popen[bytes]:
-        worker = self._spawn(
-            f"worker{len(self.workers)}", [sys.executable, "-m", "segtrack", "worker"]
-        )
-        self.workers.append(worker)
-        return worker
-
-    def stop(self) -> None:
-        for process in [*self.workers, self.api]:
-            if process is not None and process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in [*self.workers, self.api]:
-            if process is not None:
-                try:
-                    process.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
-        for log in self.log_files:
-            log.close()
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +41,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     queue = f"integration-{os.getpid()}"
     broker = redis.Redis.from_url(REDIS_URL)
     broker.delete(queue)
-    port = _free_port()
+    port = free_port()
     environment = {
         **os.environ,
         "SEGTRACK_DATA_DIR": str(data_dir),
@@ -122,28 +55,15 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
         "NO_ALBUMENTATIONS_UPDATE": "1",
         "OMP_NUM_THREADS": "1",
     }
-    subprocess.run([sys.executable, "-m", "segtrack", "db", "upgrade"], env=environment, check=True)
-    segtrack = [sys.executable, "-m", "segtrack"]
-    subprocess.run(
-        [*segtrack, "user", "create", "admin", "--role", "admin", "--no-password"],
-        env=environment,
-        check=True,
-    )
-    token = subprocess.run(
-        [*segtrack, "token", "create", "--user", "admin", "--name", "integration"],
-        env=environment,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
+    token = admin_token(environment, "integration")
     running = Service(environment, f"http://127.0.0.1:{port}", data_dir, token)
     running.start_api(port)
     running.start_worker()
     client = SegtrackClient(running.url, token=token, timeout=10)
     try:
-        _wait_for(lambda: _answers(client), 60, "the API to start")
+        wait_for(lambda: answers(client), 60, "the API to start")
         client._call("POST", "/api/v1/datasets", json={"name": "demo", "path": "demo"})
-        _wait_for(lambda: client._call("GET", "/api/v1/workers")["workers"], 90, "a worker")
+        wait_for(lambda: client._call("GET", "/api/v1/workers")["workers"], 90, "a worker")
         yield running
     finally:
         client.close()
@@ -151,14 +71,6 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
         broker.delete(queue)
         broker.close()
         drop_scratch_database(database)
-
-
-def _answers(client: SegtrackClient) -> bool:
-    try:
-        client._call("GET", "/healthz")
-    except Exception:
-        return False
-    return True
 
 
 @pytest.fixture
@@ -230,7 +142,7 @@ def test_a_run_trains_on_a_worker_and_streams_its_epochs(
 
 def test_a_running_run_is_cancelled_within_an_epoch(client: SegtrackClient) -> None:
     run = client.submit({**TINY, "epochs": 500}, name="to cancel")
-    _wait_for(lambda: client.get_run(run["id"])["epochs_done"] >= 1, 120, "a first epoch")
+    wait_for(lambda: client.get_run(run["id"])["epochs_done"] >= 1, 120, "a first epoch")
     cancelling = client.cancel(run["id"])
     assert cancelling["status"] in {"cancelling", "cancelled"}
 
@@ -245,7 +157,7 @@ def test_a_killed_worker_fails_its_run_or_requeues_it_to_resume(
     service: Service, client: SegtrackClient
 ) -> None:
     lost = client.submit({**TINY, "epochs": 500}, name="worker lost")
-    _wait_for(lambda: _status(client, lost["id"]) == "running", 120, "the run to start")
+    wait_for(lambda: _status(client, lost["id"]) == "running", 120, "the run to start")
     service.workers[-1].send_signal(signal.SIGKILL)
     final = client.wait(lost["id"], timeout=60)
     assert final["status"] == "failed"
@@ -255,7 +167,7 @@ def test_a_killed_worker_fails_its_run_or_requeues_it_to_resume(
     retried = client.submit({**TINY, "epochs": 60}, name="retried", max_retries=1)
     checkpoints = f"/api/v1/runs/{retried['id']}/checkpoints"
     # The last checkpoint is what a resume starts from (best.pt is written just before it).
-    _wait_for(
+    wait_for(
         lambda: any(
             item["kind"] == "last" for item in client._call("GET", checkpoints)["checkpoints"]
         ),
@@ -264,7 +176,7 @@ def test_a_killed_worker_fails_its_run_or_requeues_it_to_resume(
     )
     service.workers[-1].send_signal(signal.SIGKILL)
     # The reaper requeues the run; a fresh worker resumes it from its last checkpoint.
-    _wait_for(lambda: _status(client, retried["id"]) == "queued", 60, "the requeue")
+    wait_for(lambda: _status(client, retried["id"]) == "queued", 60, "the requeue")
     service.start_worker()
     final = client.wait(retried["id"], timeout=180)
     assert final["status"] == "succeeded", final.get("failure_reason")
@@ -299,7 +211,7 @@ def test_a_redelivered_message_never_trains_a_run_twice(
 
 def test_a_higher_priority_run_trains_first(client: SegtrackClient) -> None:
     blocker = client.submit({**TINY, "epochs": 500}, name="keeps the worker busy")
-    _wait_for(lambda: _status(client, blocker["id"]) == "running", 120, "the blocker to start")
+    wait_for(lambda: _status(client, blocker["id"]) == "running", 120, "the blocker to start")
     low = client.submit({**TINY, "epochs": 1}, name="low", priority=0)
     high = client.submit({**TINY, "epochs": 1}, name="high", priority=9)
     queue = client._call("GET", "/api/v1/workers")["queue"]
@@ -322,9 +234,9 @@ def test_a_message_the_broker_lost_is_sent_again(service: Service, client: Segtr
     queue = service.environment["SEGTRACK_DEFAULT_QUEUE"]
     broker = redis.Redis.from_url(REDIS_URL)
     blocker = client.submit({**TINY, "epochs": 500}, name="keeps the worker busy")
-    _wait_for(lambda: _status(client, blocker["id"]) == "running", 120, "the blocker to start")
+    wait_for(lambda: _status(client, blocker["id"]) == "running", 120, "the blocker to start")
     stranded = client.submit({**TINY, "epochs": 1}, name="its message is lost")
-    keys = _wait_for(lambda: _waiting_messages(broker, queue), 10, "the message in Redis")
+    keys = wait_for(lambda: _waiting_messages(broker, queue), 10, "the message in Redis")
     broker.delete(*keys)  # as a Redis restart without persistence would
     broker.close()
 

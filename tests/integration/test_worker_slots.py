@@ -12,8 +12,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -30,14 +28,16 @@ from sqlalchemy.engine import Engine
 from segtrack.client import SegtrackClient
 from server.models import Event
 from tests.conftest import create_scratch_database, drop_scratch_database
-from tests.integration.test_worker_round_trip import (
+from tests.integration.services import (
     REDIS_URL,
+    SEGTRACK,
     TINY,
     Service,
-    _answers,
-    _free_port,
-    _wait_for,
+    admin_token,
+    answers,
+    wait_for,
 )
+from tests.own_servers import free_port
 from trainer.data.demo import make_demo_dataset
 
 CANCEL_GRACE_S = 2.0
@@ -51,7 +51,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     queue = f"slots-{os.getpid()}"
     broker = redis.Redis.from_url(REDIS_URL)
     broker.delete(queue)
-    port = _free_port()
+    port = free_port()
     environment = {
         **os.environ,
         "SEGTRACK_DATA_DIR": str(data_dir),
@@ -65,28 +65,15 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
         "NO_ALBUMENTATIONS_UPDATE": "1",
         "OMP_NUM_THREADS": "1",
     }
-    segtrack = [sys.executable, "-m", "segtrack"]
-    subprocess.run([*segtrack, "db", "upgrade"], env=environment, check=True)
-    subprocess.run(
-        [*segtrack, "user", "create", "admin", "--role", "admin", "--no-password"],
-        env=environment,
-        check=True,
-    )
-    token = subprocess.run(
-        [*segtrack, "token", "create", "--user", "admin", "--name", "slots"],
-        env=environment,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
+    token = admin_token(environment, "slots")
     running = Service(environment, f"http://127.0.0.1:{port}", data_dir, token)
     running.start_api(port)
-    running.workers.append(running._spawn("worker", [*segtrack, "worker", "--slots", "2"]))
+    running.workers.append(running._spawn("worker", [*SEGTRACK, "worker", "--slots", "2"]))
     client = SegtrackClient(running.url, token=token, timeout=10)
     try:
-        _wait_for(lambda: _answers(client), 60, "the API to start")
+        wait_for(lambda: answers(client), 60, "the API to start")
         client._call("POST", "/api/v1/datasets", json={"name": "demo", "path": "demo"})
-        _wait_for(lambda: client._call("GET", "/api/v1/workers")["workers"], 90, "a worker")
+        wait_for(lambda: client._call("GET", "/api/v1/workers")["workers"], 90, "a worker")
         yield running
     finally:
         client.close()
@@ -160,7 +147,7 @@ def test_a_more_urgent_wide_run_is_not_starved_by_narrow_ones(
     client: SegtrackClient, database: Engine, service: Service
 ) -> None:
     blocker = _submit(client, {**TINY, "epochs": 500}, name="blocker")
-    _wait_for(lambda: client.get_run(blocker)["status"] == "running", 120, "the blocker to start")
+    wait_for(lambda: client.get_run(blocker)["status"] == "running", 120, "the blocker to start")
     workers = client._call("GET", "/api/v1/workers")["workers"]
     assert [slot["run"]["id"] if slot["run"] else None for slot in workers[0]["slots"]] == [
         blocker,
@@ -171,7 +158,7 @@ def test_a_more_urgent_wide_run_is_not_starved_by_narrow_ones(
         _submit(client, {**TINY, "epochs": 1}, priority=1, name=f"narrow {i}") for i in range(2)
     ]
     # The wide run holds the free slot for itself: the narrow runs behind it wait.
-    _wait_for(lambda: "waiting for them" in (service.logs / "worker.log").read_text(), 60, "a wait")
+    wait_for(lambda: "waiting for them" in (service.logs / "worker.log").read_text(), 60, "a wait")
     assert [client.get_run(run_id)["status"] for run_id in [wide, *stream]] == ["queued"] * 3
 
     client.cancel(blocker)
@@ -198,8 +185,8 @@ def test_a_killed_training_process_fails_its_run_and_the_worker_goes_on(
     client: SegtrackClient, database: Engine, service: Service
 ) -> None:
     doomed = _submit(client, {**TINY, "epochs": 500}, name="doomed")
-    _wait_for(lambda: client.get_run(doomed)["epochs_done"] >= 1, 120, "a first epoch")
-    process = _wait_for(lambda: _training_process(service, doomed), 10, "its training process")
+    wait_for(lambda: client.get_run(doomed)["epochs_done"] >= 1, 120, "a first epoch")
+    process = wait_for(lambda: _training_process(service, doomed), 10, "its training process")
     process.send_signal(signal.SIGKILL)
     final = client.wait(doomed, timeout=60)
     assert final["status"] == "failed"
@@ -250,11 +237,11 @@ def test_a_run_stuck_loading_data_is_cancelled_within_the_grace(
 ) -> None:
     config = {**TINY, "num_workers": 1, "epochs": 500}
     run_id = _submit(client, config, name="stuck")
-    _wait_for(lambda: client.get_run(run_id)["epochs_done"] >= 1, 120, "a first epoch")
-    trainer = _wait_for(lambda: _training_process(service, run_id), 10, "its training process")
+    wait_for(lambda: client.get_run(run_id)["epochs_done"] >= 1, 120, "a first epoch")
+    trainer = wait_for(lambda: _training_process(service, run_id), 10, "its training process")
     freezer = _FreezeDataLoading(trainer)
     try:
-        _wait_for(lambda: freezer.frozen, 30, "a data-loading process to freeze")
+        wait_for(lambda: freezer.frozen, 30, "a data-loading process to freeze")
         time.sleep(2)  # the batches it had loaded are used up: the training waits for data
         epochs = client.get_run(run_id)["epochs_done"]
         client.cancel(run_id)
@@ -265,7 +252,7 @@ def test_a_run_stuck_loading_data_is_cancelled_within_the_grace(
     assert final["failure_reason"] == "the training did not stop within 2 s: SIGTERM"
     assert final["epochs_done"] == epochs
     assert _training_process(service, run_id) is None
-    _wait_for(lambda: all(map(_gone, freezer.frozen)), 10, "its group to be killed")
+    wait_for(lambda: all(map(_gone, freezer.frozen)), 10, "its group to be killed")
 
 
 def test_a_run_wider_than_every_worker_says_so(

@@ -6,85 +6,21 @@ Runs its own redis-server on a free port; the shared one on 6379 is never touche
 
 from __future__ import annotations
 
-import os
-import shutil
-import signal
-import socket
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-import redis
 
 from server.event_hub import EventHub
+from tests.own_servers import OwnRedis
 from tests.server.helpers import LiveServer, sse_messages
 
 Start = Callable[..., LiveServer]
 
 
-class OwnRedis:
-    """A throw-away redis-server on its own port, which a test may kill and start again."""
-
-    def __init__(self, folder: Path) -> None:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port: int = probe.getsockname()[1]
-        self.folder = folder
-        self.pidfile = folder / "redis.pid"
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        subprocess.run(
-            [
-                "redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-                "--save", "", "--appendonly", "no", "--daemonize", "yes",
-                "--pidfile", str(self.pidfile), "--dir", str(self.folder),
-            ],
-            check=True,
-            capture_output=True,
-        )  # fmt: skip
-        client = redis.Redis.from_url(self.url, socket_connect_timeout=1)
-        deadline = time.monotonic() + 10
-        try:
-            while True:
-                try:
-                    client.ping()
-                    return
-                except redis.ConnectionError:
-                    assert time.monotonic() < deadline, "redis-server did not start"
-                    time.sleep(0.02)
-        finally:
-            client.close()
-
-    def kill(self) -> None:
-        """SIGKILL, as a crash would: no goodbye to the subscribers."""
-        if not self.pidfile.exists():
-            return
-        pid = int(self.pidfile.read_text())
-        os.kill(pid, signal.SIGKILL)
-        deadline = time.monotonic() + 10
-        while _alive(pid):
-            assert time.monotonic() < deadline, "redis-server did not stop"
-            time.sleep(0.02)
-        self.pidfile.unlink()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A killed daemon is reaped by init; until then it is a zombie, which is gone for us.
-    stat = Path(f"/proc/{pid}/stat")
-    return stat.exists() and stat.read_text().rpartition(")")[2].split()[0] != "Z"
-
-
 @pytest.fixture
 def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
-    if shutil.which("redis-server") is None:
-        pytest.fail("this test needs redis-server on the PATH (apt-get install redis-server)")
     server = OwnRedis(tmp_path)
     server.start()
     try:

@@ -1,0 +1,107 @@
+"""A real API process and real worker processes for the integration tests: the service they
+make, a tiny run config, and waiting for conditions."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from segtrack.client import SegtrackClient
+
+REDIS_URL = os.environ.get("SEGTRACK_TEST_REDIS", "redis://127.0.0.1:6379/0")
+SEGTRACK = [sys.executable, "-m", "segtrack"]
+TINY = {
+    "dataset": "demo",
+    "base_channels": 8,
+    "depth": 2,
+    "batch_size": 8,
+    "num_workers": 0,
+    "augment": "none",
+    "preview_count": 2,
+}
+"""A run that trains in seconds on a CPU."""
+
+
+def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
+    """Poll `condition` until it returns something true, and return that."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def answers(client: SegtrackClient) -> bool:
+    """Whether the API answers at all."""
+    try:
+        client._call("GET", "/healthz")
+    except Exception:
+        return False
+    return True
+
+
+def admin_token(environment: dict[str, str], name: str) -> str:
+    """Bring the database of `environment` to the head migration, create an admin and return
+    a token of theirs named `name`."""
+    subprocess.run([*SEGTRACK, "db", "upgrade"], env=environment, check=True)
+    subprocess.run(
+        [*SEGTRACK, "user", "create", "admin", "--role", "admin", "--no-password"],
+        env=environment,
+        check=True,
+    )
+    return subprocess.run(
+        [*SEGTRACK, "token", "create", "--user", "admin", "--name", name],
+        env=environment,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+
+
+@dataclass
+class Service:
+    """An API process and worker processes sharing one database, broker and artifacts folder."""
+
+    environment: dict[str, str]
+    url: str
+    logs: Path
+    token: str
+    api: subprocess.Popen[bytes] | None = None
+    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    log_files: list[BinaryIO] = field(default_factory=list)
+
+    def _spawn(self, name: str, command: list[str]) -> subprocess.Popen[bytes]:
+        log = (self.logs / f"{name}.log").open("ab")
+        self.log_files.append(log)
+        return subprocess.Popen(command, env=self.environment, stdout=log, stderr=subprocess.STDOUT)
+
+    def start_api(self, port: int) -> None:
+        self.api = self._spawn("api", [*SEGTRACK, "serve", "--port", str(port)])
+
+    def start_worker(self, *options: str) -> subprocess.Popen[bytes]:
+        worker = self._spawn(f"worker{len(self.workers)}", [*SEGTRACK, "worker", *options])
+        self.workers.append(worker)
+        return worker
+
+    def stop(self) -> None:
+        for process in [*self.workers, self.api]:
+            if process is not None and process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in [*self.workers, self.api]:
+            if process is not None:
+                try:
+                    process.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+        for log in self.log_files:
+            log.close()
