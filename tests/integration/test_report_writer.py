@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,7 +16,7 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from server.db import create_db_engine, make_session_factory, session_scope, upgrade_database
+from server.db import create_db_engine, make_session_factory, session_scope
 from server.models import Metric, Run
 from server.settings import Settings
 from trainer.loop import FitResult
@@ -24,25 +24,6 @@ from trainer.reporting import Reporter
 from worker import report_writer, run_child
 from worker.report_writer import ReportWriteError, ReportWriter
 from worker.retry import OUTAGE_LIMIT_SETTING
-
-
-@pytest.fixture
-def sessions(tmp_path: Path) -> Iterator[sessionmaker[Session]]:
-    url = f"sqlite:///{tmp_path / 'worker.db'}"
-    upgrade_database(url)
-    # A short wait for the write lock, so a held lock fails a write at once and it is retried.
-    engine = create_db_engine(url, sqlite_lock_timeout_s=0.05)
-    yield make_session_factory(engine)
-    engine.dispose()
-
-
-@pytest.fixture
-def run_id(sessions: sessionmaker[Session]) -> int:
-    with session_scope(sessions) as session:
-        run = Run(name="training", status="running", config={}, queue="default", worker="cpu1")
-        session.add(run)
-        session.flush()
-        return run.id
 
 
 def _note(value: str) -> Callable[[Session], object]:

@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
-from server.db import create_db_engine, make_session_factory, session_scope, upgrade_database
+from server.db import session_scope
 from server.models import MetricSummary, Run
 from server.settings import Settings
 from worker import run_child
@@ -99,25 +99,6 @@ def test_a_lasting_error_is_not_retried() -> None:
 
 
 # --- on a real SQLite database --------------------------------------------------------------------
-
-
-@pytest.fixture
-def sessions(tmp_path: Path) -> Iterator[sessionmaker[Session]]:
-    url = f"sqlite:///{tmp_path / 'worker.db'}"
-    upgrade_database(url)
-    # A short wait for the write lock, so a held lock fails a write at once and it is retried.
-    engine = create_db_engine(url, sqlite_lock_timeout_s=0.05)
-    yield make_session_factory(engine)
-    engine.dispose()
-
-
-@pytest.fixture
-def run_id(sessions: sessionmaker[Session]) -> int:
-    with session_scope(sessions) as session:
-        run = Run(name="training", status="running", config={}, queue="default", worker="cpu1")
-        session.add(run)
-        session.flush()
-        return run.id
 
 
 class _Retried(logging.Handler):
