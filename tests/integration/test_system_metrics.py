@@ -43,7 +43,7 @@ TREE_KEYS = {"sys/cpu_percent", "sys/rss_mb"}
 
 # A child that starts a grandchild; both burn CPU for a while, then wait to be killed.
 _BURN = (
-    "import time\nend = time.monotonic() + 3\nwhile time.monotonic() < end: pass\ntime.sleep(60)"
+    "import time\nend = time.monotonic() + 20\nwhile time.monotonic() < end: pass\ntime.sleep(60)"
 )
 _CHILD = textwrap.dedent(f"""
     import subprocess, sys
@@ -59,7 +59,11 @@ def process_tree() -> Iterator[tuple[psutil.Process, psutil.Process]]:
     child = subprocess.Popen([sys.executable, "-c", _CHILD], stdout=subprocess.PIPE, text=True)
     assert child.stdout is not None
     grandchild = psutil.Process(int(child.stdout.readline()))
-    yield psutil.Process(child.pid), grandchild
+    tree = (psutil.Process(child.pid), grandchild)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and any(process.cpu_times().user < 0.3 for process in tree):
+        time.sleep(0.05)  # busy for a while, even on a loaded machine
+    yield tree
     for process in (grandchild, psutil.Process(child.pid)):
         process.kill()
     child.wait()
@@ -73,7 +77,7 @@ def test_the_sampler_sums_a_process_tree_and_reads_the_host(
     child, grandchild = process_tree
     sampler = SystemSampler(child.pid, gpu_indices=[0])
     first = sampler.sample()
-    time.sleep(0.3)
+    time.sleep(1.0)
     second = sampler.sample()
     sampler.close()
 
