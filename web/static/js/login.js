@@ -1,5 +1,6 @@
 // The sign-in page: posts name and password as JSON, then goes where the user was headed.
-import { request, say, safeNext } from "./request.js";
+import { request, say } from "./request.js";
+import { safeNext } from "./pure/urls.js";
 
 const form = /** @type {HTMLFormElement} */ (document.getElementById("login-form"));
 const message = /** @type {HTMLElement} */ (document.getElementById("login-message"));

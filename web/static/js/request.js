@@ -82,15 +82,6 @@ export function say(region, text, kind = "info") {
   region.hidden = !text;
 }
 
-/**
- * A local path to go to after signing in: `next` when it is one of ours, else "/".
- * @param {string | null} next
- */
-export function safeNext(next) {
-  if (!next || !next.startsWith("/") || next.startsWith("//") || next.startsWith("/\\")) return "/";
-  return next;
-}
-
 /** @param {string | null} iso */
 export function when(iso) {
   return iso ? new Date(iso).toLocaleString() : "–";
