@@ -37,8 +37,12 @@ RUN_STATUSES: tuple[str, ...] = (
     "succeeded",
     "failed",
     "cancelled",
+    "pruned",
 )
-TERMINAL_STATUSES: tuple[str, ...] = ("succeeded", "failed", "cancelled")
+TERMINAL_STATUSES: tuple[str, ...] = ("succeeded", "failed", "cancelled", "pruned")
+"""`pruned`: stopped at an epoch end by its sweep's early-termination rule."""
+SWEEP_STATUSES: tuple[str, ...] = ("running", "paused", "finished", "cancelled")
+SWEEP_METHODS: tuple[str, ...] = ("grid", "random", "bayes")
 ROLES: tuple[str, ...] = ("admin", "member", "viewer")
 TOKEN_SCOPES: tuple[str, ...] = ("read", "write")
 
@@ -91,6 +95,10 @@ class Base(DeclarativeBase):
     }
 
 
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return "{} IN ({})".format(column, ", ".join(f"'{value}'" for value in values))
+
+
 class Dataset(Base):
     """A dataset folder registered by name, with its last inspection report."""
 
@@ -115,15 +123,13 @@ class Run(Base):
 
     __tablename__ = "runs"
     __table_args__ = (
-        CheckConstraint(
-            "status IN ({})".format(", ".join(f"'{status}'" for status in RUN_STATUSES)),
-            name="status",
-        ),
+        CheckConstraint(_in("status", RUN_STATUSES), name="status"),
         CheckConstraint("priority BETWEEN 0 AND 9", name="priority"),
         Index("ix_runs_created_at_id", "created_at", "id"),
         Index("ix_runs_status_created_at", "status", "created_at"),
         Index("ix_runs_best_val_iou_id", "best_val_iou", "id"),
         Index("ix_runs_queue_order", "status", "priority", "queued_at"),
+        UniqueConstraint("sweep_id", "trial_number"),
         # Never reuse a deleted run's id on SQLite either: events and swept points refer to it.
         {"sqlite_autoincrement": True},
     )
@@ -198,6 +204,54 @@ class Run(Base):
         ForeignKey("runs.id", ondelete="SET NULL"), index=True
     )
     """The run whose last checkpoint this run continued (a `segtrack train --resume` elsewhere)."""
+    sweep_id: Mapped[int | None] = mapped_column(
+        ForeignKey("sweeps.id", ondelete="SET NULL"), index=True
+    )
+    """The sweep that made this run (one of its trials)."""
+    trial_number: Mapped[int | None] = mapped_column(Integer)
+    """The run's trial number in its sweep, from 0 (Optuna's numbering)."""
+    sweep_params: Mapped[dict[str, Any] | None]
+    """The swept keys and the values the sweep's sampler chose for them (also in `config`)."""
+    prune_requested_at: Mapped[datetime | None]
+    """When the sweep's pruner asked the run to stop at the end of its current epoch."""
+
+
+class Sweep(Base):
+    """A hyper-parameter search: a base config, a W&B-style spec (method, metric, parameters,
+    early termination) and how many runs it makes, at most `parallel` of them in flight.
+
+    Its runs are its trials (`Run.sweep_id`, `Run.trial_number`); the Optuna study is rebuilt
+    from them, so the database is the only state (`server.sweep.controller`).
+    """
+
+    __tablename__ = "sweeps"
+    __table_args__ = (
+        CheckConstraint(_in("status", SWEEP_STATUSES), name="status"),
+        CheckConstraint(_in("method", SWEEP_METHODS), name="method"),
+        CheckConstraint("goal IN ('maximize', 'minimize')", name="goal"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16))
+    method: Mapped[str] = mapped_column(String(16))
+    metric: Mapped[str] = mapped_column(String(200))
+    goal: Mapped[str] = mapped_column(String(8))
+    spec: Mapped[dict[str, Any]]
+    """The spec as accepted: base config, parameters, early termination and the rest."""
+    max_runs: Mapped[int] = mapped_column(Integer)
+    parallel: Mapped[int] = mapped_column(Integer)
+    seed: Mapped[int | None] = mapped_column(BigInteger)
+    submitted_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    submitted_by: Mapped[str | None] = mapped_column(String(100))
+    note: Mapped[str | None] = mapped_column(String(1000))
+    """Why the sweep stopped making runs, when it is not plain (its grid ran out)."""
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    finished_at: Mapped[datetime | None]
 
 
 class RunTag(Base):
@@ -350,10 +404,6 @@ class Worker(Base):
     thread trains a run or waits for slots)."""
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
-
-
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return "{} IN ({})".format(column, ", ".join(f"'{value}'" for value in values))
 
 
 class User(Base):

@@ -1,6 +1,7 @@
 """Run state transitions shared by the API, the worker and the reaper. Never commits.
 
-    queued -> running -> succeeded | failed | cancelled      (cancelling while a cancel is pending)
+    queued -> running -> succeeded | failed | cancelled | pruned   (cancelling while a cancel is
+    pending; pruned: stopped at an epoch end by its sweep's pruner)
 
 Every transition records a `status` event in the same transaction. Messages to the broker are
 sent only after the commit (`server.db.after_commit`), so a worker never receives the id of a
@@ -31,7 +32,7 @@ from server.run.schemas import RunInfoOut
 
 logger = logging.getLogger(__name__)
 
-FinalStatus = Literal["succeeded", "failed", "cancelled"]
+FinalStatus = Literal["succeeded", "failed", "cancelled", "pruned"]
 RUNNING_STATUSES = ("running", "cancelling")
 MAX_REASON = 1000
 
