@@ -9,7 +9,7 @@ import contextlib
 import functools
 import gc
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
 
@@ -19,15 +19,18 @@ from fastapi.middleware.cors import CORSMiddleware
 from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.datastructures import Headers
+from starlette.types import Scope
 
 from server.api_docs import install_api_docs
 from server.auth.first_admin import announce_first_admin
 from server.auth.middleware import AccessMiddleware
 from server.auth.openapi_access import document_access
 from server.auth.rate_limit import LoginRateLimiter
+from server.auth.request_checks import media_type
 from server.auth.router import router as auth_router
 from server.auth.run_access import require_run_owner
-from server.body_limit import BodySizeLimitMiddleware
+from server.body_limit import BodyLimit, BodySizeLimitMiddleware
 from server.config_schema.router import router as config_schema_router
 from server.dataset.router import router as datasets_router
 from server.db import (
@@ -49,6 +52,7 @@ from server.reaper import run_reaper
 from server.run.router import csv_router as runs_csv_router
 from server.run.router import router as runs_router
 from server.settings import Settings, get_settings
+from server.tracking.preview_form import PREVIEW_FORM_BYTES, is_preview_form
 from server.tracking.router import router as tracking_router
 from server.upload.pieces import is_upload_piece
 from server.upload.router import router as uploads_router
@@ -76,6 +80,25 @@ def _freeze_startup_objects() -> None:
 class Health(BaseModel):
     status: str
     database: str
+
+
+def _body_limits(settings: Settings) -> Callable[[Scope], BodyLimit | None]:
+    """Each request's body limit: SEGTRACK_MAX_BODY_BYTES, or more for a preview form's three
+    PNGs; none for upload pieces, which stream to disk under their upload's size."""
+    shared = BodyLimit(settings.max_body_bytes, "SEGTRACK_MAX_BODY_BYTES")
+    previews = BodyLimit(
+        max(settings.max_body_bytes, PREVIEW_FORM_BYTES),
+        "a preview form: three PNGs of at most 16 MiB each",
+    )
+
+    def limit_of(scope: Scope) -> BodyLimit | None:
+        if is_upload_piece(scope):
+            return None
+        if is_preview_form(scope, media_type(Headers(scope=scope).get("content-type"))):
+            return previews
+        return shared
+
+    return limit_of
 
 
 def create_app(
@@ -142,9 +165,7 @@ def create_app(
     app.openapi = patched_once(app.openapi, document_access)  # type: ignore[method-assign]
     # The last added runs first: CORS answers preflights, then the body limit, then access.
     app.add_middleware(AccessMiddleware, settings=settings)
-    app.add_middleware(
-        BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes, exempt=is_upload_piece
-    )
+    app.add_middleware(BodySizeLimitMiddleware, limit_of=_body_limits(settings))
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

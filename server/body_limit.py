@@ -1,14 +1,16 @@
-"""Refuse request bodies over `max_body_bytes` with a JSON 413, before they are read whole.
+"""Refuse request bodies over their limit with a JSON 413, before they are read whole.
 
 Checks Content-Length up front and also counts the streamed bytes, since chunked uploads carry
-no length. Pure ASGI so it never buffers a body itself. Requests that `exempt` names pass
-untouched: routes that stream bodies to disk under limits of their own.
+no length. Pure ASGI so it never buffers a body itself. `limit_of` gives each request its limit
+(most share SEGTRACK_MAX_BODY_BYTES); None lets it pass untouched: routes that stream bodies to
+disk under limits of their own.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -17,24 +19,30 @@ class _BodyTooLargeError(Exception):
     """Raised into the app from `receive` once the limit is passed."""
 
 
+@dataclass(frozen=True)
+class BodyLimit:
+    """The most bytes a request's body may have, and what sets that limit (for the message)."""
+
+    max_bytes: int
+    set_by: str
+
+
 class BodySizeLimitMiddleware:
-    """Answer 413 `{"error": {"code": "payload_too_large", ...}}` for bodies over `max_bytes`."""
+    """Answer 413 `{"error": {"code": "payload_too_large", ...}}` for bodies over their limit."""
 
-    def __init__(
-        self, app: ASGIApp, max_bytes: int, exempt: Callable[[Scope], bool] | None = None
-    ) -> None:
+    def __init__(self, app: ASGIApp, limit_of: Callable[[Scope], BodyLimit | None]) -> None:
         self.app = app
-        self.max_bytes = max_bytes
-        self.exempt = exempt
+        self.limit_of = limit_of
 
-    def _error(self) -> tuple[Message, Message]:
+    @staticmethod
+    def _error(limit: BodyLimit) -> tuple[Message, Message]:
         body = json.dumps(
             {
                 "error": {
                     "code": "payload_too_large",
-                    "message": f"request body is larger than the limit of {self.max_bytes} bytes "
-                    "(SEGTRACK_MAX_BODY_BYTES)",
-                    "details": {"max_body_bytes": self.max_bytes},
+                    "message": f"request body is larger than the limit of {limit.max_bytes} "
+                    f"bytes ({limit.set_by})",
+                    "details": {"max_body_bytes": limit.max_bytes},
                 }
             }
         ).encode()
@@ -50,12 +58,13 @@ class BodySizeLimitMiddleware:
         return start, {"type": "http.response.body", "body": body}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or (self.exempt is not None and self.exempt(scope)):
+        limit = self.limit_of(scope) if scope["type"] == "http" else None
+        if limit is None:
             await self.app(scope, receive, send)
             return
         declared = _content_length(scope)
-        if declared is not None and declared > self.max_bytes:
-            for message in self._error():
+        if declared is not None and declared > limit.max_bytes:
+            for message in self._error(limit):
                 await send(message)
             return
 
@@ -68,7 +77,7 @@ class BodySizeLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > limit.max_bytes:
                     exceeded = True
                     raise _BodyTooLargeError
             return message
@@ -79,7 +88,7 @@ class BodySizeLimitMiddleware:
                 # The framework turned our exception into some error response: send ours instead.
                 if message["type"] == "http.response.start" and not started:
                     started = True
-                    for replacement in self._error():
+                    for replacement in self._error(limit):
                         await send(replacement)
                 return
             if message["type"] == "http.response.start":
@@ -91,7 +100,7 @@ class BodySizeLimitMiddleware:
         except _BodyTooLargeError:
             if started:
                 raise
-            for message in self._error():
+            for message in self._error(limit):
                 await send(message)
 
 

@@ -102,6 +102,13 @@ class UploadBusy(Conflict):
     code = "upload_busy"
 
 
+class InsufficientStorage(DomainError):  # noqa: N818 (the API's names)
+    """The server's disk (or quota) is full: nothing of the request was kept."""
+
+    status_code = 507
+    code = "insufficient_storage"
+
+
 class ChecksumMismatch(DomainError):  # noqa: N818 (the API's names)
     """An upload whose bytes, once all arrived, do not have the SHA-256 announced at its start;
     `details` has both digests."""

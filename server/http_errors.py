@@ -12,6 +12,7 @@ route shares (422 for parameters and bodies, 400, 413 and 415 for bodies, 404 fo
 
 from __future__ import annotations
 
+import errno
 import logging
 import uuid
 from collections.abc import Callable, Sequence
@@ -50,6 +51,8 @@ ERROR_DESCRIPTIONS: dict[int, str] = {
     "run, or a name that is taken)",
     413: "Payload too large: a body over SEGTRACK_MAX_BODY_BYTES, or too many points in a batch",
     415: "Unsupported media type: the body must be sent as application/json",
+    507: "Insufficient storage: the server's disk is full; nothing of the request was kept "
+    "(send it again once space is freed)",
     422: f"Invalid input: `details` holds one `{{field, message}}` per problem (at most "
     f"{MAX_DETAILS}, then one counting the rest)",
 }
@@ -193,7 +196,35 @@ async def http_error(_request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, code, message, headers=dict(exc.headers or {}))
 
 
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def disk_full(error: BaseException) -> bool:
+    """Whether `error`, or an error it was raised from, is a full disk or quota."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in DISK_FULL_ERRNOS:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+async def _os_error(request: Request, exc: Exception) -> JSONResponse:
+    """A full disk is the operator's to fix and the client's to retry: 507, not 500."""
+    if not disk_full(exc):
+        return await _unexpected_error(request, exc)
+    logger.error("request %s %s: the disk is full (%s)", request.method, request.url.path, exc)
+    return error_response(
+        507,
+        "insufficient_storage",
+        "the server's disk is full, so nothing of this request was stored; send it again once "
+        "space has been freed on the server",
+    )
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    if disk_full(exc):
+        return await _os_error(request, exc)
     request_id = uuid.uuid4().hex[:12]
     logger.error(
         "request %s %s failed (request id %s)",
@@ -216,6 +247,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(OSError, _os_error)
     app.add_exception_handler(Exception, _unexpected_error)
     app.openapi = patched_once(app.openapi, document_errors)  # type: ignore[method-assign]
 

@@ -8,6 +8,10 @@ import re
 
 from starlette.types import Scope
 
+from server.tracking.schemas import MAX_PREVIEW_FILE_BYTES
+
+PREVIEW_FORM_BYTES = 3 * MAX_PREVIEW_FILE_BYTES + 1024 * 1024
+"""The body limit of a preview form: its three PNGs at their largest, plus the form's fields."""
 PREVIEW_PATH = re.compile(r"/api/v1/runs/[^/]+/previews")
 
 

@@ -8,6 +8,7 @@ stream to the part file in blocks of FLUSH_BYTES, never whole in memory.
 
 from __future__ import annotations
 
+import shutil
 from typing import Annotated, Any
 
 import anyio
@@ -18,7 +19,7 @@ from starlette.requests import ClientDisconnect
 
 from server.bounds import Count64, Id32, RunIdPath, ascii_int
 from server.deps import SessionDep, SessionFactoryDep, SettingsDep
-from server.http_errors import ErrorOut, error_responses
+from server.http_errors import ErrorOut, disk_full, error_responses
 from server.models import Upload
 from server.unit_of_work import UnitOfWorkRoute
 from server.upload import service
@@ -109,7 +110,7 @@ def get_upload(run_id: RunIdPath, upload_id: UploadIdPath, session: SessionDep) 
     "/uploads/{upload_id}",
     tags=["uploads"],
     openapi_extra=_PIECE_BODY,
-    responses={**error_responses(404, 409), **_TOO_LARGE, **_CHECKSUM},
+    responses={**error_responses(404, 409, 507), **_TOO_LARGE, **_CHECKSUM},
 )
 async def send_piece(
     run_id: RunIdPath,
@@ -126,7 +127,8 @@ async def send_piece(
     """Append the body's bytes at `Upload-Offset`, which must be the upload's offset (409
     `upload_offset_mismatch` otherwise, with `details.offset`). What arrives before a cut
     connection is kept. The piece that brings the last byte checks the SHA-256 and puts the
-    file in place (then `complete: true`)."""
+    file in place (then `complete: true`). A full disk answers 507 `insufficient_storage`
+    with `details.offset`: nothing of the piece was kept, send it again once space is freed."""
     artifacts = settings.artifacts_dir
     declared = ascii_int(request.headers.get("content-length", ""))
     opened = await anyio.to_thread.run_sync(
@@ -146,6 +148,11 @@ async def send_piece(
                     factory, artifacts, piece, received=received, overflowed=overflowed
                 )
             )
+    except OSError as error:
+        if not disk_full(error):
+            raise
+        free_bytes = shutil.disk_usage(piece.part.path.parent).free
+        raise service.drop_piece(piece, free_bytes) from error
     finally:
         piece.part.close()
     return answer

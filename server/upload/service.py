@@ -32,6 +32,7 @@ from server.db import after_commit, session_scope
 from server.errors import (
     ChecksumMismatch,
     Conflict,
+    InsufficientStorage,
     NotFound,
     PayloadTooLarge,
     UploadBusy,
@@ -253,6 +254,18 @@ def _locked_piece(
         metric=upload.metric,
         offset=stored,
         part=part,
+    )
+
+
+def drop_piece(piece: Piece, free_bytes: int) -> InsufficientStorage:
+    """Give the disk back what a piece wrote before the disk filled up (its bytes were not
+    committed), and the error that says so."""
+    piece.part.start_at(piece.offset)
+    return InsufficientStorage(
+        f"the server's disk is full ({free_bytes} bytes free for its artifacts), so nothing of "
+        f"this piece of {piece.name} (upload {piece.upload_id}) was kept; the upload stands at "
+        f"offset {piece.offset}: free space on the server and send again from there",
+        {"offset": piece.offset, "free_bytes": free_bytes},
     )
 
 

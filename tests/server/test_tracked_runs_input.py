@@ -24,6 +24,7 @@ from server.models import Run, utcnow
 from server.reaper import reap_once
 from server.run import service
 from server.settings import Settings
+from server.tracking.preview_form import PREVIEW_FORM_BYTES
 from tests.server.helpers import ApiClient, RecordingTaskQueue, issue_token, write_dataset
 
 
@@ -144,6 +145,26 @@ def test_preview_forms_refuse_bad_fields_and_files_by_name(client: ApiClient) ->
     as_json = client.post(url, json={"epoch": 1})
     assert as_json.status_code in (415, 422), as_json.text
     assert client.get(url).json()["epochs"] == []
+
+
+def test_preview_forms_have_a_body_limit_of_their_own(
+    settings: Settings, session_factory: sessionmaker[Session], admin_token: str
+) -> None:
+    small = settings.model_copy(update={"max_body_bytes": 4096})
+    with ApiClient(create_app(small, session_factory=session_factory), admin_token) as client:
+        url = f"/api/v1/runs/{_create(client)['id']}/previews"
+        noise = np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)
+        files = {**_files(64, 64), "image": ("image.png", _png(noise), "image/png")}
+        assert len(files["image"][1]) > 4096
+        stored = client.post(url, data=FORM, files=files)
+        assert stored.status_code == 201, stored.text
+        big = {**files, "truth": ("truth.png", b"x" * (PREVIEW_FORM_BYTES + 1), "image/png")}
+        refused = client.post(url, data=FORM, files=big)
+        assert refused.status_code == 413
+        assert "preview form" in refused.json()["error"]["message"]
+        long_lines = client.post(f"{url[: url.rindex('/')]}/logs", json={"lines": ["x" * 5000]})
+        assert long_lines.status_code == 413
+        assert "SEGTRACK_MAX_BODY_BYTES" in long_lines.json()["error"]["message"]
 
 
 def test_only_the_runs_owner_reports_into_it(
