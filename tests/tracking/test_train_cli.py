@@ -1,7 +1,8 @@
 """`segtrack train CONFIG --server URL` against a real server that is unreachable when training
 starts and comes up mid-run: the run page's data (metrics, previews, the best checkpoint, the
 log, where it ran) all arrive, each point and preview once, and the run ends succeeded. A crash
-ends the tracked run failed with its reason and the traceback in its log; Ctrl-C cancels it."""
+ends the tracked run failed with its reason and the traceback in its log; Ctrl-C cancels it.
+Under torchrun, rank 0 alone reports: one run, each epoch once."""
 
 from __future__ import annotations
 
@@ -136,3 +137,53 @@ def test_a_training_error_keeps_its_reason_and_ctrl_c_cancels(tmp_path: Path) ->
     cli._finish_failed(interrupted, KeyboardInterrupt())
     assert _records(tmp_path, failed.key)[-1]["reason"] == "the training loss became nan in epoch 3"
     assert _records(tmp_path, interrupted.key)[-1]["status"] == "cancelled"
+
+
+def test_under_torchrun_rank_0_alone_reports_the_run(server: LiveServer, tmp_path: Path) -> None:
+    demo = make_demo_dataset(tmp_path / "demo", count=16, size=32, seed=0)
+    config = tmp_path / "tiny.json"
+    epochs = 2
+    config.write_text(
+        json.dumps(
+            {
+                "dataset": str(demo.root),
+                "image_size": [32, 32],
+                "base_channels": 8,
+                "depth": 2,
+                "epochs": epochs,
+                "batch_size": 4,
+                "num_workers": 0,
+                "augment": "none",
+                "preview_count": 2,
+            }
+        )
+    )
+    out = tmp_path / "out"
+    environment = {
+        **os.environ,
+        "SEGTRACK_TOKEN": server.token or "",
+        "NO_ALBUMENTATIONS_UPDATE": "1",
+        "OMP_NUM_THREADS": "1",
+    }
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    command = [*launcher, "--nproc-per-node", "2", "-m", "segtrack", "train", str(config)]
+    command += ["--out", str(out), "--server", server.url, "--name", "torchrun-run"]
+    finished = subprocess.run(
+        command, env=environment, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert finished.returncode == 0, finished.stderr[-3000:]
+
+    (folder,) = (out / "spool").iterdir()  # one spool: rank 1 tracks nothing
+    run_id = Spool.open(folder).meta.run_id
+    listed = rest(server.url, server.token, "/api/v1/runs?q=torchrun-run")["items"]
+    assert [item["id"] for item in listed] == [run_id]
+    run = rest(server.url, server.token, f"/api/v1/runs/{run_id}")
+    assert run["status"] == "succeeded"
+    assert run["run_info"]["world_size"] == 2
+    assert "-m segtrack train" in run["environment"]["command"]  # the rank's own command
+    metrics = series(server.url, server.token, run_id)
+    assert metrics["val/iou"]["step"] == list(range(1, epochs + 1))  # each epoch once
+    shown = rest(server.url, server.token, f"/api/v1/runs/{run_id}/previews?epoch={epochs}")
+    assert len(shown["samples"]) == 2
+    best = rest(server.url, server.token, f"/api/v1/runs/{run_id}/checkpoints/best")
+    assert best.content == (out / "best.pt").read_bytes()
