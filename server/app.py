@@ -1,6 +1,7 @@
 """The FastAPI application: routers, error handling, body-size limit and the lifespan (schema
-check, reaper). `create_app(settings)` builds one; `uvicorn --factory server.app:build_app`
-serves one from the SEGTRACK_* environment (one uvicorn worker per process)."""
+check, reaper, sweep controller). `create_app(settings)` builds one;
+`uvicorn --factory server.app:build_app` serves one from the SEGTRACK_* environment (one uvicorn
+worker per process)."""
 
 from __future__ import annotations
 
@@ -52,6 +53,8 @@ from server.reaper import run_reaper
 from server.run.router import csv_router as runs_csv_router
 from server.run.router import router as runs_router
 from server.settings import Settings, get_settings
+from server.sweep.controller import run_controller
+from server.sweep.router import router as sweeps_router
 from server.tracking.preview_form import PREVIEW_FORM_BYTES, is_preview_form
 from server.tracking.router import router as tracking_router
 from server.upload.pieces import is_upload_piece
@@ -75,6 +78,18 @@ def _freeze_startup_objects() -> None:
     ingest)."""
     gc.collect()
     gc.freeze()
+
+
+def _start_periodic_tasks(
+    factory: sessionmaker[Session], settings: Settings, queue: TaskQueue
+) -> list[asyncio.Task[None]]:
+    """The reaper and the sweep controller, each unless its interval is 0."""
+    tasks = []
+    if settings.reaper_interval_s > 0:
+        tasks.append(asyncio.create_task(run_reaper(factory, settings, queue)))
+    if settings.sweep_interval_s > 0:
+        tasks.append(asyncio.create_task(run_controller(factory, settings, queue)))
+    return tasks
 
 
 class Health(BaseModel):
@@ -132,18 +147,14 @@ def create_app(
         settings.artifacts_dir.mkdir(parents=True, exist_ok=True)
         await anyio.to_thread.run_sync(announce_first_admin, factory, settings)
         _freeze_startup_objects()
-        reaper = (
-            asyncio.create_task(run_reaper(factory, settings, queue))
-            if settings.reaper_interval_s > 0
-            else None
-        )
+        tasks = _start_periodic_tasks(factory, settings, queue)
         try:
             yield
         finally:
-            if reaper is not None:
-                reaper.cancel()
+            for task in tasks:
+                task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await reaper
+                    await task
             notifier.close()
             await anyio.to_thread.run_sync(dispose_when_idle, engine)
 
@@ -189,6 +200,7 @@ def create_app(
     app.include_router(metrics_router, dependencies=owned)
     app.include_router(tracking_router, dependencies=owned)
     app.include_router(uploads_router, dependencies=owned)
+    app.include_router(sweeps_router)
     for router in (
         files_router,
         events_router,

@@ -188,8 +188,11 @@ def _reap_lost(
         else:
             reason = f"worker lost (no heartbeat for {timeout:g} s)"
             logger.warning("run %d: %s; worker was %s", run.id, reason, run.worker)
-            # A run being cancelled when its worker died ends as the user asked.
+            # A run being cancelled when its worker died ends as the user asked; one its sweep
+            # was pruning ends pruned (its finished epochs are stored), as it was about to.
             outcome: FinalStatus = "cancelled" if run.status == "cancelling" else "failed"
+            if outcome == "failed" and run.prune_requested_at is not None:
+                outcome = "pruned"
             end_now(session, run, outcome, failure_reason=reason)
             report.failed.append(run.id)
     report.failed += fail_silent_trackers(session, now)

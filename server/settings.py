@@ -60,6 +60,12 @@ class Settings(BaseSettings):
     reaper_interval_s: float = Field(
         5.0, ge=0, description="Seconds between checks for lost runs and workers; 0 disables them"
     )
+    sweep_interval_s: float = Field(
+        2.0,
+        ge=0,
+        description="Seconds between passes of the sweep controller (queue the next trials, "
+        "prune, finish sweeps); 0 disables it",
+    )
     redispatch_after_s: float = Field(
         30.0,
         gt=0,

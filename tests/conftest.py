@@ -17,6 +17,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from server.db import create_db_engine, make_session_factory, upgrade_database
 
+# Apps (and the servers tests start) run the sweep controller only where a test asks for it:
+# elsewhere its passes would share the test's rolled-back connection.
+os.environ.setdefault("SEGTRACK_SWEEP_INTERVAL_S", "0")
+
 POSTGRES_ADMIN_URL = os.environ.get(
     "SEGTRACK_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )

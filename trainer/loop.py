@@ -51,7 +51,9 @@ from trainer.warm_start import WeightsSource, apply_warm_start, read_weights_sou
 
 logger = logging.getLogger(__name__)
 
-FitStatus = Literal["completed", "early_stopped", "stopped"]
+FitStatus = Literal["completed", "early_stopped", "stopped", "stopped_after_epoch"]
+"""`stopped`: `should_stop()` said so mid-epoch; `stopped_after_epoch`: `stop_after_epoch()`
+said so once an epoch was reported and checkpointed."""
 
 BATCHNORM_REFRESH_BELOW_STEPS = 50
 """Until a run has taken this many optimizer steps in all, each epoch re-estimates BatchNorm
@@ -278,6 +280,8 @@ def _train_epochs(
         reporter.on_preview(epoch, samples)
         if world.broadcast_flag(_checkpoint(run, progress, out_dir)):
             return "early_stopped"
+        if epoch < cfg.epochs and world.broadcast_flag(reporter.stop_after_epoch(epoch)):
+            return "stopped_after_epoch"
     return "completed"
 
 

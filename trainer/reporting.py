@@ -100,6 +100,11 @@ class Reporter(Protocol):
 
     def should_stop(self) -> bool: ...
 
+    def stop_after_epoch(self, epoch: int) -> bool:
+        """Whether to end the training now that `epoch` is reported and checkpointed (a sweep's
+        pruner gave up on the run); asked once per epoch, on rank 0."""
+        ...
+
 
 class NullReporter:
     """Ignores everything; base class for reporters that care about a few hooks only."""
@@ -125,6 +130,9 @@ class NullReporter:
         return None
 
     def should_stop(self) -> bool:
+        return False
+
+    def stop_after_epoch(self, epoch: int) -> bool:
         return False
 
 
@@ -162,6 +170,9 @@ class MultiReporter:
 
     def should_stop(self) -> bool:
         return any(reporter.should_stop() for reporter in self.reporters)
+
+    def stop_after_epoch(self, epoch: int) -> bool:
+        return any(reporter.stop_after_epoch(epoch) for reporter in self.reporters)
 
 
 def _describe_mapping(info: RunInfo) -> str | None:

@@ -62,11 +62,13 @@ class DbReporter(NullReporter):
         writer: ReportWriter,
         artifacts_dir: Path,
         stop_requested: Callable[[], bool],
+        prune_requested: Callable[[], bool] = lambda: False,
     ) -> None:
         self._run_id = run_id
         self._writer = writer
         self._artifacts_dir = artifacts_dir
         self._stop_requested = stop_requested
+        self._prune_requested = prune_requested
 
     def on_start(self, info: RunInfo) -> None:
         environment = {**info.environment, "origin": "worker"}
@@ -154,3 +156,6 @@ class DbReporter(NullReporter):
 
     def should_stop(self) -> bool:
         return self._stop_requested()
+
+    def stop_after_epoch(self, epoch: int) -> bool:
+        return self._prune_requested()

@@ -29,6 +29,8 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from server.artifacts import checkpoint_dir
@@ -71,14 +73,37 @@ def die_with_parent() -> None:
 
 
 def _fit_outcome(result: FitResult) -> TrainingOutcome:
-    status: TrainingStatus = "stopped" if result.status == "stopped" else "succeeded"
-    if status == "succeeded":
+    status: TrainingStatus = "succeeded"
+    reason = None
+    if result.status == "stopped":
+        status = "stopped"
+    elif result.status == "stopped_after_epoch":
+        status = "pruned"
+        reason = f"pruned by its sweep after epoch {result.epochs_done}"
+    if status != "stopped":
         logger.info("run %s after %d epochs", result.status, result.epochs_done)
     return TrainingOutcome(
         status,
+        reason,
         epochs_done=result.epochs_done,
         resumable=result.last_checkpoint is not None and result.epochs_done > 0,
     )
+
+
+def prune_check(sessions: sessionmaker[Session], run_id: int) -> Callable[[], bool]:
+    """Whether the run's sweep asked it to stop after this epoch (one read per epoch); a
+    database that does not answer says no, and the next epoch asks again."""
+
+    def prune_requested() -> bool:
+        try:
+            with session_scope(sessions, write=False) as session:
+                requested = session.scalar(select(Run.prune_requested_at).where(Run.id == run_id))
+        except SQLAlchemyError as error:
+            logger.warning("could not read whether the sweep prunes the run: %s", error)
+            return False
+        return requested is not None
+
+    return prune_requested
 
 
 def train(
@@ -108,6 +133,7 @@ def train(
                     writer=writer,
                     artifacts_dir=settings.artifacts_dir,
                     stop_requested=stop_requested,
+                    prune_requested=prune_check(sessions, run_id),
                 ),
                 # Epoch summaries and warnings in the run's log, which the run page tails.
                 ConsoleReporter(progress_bars=False),

@@ -15,7 +15,7 @@ from typing import Literal
 
 from server.artifacts import run_dir
 
-TrainingStatus = Literal["succeeded", "failed", "stopped"]
+TrainingStatus = Literal["succeeded", "failed", "stopped", "pruned"]
 
 
 def outcome_path(artifacts_dir: Path, run_id: int) -> Path:
@@ -28,7 +28,8 @@ def stop_path(artifacts_dir: Path, run_id: int) -> Path:
 
 @dataclass(frozen=True)
 class TrainingOutcome:
-    """How the training process ended: `stopped` when its `should_stop()` said so."""
+    """How the training process ended: `stopped` when its `should_stop()` said so, `pruned` when
+    its sweep's pruner asked it to stop after an epoch."""
 
     status: TrainingStatus
     reason: str | None = None

@@ -76,6 +76,30 @@ class StopAtEpoch(NullReporter):
         return self.ended >= self.epoch
 
 
+class StopAfterEpoch(NullReporter):
+    """Asks (as a sweep's pruner does) to end the training once `epoch` is reported."""
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+        self.reported: list[int] = []
+
+    def on_epoch_end(self, epoch: int, metrics: Mapping[str, float]) -> None:
+        self.reported.append(epoch)
+
+    def stop_after_epoch(self, epoch: int) -> bool:
+        return epoch >= self.epoch
+
+
+def test_stop_after_epoch_ends_the_training_with_that_epoch_stored(
+    demo_dataset: Path, tmp_path: Path
+) -> None:
+    reporter = StopAfterEpoch(1)
+    result = fit(tiny_config(demo_dataset, epochs=3), reporter, out_dir=tmp_path)
+    assert result.status == "stopped_after_epoch"
+    assert result.epochs_done == 1 and reporter.reported == [1]
+    assert load_checkpoint(tmp_path / "last.pt").state.epoch == 1
+
+
 def test_a_tiny_unet_learns_the_demo_data(demo_dataset: Path, tmp_path: Path) -> None:
     cfg = tiny_config(demo_dataset, epochs=12, learning_rate=0.01, augment="light")
     recorder = Recorder()

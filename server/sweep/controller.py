@@ -1,0 +1,249 @@
+"""The sweep controller: a periodic task in the API process (like `server.reaper`) that drives
+every running sweep with Optuna's ask/tell, never importing torch.
+
+Each pass, under a database lock (PostgreSQL: a transaction-level advisory lock, so one of several
+API processes runs it; each sweep row is also locked, SKIP LOCKED, against its own API actions),
+for every running or paused sweep:
+1. its Optuna study is rebuilt in memory from its runs (`server.sweep.trials`): finished trials
+   are told with their params, distributions, score and epoch values, so the database stays the
+   only state and a restarted API (or another process) goes on where the last pass stopped;
+2. each training trial's epoch metric goes to the pruner; a trial it prunes is asked to stop at
+   the end of its epoch (`Run.prune_requested_at`; the worker ends it `pruned`);
+3. a running sweep asks for the next configs while fewer than `parallel` of its runs are queued
+   or training and fewer than `max_runs` were made; each becomes an ordinary queued run (through
+   `server.run.service.create_run`) with its sweep id and trial number. A config the sampler
+   draws that is no valid TrainConfig (or one the server's caps refuse) becomes a failed run that
+   says why, told to the sampler as a failure;
+4. a sweep whose runs are all made and finished is `finished`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio.to_thread
+import optuna
+from pydantic import ValidationError
+from sqlalchemy.orm import Session, sessionmaker
+
+from server.db import session_scope
+from server.errors import DomainError
+from server.events import record_event
+from server.models import Run, Sweep, utcnow
+from server.queue import TaskQueue
+from server.run import repository as runs
+from server.run.lifecycle import one_line
+from server.run.schemas import RunCreate
+from server.run.service import create_run
+from server.settings import Settings
+from server.sweep import repository
+from server.sweep.spec import SweepSpec, parse_spec
+from server.sweep.trials import IN_FLIGHT, Trial, build_study, load_trials
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ControllerReport:
+    """What one pass did."""
+
+    queued: list[int] = field(default_factory=list)
+    pruned: list[int] = field(default_factory=list)
+    invalid: list[int] = field(default_factory=list)
+    finished: list[int] = field(default_factory=list)
+    skipped: bool = False
+    """Another API process held the controller's lock."""
+
+
+def _request_prunes(
+    session: Session, spec: SweepSpec, study: optuna.Study, trials: list[Trial]
+) -> list[int]:
+    """Ask the training runs the pruner gives up on to stop at their epoch's end."""
+    pruner = study.pruner
+    frozen = study.get_trials(deepcopy=False)
+    pruned = []
+    for trial, optuna_trial in zip(trials, frozen, strict=True):
+        run = trial.run
+        if run.status != "running" or run.prune_requested_at is not None or not trial.curve:
+            continue
+        if not pruner.prune(study, optuna_trial):
+            continue
+        run.prune_requested_at = utcnow()
+        epoch = max(trial.curve)
+        logger.info(
+            "sweep %d: run %d (trial %d) pruned at epoch %d (%s %.4g); it stops at the end of "
+            "its epoch",
+            run.sweep_id, run.id, trial.number, epoch, spec.metric, trial.curve[epoch],
+        )  # fmt: skip
+        record_event(session, "run", run.id, {"action": "prune_requested", "epoch": epoch})
+        pruned.append(run.id)
+    return pruned
+
+
+def _draw(
+    spec: SweepSpec, study: optuna.Study, number: int, grid: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """The swept values of trial `number` (grid: its combination; else the sampler's draw, which
+    stays in `study` as a running trial for the draws after it)."""
+    if spec.method == "grid":
+        combination = grid[number]
+        study.add_trial(
+            optuna.trial.create_trial(
+                state=optuna.trial.TrialState.RUNNING,
+                params={p.key: p.sampled_value(combination[p.key]) for p in spec.parameters},
+                distributions=spec.distributions(),
+            )
+        )
+        return combination
+    study.sampler = spec.sampler(number)
+    trial = study.ask(spec.distributions())
+    return {p.key: p.config_value(trial.params[p.key]) for p in spec.parameters}
+
+
+def _failed_trial(
+    session: Session, settings: Settings, spec: SweepSpec, *, name: str, config: dict[str, Any],
+    reason: str,
+) -> Run:  # fmt: skip
+    """A run that records a trial whose config could not be queued (never sent to a worker)."""
+    now = utcnow()
+    run = Run(
+        name=name,
+        status="failed",
+        external=False,
+        config=config,
+        notes="",
+        priority=spec.priority,
+        queue=spec.queue or settings.default_queue,
+        attempt=0,
+        max_retries=0,
+        resume_requested=False,
+        created_at=now,
+        updated_at=now,
+        finished_at=now,
+        epochs_done=0,
+        failure_reason=one_line(reason),
+    )
+    runs.add_run(session, run, spec.tags)
+    record_event(
+        session, "run", run.id, {"action": "created", "status": run.status, "name": run.name}
+    )
+    return run
+
+
+def queue_trial(
+    session: Session,
+    settings: Settings,
+    task_queue: TaskQueue,
+    *,
+    sweep: Sweep,
+    spec: SweepSpec,
+    number: int,
+    swept: Mapping[str, Any],
+) -> Run:
+    """Queue trial `number` with the `swept` values as an ordinary run of the sweep; a config
+    the run service refuses becomes a failed run with the reason."""
+    config = spec.run_config(swept)
+    name = f"{sweep.name} #{number}"[:200]
+    try:
+        with session.begin_nested():
+            body = RunCreate(
+                config=config,
+                name=name,
+                tags=list(spec.tags),
+                priority=spec.priority,
+                queue=spec.queue,
+            )
+            run = create_run(session, settings, task_queue, body)
+    except (DomainError, ValidationError) as error:
+        message = error.message if isinstance(error, DomainError) else str(error)
+        reason = f"trial {number}: the sampled config is refused: {message}"
+        logger.warning("sweep %d: %s", sweep.id, reason)
+        run = _failed_trial(session, settings, spec, name=name, config=config, reason=reason)
+    run.sweep_id = sweep.id
+    run.trial_number = number
+    run.sweep_params = dict(swept)
+    run.submitted_by_id = sweep.submitted_by_id
+    run.submitted_by = sweep.submitted_by
+    session.flush()
+    return run
+
+
+def step_sweep(
+    session: Session, settings: Settings, task_queue: TaskQueue, sweep: Sweep
+) -> ControllerReport:
+    """One step of one sweep (the caller holds its row); see the module's docstring."""
+    report = ControllerReport()
+    spec = parse_spec(sweep.spec)
+    trials = load_trials(session, sweep, curves=spec.early_terminate is not None)
+    study = build_study(sweep, spec, trials)
+    if spec.early_terminate is not None:
+        report.pruned = _request_prunes(session, spec, study, trials)
+    in_flight = sum(1 for trial in trials if trial.run.status in IN_FLIGHT)
+    made = max((trial.number for trial in trials), default=-1) + 1
+    grid = spec.grid()
+    while sweep.status == "running" and in_flight < sweep.parallel and made < sweep.max_runs:
+        swept = _draw(spec, study, made, grid)
+        run = queue_trial(
+            session, settings, task_queue, sweep=sweep, spec=spec, number=made, swept=swept
+        )
+        (report.queued if run.status == "queued" else report.invalid).append(run.id)
+        in_flight += run.status == "queued"
+        made += 1
+    if sweep.status == "running" and made >= sweep.max_runs and in_flight == 0:
+        sweep.status = "finished"
+        sweep.finished_at = utcnow()
+        report.finished.append(sweep.id)
+        logger.info("sweep %d finished: %d runs made", sweep.id, made)
+    return report
+
+
+def control_once(session: Session, settings: Settings, task_queue: TaskQueue) -> ControllerReport:
+    """One pass over the active sweeps, in the caller's transaction."""
+    report = ControllerReport()
+    if not repository.try_controller_lock(session):
+        report.skipped = True
+        return report
+    for sweep in repository.active_sweeps(session):
+        try:
+            with session.begin_nested():
+                step = step_sweep(session, settings, task_queue, sweep)
+        except Exception:  # one broken sweep must not stop the others
+            logger.exception("sweep %d: its step failed; trying again next pass", sweep.id)
+            continue
+        report.queued += step.queued
+        report.pruned += step.pruned
+        report.invalid += step.invalid
+        report.finished += step.finished
+    return report
+
+
+async def run_controller(
+    factory: sessionmaker[Session], settings: Settings, task_queue: TaskQueue
+) -> None:
+    """Drive the sweeps every `sweep_interval_s` until cancelled; a failed pass is logged and
+    retried."""
+
+    def one_pass() -> ControllerReport:
+        with session_scope(factory, write=False) as session:
+            if not repository.has_active_sweeps(session):  # no write lock taken (SQLite)
+                return ControllerReport()
+        with session_scope(factory) as session:
+            return control_once(session, settings, task_queue)
+
+    while True:
+        try:
+            report = await anyio.to_thread.run_sync(one_pass)
+            if report.queued or report.pruned or report.invalid or report.finished:
+                logger.info(
+                    "sweeps: queued runs %s, pruned %s, refused configs %s, finished sweeps %s",
+                    report.queued, report.pruned, report.invalid, report.finished,
+                )  # fmt: skip
+        except Exception:
+            logger.exception(
+                "sweep controller pass failed; trying again in %.0f s", settings.sweep_interval_s
+            )
+        await asyncio.sleep(settings.sweep_interval_s)

@@ -1,0 +1,109 @@
+"""A sweep's trials, read from its runs, and the Optuna study rebuilt from them.
+
+The database is the only state of a sweep: each of its runs is one trial (`Run.trial_number`,
+`Run.sweep_params`), its score is the run's best value of the sweep's metric (the largest for
+`maximize`, the smallest for `minimize`; from the metric summaries) and its intermediate values
+are that metric's per-epoch points. A finished run is told to Optuna as `COMPLETE` with its score
+when it succeeded (and reported the metric), `PRUNED` when it was pruned, `FAIL` otherwise
+(failed or cancelled: a failure is never a score); a queued or training run is `RUNNING`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import optuna
+from optuna.distributions import BaseDistribution
+from optuna.trial import TrialState, create_trial
+from sqlalchemy.orm import Session
+
+from server.models import Run, Sweep
+from server.sweep import repository
+from server.sweep.spec import SweepSpec
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+logger = logging.getLogger(__name__)
+
+IN_FLIGHT = ("queued", "running", "cancelling")
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One run of a sweep, as the sampler and the pruner see it."""
+
+    run: Run
+    value: float | None
+    """The run's best value of the sweep's metric so far (None before its first epoch)."""
+    curve: dict[int, float] = field(default_factory=dict)
+    """The metric at each epoch."""
+
+    @property
+    def number(self) -> int:
+        assert self.run.trial_number is not None
+        return self.run.trial_number
+
+    @property
+    def state(self) -> TrialState:
+        status = self.run.status
+        if status in IN_FLIGHT:
+            return TrialState.RUNNING
+        if status == "succeeded" and self.value is not None:
+            return TrialState.COMPLETE
+        return TrialState.PRUNED if status == "pruned" else TrialState.FAIL
+
+
+def load_trials(session: Session, sweep: Sweep, *, curves: bool) -> list[Trial]:
+    """The sweep's trials in number order; with `curves`, each with its per-epoch metric."""
+    runs = repository.sweep_runs(session, sweep.id)
+    ids = [run.id for run in runs]
+    values = repository.best_values(session, ids, sweep.metric, maximize=sweep.goal == "maximize")
+    by_epoch = repository.epoch_values(session, ids, sweep.metric) if curves else {}
+    return [Trial(run, values.get(run.id), by_epoch.get(run.id, {})) for run in runs]
+
+
+def _contains(distribution: BaseDistribution, value: object) -> bool:
+    try:
+        return distribution._contains(distribution.to_internal_repr(value))
+    except (ValueError, TypeError):
+        return False
+
+
+def _frozen(spec: SweepSpec, trial: Trial) -> optuna.trial.FrozenTrial:
+    """`trial` for Optuna; a swept value outside the spec's space (none should be) is left out."""
+    swept = trial.run.sweep_params or {}
+    params: dict[str, object] = {}
+    distributions: dict[str, BaseDistribution] = {}
+    for parameter in spec.parameters:
+        if parameter.key not in swept:
+            continue
+        value = parameter.sampled_value(swept[parameter.key])
+        if _contains(parameter.distribution, value):
+            params[parameter.key] = value
+            distributions[parameter.key] = parameter.distribution
+    state = trial.state
+    return create_trial(
+        state=state,
+        params=params,
+        distributions=distributions,
+        value=trial.value if state == TrialState.COMPLETE else None,
+        intermediate_values=dict(trial.curve),
+    )
+
+
+def build_study(sweep: Sweep, spec: SweepSpec, trials: Sequence[Trial]) -> optuna.Study:
+    """An in-memory Optuna study holding `trials` (in number order), with the spec's pruner.
+
+    Its name is fixed by the sweep, which the hyperband pruner's bracket assignment depends on.
+    The sampler is set per draw (`SweepSpec.sampler`).
+    """
+    study = optuna.create_study(
+        study_name=f"sweep-{sweep.id}",
+        direction=spec.goal,
+        pruner=spec.pruner(),
+        sampler=spec.sampler(0),
+    )
+    for trial in trials:
+        study.add_trial(_frozen(spec, trial))
+    return study

@@ -1,0 +1,304 @@
+"""Sweeps over REST on PostgreSQL, with controller passes run by the test: a grid made run by run
+to the end, failures told as failures, refused specs, pause/resume/cancel/max_runs, ownership,
+pruning requests from epoch metrics, seeded draws repeated."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from server.db import session_scope
+from server.metric.points import MetricPoint
+from server.metric.service import record_metrics
+from server.models import Run
+from server.run.lifecycle import FinalStatus, claim_run, finish_run
+from server.settings import Settings
+from server.sweep.controller import ControllerReport, control_once
+from tests.server.helpers import ApiClient, RecordingTaskQueue, issue_token, valid_config
+
+
+def grid_spec(**extra: Any) -> dict[str, Any]:
+    return {
+        "name": "grid",
+        "config": valid_config(),
+        "method": "grid",
+        "parameters": {
+            "batch_size": {"values": [2, 4]},
+            "learning_rate": {"values": [0.1, 0.01, 0.001]},
+        },
+        "parallel": 2,
+        **extra,
+    }
+
+
+class Controller:
+    """Controller passes and worker stand-ins on the test's rolled-back database."""
+
+    def __init__(
+        self, sessions: sessionmaker[Session], settings: Settings, queue: RecordingTaskQueue
+    ) -> None:
+        self.sessions, self.settings, self.queue = sessions, settings, queue
+
+    def step(self) -> ControllerReport:
+        with session_scope(self.sessions) as session:
+            return control_once(session, self.settings, self.queue)
+
+    def train(self, run_id: int, curve: list[float], status: FinalStatus = "succeeded") -> None:
+        """Claim the run, store `curve` as its val/iou per epoch, and end it as `status`."""
+        with session_scope(self.sessions) as session:
+            claim_run(session, run_id, worker="w", device="cpu")
+            points = [MetricPoint("val/iou", epoch, v, epoch) for epoch, v in enumerate(curve, 1)]
+            if points:
+                record_metrics(session, run_id, points)
+            finish_run(session, run_id, status)
+
+    def runs(self, sweep_id: int) -> list[Run]:
+        with session_scope(self.sessions, write=False) as session:
+            query = select(Run).where(Run.sweep_id == sweep_id).order_by(Run.trial_number)
+            return list(session.scalars(query))
+
+
+def controller(
+    session_factory: sessionmaker[Session], settings: Settings, task_queue: RecordingTaskQueue
+) -> Controller:
+    return Controller(session_factory, settings, task_queue)
+
+
+def test_grid_sweep_runs_every_combination_to_the_end(
+    client: ApiClient,
+    shapes_dataset: Path,
+    session_factory: sessionmaker[Session],
+    settings: Settings,
+    task_queue: RecordingTaskQueue,
+) -> None:
+    created = client.post("/api/v1/sweeps", json=grid_spec())
+    assert created.status_code == 201, created.text
+    sweep = created.json()
+    assert (sweep["status"], sweep["max_runs"], sweep["runs"]) == ("running", 6, [])
+    drive = controller(session_factory, settings, task_queue)
+    scores = {0.1: 0.2, 0.01: 0.7, 0.001: 0.5}
+    while True:
+        report = drive.step()
+        queued = [run for run in drive.runs(sweep["id"]) if run.status == "queued"]
+        assert len(queued) <= 2
+        if not queued:
+            break
+        for run in queued:
+            params = run.sweep_params or {}
+            assert run.config is not None and run.config["batch_size"] == params["batch_size"]
+            score = scores[params["learning_rate"]] + params["batch_size"] / 100
+            drive.train(run.id, [score / 2, score])
+    assert report.finished == [sweep["id"]]
+    runs = drive.runs(sweep["id"])
+    assert [run.trial_number for run in runs] == [0, 1, 2, 3, 4, 5]
+    assert len({tuple(sorted((run.sweep_params or {}).items())) for run in runs}) == 6
+    assert len(task_queue.sent) == 6
+    view = client.get(f"/api/v1/sweeps/{sweep['id']}").json()
+    assert view["status"] == "finished"
+    assert view["counts"] == {
+        "done": 6,
+        "running": 0,
+        "queued": 0,
+        "pruned": 0,
+        "failed": 0,
+        "cancelled": 0,
+    }
+    assert view["best_run"]["params"] == {"batch_size": 4, "learning_rate": 0.01}
+    assert view["best_run"]["value"] == view["best_value"] == 0.74
+    assert len(view["best_so_far"]) == 6 and view["best_so_far"][-1]["best"] == 0.74
+    assert set(view["importance"]) == {"batch_size", "learning_rate"}
+    assert view["importance"]["learning_rate"] > view["importance"]["batch_size"]
+    # The runs are ordinary runs.
+    run = client.get(f"/api/v1/runs/{view['runs'][0]['id']}").json()
+    assert run["name"] == "grid #0" and run["status"] == "succeeded"
+    listed = client.get("/api/v1/sweeps").json()["items"]
+    assert listed[0]["id"] == sweep["id"] and listed[0]["counts"]["done"] == 6
+
+
+def test_a_failed_run_is_a_failure_not_a_score(
+    client: ApiClient,
+    shapes_dataset: Path,
+    session_factory: sessionmaker[Session],
+    settings: Settings,
+    task_queue: RecordingTaskQueue,
+) -> None:
+    sweep = client.post("/api/v1/sweeps", json=grid_spec(max_runs=2)).json()
+    drive = controller(session_factory, settings, task_queue)
+    drive.step()
+    first, second = drive.runs(sweep["id"])
+    drive.train(first.id, [0.9], status="failed")
+    drive.train(second.id, [0.3])
+    drive.step()
+    view = client.get(f"/api/v1/sweeps/{sweep['id']}").json()
+    assert view["status"] == "finished"
+    assert (view["counts"]["failed"], view["counts"]["done"]) == (1, 1)
+    assert view["best_run"]["id"] == second.id
+    assert view["importance"] is None  # one scored trial
+
+
+def test_refused_specs_name_what_is_wrong(client: ApiClient, shapes_dataset: Path) -> None:
+    unknown = client.post(
+        "/api/v1/sweeps", json=grid_spec(parameters={"lr": {"values": [0.1, 0.01]}})
+    )
+    assert unknown.status_code == 422
+    assert "parameters.lr" in unknown.json()["error"]["message"]
+    assert "learning_rate" in unknown.json()["error"]["message"]
+    invalid = client.post(
+        "/api/v1/sweeps", json=grid_spec(parameters={"batch_size": {"values": [2, 0]}})
+    )
+    assert invalid.status_code == 422
+    assert "combination 1" in invalid.json()["error"]["message"]
+    missing = client.post("/api/v1/sweeps", json=grid_spec(config=valid_config(dataset="nowhere")))
+    assert missing.status_code in (403, 422), missing.text
+    assert client.post("/api/v1/sweeps", json=grid_spec(budget=3)).status_code == 422
+    assert client.get("/api/v1/sweeps/999999").status_code == 404
+    ignored = client.post("/api/v1/sweeps", json=grid_spec(program="train.py"))
+    assert ignored.status_code == 201 and ignored.json()["ignored"] == ["program"]
+
+
+def test_pause_resume_cancel_and_max_runs(
+    client: ApiClient,
+    shapes_dataset: Path,
+    session_factory: sessionmaker[Session],
+    settings: Settings,
+    task_queue: RecordingTaskQueue,
+) -> None:
+    spec = {
+        "config": valid_config(),
+        "method": "random",
+        "parameters": {"learning_rate": {"min": 1e-4, "max": 1e-1}},
+        "max_runs": 3,
+        "parallel": 1,
+        "seed": 5,
+    }
+    sweep_id = client.post("/api/v1/sweeps", json=spec).json()["id"]
+    url = f"/api/v1/sweeps/{sweep_id}"
+    drive = controller(session_factory, settings, task_queue)
+    assert client.post(f"{url}/pause").json()["status"] == "paused"
+    assert client.post(f"{url}/pause").status_code == 409
+    assert drive.step().queued == []
+    assert client.post(f"{url}/resume").json()["status"] == "running"
+    [first] = drive.step().queued
+    drive.train(first, [0.5])
+    [second] = drive.step().queued
+    assert client.patch(url, json={"max_runs": 1}).status_code == 422  # 2 made already
+    assert client.patch(url, json={"max_runs": 5, "parallel": 2}).json()["max_runs"] == 5
+    assert len(drive.step().queued) == 1  # two in flight now
+    with session_scope(session_factory) as session:
+        claim_run(session, second, worker="w", device="cpu")
+    cancelled = client.post(f"{url}/cancel").json()
+    assert cancelled["status"] == "cancelled"
+    statuses = {run["id"]: run["status"] for run in cancelled["runs"]}
+    assert statuses[first] == "succeeded" and statuses[second] == "cancelling"
+    assert sorted(statuses.values()).count("cancelled") == 1
+    assert drive.step().queued == []
+    assert client.post(f"{url}/resume").status_code == 409
+
+
+def test_members_change_only_their_own_sweeps(
+    app: Any, client: ApiClient, shapes_dataset: Path, session_factory: sessionmaker[Session]
+) -> None:
+    sweep_id = client.post("/api/v1/sweeps", json=grid_spec()).json()["id"]
+    member = issue_token(session_factory, "bob", "member")
+    viewer = issue_token(session_factory, "vera", "viewer")
+    with ApiClient(app, member) as bob, ApiClient(app, viewer) as vera:
+        assert bob.post(f"/api/v1/sweeps/{sweep_id}/pause").status_code == 403
+        assert bob.get(f"/api/v1/sweeps/{sweep_id}").status_code == 200
+        own = bob.post("/api/v1/sweeps", json=grid_spec())
+        assert own.status_code == 201 and own.json()["submitted_by"] == "bob"
+        assert bob.post(f"/api/v1/sweeps/{own.json()['id']}/pause").status_code == 200
+        assert vera.post("/api/v1/sweeps", json=grid_spec()).status_code == 403
+
+
+def test_a_sampled_config_that_is_invalid_fails_its_trial_clearly(
+    client: ApiClient,
+    shapes_dataset: Path,
+    session_factory: sessionmaker[Session],
+    settings: Settings,
+    task_queue: RecordingTaskQueue,
+) -> None:
+    spec = {
+        "config": valid_config(),
+        "method": "random",
+        "parameters": {"base_channels": {"values": [8, -1]}},
+        "max_runs": 8,
+        "parallel": 8,
+        "seed": 1,
+    }
+    sweep_id = client.post("/api/v1/sweeps", json=spec).json()["id"]
+    report = controller(session_factory, settings, task_queue).step()
+    assert report.invalid and report.queued
+    assert len(task_queue.sent) == len(report.queued)
+    view = client.get(f"/api/v1/sweeps/{sweep_id}").json()
+    failed = [run for run in view["runs"] if run["status"] == "failed"]
+    assert {run["params"]["base_channels"] for run in failed} == {-1}
+    assert "the sampled config is refused" in failed[0]["failure_reason"]
+    assert "base_channels" in failed[0]["failure_reason"]
+
+
+def test_median_pruning_asks_a_bad_run_to_stop(
+    client: ApiClient,
+    shapes_dataset: Path,
+    session_factory: sessionmaker[Session],
+    settings: Settings,
+    task_queue: RecordingTaskQueue,
+) -> None:
+    spec = {
+        "config": valid_config(epochs=4),
+        "method": "random",
+        "parameters": {"learning_rate": {"min": 1e-4, "max": 1e-1}},
+        "early_terminate": {"type": "median", "min_iter": 1, "n_startup_trials": 2},
+        "max_runs": 4,
+        "parallel": 2,
+        "seed": 2,
+    }
+    sweep_id = client.post("/api/v1/sweeps", json=spec).json()["id"]
+    drive = controller(session_factory, settings, task_queue)
+    for run_id in drive.step().queued:
+        drive.train(run_id, [0.5, 0.6, 0.7, 0.8])
+    good, bad = drive.step().queued
+    with session_scope(session_factory) as session:
+        for run_id, value in ((good, 0.55), (bad, 0.05)):
+            claim_run(session, run_id, worker="w", device="cpu")
+            record_metrics(session, run_id, [MetricPoint("val/iou", 1, value, 1)])
+    assert drive.step().pruned == [bad]
+    assert drive.step().pruned == []  # asked once
+    with session_scope(session_factory) as session:
+        finish_run(session, bad, "pruned")
+        finish_run(session, good, "succeeded")
+    drive.step()
+    view = client.get(f"/api/v1/sweeps/{sweep_id}").json()
+    assert view["status"] == "finished"
+    assert view["counts"]["pruned"] == 1
+    assert [run["prune_requested"] for run in view["runs"]].count(True) == 1
+
+
+def test_seeded_sweeps_draw_the_same_configs(
+    client: ApiClient,
+    shapes_dataset: Path,
+    session_factory: sessionmaker[Session],
+    settings: Settings,
+    task_queue: RecordingTaskQueue,
+) -> None:
+    drive = controller(session_factory, settings, task_queue)
+    drawn = []
+    for method in ("random", "random", "bayes", "bayes"):
+        spec = {
+            "config": valid_config(),
+            "method": method,
+            "parameters": {
+                "learning_rate": {"distribution": "log_uniform_values", "min": 1e-4, "max": 1e-1},
+                "batch_size": {"values": [2, 4]},
+            },
+            "max_runs": 4,
+            "parallel": 4,
+            "seed": 42,
+        }
+        sweep_id = client.post("/api/v1/sweeps", json=spec).json()["id"]
+        drive.step()
+        drawn.append([run.sweep_params for run in drive.runs(sweep_id)])
+    assert drawn[0] == drawn[1] and drawn[2] == drawn[3]
+    assert len({params["learning_rate"] for params in drawn[0] if params}) == 4
