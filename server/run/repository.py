@@ -1,4 +1,5 @@
-"""SQL for runs and their tags: lookups, the filtered and keyset-paginated list. Never commits."""
+"""SQL for runs and their tags: lookups, the filtered, sorted, grouped and keyset-paginated list.
+Never commits."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import base64
 import binascii
 import math
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -32,6 +33,10 @@ from sqlalchemy.orm import Session, defer
 from server.bounds import INT32_MAX, INT32_MIN, ascii_id
 from server.errors import InvalidInput, NotFound
 from server.models import Metric, MetricSummary, Run, RunTag, UTCDateTime, utcnow
+from server.run import filter_sql
+from server.run.columns import order_expression
+from server.run.filter_language import Expression, Field
+from server.run.json_fields import json_bound
 
 _TEXT_SORTS = {"name", "status", "model", "dataset_name"}
 _NUMBER_SORTS = {"best_val_iou", "last_val_iou", "duration"}
@@ -78,7 +83,11 @@ class MetricCondition:
 
 @dataclass(frozen=True)
 class RunFilter:
-    """Conditions AND-ed together; an empty filter matches every run."""
+    """Conditions AND-ed together; an empty filter matches every run.
+
+    `expression` is the filter language's (`server.run.filter_language`), its `tag.<key>`
+    terms' tags in `tag_texts` (`server.run.filter_keys.check_fields`).
+    """
 
     statuses: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
@@ -87,18 +96,24 @@ class RunFilter:
     model: str | None = None
     external: bool | None = None
     metrics: tuple[MetricCondition, ...] = field(default_factory=tuple)
+    expression: Expression | None = None
+    tag_texts: Mapping[str, Sequence[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class RunSort:
-    """A sort field (one of SORT_FIELDS) and direction; ties are broken by id."""
+    """A sort field (one of SORT_FIELDS, or a `column`'s text) and direction; ties are broken
+    by id. With `group`, rows are ordered by the group's value first (ascending, nulls last)."""
 
     field: str = "created_at"
     descending: bool = True
+    column: Field | None = None
+    group: Field | None = None
 
     @property
     def spec(self) -> str:
-        return ("-" if self.descending else "") + self.field
+        text = ("-" if self.descending else "") + self.field
+        return f"{self.group.text}|{text}" if self.group is not None else text
 
 
 def get_run(session: Session, run_id: int, *, for_update: bool = False) -> Run:
@@ -183,7 +198,7 @@ def _like(text: str) -> str:
     return f"%{escaped}%"
 
 
-def _conditions(run_filter: RunFilter) -> list[ColumnElement[bool]]:
+def _conditions(session: Session, run_filter: RunFilter) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
     if run_filter.statuses:
         conditions.append(Run.status.in_(run_filter.statuses))
@@ -214,26 +229,33 @@ def _conditions(run_filter: RunFilter) -> list[ColumnElement[bool]]:
     if run_filter.external is not None:
         conditions.append(Run.external.is_(run_filter.external))
     conditions.extend(condition.clause() for condition in run_filter.metrics)
+    if run_filter.expression is not None:
+        context = filter_sql.FilterContext(
+            dialect=session.get_bind().dialect.name, tag_texts=run_filter.tag_texts
+        )
+        conditions.append(filter_sql.condition(run_filter.expression, context))
     return conditions
 
 
 @dataclass(frozen=True)
 class Cursor:
-    """Where a page ended: the last row's sort value and id, and the "now" running durations
-    were measured at (kept for the whole walk, so growing durations do not reorder it)."""
+    """Where a page ended: the last row's sort value (and group value) and id, and the "now"
+    running durations were measured at (kept for the whole walk, so growing durations do not
+    reorder it)."""
 
     value: Any
     run_id: int
     now: datetime
+    group_value: Any = None
 
 
 def encode_cursor(sort: RunSort, cursor: Cursor) -> str:
-    """An opaque cursor: base64 of the sort, the last value, id and now as JSON."""
+    """An opaque cursor: base64 of the sort, the last value(s), id and now as JSON."""
     value = cursor.value.isoformat() if isinstance(cursor.value, datetime) else cursor.value
-    raw = orjson.dumps(
-        {"s": sort.spec, "v": value, "id": cursor.run_id, "now": cursor.now.isoformat()}
-    )
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    data = {"s": sort.spec, "v": value, "id": cursor.run_id, "now": cursor.now.isoformat()}
+    if sort.group is not None:
+        data["g"] = cursor.group_value
+    return base64.urlsafe_b64encode(orjson.dumps(data)).decode().rstrip("=")
 
 
 def decode_cursor(text: str, sort: RunSort) -> Cursor:
@@ -254,7 +276,15 @@ def decode_cursor(text: str, sort: RunSort) -> Cursor:
         run_id = data["id"]
         if now is None or not _is_int32(run_id):
             raise problem
-        return Cursor(value=_sort_value(sort.field, data["v"], problem), run_id=run_id, now=now)
+        value = (
+            _column_value(sort.column, data["v"], problem)
+            if sort.column is not None
+            else _sort_value(sort.field, data["v"], problem)
+        )
+        group_value = (
+            _column_value(sort.group, data["g"], problem) if sort.group is not None else None
+        )
+        return Cursor(value=value, run_id=run_id, now=now, group_value=group_value)
     except (binascii.Error, ValueError, KeyError, TypeError, orjson.JSONDecodeError) as error:
         raise problem from error
 
@@ -289,30 +319,90 @@ def _sort_value(field: str, value: Any, problem: InvalidInput) -> Any:
     raise problem
 
 
-def _after(
-    column: ColumnElement[Any], sort: RunSort, value: Any, run_id: int
-) -> ColumnElement[bool]:
-    """Rows after (value, run_id) in the order (column, id), nulls last in both directions."""
-    id_after = Run.id < run_id if sort.descending else Run.id > run_id
+def _column_value(field: Field, value: Any, problem: InvalidInput) -> Any:
+    """A cursor's value of a column sort or group: a number for metrics, any JSON without NUL
+    for config and params (a list or object only on PostgreSQL, checked in `_bound`)."""
     if value is None:
-        return and_(column.is_(None), id_after)
-    beyond = column < value if sort.descending else column > value
-    after = or_(beyond, and_(column == value, id_after))
-    return or_(after, column.is_(None)) if sort.field in _NULLABLE_SORTS else after
+        return None
+    if field.source == "metrics":
+        if type(value) in (int, float) and math.isfinite(value):
+            return float(value)
+        raise problem
+    if field.source in ("status", "model", "dataset"):
+        if isinstance(value, str) and "\x00" not in value:
+            return value
+        raise problem
+    if field.source == "sweep":
+        if _is_int32(value):
+            return value
+        raise problem
+    if "\\u0000" in orjson.dumps(value).decode():
+        raise problem
+    return value
+
+
+@dataclass(frozen=True)
+class _OrderKey:
+    """One key of the list's order; NULLs come last in either direction."""
+
+    expression: ColumnElement[Any]
+    descending: bool
+    nullable: bool
+    json: bool = False
+    """A config or params value: cursor values are bound as JSON (`json_bound`)."""
+
+
+def _order_keys(session: Session, sort: RunSort, now: datetime) -> list[_OrderKey]:
+    dialect = session.get_bind().dialect.name
+    keys: list[_OrderKey] = []
+    for column, descending in ((sort.group, False), (sort.column, sort.descending)):
+        if column is not None:
+            is_json = column.source in ("config", "params")
+            keys.append(_OrderKey(order_expression(column, dialect), descending, True, is_json))
+    if sort.column is None:
+        expression = _sort_expression(session, sort.field, now)
+        keys.append(_OrderKey(expression, sort.descending, sort.field in _NULLABLE_SORTS))
+    return keys
+
+
+def _bound(session: Session, key: _OrderKey, value: Any, problem: InvalidInput) -> Any:
+    if not key.json:
+        return value
+    dialect = session.get_bind().dialect.name
+    if dialect != "postgresql" and isinstance(value, list | dict):
+        raise problem  # SQLite reads objects and arrays as text: a forged cursor
+    return json_bound(value, dialect)
+
+
+def _after(
+    keys: Sequence[_OrderKey], values: Sequence[Any], run_id: int, descending: bool
+) -> ColumnElement[bool]:
+    """Rows after (values..., run_id) in the order (keys..., id), nulls last in each key."""
+    after: ColumnElement[bool] = Run.id < run_id if descending else Run.id > run_id
+    for key, value in zip(reversed(keys), reversed(values), strict=True):
+        column = key.expression
+        if value is None:
+            after = and_(column.is_(None), after)
+            continue
+        beyond = column < value if key.descending else column > value
+        if key.nullable:
+            beyond = or_(beyond, column.is_(None))
+        after = or_(beyond, and_(column == value, after))
+    return after
 
 
 def _ordered(
     session: Session, run_filter: RunFilter, sort: RunSort, now: datetime
-) -> tuple[Select[Any], ColumnElement[Any]]:
-    column = _sort_expression(session, sort.field, now)
-    order = column.desc() if sort.descending else column.asc()
-    if sort.field in _NULLABLE_SORTS:
-        order = order.nulls_last()
+) -> tuple[Select[Any], list[_OrderKey]]:
+    keys = _order_keys(session, sort, now)
+    order = []
+    for key in keys:
+        direction = key.expression.desc() if key.descending else key.expression.asc()
+        order.append(direction.nulls_last() if key.nullable else direction)
     tie = Run.id.desc() if sort.descending else Run.id.asc()
-    query = (
-        select(Run, column.label("sort_value")).where(*_conditions(run_filter)).order_by(order, tie)
-    )
-    return query, column
+    labelled = [key.expression.label(f"order_{index}") for index, key in enumerate(keys)]
+    query = select(Run, *labelled).where(*_conditions(session, run_filter)).order_by(*order, tie)
+    return query, keys
 
 
 def list_runs(
@@ -326,7 +416,7 @@ def list_runs(
     """One page of runs (config, params, notes and traceback not loaded) and the next cursor."""
     position = decode_cursor(cursor, sort) if cursor else None
     now = position.now if position is not None else utcnow()
-    query, column = _ordered(session, run_filter, sort, now)
+    query, keys = _ordered(session, run_filter, sort, now)
     query = query.options(
         defer(Run.config),
         defer(Run.params),
@@ -335,14 +425,40 @@ def list_runs(
         defer(Run.class_names),
     )
     if position is not None:
-        query = query.where(_after(column, sort, position.value, position.run_id))
+        problem = InvalidInput(
+            "invalid cursor: pass the `next_cursor` of the previous page with the same sort",
+            [{"field": "cursor", "message": "not a cursor of this list"}],
+        )
+        raw = [position.value] if sort.group is None else [position.group_value, position.value]
+        values = [
+            _bound(session, key, value, problem) for key, value in zip(keys, raw, strict=True)
+        ]
+        query = query.where(_after(keys, values, position.run_id, sort.descending))
     rows = session.execute(query.limit(limit + 1)).all()
     page = rows[:limit]
     next_cursor = None
     if len(rows) > limit and page:
-        last_run, last_value = page[-1]
-        next_cursor = encode_cursor(sort, Cursor(last_value, last_run.id, now))
-    return [run for run, _ in page], next_cursor
+        last_run, *last_values = page[-1]
+        group_value = last_values[0] if sort.group is not None else None
+        cursor_state = Cursor(last_values[-1], last_run.id, now, group_value=group_value)
+        next_cursor = encode_cursor(sort, cursor_state)
+    return [row[0] for row in page], next_cursor
+
+
+def group_counts(
+    session: Session, run_filter: RunFilter, group: Field, *, limit: int
+) -> list[tuple[Any, int]]:
+    """The first `limit` values of `group` among the matching runs (ascending, nulls last),
+    each with its number of runs."""
+    expression = order_expression(group, session.get_bind().dialect.name).label("group_value")
+    query = (
+        select(expression, func.count())
+        .where(*_conditions(session, run_filter))
+        .group_by(expression)
+        .order_by(expression.asc().nulls_last())
+        .limit(limit)
+    )
+    return [(value, count) for value, count in session.execute(query)]
 
 
 def iter_runs(
@@ -350,5 +466,5 @@ def iter_runs(
 ) -> Iterator[Run]:
     """Every matching run in full, up to `limit` (exports)."""
     query, _ = _ordered(session, run_filter, sort, utcnow())
-    for run, _value in session.execute(query.limit(limit)):
-        yield run
+    for row in session.execute(query.limit(limit)):
+        yield row[0]

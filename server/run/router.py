@@ -1,4 +1,5 @@
-"""/api/v1/runs: create, list (filters, sort, cursor), read, edit, delete, cancel, resume, clone."""
+"""/api/v1/runs: create, list (filters, columns, sort, groups, cursor), read, edit, delete, cancel,
+resume, clone."""
 
 from __future__ import annotations
 
@@ -18,15 +19,19 @@ from server.http_errors import error_responses
 from server.metric.repository import summaries
 from server.models import Run, utcnow
 from server.run import lineage, repository, service
+from server.run.columns import column_values, parse_columns
+from server.run.filter_language import MAX_FILTER_LENGTH
 from server.run.repository import RunFilter
 from server.run.schemas import (
     CloneRequest,
+    GroupOut,
     MetricSummaryOut,
     ResumeRequest,
     RunCreate,
     RunOut,
     RunPage,
     RunPatch,
+    RunRowOut,
     RunSummaryOut,
     duration_s,
 )
@@ -38,17 +43,39 @@ csv_router = APIRouter(route_class=UnitOfWorkRoute, prefix="/api/v1", tags=["run
 
 MAX_PAGE = 500
 MAX_CSV_RUNS = 100_000
+MAX_GROUPS = 200
+FILTER_HELP = """The filter language, e.g.
+`config.learning_rate <= 1e-3 and (config.model = 'unet++' or metrics.val/iou.best > 0.8)`.
+
+- `and`, `or`, `not`, parentheses; `not` binds tighter than `and`, `and` tighter than `or`.
+- Comparisons `= != < <= > >=`; `in (v1, v2)` and `not in (...)`. Values: text in single or
+  double quotes (escapes `\\\\ \\' \\" \\n \\t`), numbers (`3`, `-0.5`, `1e-3`), `true`, `false`.
+- Fields: `config.<key>` (the run's TrainConfig; nested keys with dots), `params.<key>`
+  (an external run's parameters), `metrics.<key>.best|last|min|max` (`last` when left out;
+  `best` is the minimum of keys ending in `loss`, the maximum of others), `status`,
+  `tag` (or `tags`: `tag = 'baseline'` carries the tag), `tag.<key>` (the value of a key:value tag
+  such as `lr=1e-3`: `tag.lr = 1e-3`), `dataset` (name or path), `model`, `name`, `id`.
+- Keys are bare (ASCII letters, digits, `_ - /`: `metrics.val/iou.best`) or quoted in backticks:
+  `` metrics.`val/iou/road sign`.max ``.
+- A run without the key compared matches no comparison (`!=` and `not in` match runs that have
+  it with another value); `not` matches every run the inner filter does not. JSON values compare
+  with values of their type: `config.x > 1` reads numbers only.
+
+A key no run has answers 422 listing the keys there are; a syntax error 422 naming the position
+and what was expected there."""
 
 
 def summary_out(run: Run, tags: list[str]) -> RunSummaryOut:
-    return RunSummaryOut.model_validate(
-        {
-            **_summary_fields(run),
-            **lineage.summary_fields(run),
-            "tags": tags,
-            "duration_s": duration_s(run, utcnow()),
-        }
-    )
+    return RunSummaryOut.model_validate(_summary(run, tags))
+
+
+def _summary(run: Run, tags: list[str]) -> dict[str, object]:
+    return {
+        **_summary_fields(run),
+        **lineage.summary_fields(run),
+        "tags": tags,
+        "duration_s": duration_s(run, utcnow()),
+    }
 
 
 def _summary_fields(run: Run) -> dict[str, object]:
@@ -139,9 +166,16 @@ def run_filter(
     metric: Annotated[
         list[Text], Query(description=service.METRIC_GRAMMAR + "; repeat to AND several")
     ] = [],  # noqa: B006
+    filter_: Annotated[
+        Text | None,
+        Query(alias="filter", max_length=MAX_FILTER_LENGTH, description=FILTER_HELP),
+    ] = None,
+    session: SessionDep,
 ) -> RunFilter:
-    """The list filters shared by the JSON list and the CSV export."""
+    """The list filters shared by the JSON list and the CSV export (all of them AND-ed)."""
     return service.build_filter(
+        session,
+        expression=filter_,
         statuses=status_,
         tags=tag,
         text=q,
@@ -153,11 +187,17 @@ def run_filter(
 
 
 RunFilterDep = Annotated[RunFilter, Depends(run_filter)]
-SortParam = Annotated[Text, Query(description="Field, '-' prefix for descending")]
+SortParam = Annotated[
+    Text,
+    Query(
+        max_length=500,
+        description=f"{service.SORT_HELP}; nulls last either way",
+    ),
+]
 
 
 @router.get("")
-def list_runs(
+def list_runs(  # noqa: PLR0917 (one query parameter each)
     session: SessionDep,
     run_filter: RunFilterDep,
     sort: SortParam = "-created_at",
@@ -165,13 +205,61 @@ def list_runs(
     cursor: Annotated[
         Text | None, Query(max_length=2000, description="The `next_cursor` of the previous page")
     ] = None,
+    columns: Annotated[
+        Text | None,
+        Query(
+            max_length=4000,
+            description="Comma-separated columns to add to each row's `columns`: "
+            "config.<key>, params.<key>, metrics.<key>[.best|.last|.min|.max], tag.<key> "
+            "(as in `filter`), e.g. `config.learning_rate,metrics.val/iou.best,tag.lr`",
+        ),
+    ] = None,
+    group_by: Annotated[
+        Text | None,
+        Query(
+            max_length=500,
+            description="Order rows by this field first (ascending, nulls last), then by "
+            "`sort`: config.<key>, params.<key>, metrics.<key>.<aggregate>, status, model or "
+            "dataset",
+        ),
+    ] = None,
 ) -> RunPage:
-    """Runs matching every filter, one page at a time (keyset pagination: pass `next_cursor`)."""
+    """Runs matching every filter, one page at a time (keyset pagination: pass `next_cursor`).
+
+    `columns` adds the chosen values to each row's `columns` object; `sort` takes such a
+    column too (`-metrics.val/iou.best`). With `group_by` the rows come grouped: a page draws a
+    group header wherever the row's group value changes (a config, params or metric group's
+    value is in the row's `columns`; status, model and dataset are fields of the row), and the
+    first page lists every group with its count in `groups`. Keys no run has answer 422 listing
+    the keys there are.
+    """
+    chosen = parse_columns(columns) if columns else []
+    run_sort = service.parse_sort(sort, group_by)
+    service.check_list_fields(session, run_sort, chosen)
+    group = run_sort.group
+    shown_in_row = group is None or group.source not in ("config", "params", "metrics")
+    if group is not None and not shown_in_row and group.text not in [f.text for f in chosen]:
+        chosen.append(group)
     runs, next_cursor = repository.list_runs(
-        session, run_filter, service.parse_sort(sort), limit=limit, cursor=cursor
+        session, run_filter, run_sort, limit=limit, cursor=cursor
     )
-    tags = repository.tags_of(session, [run.id for run in runs])
-    return RunPage(items=[summary_out(run, tags[run.id]) for run in runs], next_cursor=next_cursor)
+    ids = [run.id for run in runs]
+    tags = repository.tags_of(session, ids)
+    values = column_values(session, chosen, ids, tags)
+    groups = None
+    if group is not None and cursor is None:
+        counts = repository.group_counts(session, run_filter, group, limit=MAX_GROUPS)
+        groups = [GroupOut(value=value, count=count) for value, count in counts]
+    return RunPage(
+        items=[
+            RunRowOut.model_validate({**_summary(run, tags[run.id]), "columns": values[run.id]})
+            for run in runs
+        ],
+        next_cursor=next_cursor,
+        columns=[field.text for field in chosen],
+        group_by=group.text if group is not None else None,
+        groups=groups,
+    )
 
 
 @csv_router.get(

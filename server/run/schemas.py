@@ -288,10 +288,38 @@ class RunOut(RunSummaryOut):
     )
 
 
+class RunRowOut(RunSummaryOut):
+    """A run in the runs table: its summary and the values of the chosen columns."""
+
+    columns: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The value of each chosen column (and of `group_by`), keyed by the "
+        "column's name as in `RunPage.columns`; null where the run has none",
+    )
+
+
+class GroupOut(BaseModel):
+    """One value of `group_by` among the matching runs."""
+
+    value: Any = Field(description="The group's value (null: runs without one)")
+    count: int = Field(description="Matching runs with this value")
+
+
 class RunPage(BaseModel):
-    items: list[RunSummaryOut]
+    items: list[RunRowOut]
     next_cursor: str | None = Field(
         description="Pass as `cursor` for the next page; null at the end"
+    )
+    columns: list[str] = Field(
+        default_factory=list,
+        description="The chosen columns (then `group_by`) as the rows' `columns` name them: "
+        "the canonical spelling, e.g. `metrics.val/iou` is `metrics.val/iou.last`",
+    )
+    group_by: str | None = Field(None, description="The grouping column, when grouped")
+    groups: list[GroupOut] | None = Field(
+        None,
+        description="With `group_by`, on the first page (no cursor): the groups in row order "
+        "with their counts (at most 200); null otherwise",
     )
 
 

@@ -27,7 +27,10 @@ from server.models import RUN_STATUSES, TERMINAL_STATUSES, Dataset, Run, utcnow
 from server.preview.repository import get_checkpoint
 from server.queue import TaskQueue
 from server.run import repository
+from server.run.columns import parse_group_field, parse_order_field
 from server.run.config_caps import check_config_caps, check_dataset_caps
+from server.run.filter_keys import check_fields
+from server.run.filter_language import Field, fields_of, parse_filter
 from server.run.lifecycle import RUNNING_STATUSES, dispatch, end_now, enqueue, status_event
 from server.run.lineage import fine_tune_source
 from server.run.repository import (
@@ -473,20 +476,41 @@ def parse_metric_condition(text: str) -> MetricCondition:
     return MetricCondition(key=match["key"], op=match["op"], value=value)
 
 
-def parse_sort(text: str) -> RunSort:
-    """`-best_val_iou` -> descending best_val_iou; InvalidInput listing the fields otherwise."""
+SORT_HELP = (
+    f"one of {', '.join(SORT_FIELDS)}, or a column: config.<key>, params.<key>, "
+    "metrics.<key>[.best|.last|.min|.max] (prefix '-' for descending)"
+)
+
+
+def parse_sort(text: str, group_by: str | None = None) -> RunSort:
+    """`-best_val_iou` -> descending best_val_iou, `-metrics.val/iou.best` -> descending by a
+    column; with `group_by` (a field) the rows come grouped by it first. InvalidInput listing
+    what is allowed otherwise."""
     descending = text.startswith("-")
     name = text.lstrip("-+")
-    if name not in SORT_FIELDS:
+    group = parse_group_field(group_by) if group_by else None
+    if name in SORT_FIELDS:
+        return RunSort(field=name, descending=descending, group=group)
+    if "." not in name:
         raise InvalidInput(
-            f"cannot sort by {text!r}; sort by one of {', '.join(SORT_FIELDS)} "
-            "(prefix '-' for descending)",
-            [{"field": "sort", "message": f"allowed: {', '.join(SORT_FIELDS)}"}],
+            f"cannot sort by {text!r}; sort by {SORT_HELP}",
+            [{"field": "sort", "message": f"allowed: {SORT_HELP}"}],
         )
-    return RunSort(field=name, descending=descending)
+    column = parse_order_field(name)
+    return RunSort(field=column.text, descending=descending, column=column, group=group)
+
+
+def check_list_fields(session: Session, sort: RunSort, columns: Sequence[Field]) -> None:
+    """InvalidInput for a column, sort or group over a key no run has (listing those there
+    are)."""
+    check_fields(session, columns, "columns")
+    for field, parameter in ((sort.column, "sort"), (sort.group, "group_by")):
+        if field is not None:
+            check_fields(session, [field], parameter)
 
 
 def build_filter(
+    session: Session,
     *,
     statuses: Sequence[str],
     tags: Sequence[str],
@@ -495,8 +519,11 @@ def build_filter(
     model: str | None,
     metrics: Sequence[str],
     external: bool | None = None,
+    expression: str | None = None,
 ) -> RunFilter:
-    """A RunFilter from query parameters, with errors naming the allowed values."""
+    """A RunFilter from query parameters, with errors naming the allowed values; `expression`
+    is in the filter language (`server.run.filter_language`), its keys checked against the
+    runs' (`server.run.filter_keys`)."""
     texts = {
         "status": statuses,
         "tag": tags,
@@ -516,7 +543,11 @@ def build_filter(
             f"unknown status {unknown[0]!r}; allowed: {', '.join(RUN_STATUSES)}",
             [{"field": "status", "message": f"allowed: {', '.join(RUN_STATUSES)}"}],
         )
+    parsed = parse_filter(expression) if expression else None
+    tag_texts = check_fields(session, fields_of(parsed), "filter") if parsed is not None else {}
     return RunFilter(
+        expression=parsed,
+        tag_texts=tag_texts,
         statuses=tuple(statuses),
         tags=tuple(tags),
         text=text.strip() if text and text.strip() else None,

@@ -1,0 +1,133 @@
+"""Chosen columns of the runs table (`columns=config.learning_rate,metrics.val/iou.best,tag.lr`):
+their values for a page of runs, and the SQL that sorts or groups the list by one of them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, select
+from sqlalchemy.orm import Session
+
+from server.errors import InvalidInput
+from server.models import MetricSummary, Run
+from server.run.filter_language import Field, parse_field, parse_field_list
+from server.run.filter_sql import metric_column
+from server.run.json_fields import json_value
+
+MAX_COLUMNS = 30
+COLUMN_HELP = "config.<key>, params.<key>, metrics.<key>[.best|.last|.min|.max], tag.<key>"
+ORDER_HELP = "config.<key>, params.<key>, metrics.<key>[.best|.last|.min|.max]"
+GROUP_HELP = f"{ORDER_HELP}, status, model, dataset, sweep"
+_GROUP_COLUMNS: dict[str, Any] = {
+    "status": Run.status,
+    "model": Run.model,
+    "dataset": Run.dataset_name,
+    "sweep": Run.sweep_id,
+}
+
+
+def parse_columns(text: str) -> list[Field]:
+    """The fields of `columns=` (comma-separated, duplicates dropped), or InvalidInput."""
+    fields: list[Field] = []
+    for field in parse_field_list(text, "columns", MAX_COLUMNS):
+        if field.source not in ("config", "params", "metrics", "tag_value"):
+            raise _refused("columns", field, COLUMN_HELP)
+        if field.text not in (known.text for known in fields):
+            fields.append(field)
+    return fields
+
+
+def parse_order_field(text: str) -> Field:
+    """A `sort=` field beyond the summary columns: a config, params or metric column."""
+    field = parse_field(text, "sort")
+    if field.source not in ("config", "params", "metrics"):
+        raise _refused("sort", field, ORDER_HELP)
+    return field
+
+
+def parse_group_field(text: str) -> Field:
+    """The field of `group_by=`."""
+    field = parse_field(text, "group_by")
+    if field.source not in ("config", "params", "metrics", *_GROUP_COLUMNS):
+        raise _refused("group_by", field, GROUP_HELP)
+    return field
+
+
+def _refused(parameter: str, field: Field, allowed: str) -> InvalidInput:
+    message = f"cannot use {field.text} here; allowed: {allowed}"
+    return InvalidInput(f"{parameter}: {message}", [{"field": parameter, "message": message}])
+
+
+def order_expression(field: Field, dialect: str) -> ColumnElement[Any]:
+    """The value the list sorts or groups by: JSON values as the database orders them (numbers
+    by value, text by collation; a key holding mixed types orders by type first), metrics as
+    numbers; NULL where the run lacks it."""
+    if field.source in ("config", "params"):
+        column = Run.config if field.source == "config" else Run.params
+        return json_value(column, field.path, dialect)
+    if field.source == "metrics":
+        return (
+            select(metric_column(field))
+            .where(MetricSummary.run_id == Run.id, MetricSummary.key == field.key)
+            .scalar_subquery()
+        )
+    plain: ColumnElement[Any] = _GROUP_COLUMNS[field.source]
+    return plain
+
+
+def column_values(
+    session: Session,
+    columns: Sequence[Field],
+    run_ids: Sequence[int],
+    tags: Mapping[int, Sequence[str]],
+) -> dict[int, dict[str, Any]]:
+    """Each run's value of each column (None where it has none), keyed by the column's text."""
+    values: dict[int, dict[str, Any]] = {run_id: {} for run_id in run_ids}
+    if not run_ids or not columns:
+        return values
+    documents = [field for field in columns if field.source in ("config", "params")]
+    if documents:
+        selected = [
+            (Run.config if field.source == "config" else Run.params)[field.path]
+            for field in documents
+        ]
+        for run_id, *found in session.execute(select(Run.id, *selected).where(Run.id.in_(run_ids))):
+            for field, value in zip(documents, found, strict=True):
+                values[run_id][field.text] = value
+    metrics = [field for field in columns if field.source == "metrics"]
+    if metrics:
+        rows = session.execute(
+            select(
+                MetricSummary.run_id,
+                MetricSummary.key,
+                MetricSummary.last_value,
+                MetricSummary.min_value,
+                MetricSummary.max_value,
+            ).where(
+                MetricSummary.run_id.in_(run_ids),
+                MetricSummary.key.in_({field.key for field in metrics}),
+            )
+        )
+        summaries = {(run_id, key): (last, low, high) for run_id, key, last, low, high in rows}
+        for run_id in run_ids:
+            for field in metrics:
+                summary = summaries.get((run_id, field.key))
+                values[run_id][field.text] = None if summary is None else _pick(field, summary)
+    for run_id in run_ids:
+        for field in columns:
+            if field.source == "tag_value":
+                values[run_id][field.text] = tag_value(tags.get(run_id, ()), field.key)
+            values[run_id].setdefault(field.text, None)
+    return {run_id: {f.text: values[run_id][f.text] for f in columns} for run_id in run_ids}
+
+
+def _pick(field: Field, summary: tuple[float, float, float]) -> float:
+    last, low, high = summary
+    return {"last": last, "min": low, "max": high}[field.summary]
+
+
+def tag_value(tags: Sequence[str], key: str) -> str | None:
+    """The value of the run's first (sorted) tag `key=value`, or None."""
+    prefix = key + "="
+    return next((tag[len(prefix) :] for tag in sorted(tags) if tag.startswith(prefix)), None)
