@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from segtrack.accounts_cli import add_account_commands
+from segtrack.sweep_commands import add_sweep_commands
 from trainer.config import ConfigError, config_json_schema, load_config
 
 if TYPE_CHECKING:
@@ -675,6 +676,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_commands(commands)
     _add_service_commands(commands)
     add_account_commands(commands)
+    add_sweep_commands(commands)
     return parser
 
 

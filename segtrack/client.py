@@ -41,7 +41,7 @@ from segtrack import local_tokens
 
 logger = logging.getLogger(__name__)
 
-TERMINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
+TERMINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled", "pruned"})
 MAX_POINTS_PER_CALL = 10_000
 RECONNECT_MIN_S = 0.5
 RECONNECT_MAX_S = 30.0
@@ -239,6 +239,22 @@ class SegtrackClient:
         body = {"overrides": dict(overrides or {})}
         run: dict[str, Any] = self._call("POST", f"/api/v1/runs/{run_id}/clone", json=body)
         return run
+
+    # --- sweeps -----------------------------------------------------------------------------------
+
+    def create_sweep(self, spec: Mapping[str, Any]) -> dict[str, Any]:
+        """Start a sweep from a spec (W&B's sweep keys plus a base `config`); returns it."""
+        sweep: dict[str, Any] = self._call("POST", "/api/v1/sweeps", json=dict(spec))
+        return sweep
+
+    def get_sweep(self, sweep_id: int) -> dict[str, Any]:
+        sweep: dict[str, Any] = self._call("GET", f"/api/v1/sweeps/{sweep_id}")
+        return sweep
+
+    def sweep_action(self, sweep_id: int, action: str) -> dict[str, Any]:
+        """`pause`, `resume` or `cancel` the sweep; returns it."""
+        sweep: dict[str, Any] = self._call("POST", f"/api/v1/sweeps/{sweep_id}/{action}")
+        return sweep
 
     def wait(self, run_id: int, timeout: float | None = None, poll: float = 5.0) -> dict[str, Any]:
         """Block until the run succeeds, fails or is cancelled; returns the final run.
