@@ -366,7 +366,7 @@ def _order_keys(session: Session, sort: RunSort, now: datetime) -> list[_OrderKe
 
 
 def _bound(session: Session, key: _OrderKey, value: Any, problem: InvalidInput) -> Any:
-    if not key.json:
+    if not key.json or value is None:
         return value
     dialect = session.get_bind().dialect.name
     if dialect != "postgresql" and isinstance(value, list | dict):

@@ -78,7 +78,7 @@ def fill(session_factory: sessionmaker[Session]) -> dict[str, int]:
     with session_factory() as session:
         sweep = Sweep(
             name="lr-search",
-            status="running",
+            status="finished",
             method="grid",
             metric="val/iou",
             goal="maximize",
