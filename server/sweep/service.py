@@ -5,6 +5,7 @@ the runs."""
 from __future__ import annotations
 
 import logging
+import warnings
 from typing import Any
 
 import optuna
@@ -227,7 +228,9 @@ def _importance(sweep: Sweep, trials: list[Trial]) -> dict[str, float] | None:
     )
     try:
         evaluator = optuna.importance.PedAnovaImportanceEvaluator()
-        importance = optuna.importance.get_param_importances(study, evaluator=evaluator)
+        with warnings.catch_warnings():  # e.g. "importances will be equal" on equal scores
+            warnings.simplefilter("ignore")
+            importance = optuna.importance.get_param_importances(study, evaluator=evaluator)
     except (ValueError, RuntimeError) as error:  # e.g. every scored trial has the same values
         logger.info("sweep %d: no parameter importance yet (%s)", sweep.id, error)
         return None

@@ -340,8 +340,9 @@ def _grid_values(parameter: Parameter, field: str) -> Parameter:
         return parameter
     distribution = parameter.distribution
     if isinstance(distribution, IntDistribution) and not distribution.log:
-        values = tuple(range(distribution.low, distribution.high + 1, distribution.step))
-        if len(values) <= MAX_VALUES:
+        numbers = range(distribution.low, distribution.high + 1, distribution.step)
+        if len(numbers) <= MAX_VALUES:
+            values = tuple(numbers)
             return Parameter(parameter.key, CategoricalDistribution(list(values)), values=values)
     raise _refuse(
         field,
