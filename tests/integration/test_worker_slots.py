@@ -148,11 +148,13 @@ def test_a_more_urgent_wide_run_is_not_starved_by_narrow_ones(
 ) -> None:
     blocker = _submit(client, {**TINY, "epochs": 500}, name="blocker")
     wait_for(lambda: client.get_run(blocker)["status"] == "running", 120, "the blocker to start")
-    workers = client._call("GET", "/api/v1/workers")["workers"]
-    assert [slot["run"]["id"] if slot["run"] else None for slot in workers[0]["slots"]] == [
-        blocker,
-        None,
-    ]
+
+    def slot_runs() -> list[int | None]:
+        workers = client._call("GET", "/api/v1/workers")["workers"]
+        return [slot["run"]["id"] if slot["run"] else None for slot in workers[0]["slots"]]
+
+    # The worker shows its slots with its next heartbeat after the claim.
+    wait_for(lambda: slot_runs() == [blocker, None], 30, "the blocker in the first slot")
     wide = _submit(client, {**TINY, "epochs": 1}, gpus=2, priority=9)
     stream = [
         _submit(client, {**TINY, "epochs": 1}, priority=1, name=f"narrow {i}") for i in range(2)
