@@ -15,8 +15,8 @@
 
 A W&B sweep YAML pastes in: its `method`, `metric`, `parameters` and `early_terminate` mean what
 they mean there. W&B's keys for its own agent (`program`, `command`, `project`, `entity`,
-`description`, `controller`) and the few settings Optuna has no equivalent for (`metric.target`,
-hyperband's `s` and `strict`) are accepted and ignored, each named in `SweepSpec.ignored`. Any
+`description`, `controller`) and the settings without an equivalent here (`metric.target`,
+hyperband's `strict`) are accepted and ignored, each named in `SweepSpec.ignored`. Any
 other key is refused by name, listing the keys there are; so is a parameter TrainConfig lacks.
 
 A grid runs every combination of its parameters once, in the order the spec lists them (the
@@ -40,7 +40,7 @@ from optuna.distributions import (
     FloatDistribution,
     IntDistribution,
 )
-from optuna.pruners import BasePruner, HyperbandPruner, MedianPruner
+from optuna.pruners import BasePruner, MedianPruner, SuccessiveHalvingPruner
 from optuna.samplers import BaseSampler, RandomSampler, TPESampler
 
 from server.errors import InvalidInput
@@ -78,10 +78,10 @@ SPEC_KEYS = (
 WANDB_AGENT_KEYS = ("program", "command", "project", "entity", "description", "controller")
 PARAMETER_KEYS = ("values", "value", "distribution", "min", "max", "q")
 EARLY_TERMINATE_KEYS = {
-    "hyperband": ("type", "min_iter", "max_iter", "eta"),
+    "hyperband": ("type", "min_iter", "max_iter", "s", "eta"),
     "median": ("type", "min_iter", "n_startup_trials"),
 }
-EARLY_TERMINATE_IGNORED = ("s", "strict")
+EARLY_TERMINATE_IGNORED = ("strict",)
 MAX_RUNS = 10_000
 MAX_PARALLEL = 256
 MAX_VALUES = 1_000
@@ -141,7 +141,14 @@ class Parameter:
 
 @dataclass(frozen=True)
 class EarlyTerminate:
-    """W&B's `early_terminate`, as an Optuna pruner fed each run's epoch metric."""
+    """W&B's `early_terminate`, as an Optuna pruner fed each run's epoch metric.
+
+    `hyperband` means what it means in W&B: runs are compared at the epochs min_iter * eta^k
+    (up to `max_iter`), and a run outside the best 1/eta of those that reached such an epoch is
+    stopped: asynchronous successive halving, Optuna's `SuccessiveHalvingPruner`. `median`
+    stops a run whose epoch value is below the median of the finished runs' at that epoch, from
+    epoch `min_iter` on, once `n_startup_trials` runs have finished (Optuna's `MedianPruner`).
+    """
 
     type: Literal["hyperband", "median"]
     min_iter: int = 1
@@ -149,17 +156,46 @@ class EarlyTerminate:
     eta: int = 3
     n_startup_trials: int = 5
 
-    def pruner(self, epochs: int) -> BasePruner:
-        """The pruner for runs of `epochs` epochs (hyperband's largest budget by default)."""
+    def pruner(self) -> BasePruner:
         if self.type == "median":
             return MedianPruner(
                 n_startup_trials=self.n_startup_trials, n_warmup_steps=self.min_iter
             )
-        return HyperbandPruner(
-            min_resource=self.min_iter,
-            max_resource=max(self.max_iter or epochs, self.min_iter),
-            reduction_factor=self.eta,
+        return SuccessiveHalvingPruner(
+            min_resource=self.min_iter, reduction_factor=self.eta, min_early_stopping_rate=0
         )
+
+    def rung_epochs(self, last: int) -> list[int]:
+        """hyperband: the epochs up to `last` at which runs are compared."""
+        epochs, epoch = [], self.min_iter
+        while epoch <= last and (self.max_iter is None or epoch <= self.max_iter):
+            epochs.append(epoch)
+            epoch *= self.eta
+        return epochs
+
+    def judged(
+        self, curve: Mapping[int, float], *, running: bool
+    ) -> tuple[dict[int, float], dict[str, Any]]:
+        """The epoch values and Optuna system attributes a rebuilt trial carries, so that the
+        pruner decides as if it had judged every epoch as it came.
+
+        For hyperband, successive halving keeps each trial's value at each rung it passed
+        (`completed_rung_<k>`, read at its first epoch at or past the rung); a training trial's
+        latest rung is left for the pruner to judge, on the value of the epoch that reached it,
+        so that every pass gives the same answer until the next rung.
+        """
+        values = dict(curve)
+        if self.type != "hyperband" or not values:
+            return values, {}
+        epochs = sorted(values)
+        reached = [
+            (rung, next(epoch for epoch in epochs if epoch >= step))
+            for rung, step in enumerate(self.rung_epochs(epochs[-1]))
+        ]
+        if running and reached:
+            _, judged_at = reached.pop()
+            values = {epoch: value for epoch, value in values.items() if epoch <= judged_at}
+        return values, {f"completed_rung_{rung}": values[epoch] for rung, epoch in reached}
 
 
 @dataclass(frozen=True)
@@ -210,15 +246,8 @@ class SweepSpec:
                 first[parameter.key] = parameter.config_value(low)
         return self.run_config(first)
 
-    def epochs(self) -> int:
-        """The base config's epochs (TrainConfig's default when it sets none)."""
-        epochs = self.constants.get("epochs", self.config.get("epochs"))
-        if isinstance(epochs, int) and not isinstance(epochs, bool):
-            return epochs
-        return int(TrainConfig.model_fields["epochs"].default)
-
     def pruner(self) -> BasePruner | None:
-        return self.early_terminate.pruner(self.epochs()) if self.early_terminate else None
+        return self.early_terminate.pruner() if self.early_terminate else None
 
     def sampler(self, trial_number: int) -> BaseSampler:
         """The sampler that draws trial `trial_number`: seeded from the sweep's seed and the
@@ -409,6 +438,9 @@ def _early_terminate(raw: object, ignored: list[str]) -> EarlyTerminate | None:
     for key, low in (("min_iter", 1), ("max_iter", 1), ("eta", 2), ("n_startup_trials", 0)):
         if key in known:
             options[key] = _whole(known[key], f"early_terminate.{key}", low, MAX_RUNS)
+    brackets = _whole(known.get("s", 1), "early_terminate.s", 1, 32)
+    if "min_iter" not in options and "max_iter" in options:  # W&B: rungs at max_iter / eta^k
+        options["min_iter"] = max(options["max_iter"] // options.get("eta", 3) ** brackets, 1)
     return EarlyTerminate(type=kind, **options)
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import optuna
 from optuna.distributions import BaseDistribution
@@ -83,12 +84,17 @@ def _frozen(spec: SweepSpec, trial: Trial) -> optuna.trial.FrozenTrial:
             params[parameter.key] = value
             distributions[parameter.key] = parameter.distribution
     state = trial.state
+    curve: dict[int, float] = dict(trial.curve)
+    attrs: dict[str, Any] = {}
+    if spec.early_terminate is not None:
+        curve, attrs = spec.early_terminate.judged(curve, running=state == TrialState.RUNNING)
     return create_trial(
         state=state,
         params=params,
         distributions=distributions,
         value=trial.value if state == TrialState.COMPLETE else None,
-        intermediate_values=dict(trial.curve),
+        intermediate_values=curve,
+        system_attrs=attrs,
     )
 
 

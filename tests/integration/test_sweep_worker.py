@@ -104,10 +104,12 @@ def test_a_grid_of_six_runs_two_at_a_time_survives_an_api_restart(
         }
     )
     assert sweep["max_runs"] == 6
-    done = lambda: sum(  # noqa: E731
-        run["status"] == "succeeded" for run in client.get_sweep(sweep["id"])["runs"]
-    )
-    wait_for(lambda: done() >= 2, 120, "two finished runs")
+
+    def two_done() -> bool:
+        runs: list[dict[str, Any]] = client.get_sweep(sweep["id"])["runs"]
+        return len([run for run in runs if run["status"] == "succeeded"]) >= 2
+
+    wait_for(two_done, 120, "two finished runs")
     restart_api(service)
     wait_for(lambda: answers(client), 60, "the restarted API")
     final = wait_for(lambda: finished(client, sweep["id"]), 240, "the sweep to finish")

@@ -4,16 +4,20 @@ pruning requests from epoch metrics, seeded draws repeated."""
 
 from __future__ import annotations
 
+import logging
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from server.db import session_scope
 from server.metric.points import MetricPoint
 from server.metric.service import record_metrics
-from server.models import Run
+from server.models import Run, utcnow
+from server.reaper import reap_once
 from server.run.lifecycle import FinalStatus, claim_run, finish_run
 from server.settings import Settings
 from server.sweep.controller import ControllerReport, control_once
@@ -302,3 +306,55 @@ def test_seeded_sweeps_draw_the_same_configs(
         drawn.append([run.sweep_params for run in drive.runs(sweep_id)])
     assert drawn[0] == drawn[1] and drawn[2] == drawn[3]
     assert len({params["learning_rate"] for params in drawn[0] if params}) == 4
+
+
+def test_hyperband_judges_training_runs_without_failing_a_step(
+    *,
+    client: ApiClient,
+    shapes_dataset: Path,
+    session_factory: sessionmaker[Session],
+    settings: Settings,
+    task_queue: RecordingTaskQueue,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    spec = {
+        "config": valid_config(epochs=9),
+        "method": "bayes",
+        "parameters": {"learning_rate": {"min": 1e-4, "max": 1e-1}},
+        "early_terminate": {"type": "hyperband", "min_iter": 1, "eta": 3},
+        "max_runs": 12,
+        "parallel": 6,
+        "seed": 4,
+    }
+    client.post("/api/v1/sweeps", json=spec)
+    drive = controller(session_factory, settings, task_queue)
+    first = drive.step().queued
+    for rank, run_id in enumerate(first):
+        drive.train(run_id, [0.1 * rank + 0.01 * epoch for epoch in range(9)])
+    second = drive.step().queued
+    with session_scope(session_factory) as session:
+        for run_id in second:
+            claim_run(session, run_id, worker="w", device="cpu")
+            points = [MetricPoint("val/iou", epoch, 0.001, epoch) for epoch in (1, 2, 3)]
+            record_metrics(session, run_id, points)
+    pruned = drive.step().pruned
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+    assert pruned and set(pruned) <= set(second)
+
+
+def test_a_lost_run_its_sweep_was_pruning_ends_pruned(
+    client: ApiClient,
+    shapes_dataset: Path,
+    session_factory: sessionmaker[Session],
+    settings: Settings,
+    task_queue: RecordingTaskQueue,
+) -> None:
+    client.post("/api/v1/sweeps", json=grid_spec(max_runs=1))
+    [run_id] = controller(session_factory, settings, task_queue).step().queued
+    with session_scope(session_factory) as session:
+        claim_run(session, run_id, worker="w", device="cpu")
+        session.get_one(Run, run_id).prune_requested_at = utcnow()
+    later = utcnow() + timedelta(seconds=settings.heartbeat_timeout_s + 1)
+    with session_scope(session_factory) as session:
+        assert reap_once(session, settings, task_queue, later).failed == [run_id]
+    assert client.get(f"/api/v1/runs/{run_id}").json()["status"] == "pruned"

@@ -10,7 +10,7 @@ import optuna
 import pytest
 import yaml
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
-from optuna.pruners import HyperbandPruner, MedianPruner
+from optuna.pruners import MedianPruner, SuccessiveHalvingPruner
 
 from server.errors import InvalidInput
 from server.sweep.spec import DEFAULT_RANDOM_RUNS, SweepSpec, parse_spec
@@ -76,13 +76,12 @@ def test_a_wandb_yaml_pastes_in() -> None:
     assert parsed.constants == {"optimizer": "adamw"}
     assert "optimizer" not in distributions
     pruner = parsed.pruner()
-    assert isinstance(pruner, HyperbandPruner)
+    assert isinstance(pruner, SuccessiveHalvingPruner)
     assert set(parsed.ignored) == {
         "program",
         "project",
         "entity",
         "metric.target",
-        "early_terminate.s",
     }
     stored = parsed.stored()
     assert "program" not in stored and stored["max_runs"] == 12
@@ -279,3 +278,16 @@ def test_seeded_draws_repeat(method: str) -> None:
     assert first == draws(spec(parameters, method, seed=11), 14)
     assert first != draws(spec(parameters, method, seed=12), 14)
     assert len({c["learning_rate"] for c in first}) == 14
+
+
+def test_hyperband_rungs_are_wandb_brackets() -> None:
+    parameters = {"epochs": {"values": [1]}}
+    hyperband = spec(parameters, early_terminate={"type": "hyperband", "max_iter": 27, "s": 2})
+    rules = hyperband.early_terminate
+    assert rules is not None and rules.min_iter == 3  # 27 / 3^2
+    assert rules.rung_epochs(30) == [3, 9, 27]
+    curve = {epoch: epoch / 10 for epoch in range(1, 11)}
+    finished, attrs = rules.judged(curve, running=False)
+    assert finished == curve and attrs == {"completed_rung_0": 0.3, "completed_rung_1": 0.9}
+    training, attrs = rules.judged(curve, running=True)
+    assert max(training) == 9 and attrs == {"completed_rung_0": 0.3}
