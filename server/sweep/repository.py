@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 from sqlalchemy import func, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, load_only
 
 from server.errors import NotFound
 from server.models import Metric, MetricSummary, Run, Sweep
@@ -61,9 +61,28 @@ def active_sweeps(session: Session) -> list[Sweep]:
     return list(session.scalars(query.with_for_update(skip_locked=True)))
 
 
+TRIAL_COLUMNS = (
+    Run.id,
+    Run.name,
+    Run.status,
+    Run.sweep_id,
+    Run.trial_number,
+    Run.sweep_params,
+    Run.epochs_done,
+    Run.prune_requested_at,
+    Run.failure_reason,
+)
+"""What a sweep needs of its runs (the others load when read: configs are large)."""
+
+
 def sweep_runs(session: Session, sweep_id: int) -> list[Run]:
     """The sweep's runs (its trials) in trial order."""
-    query = select(Run).where(Run.sweep_id == sweep_id).order_by(Run.trial_number, Run.id)
+    query = (
+        select(Run)
+        .options(load_only(*TRIAL_COLUMNS))
+        .where(Run.sweep_id == sweep_id)
+        .order_by(Run.trial_number, Run.id)
+    )
     return list(session.scalars(query))
 
 

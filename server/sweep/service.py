@@ -5,6 +5,7 @@ the runs."""
 from __future__ import annotations
 
 import logging
+import threading
 import warnings
 from typing import Any
 
@@ -219,13 +220,40 @@ def _best_so_far(sweep: Sweep, trials: list[Trial]) -> list[BestSoFar]:
     return series
 
 
+IMPORTANCE_CACHE = 64
+_IMPORTANCE: dict[tuple[Any, ...], tuple[tuple[str, float], ...] | None] = {}
+"""Parameter importance by sweep and finished trials (their numbers, statuses and scores): it
+changes only when a trial finishes, and a page of 1,000 trials asks for it on every refresh."""
+_IMPORTANCE_LOCK = threading.Lock()
+
+
 def _importance(sweep: Sweep, trials: list[Trial]) -> dict[str, float] | None:
     if len(_scored(trials)) < 2:
         return None
-    spec = parse_spec(sweep.spec)
-    study = build_study(
-        sweep, spec, [trial for trial in trials if trial.run.status not in IN_FLIGHT]
+    finished = [trial for trial in trials if trial.run.status not in IN_FLIGHT]
+    key = (
+        sweep.id,
+        sweep.goal,
+        repr(sweep.spec.get("parameters")),
+        tuple((trial.number, trial.run.status, trial.value) for trial in finished),
     )
+    with _IMPORTANCE_LOCK:
+        known = key in _IMPORTANCE
+        cached = _IMPORTANCE.get(key)
+    if not known:
+        cached = _evaluate_importance(sweep, finished)
+        with _IMPORTANCE_LOCK:
+            while len(_IMPORTANCE) >= IMPORTANCE_CACHE:
+                _IMPORTANCE.pop(next(iter(_IMPORTANCE)))
+            _IMPORTANCE[key] = cached
+    return dict(cached) if cached is not None else None
+
+
+def _evaluate_importance(
+    sweep: Sweep, finished: list[Trial]
+) -> tuple[tuple[str, float], ...] | None:
+    spec = parse_spec(sweep.spec)
+    study = build_study(sweep, spec, finished)
     try:
         evaluator = optuna.importance.PedAnovaImportanceEvaluator()
         with warnings.catch_warnings():  # e.g. "importances will be equal" on equal scores
@@ -234,7 +262,7 @@ def _importance(sweep: Sweep, trials: list[Trial]) -> dict[str, float] | None:
     except (ValueError, RuntimeError) as error:  # e.g. every scored trial has the same values
         logger.info("sweep %d: no parameter importance yet (%s)", sweep.id, error)
         return None
-    return {key: float(value) for key, value in importance.items()}
+    return tuple((key, float(value)) for key, value in importance.items())
 
 
 def summary_out(sweep: Sweep, counts: dict[str, int], best_value: float | None) -> SweepSummaryOut:
