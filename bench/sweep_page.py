@@ -78,14 +78,15 @@ def fill(database_url: str, trials: int) -> int:
         ).scalar_one()
         runs, summaries, points = [], [], []
         for number in range(trials):
-            swept = {
-                "learning_rate": 10 ** rng.uniform(-5, -1),
+            learning_rate = 10 ** rng.uniform(-5, -1)
+            swept: dict[str, Any] = {
+                "learning_rate": learning_rate,
                 "batch_size": rng.choice([4, 8, 16, 32]),
                 "loss": rng.choice(["ce", "dice", "ce+dice"]),
             }
             status = "failed" if number % 20 == 0 else "pruned" if number % 10 == 1 else "succeeded"
             epochs = 0 if status == "failed" else 3 if status == "pruned" else EPOCHS
-            peak = max(0.0, 0.9 - abs(swept["learning_rate"] - 3e-3) * 50) * rng.uniform(0.8, 1)
+            peak = max(0.0, 0.9 - abs(learning_rate - 3e-3) * 50) * rng.uniform(0.8, 1)
             curve = [peak * (1 - 0.5**epoch) for epoch in range(1, epochs + 1)]
             run_id = number + 1
             runs.append(
