@@ -129,6 +129,9 @@ class Run(Base):
         Index("ix_runs_status_created_at", "status", "created_at"),
         Index("ix_runs_best_val_iou_id", "best_val_iou", "id"),
         Index("ix_runs_queue_order", "status", "priority", "queued_at"),
+        # The runs table's filter language: `@>` for equality terms, `?` for known keys.
+        Index("ix_runs_config", "config", postgresql_using="gin"),
+        Index("ix_runs_params", "params", postgresql_using="gin"),
         UniqueConstraint("sweep_id", "trial_number"),
         # Never reuse a deleted run's id on SQLite either: events and swept points refer to it.
         {"sqlite_autoincrement": True},
@@ -286,7 +289,7 @@ class MetricSummary(Base):
     __tablename__ = "metric_summaries"
 
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
-    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True, index=True)
     last_step: Mapped[int] = mapped_column(BigInteger)
     last_value: Mapped[float]
     min_value: Mapped[float]

@@ -4,15 +4,15 @@ their values for a page of runs, and the SQL that sorts or groups the list by on
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, and_, select
+from sqlalchemy.orm import Session, aliased
 
 from server.errors import InvalidInput
 from server.models import MetricSummary, Run
 from server.run.filter_language import Field, parse_field, parse_field_list
-from server.run.filter_sql import metric_column
 from server.run.json_fields import json_value
 
 MAX_COLUMNS = 30
@@ -59,21 +59,33 @@ def _refused(parameter: str, field: Field, allowed: str) -> InvalidInput:
     return InvalidInput(f"{parameter}: {message}", [{"field": parameter, "message": message}])
 
 
-def order_expression(field: Field, dialect: str) -> ColumnElement[Any]:
-    """The value the list sorts or groups by: JSON values as the database orders them (numbers
-    by value, text by collation; a key holding mixed types orders by type first), metrics as
-    numbers; NULL where the run lacks it."""
+@dataclass(frozen=True)
+class OrderColumn:
+    """The value the list sorts or groups by, and the outer join it needs (metrics: the
+    metric's summary row, joined once rather than looked up row by row)."""
+
+    expression: ColumnElement[Any]
+    join: tuple[Any, ColumnElement[bool]] | None = None
+
+
+def order_column(field: Field, dialect: str) -> OrderColumn:
+    """JSON values as the database orders them (numbers by value, text by collation; a key
+    holding mixed types orders by type first), metrics as numbers; NULL where the run lacks
+    it."""
     if field.source in ("config", "params"):
         column = Run.config if field.source == "config" else Run.params
-        return json_value(column, field.path, dialect)
+        return OrderColumn(json_value(column, field.path, dialect))
     if field.source == "metrics":
-        return (
-            select(metric_column(field))
-            .where(MetricSummary.run_id == Run.id, MetricSummary.key == field.key)
-            .scalar_subquery()
-        )
+        summary = aliased(MetricSummary)
+        value = {
+            "last": summary.last_value,
+            "min": summary.min_value,
+            "max": summary.max_value,
+        }[field.summary]
+        on = and_(summary.run_id == Run.id, summary.key == field.key)
+        return OrderColumn(value.expression, (summary, on))
     plain: ColumnElement[Any] = _GROUP_COLUMNS[field.source]
-    return plain
+    return OrderColumn(plain)
 
 
 def column_values(

@@ -6,17 +6,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Select, exists, func, select, true
+from sqlalchemy import Select, and_, exists, func, select, true
 from sqlalchemy.orm import Session
 
 from server.errors import InvalidInput
 from server.models import MetricSummary, Run, RunTag
 from server.run.filter_language import Field
-from server.run.json_fields import json_present
+from server.run.json_fields import json_has_key, json_present
 from trainer.config import TrainConfig
 
 MAX_LISTED = 100
 """Keys an error message lists at most (the rest are counted)."""
+NEWEST_DOCUMENTS = 1000
+"""Runs whose config or params keys an error message lists: the newest ones (listing every
+run's keys would read every run's document)."""
 _MAX_SCANNED = 10_000
 
 
@@ -34,9 +37,10 @@ def check_fields(session: Session, fields: Sequence[Field], parameter: str) -> d
             ):
                 continue
             column = Run.config if field.source == "config" else Run.params
-            if not session.scalar(
-                select(exists().where(json_present(column, field.path, dialect)))
-            ):
+            present = json_present(column, field.path, dialect)
+            if dialect == "postgresql":  # the GIN index finds the first key, then a recheck
+                present = and_(json_has_key(column, field.path[0]), present)
+            if not session.scalar(select(exists().where(present))):
                 keys = _json_keys(session, field.source, dialect)
                 raise _unknown(field, parameter, f"{field.source} keys", keys)
         elif field.source == "metrics":
@@ -56,6 +60,10 @@ def _unknown(field: Field, parameter: str, kind: str, keys: list[str]) -> Invali
     if len(keys) > MAX_LISTED:
         shown += f" (and {len(keys) - MAX_LISTED} more)"
     message = f"no run has {field.text}; {kind} there are: {shown}"
+    if field.source == "config":
+        message += f" (TrainConfig's and the newest {NEWEST_DOCUMENTS:,} runs')"
+    elif field.source == "params":
+        message += f" (the newest {NEWEST_DOCUMENTS:,} runs')"
     return InvalidInput(
         f"{parameter} at position {field.position}: {message}",
         [{"field": parameter, "message": message, "position": str(field.position)}],
@@ -67,15 +75,26 @@ def _listed(session: Session, query: Select[Any]) -> list[str]:
 
 
 def _json_keys(session: Session, source: str, dialect: str) -> list[str]:
-    """The top-level keys of the runs' configs or params (and TrainConfig's, for configs)."""
+    """The top-level keys of the newest runs' configs or params (and TrainConfig's, for
+    configs)."""
     column = Run.config if source == "config" else Run.params
+    is_object = (
+        func.jsonb_typeof(column) == "object"
+        if dialect == "postgresql"
+        else func.json_type(column) == "object"
+    )
+    newest = (
+        select(column.label("document"))
+        .where(is_object)
+        .order_by(Run.id.desc())
+        .limit(NEWEST_DOCUMENTS)
+        .subquery()
+    )
     if dialect == "postgresql":
-        objects = select(column.label("document")).where(func.jsonb_typeof(column) == "object")
-        document = objects.subquery().c.document
-        query = select(func.jsonb_object_keys(document).label("key")).distinct()
+        query = select(func.jsonb_object_keys(newest.c.document).label("key")).distinct()
     else:
-        entry = func.json_each(column).table_valued("key", name="entry")
-        query = select(entry.c.key).select_from(Run).join(entry, true()).distinct()
+        entry = func.json_each(newest.c.document).table_valued("key", name="entry")
+        query = select(entry.c.key).select_from(newest).join(entry, true()).distinct()
     keys = set(_listed(session, query))
     if source == "config":
         keys.update(TrainConfig.model_fields)

@@ -28,7 +28,14 @@ from server.run.filter_language import (
     Or,
     Value,
 )
-from server.run.json_fields import json_boolean_text, json_number, json_present, json_text
+from server.run.json_fields import (
+    containment_applies,
+    json_boolean_text,
+    json_contains,
+    json_number,
+    json_present,
+    json_text,
+)
 
 _COMPARE: dict[str, Callable[[Any, Any], Any]] = {
     "=": operator.eq,
@@ -193,6 +200,8 @@ class _Term:
 
     def _json_equal_any(self, values: Sequence[Value]) -> ColumnElement[bool]:
         column, path, dialect = self._json_column(), self.field.path, self.context.dialect
+        if containment_applies(path, dialect):
+            return or_(*(json_contains(column, path, value) for value in values))
         booleans = [("true" if value else "false") for value in values if isinstance(value, bool)]
         numbers = [v for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
         texts = [value for value in values if isinstance(value, str)]

@@ -12,7 +12,17 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, Double, SQLColumnExpression, Text, case, cast, func, literal
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    Double,
+    SQLColumnExpression,
+    Text,
+    case,
+    cast,
+    func,
+    literal,
+)
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 JsonPath = tuple[str, ...]
@@ -70,6 +80,28 @@ def json_boolean_text(
         return case((is_boolean, _pg_text(column, path)), else_=None)
     kind = func.json_type(column, _sqlite_path(path))
     return case((kind.in_(("true", "false")), kind), else_=None)
+
+
+def json_contains(
+    column: SQLColumnExpression[Any], path: JsonPath, value: str | float | bool
+) -> ColumnElement[bool]:
+    """PostgreSQL only: the value at `path` equals `value` (of the same JSON type; numbers by
+    value, so 1e-3 matches 0.001), as jsonb containment, which the GIN index on the column
+    answers. None of `path`'s keys may be all digits (`#>` reads those as array positions)."""
+    document: Any = value
+    for key in reversed(path):
+        document = {key: document}
+    return column.op("@>", return_type=Boolean())(json_bound(document, "postgresql"))
+
+
+def containment_applies(path: JsonPath, dialect: str) -> bool:
+    """Whether `json_contains` means the same as comparing the value at `path`."""
+    return dialect == "postgresql" and not any(key.isdigit() for key in path)
+
+
+def json_has_key(column: SQLColumnExpression[Any], key: str) -> ColumnElement[bool]:
+    """PostgreSQL only: the document has the top-level `key` (the GIN index answers it)."""
+    return column.op("?", return_type=Boolean())(literal(key, Text()))
 
 
 def json_present(

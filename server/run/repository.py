@@ -34,7 +34,7 @@ from server.bounds import INT32_MAX, INT32_MIN, ascii_id
 from server.errors import InvalidInput, NotFound
 from server.models import Metric, MetricSummary, Run, RunTag, UTCDateTime, utcnow
 from server.run import filter_sql
-from server.run.columns import order_expression
+from server.run.columns import order_column
 from server.run.filter_language import Expression, Field
 from server.run.json_fields import json_bound
 
@@ -350,6 +350,7 @@ class _OrderKey:
     nullable: bool
     json: bool = False
     """A config or params value: cursor values are bound as JSON (`json_bound`)."""
+    join: tuple[Any, ColumnElement[bool]] | None = None
 
 
 def _order_keys(session: Session, sort: RunSort, now: datetime) -> list[_OrderKey]:
@@ -358,7 +359,8 @@ def _order_keys(session: Session, sort: RunSort, now: datetime) -> list[_OrderKe
     for column, descending in ((sort.group, False), (sort.column, sort.descending)):
         if column is not None:
             is_json = column.source in ("config", "params")
-            keys.append(_OrderKey(order_expression(column, dialect), descending, True, is_json))
+            order = order_column(column, dialect)
+            keys.append(_OrderKey(order.expression, descending, True, is_json, order.join))
     if sort.column is None:
         expression = _sort_expression(session, sort.field, now)
         keys.append(_OrderKey(expression, sort.descending, sort.field in _NULLABLE_SORTS))
@@ -401,8 +403,11 @@ def _ordered(
         order.append(direction.nulls_last() if key.nullable else direction)
     tie = Run.id.desc() if sort.descending else Run.id.asc()
     labelled = [key.expression.label(f"order_{index}") for index, key in enumerate(keys)]
-    query = select(Run, *labelled).where(*_conditions(session, run_filter)).order_by(*order, tie)
-    return query, keys
+    query = select(Run, *labelled).select_from(Run)
+    for key in keys:
+        if key.join is not None:
+            query = query.outerjoin(*key.join)
+    return query.where(*_conditions(session, run_filter)).order_by(*order, tie), keys
 
 
 def list_runs(
@@ -450,15 +455,26 @@ def group_counts(
 ) -> list[tuple[Any, int]]:
     """The first `limit` values of `group` among the matching runs (ascending, nulls last),
     each with its number of runs."""
-    expression = order_expression(group, session.get_bind().dialect.name).label("group_value")
+    order = order_column(group, session.get_bind().dialect.name)
+    expression = order.expression.label("group_value")
+    query = select(expression, func.count()).select_from(Run)
+    if order.join is not None:
+        query = query.outerjoin(*order.join)
     query = (
-        select(expression, func.count())
-        .where(*_conditions(session, run_filter))
+        query.where(*_conditions(session, run_filter))
         .group_by(expression)
         .order_by(expression.asc().nulls_last())
         .limit(limit)
     )
     return [(value, count) for value, count in session.execute(query)]
+
+
+def first_page_statement(
+    session: Session, run_filter: RunFilter, sort: RunSort, *, limit: int
+) -> Select[Any]:
+    """The SELECT of a list's first page (what `bench/runs_table.py` explains)."""
+    query, _ = _ordered(session, run_filter, sort, utcnow())
+    return query.limit(limit + 1)
 
 
 def iter_runs(
