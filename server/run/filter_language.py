@@ -58,6 +58,7 @@ _NUMBER = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?", re.AS
 _OPERATOR = re.compile(r"==|!=|<=|>=|<>|=|<|>")
 _ESCAPES = {"\\": "\\", "'": "'", '"': '"', "n": "\n", "t": "\t"}
 _KEYWORDS = {"and", "or", "not", "in", "true", "false"}
+_LARGEST_INTEGER = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -245,9 +246,9 @@ class _Tokenizer:
             raise self.error(f"a number cannot be followed by {follow!r}", self.index)
         raw = match.group()
         value: int | float
-        if re.fullmatch(r"[+-]?[0-9]+", raw):
+        if re.fullmatch(r"[+-]?[0-9]+", raw) and abs(int(raw)) <= _LARGEST_INTEGER:
             value = int(raw)
-        else:
+        else:  # a whole number beyond int64 compares as the float it is closest to
             value = float(raw)
             if not math.isfinite(value):
                 raise self.error(f"number {raw} is out of range", start)
