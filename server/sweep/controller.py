@@ -13,7 +13,8 @@ for every running or paused sweep:
    or training and fewer than `max_runs` were made; each becomes an ordinary queued run (through
    `server.run.service.create_run`) with its sweep id and trial number. A config the sampler
    draws that is no valid TrainConfig (or one the server's caps refuse) becomes a failed run that
-   says why, told to the sampler as a failure;
+   says why, told to the sampler as a failure (after REFUSED_IN_A_ROW of them in a row the sweep
+   is paused, its note saying why);
 4. a sweep whose runs are all made and finished is `finished`.
 """
 
@@ -45,6 +46,10 @@ from server.sweep.spec import SweepSpec, parse_spec
 from server.sweep.trials import IN_FLIGHT, Trial, build_study, load_trials
 
 logger = logging.getLogger(__name__)
+
+REFUSED_IN_A_ROW = 10
+"""A sweep whose sampler drew this many configs in a row that the server refused (a dataset
+gone, a cap lowered) is paused with a note saying why, rather than filling its runs with them."""
 
 
 @dataclass
@@ -172,6 +177,16 @@ def queue_trial(
     return run
 
 
+def _refused_in_a_row(trials: list[Trial]) -> int:
+    """How many of the latest trials are configs the server refused (failed, never started)."""
+    count = 0
+    for trial in reversed(trials):
+        if trial.run.status != "failed" or trial.run.started_at is not None:
+            break
+        count += 1
+    return count
+
+
 def step_sweep(
     session: Session, settings: Settings, task_queue: TaskQueue, sweep: Sweep
 ) -> ControllerReport:
@@ -184,15 +199,28 @@ def step_sweep(
         report.pruned = _request_prunes(session, spec, study, trials)
     in_flight = sum(1 for trial in trials if trial.run.status in IN_FLIGHT)
     made = max((trial.number for trial in trials), default=-1) + 1
+    refused = _refused_in_a_row(trials)
     grid = spec.grid()
     while sweep.status == "running" and in_flight < sweep.parallel and made < sweep.max_runs:
         swept = _draw(spec, study, made, grid)
         run = queue_trial(
             session, settings, task_queue, sweep=sweep, spec=spec, number=made, swept=swept
         )
-        (report.queued if run.status == "queued" else report.invalid).append(run.id)
-        in_flight += run.status == "queued"
         made += 1
+        if run.status == "queued":
+            report.queued.append(run.id)
+            in_flight += 1
+            refused = 0
+            continue
+        report.invalid.append(run.id)
+        refused += 1
+        if refused >= REFUSED_IN_A_ROW:
+            sweep.status = "paused"
+            sweep.note = one_line(
+                f"paused: the last {refused} sampled configs were refused; the last one: "
+                f"{run.failure_reason}"
+            )
+            logger.warning("sweep %d %s", sweep.id, sweep.note)
     if sweep.status == "running" and made >= sweep.max_runs and in_flight == 0:
         sweep.status = "finished"
         sweep.finished_at = utcnow()

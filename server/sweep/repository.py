@@ -71,6 +71,7 @@ TRIAL_COLUMNS = (
     Run.epochs_done,
     Run.prune_requested_at,
     Run.failure_reason,
+    Run.started_at,
 )
 """What a sweep needs of its runs (the others load when read: configs are large)."""
 

@@ -121,7 +121,7 @@ def pause_sweep(session: Session, sweep: Sweep) -> Sweep:
 def resume_sweep(session: Session, sweep: Sweep) -> Sweep:
     if sweep.status != "paused":
         raise Conflict(f"sweep {sweep.id} is {sweep.status}; only a paused sweep can be resumed")
-    sweep.status = "running"
+    sweep.status, sweep.note = "running", None
     session.flush()
     return sweep
 

@@ -5,6 +5,7 @@ pruning requests from epoch metrics, seeded draws repeated."""
 from __future__ import annotations
 
 import logging
+import shutil
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from server.models import Run, utcnow
 from server.reaper import reap_once
 from server.run.lifecycle import FinalStatus, claim_run, finish_run
 from server.settings import Settings
-from server.sweep.controller import ControllerReport, control_once
+from server.sweep.controller import REFUSED_IN_A_ROW, ControllerReport, control_once
 from tests.server.helpers import ApiClient, RecordingTaskQueue, issue_token, valid_config
 
 
@@ -358,3 +359,29 @@ def test_a_lost_run_its_sweep_was_pruning_ends_pruned(
     with session_scope(session_factory) as session:
         assert reap_once(session, settings, task_queue, later).failed == [run_id]
     assert client.get(f"/api/v1/runs/{run_id}").json()["status"] == "pruned"
+
+
+def test_a_sweep_whose_configs_are_all_refused_pauses_saying_why(
+    *,
+    client: ApiClient,
+    shapes_dataset: Path,
+    session_factory: sessionmaker[Session],
+    settings: Settings,
+    task_queue: RecordingTaskQueue,
+) -> None:
+    spec = {
+        "config": valid_config(),
+        "method": "random",
+        "parameters": {"learning_rate": {"min": 1e-4, "max": 1e-1}},
+        "max_runs": 100,
+        "parallel": 2,
+    }
+    url = f"/api/v1/sweeps/{client.post('/api/v1/sweeps', json=spec).json()['id']}"
+    shutil.rmtree(shapes_dataset)
+    report = controller(session_factory, settings, task_queue).step()
+    assert len(report.invalid) == REFUSED_IN_A_ROW and not report.queued
+    sweep = client.get(url).json()
+    assert sweep["status"] == "paused" and sweep["counts"]["failed"] == REFUSED_IN_A_ROW
+    assert sweep["note"].startswith(f"paused: the last {REFUSED_IN_A_ROW} sampled configs")
+    assert "dataset" in sweep["note"]
+    assert client.post(f"{url}/resume").json()["note"] is None
