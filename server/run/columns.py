@@ -19,6 +19,7 @@ MAX_COLUMNS = 30
 COLUMN_HELP = "config.<key>, params.<key>, metrics.<key>[.best|.last|.min|.max], tag.<key>"
 ORDER_HELP = "config.<key>, params.<key>, metrics.<key>[.best|.last|.min|.max]"
 GROUP_HELP = f"{ORDER_HELP}, status, model, dataset, sweep"
+_ROW_FIELDS = {"status": "status", "model": "model", "dataset": "dataset_name", "sweep": "sweep_id"}
 _GROUP_COLUMNS: dict[str, Any] = {
     "status": Run.status,
     "model": Run.model,
@@ -91,47 +92,73 @@ def order_column(field: Field, dialect: str) -> OrderColumn:
 def column_values(
     session: Session,
     columns: Sequence[Field],
-    run_ids: Sequence[int],
+    runs: Sequence[Run],
     tags: Mapping[int, Sequence[str]],
 ) -> dict[int, dict[str, Any]]:
-    """Each run's value of each column (None where it has none), keyed by the column's text."""
-    values: dict[int, dict[str, Any]] = {run_id: {} for run_id in run_ids}
-    if not run_ids or not columns:
-        return values
-    documents = [field for field in columns if field.source in ("config", "params")]
-    if documents:
-        selected = [
-            (Run.config if field.source == "config" else Run.params)[field.path]
-            for field in documents
-        ]
-        for run_id, *found in session.execute(select(Run.id, *selected).where(Run.id.in_(run_ids))):
-            for field, value in zip(documents, found, strict=True):
-                values[run_id][field.text] = value
-    metrics = [field for field in columns if field.source == "metrics"]
-    if metrics:
-        rows = session.execute(
-            select(
-                MetricSummary.run_id,
-                MetricSummary.key,
-                MetricSummary.last_value,
-                MetricSummary.min_value,
-                MetricSummary.max_value,
-            ).where(
-                MetricSummary.run_id.in_(run_ids),
-                MetricSummary.key.in_({field.key for field in metrics}),
-            )
-        )
-        summaries = {(run_id, key): (last, low, high) for run_id, key, last, low, high in rows}
-        for run_id in run_ids:
-            for field in metrics:
-                summary = summaries.get((run_id, field.key))
-                values[run_id][field.text] = None if summary is None else _pick(field, summary)
-    for run_id in run_ids:
+    """Each run's value of each column (None where it has none), keyed by the column's text.
+    Besides the chosen columns' sources, a group's field of the row (status, model, dataset,
+    sweep) is read from the run."""
+    run_ids = [run.id for run in runs]
+    found: dict[tuple[int, str], Any] = {}
+    if run_ids:
+        found.update(_document_values(session, columns, run_ids))
+        found.update(_metric_values(session, columns, run_ids))
+    for run in runs:
         for field in columns:
-            if field.source == "tag_value":
-                values[run_id][field.text] = tag_value(tags.get(run_id, ()), field.key)
-            values[run_id].setdefault(field.text, None)
-    return {run_id: {f.text: values[run_id][f.text] for f in columns} for run_id in run_ids}
+            if field.source in _ROW_FIELDS:
+                found[run.id, field.text] = getattr(run, _ROW_FIELDS[field.source])
+            elif field.source == "tag_value":
+                found[run.id, field.text] = tag_value(tags.get(run.id, ()), field.key)
+    return {
+        run_id: {field.text: found.get((run_id, field.text)) for field in columns}
+        for run_id in run_ids
+    }
+
+
+def _document_values(
+    session: Session, columns: Sequence[Field], run_ids: Sequence[int]
+) -> dict[tuple[int, str], Any]:
+    """The config and params columns' values, by (run id, column)."""
+    documents = [field for field in columns if field.source in ("config", "params")]
+    if not documents:
+        return {}
+    selected = [
+        (Run.config if field.source == "config" else Run.params)[field.path] for field in documents
+    ]
+    rows = session.execute(select(Run.id, *selected).where(Run.id.in_(run_ids)))
+    return {
+        (run_id, field.text): value
+        for run_id, *values in rows
+        for field, value in zip(documents, values, strict=True)
+    }
+
+
+def _metric_values(
+    session: Session, columns: Sequence[Field], run_ids: Sequence[int]
+) -> dict[tuple[int, str], float]:
+    """The metric columns' values, by (run id, column)."""
+    metrics = [field for field in columns if field.source == "metrics"]
+    if not metrics:
+        return {}
+    rows = session.execute(
+        select(
+            MetricSummary.run_id,
+            MetricSummary.key,
+            MetricSummary.last_value,
+            MetricSummary.min_value,
+            MetricSummary.max_value,
+        ).where(
+            MetricSummary.run_id.in_(run_ids),
+            MetricSummary.key.in_({field.key for field in metrics}),
+        )
+    )
+    summaries = {(run_id, key): (last, low, high) for run_id, key, last, low, high in rows}
+    return {
+        (run_id, field.text): _pick(field, summaries[run_id, field.key])
+        for run_id in run_ids
+        for field in metrics
+        if (run_id, field.key) in summaries
+    }
 
 
 def _pick(field: Field, summary: tuple[float, float, float]) -> float:

@@ -227,9 +227,9 @@ def list_runs(  # noqa: PLR0917 (one query parameter each)
     """Runs matching every filter, one page at a time (keyset pagination: pass `next_cursor`).
 
     `columns` adds the chosen values to each row's `columns` object; `sort` takes such a
-    column too (`-metrics.val/iou.best`). With `group_by` the rows come grouped: a page draws a
-    group header wherever the row's group value changes (a config, params or metric group's
-    value is in the row's `columns`; status, model and dataset are fields of the row), and the
+    column too (`-metrics.val/iou.best`). With `group_by` the rows come grouped, ascending by
+    the group's value (nulls last), then by `sort`; the group's value is in each row's
+    `columns` under `group_by`, so a page draws a group header wherever it changes, and the
     first page lists every group with its count in `groups`. Keys no run has answer 422 listing
     the keys there are.
     """
@@ -237,15 +237,14 @@ def list_runs(  # noqa: PLR0917 (one query parameter each)
     run_sort = service.parse_sort(sort, group_by)
     service.check_list_fields(session, run_sort, chosen)
     group = run_sort.group
-    shown_in_row = group is None or group.source not in ("config", "params", "metrics")
-    if group is not None and not shown_in_row and group.text not in [f.text for f in chosen]:
+    if group is not None and group.text not in [field.text for field in chosen]:
         chosen.append(group)
     runs, next_cursor = repository.list_runs(
         session, run_filter, run_sort, limit=limit, cursor=cursor
     )
     ids = [run.id for run in runs]
     tags = repository.tags_of(session, ids)
-    values = column_values(session, chosen, ids, tags)
+    values = column_values(session, chosen, runs, tags)
     groups = None
     if group is not None and cursor is None:
         counts = repository.group_counts(session, run_filter, group, limit=MAX_GROUPS)

@@ -312,8 +312,9 @@ class RunPage(BaseModel):
     )
     columns: list[str] = Field(
         default_factory=list,
-        description="The chosen columns (then `group_by`) as the rows' `columns` name them: "
-        "the canonical spelling, e.g. `metrics.val/iou` is `metrics.val/iou.last`",
+        description="The chosen columns (then `group_by`, unless chosen) as the rows' "
+        "`columns` name them: the canonical spelling, e.g. `metrics.val/iou` is "
+        "`metrics.val/iou.last`",
     )
     group_by: str | None = Field(None, description="The grouping column, when grouped")
     groups: list[GroupOut] | None = Field(

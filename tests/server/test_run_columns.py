@@ -19,7 +19,7 @@ from server.db import upgrade_database
 from server.deps import get_task_queue
 from server.settings import Settings
 from tests.server.helpers import ApiClient, RecordingTaskQueue, issue_token
-from tests.server.run_table_data import fill
+from tests.server.run_table_data import SWEEP, fill
 
 Table = tuple[ApiClient, dict[str, int]]
 
@@ -194,17 +194,20 @@ def test_group_by_a_config_key(table: Table) -> None:
 
 @pytest.mark.parametrize(
     ("group_by", "first"),
-    [("status", "failed"), ("model", "unet"), ("dataset", "shapes"), ("sweep", None)],
+    [("status", "failed"), ("model", "unet"), ("dataset", "shapes"), ("sweep", SWEEP)],
 )
 def test_group_by_a_field_of_the_row(table: Table, group_by: str, first: Any) -> None:
-    client, _ = table
+    client, ids = table
+    first = ids[first] if first == SWEEP else first
     page = _page(client, f"group_by={group_by}&sort=name&limit=500")
-    field = {"dataset": "dataset_name", "sweep": "sweep_id"}.get(group_by, group_by)
-    if field != "sweep_id":
-        values = [item[field] for item in page["items"]]
-        present = [value for value in values if value is not None]
-        assert values[: len(present)] == present and present == sorted(present)
-        assert values[0] == first
+    assert page["columns"] == [group_by]
+    values = _values(page["items"], group_by)
+    present = [value for value in values if value is not None]
+    assert values[: len(present)] == present and present == sorted(present)
+    assert values[0] == first
+    if group_by != "sweep":
+        field = {"dataset": "dataset_name"}.get(group_by, group_by)
+        assert values == [item[field] for item in page["items"]]
     counts = [group["count"] for group in page["groups"]]
     assert sum(counts) == 6
     walked = _walk(client, f"group_by={group_by}&sort=name", 2)
