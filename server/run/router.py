@@ -54,7 +54,8 @@ FILTER_HELP = """The filter language, e.g.
   (an external run's parameters), `metrics.<key>.best|last|min|max` (`last` when left out;
   `best` is the minimum of keys ending in `loss`, the maximum of others), `status`,
   `tag` (or `tags`: `tag = 'baseline'` carries the tag), `tag.<key>` (the value of a key:value tag
-  such as `lr=1e-3`: `tag.lr = 1e-3`), `dataset` (name or path), `model`, `name`, `id`.
+  such as `lr=1e-3`: `tag.lr = 1e-3`), `dataset` (name or path), `model`, `name`, `id`,
+  `sweep` (the sweep's id, or its name quoted).
 - Keys are bare (ASCII letters, digits, `_ - /`: `metrics.val/iou.best`) or quoted in backticks:
   `` metrics.`val/iou/road sign`.max ``.
 - A run without the key compared matches no comparison (`!=` and `not in` match runs that have
