@@ -5,8 +5,6 @@ import js from "@eslint/js";
 import globals from "globals";
 
 export default [
-  // Classic scripts that are not ES modules yet.
-  { ignores: ["web/static/js/api.js", "web/static/js/charts.js", "web/static/js/compare.js", "web/static/js/config_form.js", "web/static/js/config_view.js", "web/static/js/datasets.js", "web/static/js/forms.js", "web/static/js/masks.js", "web/static/js/new_run.js", "web/static/js/previews.js", "web/static/js/run.js", "web/static/js/run_info.js", "web/static/js/run_metrics.js", "web/static/js/run_origin.js", "web/static/js/runs.js", "web/static/js/runs_rows.js", "web/static/js/series_math.js", "web/static/js/ui.js", "web/static/js/workers.js"] },
   js.configs.recommended,
   {
     files: ["web/static/js/**/*.js"],

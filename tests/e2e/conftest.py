@@ -101,10 +101,29 @@ def browser() -> Iterator[Browser]:
         launched.close()
 
 
+# The pages' scripts are ES modules and share nothing through `window`; the tests read a page's
+# charts, its run-page parts and run_info's renderer under these names, bound once the page's
+# modules have run (importing a module the page loaded gives the page's own instance).
+MODULE_HANDLES_JS = """
+addEventListener("DOMContentLoaded", () => {
+    const loads = (name) =>
+        document.querySelector(`script[type="module"][src="/static/js/${name}"]`);
+    if (loads("run.js") || loads("compare.js")) {
+        import("/static/js/charts.js").then((charts) => { window.segtrackCharts = charts; });
+    }
+    if (loads("run.js")) {
+        import("/static/js/run.js").then((run) => { window.segtrackRunPage = run.runPage; });
+        import("/static/js/run_info.js").then((info) => { window.segtrackRunInfo = info; });
+    }
+});
+"""
+
+
 @pytest.fixture
 def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
     """A fresh 1440x900 page; console errors fail the test."""
     context = sign_in(browser.new_context(viewport={"width": 1440, "height": 900}))
+    context.add_init_script(MODULE_HANDLES_JS)
     new_page = context.new_page()
     errors: list[str] = []
     new_page.on("pageerror", lambda error: errors.append(str(error)))

@@ -14,6 +14,7 @@ from typing import Any
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect
 
 from tests.e2e.app_api import TINY, api, sign_in, unique, wait_for_status
+from tests.e2e.conftest import MODULE_HANDLES_JS
 
 expect.set_options(timeout=30_000)
 
@@ -74,6 +75,7 @@ def watched_page(browser: Browser, *, api_errors: Sequence[int] = ()) -> Iterato
     Chromium's "Failed to load resource" for API responses with a status in `api_errors`
     (the test provokes those: a 422 for a bad value, a 403 for a path outside the roots)."""
     context = sign_in(browser.new_context(viewport={"width": 1440, "height": 900}))
+    context.add_init_script(MODULE_HANDLES_JS)
     page = context.new_page()
     errors: list[str] = []
 

@@ -1,5 +1,7 @@
 // The account page: one's API tokens (create, shown once; revoke), password, sign-out.
-import { request, element, say, when } from "./request.js";
+import { el, say } from "./dom.js";
+import { messageOf, request } from "./http.js";
+import { formatTime } from "./pure/format.js";
 
 const message = /** @type {HTMLElement} */ (document.getElementById("account-message"));
 const body = /** @type {HTMLElement} */ (document.getElementById("tokens-body"));
@@ -9,28 +11,28 @@ const value = /** @type {HTMLElement} */ (document.getElementById("token-value")
 
 /** @param {unknown} error */
 function fail(error) {
-  say(message, error instanceof Error ? error.message : String(error), "error");
+  say(message, messageOf(error), "error");
 }
 
 async function loadTokens() {
   const tokens = await request("/api/v1/auth/tokens");
   body.replaceChildren(
     ...tokens.map((/** @type {any} */ token) =>
-      element(
+      el(
         "tr",
         { "data-token-id": token.id },
-        element("td", {}, token.name),
-        element("td", {}, element("code", {}, `${token.prefix}…`)),
-        element("td", {}, token.scope === "write" ? "read and write" : "read only"),
-        element("td", {}, when(token.created_at)),
-        element("td", {}, when(token.last_used_at)),
-        element("td", {}, token.expires_at ? when(token.expires_at) : "never"),
-        element(
+        el("td", {}, token.name),
+        el("td", {}, el("code", {}, `${token.prefix}…`)),
+        el("td", {}, token.scope === "write" ? "read and write" : "read only"),
+        el("td", {}, formatTime(token.created_at)),
+        el("td", {}, formatTime(token.last_used_at)),
+        el("td", {}, token.expires_at ? formatTime(token.expires_at) : "never"),
+        el(
           "td",
           {},
           token.revoked_at
-            ? element("span", { class: "muted" }, `revoked ${when(token.revoked_at)}`)
-            : element("button", { type: "button", class: "danger", onclick: () => revoke(token) }, "Revoke"),
+            ? el("span", { class: "muted" }, `revoked ${formatTime(token.revoked_at)}`)
+            : el("button", { type: "button", class: "danger", onclick: () => revoke(token) }, "Revoke"),
         ),
       ),
     ),

@@ -1,5 +1,7 @@
 // The users page (admins): accounts and their roles, invite links, the audit log.
-import { request, element, say, when } from "./request.js";
+import { el, say } from "./dom.js";
+import { messageOf, request } from "./http.js";
+import { formatTime } from "./pure/format.js";
 
 const message = /** @type {HTMLElement} */ (document.getElementById("admin-message"));
 const usersBody = /** @type {HTMLElement} */ (document.getElementById("users-body"));
@@ -10,7 +12,7 @@ let auditBefore = null;
 
 /** @param {unknown} error */
 function fail(error) {
-  say(message, error instanceof Error ? error.message : String(error), "error");
+  say(message, messageOf(error), "error");
 }
 
 /**
@@ -29,11 +31,11 @@ async function changeUser(user, change) {
 
 /** @param {any} user */
 function roleSelect(user) {
-  const select = element(
+  const select = el(
     "select",
     { "aria-label": `Role of ${user.name}` },
     ...["admin", "member", "viewer"].map((role) =>
-      element("option", { value: role, selected: role === user.role }, role),
+      el("option", { value: role, selected: role === user.role }, role),
     ),
   );
   select.addEventListener("change", () => changeUser(user, { role: /** @type {HTMLSelectElement} */ (select).value }));
@@ -44,18 +46,18 @@ async function loadUsers() {
   const users = await request("/api/v1/users");
   usersBody.replaceChildren(
     ...users.map((/** @type {any} */ user) =>
-      element(
+      el(
         "tr",
         { "data-user": user.name },
-        element("td", {}, user.name),
-        element("td", {}, roleSelect(user)),
-        element("td", {}, user.has_password ? "password or token" : "token only"),
-        element("td", {}, user.active ? "yes" : "disabled"),
-        element("td", {}, when(user.created_at)),
-        element(
+        el("td", {}, user.name),
+        el("td", {}, roleSelect(user)),
+        el("td", {}, user.has_password ? "password or token" : "token only"),
+        el("td", {}, user.active ? "yes" : "disabled"),
+        el("td", {}, formatTime(user.created_at)),
+        el(
           "td",
           {},
-          element(
+          el(
             "button",
             { type: "button", onclick: () => changeUser(user, { active: !user.active }) },
             user.active ? "Disable" : "Enable",
@@ -73,15 +75,15 @@ async function loadAudit(fresh) {
   if (auditBefore !== null) query.set("before", String(auditBefore));
   const page = await request(`/api/v1/audit?${query}`);
   const rows = page.items.map((/** @type {any} */ entry) =>
-    element(
+    el(
       "tr",
       {},
-      element("td", {}, when(entry.at)),
-      element("td", {}, entry.actor),
-      element("td", {}, element("code", {}, entry.action)),
-      element("td", {}, entry.target),
-      element("td", {}, element("code", {}, JSON.stringify(entry.details))),
-      element("td", {}, entry.client || "–"),
+      el("td", {}, formatTime(entry.at)),
+      el("td", {}, entry.actor),
+      el("td", {}, el("code", {}, entry.action)),
+      el("td", {}, entry.target),
+      el("td", {}, el("code", {}, JSON.stringify(entry.details))),
+      el("td", {}, entry.client || "–"),
     ),
   );
   if (fresh) auditBody.replaceChildren(...rows);

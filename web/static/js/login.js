@@ -1,5 +1,6 @@
 // The sign-in page: posts name and password as JSON, then goes where the user was headed.
-import { request, say } from "./request.js";
+import { say } from "./dom.js";
+import { messageOf, request } from "./http.js";
 import { safeNext } from "./pure/urls.js";
 
 const form = /** @type {HTMLFormElement} */ (document.getElementById("login-form"));
@@ -16,6 +17,6 @@ form.addEventListener("submit", async (event) => {
     });
     window.location.assign(safeNext(new URLSearchParams(window.location.search).get("next")));
   } catch (error) {
-    say(message, error instanceof Error ? error.message : String(error), "error");
+    say(message, messageOf(error), "error");
   }
 });

@@ -4,275 +4,279 @@
 // weights), `?dataset=<name>` picks a dataset. Submitting POSTs
 // /api/v1/runs: problems come back as {field, message} and are shown next to their fields; a
 // created run opens its page.
-"use strict";
 
-(() => {
-  const { api, el } = segtrack;
-  const ui = segtrackUi;
-  const forms = segtrackForms;
+import * as configForms from "./config_form.js";
+import { byId, el, say } from "./dom.js";
+import * as forms from "./forms.js";
+import { api } from "./http.js";
+import { datasetFacts } from "./pure/dataset_facts.js";
+import { apiProblems } from "./pure/form_values.js";
+import { classList, reportBadge, swatch } from "./widgets.js";
 
-  const $ = (id) => document.getElementById(id);
-  const form = $("new-run-form");
-  const status = $("form-status");
-  const submitButton = $("submit-run");
-  const defaultQueue = form.dataset.defaultQueue || "default";
-  const roots = form.dataset.datasetRoots || "";
-  const OTHER = "__path__";
+const $ = byId;
+const form = $("new-run-form", HTMLFormElement);
+const status = $("form-status");
+const submitButton = $("submit-run", HTMLButtonElement);
+const defaultQueue = form.dataset.defaultQueue || "default";
+const roots = form.dataset.datasetRoots || "";
+const OTHER = "__path__";
 
-  const runFields = new Map();
-  let configForm = null;
-  let datasets = []; // [{dataset, report}]
-  const errors = new forms.ErrorDisplay($("form-errors"), resolveField);
+/** @type {Map<string, forms.Field>} */
+const runFields = new Map();
+/** @type {configForms.ConfigForm | null} */
+let configForm = null;
+/** @type {Array<{dataset: any, report: any}>} the registered datasets with their inspection reports */
+let datasets = [];
+const errors = new forms.ErrorDisplay($("form-errors"), resolveField);
 
-  // --- run settings ----------------------------------------------------------------------------
+// --- run settings ----------------------------------------------------------------------------
 
-  function buildRunFields() {
-    const notesControl = el("textarea", { id: "run-notes", rows: 2, maxlength: 100000 });
-    const controllers = [
-      forms.textField({ name: "name", id: "run-name", label: "Name", nullable: true,
-        help: "Shown in lists and charts; empty: <model>-<dataset>", attributes: { maxlength: 200, placeholder: "e.g. unet lr 3e-4" } }),
-      forms.listField({ name: "tags", id: "run-tags", label: "Tags", itemType: "string",
-        help: "Comma-separated, e.g. baseline, lr-sweep; the runs list filters by them", placeholder: "baseline, lr-sweep" }),
-      forms.numberField({ name: "priority", id: "run-priority", label: "Priority", integer: true, min: 0, max: 9,
-        help: "0 to 9; queued runs with a higher priority start first" }),
-      forms.textField({ name: "queue", id: "run-queue", label: "Queue", nullable: true,
-        help: `Worker queue to send the run to; empty: ${defaultQueue}`, attributes: { placeholder: defaultQueue } }),
-      forms.numberField({ name: "max_retries", id: "run-max-retries", label: "Retries", integer: true, min: 0, max: 10,
-        help: "Times a run whose worker died is queued again to resume from its last checkpoint" }),
-      forms.field({ name: "notes", id: "run-notes", label: "Notes", control: notesControl, extraClass: "field-wide",
-        help: "Free text kept with the run",
-        get: () => ({ value: notesControl.value }),
-        set: (value) => { notesControl.value = value || ""; } }),
-    ];
-    for (const controller of controllers) {
-      runFields.set(controller.name, controller);
-      $("run-fields").append(controller.element);
-    }
-    setRunValues({ name: null, tags: [], priority: 0, queue: null, max_retries: 0, notes: "" });
+function buildRunFields() {
+  const notesControl = el("textarea", { id: "run-notes", rows: 2, maxlength: 100000 });
+  const controllers = [
+    forms.textField({ name: "name", id: "run-name", label: "Name", nullable: true,
+      help: "Shown in lists and charts; empty: <model>-<dataset>", attributes: { maxlength: 200, placeholder: "e.g. unet lr 3e-4" } }),
+    forms.listField({ name: "tags", id: "run-tags", label: "Tags", itemType: "string",
+      help: "Comma-separated, e.g. baseline, lr-sweep; the runs list filters by them", placeholder: "baseline, lr-sweep" }),
+    forms.numberField({ name: "priority", id: "run-priority", label: "Priority", integer: true, min: 0, max: 9,
+      help: "0 to 9; queued runs with a higher priority start first" }),
+    forms.textField({ name: "queue", id: "run-queue", label: "Queue", nullable: true,
+      help: `Worker queue to send the run to; empty: ${defaultQueue}`, attributes: { placeholder: defaultQueue } }),
+    forms.numberField({ name: "max_retries", id: "run-max-retries", label: "Retries", integer: true, min: 0, max: 10,
+      help: "Times a run whose worker died is queued again to resume from its last checkpoint" }),
+    forms.field({ name: "notes", id: "run-notes", label: "Notes", control: notesControl, extraClass: "field-wide",
+      help: "Free text kept with the run",
+      get: () => ({ value: notesControl.value }),
+      set: (value) => { notesControl.value = value || ""; } }),
+  ];
+  for (const controller of controllers) {
+    runFields.set(controller.name, controller);
+    $("run-fields").append(controller.element);
   }
+  setRunValues({ name: null, tags: [], priority: 0, queue: null, max_retries: 0, notes: "" });
+}
 
-  function setRunValues(values) {
-    for (const [name, value] of Object.entries(values)) runFields.get(name).set(value);
-  }
+function setRunValues(values) {
+  for (const [name, value] of Object.entries(values)) runFields.get(name).set(value);
+}
 
-  // --- the dataset picker ----------------------------------------------------------------------
+// --- the dataset picker ----------------------------------------------------------------------
 
-  function datasetPicker(name, prop) {
-    const options = el("div", { class: "dataset-options", role: "radiogroup", "aria-labelledby": "cfg-dataset-label",
-      "aria-describedby": "cfg-dataset-help cfg-dataset-error" });
-    const pathInput = el("input", { id: "cfg-dataset-path", type: "text", autocomplete: "off",
-      placeholder: "/path/to/dataset, or a folder name under a dataset root", "aria-describedby": "cfg-dataset-path-help cfg-dataset-error" });
-    const pathBox = el("div", { class: "dataset-path", hidden: true },
-      el("label", { for: "cfg-dataset-path" }, "Dataset path"),
-      pathInput,
-      el("small", { class: "help", id: "cfg-dataset-path-help" },
-        `Absolute, or relative to a dataset root (${roots || "see SEGTRACK_DATASET_ROOTS"}); it is inspected when you submit`));
-    const details = el("div", { class: "dataset-details", "aria-live": "polite" });
-    const errorEl = el("div", { class: "field-error", id: "cfg-dataset-error", hidden: true });
+function datasetPicker(name, prop) {
+  const options = el("div", { class: "dataset-options", role: "radiogroup", "aria-labelledby": "cfg-dataset-label",
+    "aria-describedby": "cfg-dataset-help cfg-dataset-error" });
+  const pathInput = el("input", { id: "cfg-dataset-path", type: "text", autocomplete: "off",
+    placeholder: "/path/to/dataset, or a folder name under a dataset root", "aria-describedby": "cfg-dataset-path-help cfg-dataset-error" });
+  const pathBox = el("div", { class: "dataset-path", hidden: true },
+    el("label", { for: "cfg-dataset-path" }, "Dataset path"),
+    pathInput,
+    el("small", { class: "help", id: "cfg-dataset-path-help" },
+      `Absolute, or relative to a dataset root (${roots || "see SEGTRACK_DATASET_ROOTS"}); it is inspected when you submit`));
+  const details = el("div", { class: "dataset-details", "aria-live": "polite" });
+  const errorEl = el("div", { class: "field-error", id: "cfg-dataset-error", hidden: true });
 
-    const radios = [];
-    const addOption = (value, content) => {
-      const radio = el("input", { type: "radio", name: "dataset-choice", value, id: `dataset-choice-${radios.length}` });
-      radio.addEventListener("change", () => update());
-      radios.push(radio);
-      options.append(el("label", { class: "dataset-option", for: radio.id }, radio, el("span", { class: "option-body" }, content)));
-    };
-    for (const { dataset, report } of datasets) {
-      addOption(dataset.name, [
-        el("span", { class: "option-title" }, dataset.name, " ", ui.reportBadge(report)),
-        el("span", { class: "option-meta" }, ui.datasetFacts(dataset, report).join(" · ")),
-        el("span", { class: "option-path muted" }, dataset.path),
-        el("span", { class: "option-classes" }, dataset.class_colors.map((color, i) => ui.swatch(color, dataset.class_names[i]))),
-      ]);
-    }
-    addOption(OTHER, [
-      el("span", { class: "option-title" }, "Another folder on the server"),
-      el("span", { class: "option-meta muted" }, datasets.length ? "not registered: inspected when the run is submitted" : "no dataset is registered yet"),
+  const radios = [];
+  const addOption = (value, content) => {
+    const radio = el("input", { type: "radio", name: "dataset-choice", value, id: `dataset-choice-${radios.length}` });
+    radio.addEventListener("change", () => update());
+    radios.push(radio);
+    options.append(el("label", { class: "dataset-option", for: radio.id }, radio, el("span", { class: "option-body" }, content)));
+  };
+  for (const { dataset, report } of datasets) {
+    addOption(dataset.name, [
+      el("span", { class: "option-title" }, dataset.name, " ", reportBadge(report)),
+      el("span", { class: "option-meta" }, datasetFacts(dataset, report).join(" · ")),
+      el("span", { class: "option-path muted" }, dataset.path),
+      el("span", { class: "option-classes" }, dataset.class_colors.map((color, i) => swatch(color, dataset.class_names[i]))),
     ]);
+  }
+  addOption(OTHER, [
+    el("span", { class: "option-title" }, "Another folder on the server"),
+    el("span", { class: "option-meta muted" }, datasets.length ? "not registered: inspected when the run is submitted" : "no dataset is registered yet"),
+  ]);
 
-    const selected = () => radios.find((radio) => radio.checked) || null;
+  const selected = () => radios.find((radio) => radio.checked) || null;
 
-    function update() {
+  function update() {
+    const choice = selected();
+    pathBox.hidden = !choice || choice.value !== OTHER;
+    const entry = choice && datasets.find(({ dataset }) => dataset.name === choice.value);
+    details.replaceChildren();
+    showDatasetHints(entry || null);
+    if (!entry) return;
+    const { dataset, report } = entry;
+    details.append(el("div", { class: "dataset-classes" }, el("strong", {}, "Classes "), classList(dataset.class_names, dataset.class_colors)));
+    for (const [title, items, kind] of [["Errors", report.errors || [], "error-text"], ["Warnings", report.warnings || [], "warn-text"]]) {
+      if (items.length) details.append(el("div", { class: kind }, el("strong", {}, `${title}: `), el("ul", {}, items.map((item) => el("li", {}, item)))));
+    }
+  }
+
+  const element = el("div", { class: "field field-wide", "data-field": name },
+    el("span", { class: "label", id: "cfg-dataset-label" }, "Dataset"),
+    options, pathBox, details,
+    el("small", { class: "help", id: "cfg-dataset-help" }, `${prop.description}. Registered datasets show their last inspection; `,
+      el("a", { href: "/datasets" }, "register one"), " to reuse it by name."),
+    errorEl);
+
+  return {
+    name, element, errorEl, control: options,
+    get focusTarget() {
       const choice = selected();
-      pathBox.hidden = !choice || choice.value !== OTHER;
-      const entry = choice && datasets.find(({ dataset }) => dataset.name === choice.value);
-      details.replaceChildren();
-      showDatasetHints(entry || null);
-      if (!entry) return;
-      const { dataset, report } = entry;
-      details.append(el("div", { class: "dataset-classes" }, el("strong", {}, "Classes "), ui.classList(dataset.class_names, dataset.class_colors)));
-      for (const [title, items, kind] of [["Errors", report.errors || [], "error-text"], ["Warnings", report.warnings || [], "warn-text"]]) {
-        if (items.length) details.append(el("div", { class: kind }, el("strong", {}, `${title}: `), el("ul", {}, items.map((item) => el("li", {}, item)))));
-      }
+      if (choice && choice.value === OTHER) return pathInput;
+      return choice || radios[0];
+    },
+    get: () => {
+      const choice = selected();
+      if (!choice) return { problem: "pick a dataset, or type the folder of another one" };
+      if (choice.value !== OTHER) return { value: choice.value };
+      const path = pathInput.value.trim();
+      return path ? { value: path } : { problem: "type the dataset's folder on the server" };
+    },
+    set: (value) => {
+      const entry = value && datasets.find(({ dataset }) => dataset.name === value || dataset.path === value);
+      for (const radio of radios) radio.checked = entry ? radio.value === entry.dataset.name : radio.value === OTHER && Boolean(value);
+      pathInput.value = entry || !value ? "" : value;
+      update();
+    },
+  };
+}
+
+// Say in the data fields what the picked dataset would infer.
+function showDatasetHints(entry) {
+  if (!configForm) return;
+  const hints = {
+    num_classes: entry ? `${entry.dataset.num_classes} (from the dataset)` : "not set",
+    in_channels: entry && entry.report.in_channels ? `${entry.report.in_channels} (from the dataset)` : "not set",
+    class_names: entry ? entry.dataset.class_names.join(", ") : "comma-separated",
+  };
+  for (const [name, hint] of Object.entries(hints)) {
+    const controller = configForm.fields.get(name);
+    if (controller) controller.control.setAttribute("placeholder", hint);
+  }
+}
+
+// --- errors ----------------------------------------------------------------------------------
+
+function resolveField(field) {
+  const head = field.replace(/^body\./, "").replace(/^config\./, "").split(".")[0];
+  return runFields.get(head) || (configForm && configForm.fields.get(head)) || null;
+}
+
+// A problem of the whole config ("class_names has 3 entries but ...") goes to the field it
+// starts with.
+function placeProblems(items) {
+  return items.map((item) => {
+    if (item.field !== "config" && item.field !== "body") return item;
+    const first = (item.message.match(/^[a-z_]+/) || [""])[0];
+    return configForm && configForm.fields.has(first) ? { field: first, message: item.message } : item;
+  });
+}
+
+// --- clone and prefill -----------------------------------------------------------------------
+
+async function prefill() {
+  const params = new URLSearchParams(location.search);
+  const fineTuneId = params.get("fine_tune");
+  const cloneId = params.get("clone") || fineTuneId;
+  const datasetName = params.get("dataset");
+  if (cloneId) {
+    let run;
+    try {
+      run = await api(`/api/v1/runs/${encodeURIComponent(cloneId)}`);
+    } catch (error) {
+      say(status, `Cannot clone run ${cloneId}: ${error.message}`, "error");
+      return;
     }
-
-    const element = el("div", { class: "field field-wide", "data-field": name },
-      el("span", { class: "label", id: "cfg-dataset-label" }, "Dataset"),
-      options, pathBox, details,
-      el("small", { class: "help", id: "cfg-dataset-help" }, `${prop.description}. Registered datasets show their last inspection; `,
-        el("a", { href: "/datasets" }, "register one"), " to reuse it by name."),
-      errorEl);
-
-    return {
-      name, element, errorEl, control: options,
-      get focusTarget() {
-        const choice = selected();
-        if (choice && choice.value === OTHER) return pathInput;
-        return choice || radios[0];
-      },
-      get: () => {
-        const choice = selected();
-        if (!choice) return { problem: "pick a dataset, or type the folder of another one" };
-        if (choice.value !== OTHER) return { value: choice.value };
-        const path = pathInput.value.trim();
-        return path ? { value: path } : { problem: "type the dataset's folder on the server" };
-      },
-      set: (value) => {
-        const entry = value && datasets.find(({ dataset }) => dataset.name === value || dataset.path === value);
-        for (const radio of radios) radio.checked = entry ? radio.value === entry.dataset.name : radio.value === OTHER && Boolean(value);
-        pathInput.value = entry || !value ? "" : value;
-        update();
-      },
-    };
-  }
-
-  // Say in the data fields what the picked dataset would infer.
-  function showDatasetHints(entry) {
-    if (!configForm) return;
-    const hints = {
-      num_classes: entry ? `${entry.dataset.num_classes} (from the dataset)` : "not set",
-      in_channels: entry && entry.report.in_channels ? `${entry.report.in_channels} (from the dataset)` : "not set",
-      class_names: entry ? entry.dataset.class_names.join(", ") : "comma-separated",
-    };
-    for (const [name, hint] of Object.entries(hints)) {
-      const controller = configForm.fields.get(name);
-      if (controller) controller.control.setAttribute("placeholder", hint);
+    if (!run.config) {
+      say(status, `Run #${run.id} (${run.name}) is an external run: it has no config to clone.`, "error");
+      return;
     }
-  }
-
-  // --- errors ----------------------------------------------------------------------------------
-
-  function resolveField(field) {
-    const head = field.replace(/^body\./, "").replace(/^config\./, "").split(".")[0];
-    return runFields.get(head) || (configForm && configForm.fields.get(head)) || null;
-  }
-
-  // A problem of the whole config ("class_names has 3 entries but ...") goes to the field it
-  // starts with.
-  function placeProblems(items) {
-    return items.map((item) => {
-      if (item.field !== "config" && item.field !== "body") return item;
-      const first = (item.message.match(/^[a-z_]+/) || [""])[0];
-      return configForm && configForm.fields.has(first) ? { field: first, message: item.message } : item;
+    // Fine-tuning starts from the source's best weights: its config, with init_from naming it.
+    const config = fineTuneId ? { ...run.config, init_from: `run:${run.id}` } : run.config;
+    const unknown = configForm.write(config);
+    setRunValues({
+      name: `${run.name} (${fineTuneId ? "fine-tuned" : "clone"})`, tags: run.tags, priority: run.priority,
+      queue: run.queue, max_retries: run.max_retries, notes: "",
     });
+    const note = $("clone-note");
+    const source = el("a", { href: `/runs/${run.id}` }, `run #${run.id} ${run.name}`);
+    note.replaceChildren(...(fineTuneId
+      ? ["Fine-tuning from the best weights of ", source, ": change the data, classes or schedule and queue it."]
+      : ["Cloned from ", source, ": change what you want to try and queue it."]));
+    note.hidden = false;
+    if (unknown.length) say(status, `Left out config keys this version does not know: ${unknown.join(", ")}`, "error");
+  } else if (datasetName) {
+    configForm.fields.get("dataset").set(datasetName);
+  } else if (datasets.length === 1) {
+    configForm.fields.get("dataset").set(datasets[0].dataset.name);
   }
+}
 
-  // --- clone and prefill -----------------------------------------------------------------------
+// --- submit ----------------------------------------------------------------------------------
 
-  async function prefill() {
-    const params = new URLSearchParams(location.search);
-    const fineTuneId = params.get("fine_tune");
-    const cloneId = params.get("clone") || fineTuneId;
-    const datasetName = params.get("dataset");
-    if (cloneId) {
-      let run;
-      try {
-        run = await api(`/api/v1/runs/${encodeURIComponent(cloneId)}`);
-      } catch (error) {
-        ui.say(status, `Cannot clone run ${cloneId}: ${error.message}`, "error");
-        return;
-      }
-      if (!run.config) {
-        ui.say(status, `Run #${run.id} (${run.name}) is an external run: it has no config to clone.`, "error");
-        return;
-      }
-      // Fine-tuning starts from the source's best weights: its config, with init_from naming it.
-      const config = fineTuneId ? { ...run.config, init_from: `run:${run.id}` } : run.config;
-      const unknown = configForm.write(config);
-      setRunValues({
-        name: `${run.name} (${fineTuneId ? "fine-tuned" : "clone"})`, tags: run.tags, priority: run.priority,
-        queue: run.queue, max_retries: run.max_retries, notes: "",
-      });
-      const note = $("clone-note");
-      const source = el("a", { href: `/runs/${run.id}` }, `run #${run.id} ${run.name}`);
-      note.replaceChildren(...(fineTuneId
-        ? ["Fine-tuning from the best weights of ", source, ": change the data, classes or schedule and queue it."]
-        : ["Cloned from ", source, ": change what you want to try and queue it."]));
-      note.hidden = false;
-      if (unknown.length) ui.say(status, `Left out config keys this version does not know: ${unknown.join(", ")}`, "error");
-    } else if (datasetName) {
-      configForm.fields.get("dataset").set(datasetName);
-    } else if (datasets.length === 1) {
-      configForm.fields.get("dataset").set(datasets[0].dataset.name);
-    }
+function collect() {
+  const problems = [];
+  const body = {};
+  for (const [name, controller] of runFields) {
+    const result = controller.get();
+    if ("problem" in result) problems.push({ field: name, message: result.problem });
+    else body[name] = result.value;
   }
+  const { config, problems: configProblems } = configForm.read();
+  body.config = config;
+  return { body, problems: [...problems, ...configProblems] };
+}
 
-  // --- submit ----------------------------------------------------------------------------------
-
-  function collect() {
-    const problems = [];
-    const body = {};
-    for (const [name, controller] of runFields) {
-      const result = controller.get();
-      if (result.problem) problems.push({ field: name, message: result.problem });
-      else body[name] = result.value;
-    }
-    const { config, problems: configProblems } = configForm.read();
-    body.config = config;
-    return { body, problems: [...problems, ...configProblems] };
+async function submit(event) {
+  event.preventDefault();
+  if (!configForm) return;
+  errors.clear();
+  say(status, "");
+  const { body, problems } = collect();
+  if (problems.length) {
+    errors.show(problems);
+    return;
   }
-
-  async function submit(event) {
-    event.preventDefault();
-    if (!configForm) return;
-    errors.clear();
-    ui.say(status, "");
-    const { body, problems } = collect();
-    if (problems.length) {
-      errors.show(problems);
-      return;
-    }
-    submitButton.disabled = true;
-    submitButton.textContent = "Queueing…";
-    try {
-      const run = await api("/api/v1/runs", { method: "POST", json: body });
-      location.assign(`/runs/${run.id}`);
-    } catch (error) {
-      const title = error.code === "dataset_rejected" ? "The dataset failed inspection"
-        : error.code === "path_not_allowed" ? "The dataset folder is not allowed" : undefined;
-      errors.show(placeProblems(forms.apiProblems(error, "dataset")), title);
-      submitButton.disabled = false;
-      submitButton.textContent = "Queue run";
-    }
+  submitButton.disabled = true;
+  submitButton.textContent = "Queueing…";
+  try {
+    const run = await api("/api/v1/runs", { method: "POST", json: body });
+    location.assign(`/runs/${run.id}`);
+  } catch (error) {
+    const title = error.code === "dataset_rejected" ? "The dataset failed inspection"
+      : error.code === "path_not_allowed" ? "The dataset folder is not allowed" : undefined;
+    errors.show(placeProblems(apiProblems(error, "dataset")), title);
+    submitButton.disabled = false;
+    submitButton.textContent = "Queue run";
   }
+}
 
-  // --- start -----------------------------------------------------------------------------------
+// --- start -----------------------------------------------------------------------------------
 
-  async function loadDatasets() {
-    const list = await api("/api/v1/datasets");
-    return Promise.all(list.items.map(async (summary) => {
-      const full = await api(`/api/v1/datasets/${summary.id}`);
-      return { dataset: summary, report: full.report || {} };
-    }));
+async function loadDatasets() {
+  const list = await api("/api/v1/datasets");
+  return Promise.all(list.items.map(async (summary) => {
+    const full = await api(`/api/v1/datasets/${summary.id}`);
+    return { dataset: summary, report: full.report || {} };
+  }));
+}
+
+async function start() {
+  buildRunFields();
+  let schema;
+  try {
+    [schema, datasets] = await Promise.all([api("/api/v1/config/schema"), loadDatasets()]);
+  } catch (error) {
+    $("config-groups").replaceChildren(el("p", { class: "error-text" }, `Cannot build the form: ${error.message}`));
+    return;
   }
+  const container = $("config-groups");
+  container.replaceChildren();
+  configForm = configForms.build(schema, container, { dataset: datasetPicker });
+  showDatasetHints(null);
+  await prefill();
+  form.addEventListener("submit", submit);
+  form.dataset.ready = "true";
+}
 
-  async function start() {
-    buildRunFields();
-    let schema;
-    try {
-      [schema, datasets] = await Promise.all([api("/api/v1/config/schema"), loadDatasets()]);
-    } catch (error) {
-      $("config-groups").replaceChildren(el("p", { class: "error-text" }, `Cannot build the form: ${error.message}`));
-      return;
-    }
-    const container = $("config-groups");
-    container.replaceChildren();
-    configForm = segtrackConfigForm.build(schema, container, { dataset: datasetPicker });
-    showDatasetHints(null);
-    await prefill();
-    form.addEventListener("submit", submit);
-    form.dataset.ready = "true";
-  }
-
-  start();
-})();
+start();

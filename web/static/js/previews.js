@@ -1,152 +1,154 @@
 // The run page's mask previews: an epoch slider over the epochs that have previews (plus a
 // go-to box and arrow keys), each epoch's samples loaded when first shown and cached, and new
 // epochs arriving live extend the slider, following them only when the latest one was shown.
-"use strict";
 
-const segtrackPreviews = (() => {
-  const { el, api } = segtrack;
-  const KINDS = ["image", "truth", "prediction", "overlay", "errors"];
+import { el } from "./dom.js";
+import { api } from "./http.js";
+import { KINDS, tile } from "./mask_tiles.js";
 
-  class PreviewBrowser {
-    /**
-     * @param {object} options runId, area (the samples' container, focusable), slider, output,
-     *   gotoInput, opacityInput, opacityOutput, palette, onError(error)
-     */
-    constructor(options) {
-      this.options = options;
-      this.epochs = [];
-      this.index = -1;
-      this.cache = new Map();
-      this.tiles = [];
-      this.shownEpoch = null;
-      this.token = 0;
-      this.view = { palette: options.palette, opacity: Number(options.opacityInput.value) };
-      this.bind();
+export class PreviewBrowser {
+  /**
+   * @param {{runId: number, area: HTMLElement, slider: HTMLInputElement, output: HTMLElement,
+   *   gotoInput: HTMLInputElement, opacityInput: HTMLInputElement, opacityOutput: HTMLElement,
+   *   palette: import("./class_palette.js").Palette, onError: (error: unknown) => void}} options
+   *   `area`: the samples' container (focusable)
+   */
+  constructor(options) {
+    this.options = options;
+    /** @type {number[]} epochs with previews, ascending */
+    this.epochs = [];
+    this.index = -1;
+    /** @type {Map<number, Promise<any>>} previews by epoch */
+    this.cache = new Map();
+    /** @type {import("./mask_tiles.js").Tile[]} */
+    this.tiles = [];
+    this.shownEpoch = null;
+    this.token = 0;
+    this.view = { palette: options.palette, opacity: Number(options.opacityInput.value) };
+    this.bind();
+  }
+
+  bind() {
+    const { slider, gotoInput, area, opacityInput, opacityOutput, palette } = this.options;
+    slider.addEventListener("input", () => this.select(Number(slider.value)));
+    gotoInput.addEventListener("change", () => this.goTo(Number(gotoInput.value)));
+    gotoInput.addEventListener("keydown", (event) => {
+      if (event.key === "Enter") { event.preventDefault(); this.goTo(Number(gotoInput.value)); }
+    });
+    // The slider handles its own arrow keys; the preview area gets the same ones.
+    area.addEventListener("keydown", (event) => {
+      const moves = { ArrowLeft: this.index - 1, ArrowRight: this.index + 1, Home: 0, End: this.epochs.length - 1 };
+      if (!(event.key in moves) || !this.epochs.length) return;
+      event.preventDefault();
+      this.select(Math.max(0, Math.min(this.epochs.length - 1, moves[event.key])));
+    });
+    opacityInput.addEventListener("input", () => {
+      this.view.opacity = Number(opacityInput.value);
+      opacityOutput.textContent = this.view.opacity.toFixed(2);
+      this.repaint("overlay");
+    });
+    palette.onChange(() => this.repaint());
+  }
+
+  repaint(kind = null) {
+    for (const tile of this.tiles) if (kind === null || tile.kind === kind) tile.repaint();
+  }
+
+  fetchEpoch(epoch) {
+    let promise = this.cache.get(epoch);
+    if (!promise) {
+      promise = api(`/api/v1/runs/${this.options.runId}/previews?epoch=${epoch}`);
+      promise.catch(() => this.cache.delete(epoch));
+      this.cache.set(epoch, promise);
     }
+    return promise;
+  }
 
-    bind() {
-      const { slider, gotoInput, area, opacityInput, opacityOutput, palette } = this.options;
-      slider.addEventListener("input", () => this.select(Number(slider.value)));
-      gotoInput.addEventListener("change", () => this.goTo(Number(gotoInput.value)));
-      gotoInput.addEventListener("keydown", (event) => {
-        if (event.key === "Enter") { event.preventDefault(); this.goTo(Number(gotoInput.value)); }
-      });
-      // The slider handles its own arrow keys; the preview area gets the same ones.
-      area.addEventListener("keydown", (event) => {
-        const moves = { ArrowLeft: this.index - 1, ArrowRight: this.index + 1, Home: 0, End: this.epochs.length - 1 };
-        if (!(event.key in moves) || !this.epochs.length) return;
-        event.preventDefault();
-        this.select(Math.max(0, Math.min(this.epochs.length - 1, moves[event.key])));
-      });
-      opacityInput.addEventListener("input", () => {
-        this.view.opacity = Number(opacityInput.value);
-        opacityOutput.textContent = this.view.opacity.toFixed(2);
-        this.repaint("overlay");
-      });
-      palette.onChange(() => this.repaint());
+  /** Load the epoch list and show the latest epoch. */
+  async start() {
+    const latest = await api(`/api/v1/runs/${this.options.runId}/previews`);
+    if (latest.epoch !== null) this.cache.set(latest.epoch, Promise.resolve(latest));
+    this.epochs = latest.epochs.slice();
+    this.updateSlider();
+    if (this.epochs.length) await this.select(this.epochs.length - 1);
+  }
+
+  updateSlider() {
+    const { slider, gotoInput, output } = this.options;
+    slider.disabled = this.epochs.length < 2;
+    slider.max = String(Math.max(0, this.epochs.length - 1));
+    slider.value = String(Math.max(0, this.index));
+    if (this.epochs.length) {
+      gotoInput.min = String(this.epochs[0]);
+      gotoInput.max = String(this.epochs[this.epochs.length - 1]);
     }
+    const epoch = this.epochs[this.index];
+    const text = epoch === undefined ? "–" : `${epoch} (${this.index + 1} of ${this.epochs.length} with previews)`;
+    output.textContent = text;
+    slider.setAttribute("aria-valuetext", epoch === undefined ? "no previews" : `epoch ${epoch}`);
+  }
 
-    repaint(kind = null) {
-      for (const tile of this.tiles) if (kind === null || tile.kind === kind) tile.repaint();
-    }
+  goTo(epoch) {
+    if (!this.epochs.length || !Number.isFinite(epoch)) return;
+    let best = 0;
+    this.epochs.forEach((candidate, i) => {
+      if (Math.abs(candidate - epoch) < Math.abs(this.epochs[best] - epoch)) best = i;
+    });
+    this.select(best);
+  }
 
-    fetchEpoch(epoch) {
-      let promise = this.cache.get(epoch);
-      if (!promise) {
-        promise = api(`/api/v1/runs/${this.options.runId}/previews?epoch=${epoch}`);
-        promise.catch(() => this.cache.delete(epoch));
-        this.cache.set(epoch, promise);
-      }
-      return promise;
-    }
-
-    /** Load the epoch list and show the latest epoch. */
-    async start() {
-      const latest = await api(`/api/v1/runs/${this.options.runId}/previews`);
-      if (latest.epoch !== null) this.cache.set(latest.epoch, Promise.resolve(latest));
-      this.epochs = latest.epochs.slice();
-      this.updateSlider();
-      if (this.epochs.length) await this.select(this.epochs.length - 1);
-    }
-
-    updateSlider() {
-      const { slider, gotoInput, output } = this.options;
-      slider.disabled = this.epochs.length < 2;
-      slider.max = String(Math.max(0, this.epochs.length - 1));
-      slider.value = String(Math.max(0, this.index));
-      if (this.epochs.length) {
-        gotoInput.min = String(this.epochs[0]);
-        gotoInput.max = String(this.epochs[this.epochs.length - 1]);
-      }
-      const epoch = this.epochs[this.index];
-      const text = epoch === undefined ? "–" : `${epoch} (${this.index + 1} of ${this.epochs.length} with previews)`;
-      output.textContent = text;
-      slider.setAttribute("aria-valuetext", epoch === undefined ? "no previews" : `epoch ${epoch}`);
-    }
-
-    goTo(epoch) {
-      if (!this.epochs.length || !Number.isFinite(epoch)) return;
-      let best = 0;
-      this.epochs.forEach((candidate, i) => {
-        if (Math.abs(candidate - epoch) < Math.abs(this.epochs[best] - epoch)) best = i;
-      });
-      this.select(best);
-    }
-
-    /** Show the epoch at `index` of the slider; stale loads (the user moved on) are dropped. */
-    async select(index) {
-      this.index = index;
-      this.updateSlider();
-      const epoch = this.epochs[index];
-      this.options.gotoInput.value = String(epoch);
-      const token = ++this.token;
-      try {
-        const body = await this.fetchEpoch(epoch);
-        if (token !== this.token) return;
-        await this.show(body, token);
-      } catch (error) {
-        if (token === this.token) this.options.onError(error);
-      }
-    }
-
-    async show(body, token) {
-      const rows = [];
-      const tiles = [];
-      for (const sample of body.samples) {
-        const sampleTiles = KINDS.map((kind) => segtrackMasks.tile(kind, sample, this.view));
-        tiles.push(...sampleTiles);
-        rows.push(el("div", { class: "sample-row", "data-sample": sample.name },
-          el("h3", { class: "sample-name" }, sample.name),
-          el("div", { class: "sample-tiles" }, ...sampleTiles.map((tile) => tile.element))));
-      }
-      // Keep the old epoch on screen until the new one is painted: no flicker while scrubbing.
-      await Promise.all(tiles.map((tile) => tile.ready));
+  /** Show the epoch at `index` of the slider; stale loads (the user moved on) are dropped. */
+  async select(index) {
+    this.index = index;
+    this.updateSlider();
+    const epoch = this.epochs[index];
+    this.options.gotoInput.value = String(epoch);
+    const token = ++this.token;
+    try {
+      const body = await this.fetchEpoch(epoch);
       if (token !== this.token) return;
-      this.tiles = tiles;
-      this.shownEpoch = body.epoch;
-      const { area } = this.options;
-      area.dataset.epoch = String(body.epoch);
-      area.replaceChildren(...(rows.length ? rows : [el("p", { class: "muted" }, "No preview samples at this epoch.")]));
-    }
-
-    /** A `preview` event: a new (or redone) epoch. */
-    addEpoch(epoch) {
-      const wasLatest = this.index === this.epochs.length - 1;
-      if (this.epochs.includes(epoch)) {
-        this.cache.delete(epoch);
-        if (this.shownEpoch === epoch) this.select(this.index);
-        return;
-      }
-      const shown = this.epochs[this.index];
-      this.epochs.push(epoch);
-      this.epochs.sort((a, b) => a - b);
-      if (wasLatest || shown === undefined) this.select(this.epochs.length - 1);
-      else {
-        this.index = this.epochs.indexOf(shown);
-        this.updateSlider();
-      }
+      await this.show(body, token);
+    } catch (error) {
+      if (token === this.token) this.options.onError(error);
     }
   }
 
-  return { PreviewBrowser, KINDS };
-})();
+  async show(body, token) {
+    const rows = [];
+    const tiles = [];
+    for (const sample of body.samples) {
+      const sampleTiles = KINDS.map((kind) => tile(kind, sample, this.view));
+      tiles.push(...sampleTiles);
+      rows.push(el("div", { class: "sample-row", "data-sample": sample.name },
+        el("h3", { class: "sample-name" }, sample.name),
+        el("div", { class: "sample-tiles" }, ...sampleTiles.map((tile) => tile.element))));
+    }
+    // Keep the old epoch on screen until the new one is painted: no flicker while scrubbing.
+    await Promise.all(tiles.map((tile) => tile.ready));
+    if (token !== this.token) return;
+    this.tiles = tiles;
+    this.shownEpoch = body.epoch;
+    const { area } = this.options;
+    area.dataset.epoch = String(body.epoch);
+    area.replaceChildren(...(rows.length ? rows : [el("p", { class: "muted" }, "No preview samples at this epoch.")]));
+  }
+
+  /** A `preview` event: a new (or redone) epoch. */
+  addEpoch(epoch) {
+    const wasLatest = this.index === this.epochs.length - 1;
+    if (this.epochs.includes(epoch)) {
+      this.cache.delete(epoch);
+      if (this.shownEpoch === epoch) this.select(this.index);
+      return;
+    }
+    const shown = this.epochs[this.index];
+    this.epochs.push(epoch);
+    this.epochs.sort((a, b) => a - b);
+    if (wasLatest || shown === undefined) this.select(this.epochs.length - 1);
+    else {
+      this.index = this.epochs.indexOf(shown);
+      this.updateSlider();
+    }
+  }
+}
+

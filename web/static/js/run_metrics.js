@@ -2,269 +2,219 @@
 // the chart's pixel width, then extended with only the new points of each `metrics` event.
 // System series (`sys/...`, keyed by seconds since the run started) go to their own "System"
 // group after the others, on an elapsed-time axis that zooms apart from the epoch charts.
-"use strict";
 
-const segtrackRunMetrics = (() => {
-  const { el, api } = segtrack;
-  const charts = segtrackCharts;
+import * as charts from "./charts.js";
+import { el } from "./dom.js";
+import { api } from "./http.js";
+import { formatNumber } from "./pure/format.js";
+import {
+  KEY_COLORS, OTHER_COLORS, PANELS, PER_CLASS_IOU, SYSTEM_PANELS, panelOf, standardIndex, systemSeriesOf,
+} from "./pure/metric_panels.js";
 
-  const PANELS = [
-    { id: "loss", title: "Loss", keys: ["train/loss", "val/loss"], always: true },
-    { id: "scores", title: "Scores", keys: ["val/iou", "val/dice", "val/miou", "val/pixel_acc"], always: true },
-    { id: "lr", title: "Learning rate", keys: ["lr"], always: true },
-    { id: "per-class", title: "IoU per class", prefix: "val/iou/", always: true },
-    { id: "loss-step", title: "Train loss per step", keys: ["train/loss_step"], x: "step" },
-    { id: "throughput", title: "Training images per second", keys: ["train/images_per_s"] },
-  ];
-  const KEY_COLORS = {
-    "train/loss": "#2463eb", "val/loss": "#e8590c", "val/iou": "#2463eb", "val/dice": "#0ca678",
-    "val/miou": "#9c36b5", "val/pixel_acc": "#e8590c", lr: "#495057", "train/loss_step": "#2463eb",
-    "train/images_per_s": "#0ca678",
-  };
-  // worker/system_metrics.py names these keys; one series per GPU (sys/gpu<N>/...).
-  const gpuSeries = (match) => ({ label: `GPU ${match[1]}`, gpu: Number(match[1]) });
-  const SYSTEM_PANELS = [
-    { id: "sys-gpu-util", title: "GPU utilisation (%)", match: /^sys\/gpu(\d+)\/utilization_percent$/, series: gpuSeries },
-    {
-      id: "sys-gpu-memory", title: "GPU memory (MiB)", match: /^sys\/gpu(\d+)\/memory_(used|total)_mb$/,
-      series: (match) => ({ label: `GPU ${match[1]} ${match[2]}`, gpu: Number(match[1]), dash: match[2] === "total" ? [6, 4] : undefined }),
-    },
-    { id: "sys-cpu", title: "CPU of the run's processes (% of one core)", keys: ["sys/cpu_percent"] },
-    { id: "sys-data-wait", title: "Step time spent waiting for data (%)", keys: ["sys/data_wait_percent"] },
-    { id: "sys-rss", title: "Memory of the run's processes (MiB)", keys: ["sys/rss_mb"] },
-    { id: "sys-host-memory", title: "Host memory used (%)", keys: ["sys/host_memory_percent"] },
-    { id: "sys-host-memory-gb", title: "Host memory used (GiB)", keys: ["sys/host_memory_used_gb"] },
-    { id: "sys-gpu-temperature", title: "GPU temperature (°C)", match: /^sys\/gpu(\d+)\/temperature_c$/, series: gpuSeries },
-    { id: "sys-gpu-power", title: "GPU power (W)", match: /^sys\/gpu(\d+)\/power_w$/, series: gpuSeries },
-  ].map((panel) => ({ ...panel, system: true }));
-  const SYSTEM_PREFIX = "sys/";
-  const SYSTEM_X_LABEL = "time since start";
-  const OTHER_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
-  const PER_CLASS_DICE = "val/dice/";
-  const RELOAD_FACTOR = 2;
+const SYSTEM_X_LABEL = "time since start";
+const RELOAD_FACTOR = 2;
 
-  const matches = (panel, key) => (panel.keys && panel.keys.includes(key))
-    || (panel.prefix && key.startsWith(panel.prefix)) || (panel.match && panel.match.test(key));
+/** @typedef {import("./pure/metric_panels.js").Panel} Panel */
 
+export class RunMetrics {
   /**
-   * The panel a key belongs to: {id, title, x?, system?} or null for keys only the table shows.
-   * `system` panels draw `sys/` keys against elapsed time in the System group.
+   * @param {{runId: number, container: HTMLElement, systemContainer?: HTMLElement,
+   *   classTable: HTMLTableElement, palette: import("./class_palette.js").Palette, xLabel: string,
+   *   withDefaults: boolean, emptyText: string, onError: (error: unknown) => void}} options
+   *   `container`: the chart grid; `systemContainer`: the System group's grid (by default
+   *   #system-charts; its <section> is shown with its first chart); `xLabel`: "epoch" or
+   *   "step"; `withDefaults`: the standard panels and their series before any point arrives
    */
-  function panelOf(key) {
-    if (key.startsWith(SYSTEM_PREFIX)) {
-      return SYSTEM_PANELS.find((panel) => matches(panel, key)) || { id: `key:${key}`, title: key, keys: [key], system: true };
+  constructor(options) {
+    this.options = options;
+    this.runId = options.runId;
+    /** @type {Map<string, {panel: Panel, chart: charts.Chart}>} by panel id */
+    this.panels = new Map();
+    this.order = 0;
+    this.tableTimer = 0;
+    this.run = null;
+    options.palette.onChange(() => this.recolourClasses());
+    if (options.withDefaults) for (const panel of PANELS.filter((item) => item.always)) this.chartFor(panel);
+  }
+
+  classColor(key) {
+    const { palette } = this.options;
+    const index = palette.names.indexOf(key.slice(PER_CLASS_IOU.length));
+    return index >= 0 ? palette.colors[index] : OTHER_COLORS[this.panels.size % OTHER_COLORS.length];
+  }
+
+  colorOf(key, panel) {
+    if (panel.id === "per-class") return this.classColor(key);
+    const gpu = panel.system ? systemSeriesOf(panel, key).gpu : undefined;
+    if (gpu !== undefined) return OTHER_COLORS[gpu % OTHER_COLORS.length];
+    if (KEY_COLORS[key]) return KEY_COLORS[key];
+    return OTHER_COLORS[[...this.panels.keys()].indexOf(panel.id) % OTHER_COLORS.length];
+  }
+
+  /** The System group's chart grid, shown once it has a chart (the metrics grid without one). */
+  systemGrid() {
+    const grid = this.options.systemContainer || document.getElementById("system-charts");
+    if (!grid) return this.options.container;
+    const group = grid.closest("section");
+    if (group) group.hidden = false;
+    return grid;
+  }
+
+  chartFor(panel) {
+    let entry = this.panels.get(panel.id);
+    if (entry) return entry.chart;
+    const slot = el("div", { class: "chart-slot", style: `order: ${this.indexOf(panel)}` });
+    (panel.system ? this.systemGrid() : this.options.container).append(slot);
+    const chart = charts.create(slot, {
+      id: panel.id,
+      title: panel.title,
+      xLabel: panel.system ? SYSTEM_X_LABEL : panel.x || this.options.xLabel,
+      xTime: Boolean(panel.system),
+      // Charts on one x axis zoom together: epochs, or the system group's seconds.
+      syncKey: panel.system ? `run-${this.runId}-time` : panel.x ? null : `run-${this.runId}`,
+      emptyText: this.options.emptyText,
+      onWidthChange: () => { if (chart.isDownsampled()) this.reload(panel.id).catch(this.options.onError); },
+    });
+    entry = { panel, chart };
+    this.panels.set(panel.id, entry);
+    if (panel.id === "per-class") {
+      for (const name of this.options.palette.names) {
+        const key = `${PER_CLASS_IOU}${name}`;
+        chart.addSeries({ key, label: name, color: this.classColor(key) });
+      }
+    } else if (panel.keys && this.options.withDefaults) {
+      for (const key of panel.keys) chart.addSeries({ key, label: key, color: this.colorOf(key, panel) });
     }
-    const panel = PANELS.find((item) => matches(item, key));
-    if (panel) return panel;
-    if (key.startsWith(PER_CLASS_DICE)) return null;
-    return { id: `key:${key}`, title: key, keys: [key] };
+    return chart;
   }
 
-  /** How a system panel labels and draws `key`: {label, gpu?, dash?}. */
-  function systemSeriesOf(panel, key) {
-    const match = panel.match && panel.series ? panel.match.exec(key) : null;
-    return match ? panel.series(match) : { label: key };
+  /** @param {Panel} panel */
+  indexOf(panel) {
+    const fixed = standardIndex(panel);
+    return fixed >= 0 ? fixed : (panel.system ? SYSTEM_PANELS : PANELS).length + this.order++;
   }
 
-  class RunMetrics {
-    /**
-     * @param {object} options runId, container (chart grid), systemContainer (the System group's
-     *   grid, by default #system-charts; its <section> is shown with its first chart),
-     *   classTable (<table>), palette,
-     *   xLabel ("epoch" or "step"), knownKeys (keys the run has), withDefaults (the standard
-     *   panels and their series before any point arrives), emptyText, onError(error)
-     */
-    constructor(options) {
-      this.options = options;
-      this.runId = options.runId;
-      this.panels = new Map();
-      this.order = 0;
+  /** The chart that shows `key` (created, with its series, when new); null for table-only keys. */
+  chartOfKey(key) {
+    const panel = panelOf(key);
+    if (!panel) return null;
+    const chart = this.chartFor(panel);
+    if (!chart.hasSeries(key)) {
+      const { label, dash } = panel.system ? systemSeriesOf(panel, key)
+        : { label: panel.id === "per-class" ? key.slice(PER_CLASS_IOU.length) : key };
+      chart.addSeries({ key, label, color: this.colorOf(key, panel), dash });
+    }
+    return chart;
+  }
+
+  keysOf(panelId) {
+    return this.panels.get(panelId).chart.series.map((series) => series.key);
+  }
+
+  async fetchInto(chart, keys, afterStep = null) {
+    const params = new URLSearchParams({ keys: keys.join(","), max_points: String(chart.pixelWidth()) });
+    if (afterStep !== null) params.set("after_step", String(afterStep));
+    const body = await api(`/api/v1/runs/${this.runId}/metrics?${params}`);
+    for (const [key, series] of Object.entries(body.series)) {
+      if (afterStep === null) {
+        chart.setPoints(key, series.step, series.value, series);
+      } else {
+        for (let i = 0; i < series.step.length; i++) chart.append(key, series.step[i], series.value[i]);
+      }
+    }
+    return body;
+  }
+
+  /** Load every known key, one request per chart at that chart's width. */
+  async load(keys) {
+    for (const key of keys) this.chartOfKey(key);
+    await Promise.all([...this.panels.keys()].map((id) => this.reload(id)));
+    this.scheduleTable(0);
+  }
+
+  async reload(panelId) {
+    const { chart } = this.panels.get(panelId);
+    const keys = this.keysOf(panelId);
+    if (keys.length) await this.fetchInto(chart, keys);
+  }
+
+  /** Fetch what came after the newest point each chart holds (after a summary event). */
+  async catchUp(keys) {
+    const byPanel = new Map();
+    for (const key of keys) {
+      const chart = this.chartOfKey(key);
+      if (!chart) continue;
+      const after = chart.lastStep(key);
+      const current = byPanel.get(chart.id) || { chart, keys: [], after };
+      current.keys.push(key);
+      current.after = after === null || current.after === null ? null : Math.min(current.after, after);
+      byPanel.set(chart.id, current);
+    }
+    await Promise.all([...byPanel.values()].map(async ({ chart, keys: chartKeys, after }) => {
+      await this.fetchInto(chart, chartKeys, after);
+      if (chart.pointCount() > RELOAD_FACTOR * chart.pixelWidth()) await this.reload(chart.id);
+    }));
+  }
+
+  /** A `metrics` event: its points when it carries them, else a fetch of what is new. */
+  async handleEvent(event) {
+    if (event.points) {
+      for (const point of event.points) {
+        const chart = this.chartOfKey(point.key);
+        if (chart) chart.append(point.key, point.step, point.value);
+      }
+      for (const { chart } of this.panels.values()) {
+        if (chart.pointCount() > RELOAD_FACTOR * chart.pixelWidth()) this.reload(chart.id).catch(this.options.onError);
+      }
+    } else if (event.keys) {
+      await this.catchUp(event.keys);
+    }
+    this.scheduleTable();
+  }
+
+  recolourClasses() {
+    const entry = this.panels.get("per-class");
+    if (entry) for (const series of entry.chart.series) entry.chart.setColor(series.key, this.classColor(series.key));
+    this.scheduleTable(0);
+  }
+
+  // At most one table refresh per `delay` (0: now, replacing a pending one).
+  scheduleTable(delay = 800) {
+    if (this.tableTimer && delay > 0) return;
+    clearTimeout(this.tableTimer);
+    this.tableTimer = setTimeout(() => {
       this.tableTimer = 0;
-      this.run = null;
-      options.palette.onChange(() => this.recolourClasses());
-      if (options.withDefaults) for (const panel of PANELS.filter((item) => item.always)) this.chartFor(panel);
-    }
-
-    classColor(key) {
-      const { palette } = this.options;
-      const index = palette.names.indexOf(key.slice("val/iou/".length));
-      return index >= 0 ? palette.colors[index] : OTHER_COLORS[this.panels.size % OTHER_COLORS.length];
-    }
-
-    colorOf(key, panel) {
-      if (panel.id === "per-class") return this.classColor(key);
-      const gpu = panel.system ? systemSeriesOf(panel, key).gpu : undefined;
-      if (gpu !== undefined) return OTHER_COLORS[gpu % OTHER_COLORS.length];
-      if (KEY_COLORS[key]) return KEY_COLORS[key];
-      return OTHER_COLORS[[...this.panels.keys()].indexOf(panel.id) % OTHER_COLORS.length];
-    }
-
-    /** The System group's chart grid, shown once it has a chart (the metrics grid without one). */
-    systemGrid() {
-      const grid = this.options.systemContainer || document.getElementById("system-charts");
-      if (!grid) return this.options.container;
-      const group = grid.closest("section");
-      if (group) group.hidden = false;
-      return grid;
-    }
-
-    chartFor(panel) {
-      let entry = this.panels.get(panel.id);
-      if (entry) return entry.chart;
-      const slot = el("div", { class: "chart-slot", style: `order: ${this.indexOf(panel)}` });
-      (panel.system ? this.systemGrid() : this.options.container).append(slot);
-      const chart = charts.create(slot, {
-        id: panel.id,
-        title: panel.title,
-        xLabel: panel.system ? SYSTEM_X_LABEL : panel.x || this.options.xLabel,
-        xTime: Boolean(panel.system),
-        // Charts on one x axis zoom together: epochs, or the system group's seconds.
-        syncKey: panel.system ? `run-${this.runId}-time` : panel.x ? null : `run-${this.runId}`,
-        emptyText: this.options.emptyText,
-        onWidthChange: () => { if (chart.isDownsampled()) this.reload(panel.id).catch(this.options.onError); },
-      });
-      entry = { panel, chart };
-      this.panels.set(panel.id, entry);
-      if (panel.id === "per-class") {
-        for (const name of this.options.palette.names) {
-          const key = `val/iou/${name}`;
-          chart.addSeries({ key, label: name, color: this.classColor(key) });
-        }
-      } else if (panel.keys && this.options.withDefaults) {
-        for (const key of panel.keys) chart.addSeries({ key, label: key, color: this.colorOf(key, panel) });
-      }
-      return chart;
-    }
-
-    indexOf(panel) {
-      const known = panel.system ? SYSTEM_PANELS : PANELS;
-      const fixed = known.findIndex((item) => item.id === panel.id);
-      return fixed >= 0 ? fixed : known.length + this.order++;
-    }
-
-    /** The chart that shows `key` (created, with its series, when new); null for table-only keys. */
-    chartOfKey(key) {
-      const panel = panelOf(key);
-      if (!panel) return null;
-      const chart = this.chartFor(panel);
-      if (!chart.hasSeries(key)) {
-        const { label, dash } = panel.system ? systemSeriesOf(panel, key)
-          : { label: panel.id === "per-class" ? key.slice("val/iou/".length) : key };
-        chart.addSeries({ key, label, color: this.colorOf(key, panel), dash });
-      }
-      return chart;
-    }
-
-    keysOf(panelId) {
-      return this.panels.get(panelId).chart.series.map((series) => series.key);
-    }
-
-    async fetchInto(chart, keys, afterStep = null) {
-      const params = new URLSearchParams({ keys: keys.join(","), max_points: String(chart.pixelWidth()) });
-      if (afterStep !== null) params.set("after_step", String(afterStep));
-      const body = await api(`/api/v1/runs/${this.runId}/metrics?${params}`);
-      for (const [key, series] of Object.entries(body.series)) {
-        if (afterStep === null) {
-          chart.setPoints(key, series.step, series.value, series);
-        } else {
-          for (let i = 0; i < series.step.length; i++) chart.append(key, series.step[i], series.value[i]);
-        }
-      }
-      return body;
-    }
-
-    /** Load every known key, one request per chart at that chart's width. */
-    async load(keys) {
-      for (const key of keys) this.chartOfKey(key);
-      await Promise.all([...this.panels.keys()].map((id) => this.reload(id)));
-      this.scheduleTable(0);
-    }
-
-    async reload(panelId) {
-      const { chart } = this.panels.get(panelId);
-      const keys = this.keysOf(panelId);
-      if (keys.length) await this.fetchInto(chart, keys);
-    }
-
-    /** Fetch what came after the newest point each chart holds (after a summary event). */
-    async catchUp(keys) {
-      const byPanel = new Map();
-      for (const key of keys) {
-        const chart = this.chartOfKey(key);
-        if (!chart) continue;
-        const after = chart.lastStep(key);
-        const current = byPanel.get(chart.id) || { chart, keys: [], after };
-        current.keys.push(key);
-        current.after = after === null || current.after === null ? null : Math.min(current.after, after);
-        byPanel.set(chart.id, current);
-      }
-      await Promise.all([...byPanel.values()].map(async ({ chart, keys: chartKeys, after }) => {
-        await this.fetchInto(chart, chartKeys, after);
-        if (chart.pointCount() > RELOAD_FACTOR * chart.pixelWidth()) await this.reload(chart.id);
-      }));
-    }
-
-    /** A `metrics` event: its points when it carries them, else a fetch of what is new. */
-    async handleEvent(event) {
-      if (event.points) {
-        for (const point of event.points) {
-          const chart = this.chartOfKey(point.key);
-          if (chart) chart.append(point.key, point.step, point.value);
-        }
-        for (const { chart } of this.panels.values()) {
-          if (chart.pointCount() > RELOAD_FACTOR * chart.pixelWidth()) this.reload(chart.id).catch(this.options.onError);
-        }
-      } else if (event.keys) {
-        await this.catchUp(event.keys);
-      }
-      this.scheduleTable();
-    }
-
-    recolourClasses() {
-      const entry = this.panels.get("per-class");
-      if (entry) for (const series of entry.chart.series) entry.chart.setColor(series.key, this.classColor(series.key));
-      this.scheduleTable(0);
-    }
-
-    // At most one table refresh per `delay` (0: now, replacing a pending one).
-    scheduleTable(delay = 800) {
-      if (this.tableTimer && delay > 0) return;
-      clearTimeout(this.tableTimer);
-      this.tableTimer = setTimeout(() => {
-        this.tableTimer = 0;
-        this.renderTable().catch(this.options.onError);
-      }, delay);
-    }
-
-    async renderTable() {
-      const table = this.options.classTable;
-      const query = (epoch) => api(`/api/v1/metrics/at?run_ids=${this.runId}&epoch=${epoch}`);
-      const [best, last] = await Promise.all([query("best"), query("last")]);
-      const atBest = best.items[0];
-      const atLast = last.items[0];
-      const { palette } = this.options;
-      const names = palette.names.length ? palette.names : Object.keys(atLast.values)
-        .filter((key) => key.startsWith("val/iou/")).map((key) => key.slice(8));
-      const cell = (values, prefix, name) => el("td", { class: "num" }, segtrack.formatNumber(values[`${prefix}${name}`], 4));
-      const epochText = (item) => (item.epoch === null ? "–" : `epoch ${item.epoch}`);
-      table.replaceChildren(
-        el("thead", {},
-          el("tr", {}, el("th", { rowspan: "2", scope: "col" }, "Class"),
-            el("th", { colspan: "2", scope: "colgroup" }, `Best (${epochText(atBest)})`),
-            el("th", { colspan: "2", scope: "colgroup" }, `Last (${epochText(atLast)})`)),
-          el("tr", {}, ...["IoU", "Dice", "IoU", "Dice"].map((label) => el("th", { scope: "col", class: "num" }, label)))),
-        el("tbody", {}, ...names.map((name, index) => el("tr", {},
-          el("th", { scope: "row" },
-            el("span", { class: "swatch", style: `background: ${palette.colors[index] || "#999"}` }), name),
-          cell(atBest.values, "val/iou/", name), cell(atBest.values, "val/dice/", name),
-          cell(atLast.values, "val/iou/", name), cell(atLast.values, "val/dice/", name)))),
-        el("tfoot", {}, el("tr", {}, el("th", { scope: "row" }, "Mean of foreground (val/iou, val/dice)"),
-          el("td", { class: "num" }, segtrack.formatNumber(atBest.values["val/iou"], 4)),
-          el("td", { class: "num" }, segtrack.formatNumber(atBest.values["val/dice"], 4)),
-          el("td", { class: "num" }, segtrack.formatNumber(atLast.values["val/iou"], 4)),
-          el("td", { class: "num" }, segtrack.formatNumber(atLast.values["val/dice"], 4)))));
-    }
+      this.renderTable().catch(this.options.onError);
+    }, delay);
   }
 
-  return { RunMetrics, panelOf };
-})();
+  async renderTable() {
+    const table = this.options.classTable;
+    const query = (epoch) => api(`/api/v1/metrics/at?run_ids=${this.runId}&epoch=${epoch}`);
+    const [best, last] = await Promise.all([query("best"), query("last")]);
+    const atBest = best.items[0];
+    const atLast = last.items[0];
+    const { palette } = this.options;
+    const names = palette.names.length ? palette.names : Object.keys(atLast.values)
+      .filter((key) => key.startsWith("val/iou/")).map((key) => key.slice(8));
+    const cell = (values, prefix, name) => el("td", { class: "num" }, formatNumber(values[`${prefix}${name}`], 4));
+    const epochText = (item) => (item.epoch === null ? "–" : `epoch ${item.epoch}`);
+    table.replaceChildren(
+      el("thead", {},
+        el("tr", {}, el("th", { rowspan: "2", scope: "col" }, "Class"),
+          el("th", { colspan: "2", scope: "colgroup" }, `Best (${epochText(atBest)})`),
+          el("th", { colspan: "2", scope: "colgroup" }, `Last (${epochText(atLast)})`)),
+        el("tr", {}, ...["IoU", "Dice", "IoU", "Dice"].map((label) => el("th", { scope: "col", class: "num" }, label)))),
+      el("tbody", {}, ...names.map((name, index) => el("tr", {},
+        el("th", { scope: "row" },
+          el("span", { class: "swatch", style: `background: ${palette.colors[index] || "#999"}` }), name),
+        cell(atBest.values, "val/iou/", name), cell(atBest.values, "val/dice/", name),
+        cell(atLast.values, "val/iou/", name), cell(atLast.values, "val/dice/", name)))),
+      el("tfoot", {}, el("tr", {}, el("th", { scope: "row" }, "Mean of foreground (val/iou, val/dice)"),
+        el("td", { class: "num" }, formatNumber(atBest.values["val/iou"], 4)),
+        el("td", { class: "num" }, formatNumber(atBest.values["val/dice"], 4)),
+        el("td", { class: "num" }, formatNumber(atLast.values["val/iou"], 4)),
+        el("td", { class: "num" }, formatNumber(atLast.values["val/dice"], 4)))));
+  }
+}
+

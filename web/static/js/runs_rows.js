@@ -1,167 +1,179 @@
-// One row of the runs table: rendering a run summary, folding live status and metric events
-// into it (durations keep ticking while a run is active), and matching a run that was not
-// loaded (a new one) against the list filters the way the server would.
-"use strict";
+// One row of the runs table: rendering a run summary and folding live status and metric events
+// into it (durations keep ticking while a run is active).
 
-const segtrackRunRows = (() => {
-  const { el, formatNumber, formatDuration } = segtrack;
-  const ui = segtrackUi;
+import { el } from "./dom.js";
+import { formatDuration, formatNumber } from "./pure/format.js";
+import { statusBadge, timeAgo } from "./widgets.js";
 
-  const ACTIVE = new Set(["queued", "running", "cancelling"]);
-  const CONDITION = /^\s*([^<>=!]+?)\s*(>=|<=|!=|>|<|=)\s*(\S+)\s*$/;
+/** Statuses of runs that are not over yet. */
+export const ACTIVE = new Set(["queued", "running", "cancelling"]);
 
-  // A row for `run`: {run, tr, durationBase, durationAt, lastIouStep}. `selectBox` fills the first
-  // cell; `onTag(tag)` runs when a tag chip is clicked.
-  function create(run, selectBox, onTag) {
-    const tr = el("tr", { "data-run-id": run.id }, el("td", { class: "select-col" }, selectBox));
-    const entry = { run, tr, onTag, durationBase: null, durationAt: 0, lastIouStep: -1 };
-    replace(entry, run);
-    return entry;
-  }
+/**
+ * A row of the table: the run as last known, its <tr>, and what its live duration counts from.
+ * @typedef {object} RunRow
+ * @property {any} run
+ * @property {HTMLTableRowElement} tr
+ * @property {(tag: string) => void} onTag
+ * @property {number | null} durationBase seconds trained when last read
+ * @property {number} durationAt performance.now() then
+ * @property {number} lastIouStep step of the newest val/iou point
+ */
 
-  // Take a freshly fetched summary (or full run) of the same id.
-  function replace(entry, run) {
-    entry.run = run;
-    entry.durationBase = run.duration_s;
+/**
+ * A row for `run`. `selectBox` fills the first cell; `onTag(tag)` runs when a tag chip is clicked.
+ * @param {any} run
+ * @param {HTMLElement} selectBox
+ * @param {(tag: string) => void} onTag
+ * @returns {RunRow}
+ */
+export function create(run, selectBox, onTag) {
+  const tr = el("tr", { "data-run-id": run.id }, el("td", { class: "select-col" }, selectBox));
+  const entry = { run, tr, onTag, durationBase: null, durationAt: 0, lastIouStep: -1 };
+  replace(entry, run);
+  return entry;
+}
+
+/**
+ * Take a freshly fetched summary (or full run) of the same id.
+ * @param {RunRow} entry
+ * @param {any} run
+ */
+export function replace(entry, run) {
+  entry.run = run;
+  entry.durationBase = run.duration_s;
+  entry.durationAt = performance.now();
+  if (run.metrics && run.metrics["val/iou"]) entry.lastIouStep = run.metrics["val/iou"].last_step;
+  fill(entry);
+}
+
+/** @param {RunRow} entry */
+function fill(entry) {
+  const { run, tr } = entry;
+  tr.dataset.status = run.status;
+  const cells = [
+    el("td", { class: "status-cell" }, statusBadge(run.status)),
+    nameCell(run),
+    modelCell(run),
+    el("td", { class: "truncate" }, run.dataset_name || "–"),
+    el("td", { class: "num", "data-col": "best" }, formatNumber(run.best_val_iou)),
+    el("td", { class: "num", "data-col": "last" }, formatNumber(run.last_val_iou)),
+    epochsCell(run),
+    el("td", { class: "num", "data-col": "duration" }, formatDuration(duration(entry))),
+    el("td", {}, timeAgo(run.created_at)),
+    el("td", { class: "tags" }, run.tags.map((tag) =>
+      el("button", { type: "button", class: "tag", title: `Show runs tagged ${tag}`, onclick: () => entry.onTag(tag) }, tag))),
+  ];
+  tr.replaceChildren(tr.firstElementChild, ...cells);
+}
+
+// The model; a run trained elsewhere says where (host) and how, the model beside it when known.
+function modelCell(run) {
+  if (!run.external) return el("td", {}, run.model || "–");
+  const how = { cli: "segtrack train", script: "script" }[run.origin] || "external";
+  const where = run.host ? ` on ${run.host}` : "";
+  return el("td", { title: `trained outside the queue${where}` },
+    run.model ? `${run.model} ` : "", el("span", { class: "muted" }, `${how}${where}`));
+}
+
+function nameCell(run) {
+  const cell = el("td", { class: "name-cell" },
+    el("a", { href: `/runs/${run.id}`, class: "run-link" }, run.name),
+    el("span", { class: "muted run-id" }, ` #${run.id}`));
+  if (run.failure_reason) cell.append(el("div", { class: "failure", title: run.failure_reason }, run.failure_reason));
+  return cell;
+}
+
+function epochsCell(run) {
+  const planned = run.epochs_planned;
+  const share = planned ? Math.min(1, run.epochs_done / planned) : 0;
+  return el("td", { class: "num epochs", "data-col": "epochs" },
+    el("span", {}, planned ? `${run.epochs_done} / ${planned}` : String(run.epochs_done)),
+    planned ? el("span", { class: "bar", "aria-hidden": "true" },
+      el("span", { style: `width:${(share * 100).toFixed(1)}%` })) : null);
+}
+
+// Seconds trained: the server's figure, plus the time since it was read while the run is active.
+function duration(entry) {
+  const { run } = entry;
+  if (entry.durationBase === null || entry.durationBase === undefined) return null;
+  if (!ACTIVE.has(run.status) || !run.started_at) return entry.durationBase;
+  return entry.durationBase + (performance.now() - entry.durationAt) / 1000;
+}
+
+/**
+ * Called every second: only active rows change.
+ * @param {RunRow} entry
+ */
+export function tick(entry) {
+  if (!ACTIVE.has(entry.run.status)) return;
+  const cell = entry.tr.querySelector('[data-col="duration"]');
+  if (cell) cell.textContent = formatDuration(duration(entry));
+}
+
+/** @param {HTMLElement} tr */
+export function flash(tr) {
+  tr.classList.remove("flash");
+  void tr.offsetWidth; // restart the animation
+  tr.classList.add("flash");
+}
+
+// Fold a `status` event in. A replayed event (one that may predate the fetched state) applies
+// only on top of its `previous` status; returns whether it applied.
+/**
+ * @param {RunRow} entry
+ * @param {any} event
+ * @param {boolean} replay
+ */
+export function applyStatus(entry, event, replay) {
+  const { run } = entry;
+  if (replay && run.status !== event.previous) return false;
+  const elapsed = duration(entry);
+  run.status = event.status;
+  run.failure_reason = event.failure_reason || (event.status === "queued" ? null : run.failure_reason);
+  if (event.worker) run.worker = event.worker;
+  if (event.device) run.device = event.device;
+  if (event.status === "running" && event.previous === "queued") {
+    run.started_at = run.started_at || event.created_at;
+    entry.durationBase = elapsed === null ? 0 : elapsed;
     entry.durationAt = performance.now();
-    if (run.metrics && run.metrics["val/iou"]) entry.lastIouStep = run.metrics["val/iou"].last_step;
-    fill(entry);
+    run.finished_at = null;
+  } else if (!ACTIVE.has(event.status)) {
+    run.finished_at = event.created_at;
+    entry.durationBase = elapsed;
   }
+  fill(entry);
+  flash(entry.tr);
+  return true;
+}
 
-  function fill(entry) {
-    const { run, tr } = entry;
-    tr.dataset.status = run.status;
-    const cells = [
-      el("td", { class: "status-cell" }, ui.statusBadge(run.status)),
-      nameCell(run),
-      modelCell(run),
-      el("td", { class: "truncate" }, run.dataset_name || "–"),
-      el("td", { class: "num", "data-col": "best" }, formatNumber(run.best_val_iou)),
-      el("td", { class: "num", "data-col": "last" }, formatNumber(run.last_val_iou)),
-      epochsCell(run),
-      el("td", { class: "num", "data-col": "duration" }, formatDuration(duration(entry))),
-      el("td", {}, ui.timeAgo(run.created_at)),
-      el("td", { class: "tags" }, run.tags.map((tag) =>
-        el("button", { type: "button", class: "tag", title: `Show runs tagged ${tag}`, onclick: () => entry.onTag(tag) }, tag))),
-    ];
-    tr.replaceChildren(tr.firstElementChild, ...cells);
-  }
-
-  // The model; a run trained elsewhere says where (host) and how, the model beside it when known.
-  function modelCell(run) {
-    if (!run.external) return el("td", {}, run.model || "–");
-    const how = { cli: "segtrack train", script: "script" }[run.origin] || "external";
-    const where = run.host ? ` on ${run.host}` : "";
-    return el("td", { title: `trained outside the queue${where}` },
-      run.model ? `${run.model} ` : "", el("span", { class: "muted" }, `${how}${where}`));
-  }
-
-  function nameCell(run) {
-    const cell = el("td", { class: "name-cell" },
-      el("a", { href: `/runs/${run.id}`, class: "run-link" }, run.name),
-      el("span", { class: "muted run-id" }, ` #${run.id}`));
-    if (run.failure_reason) cell.append(el("div", { class: "failure", title: run.failure_reason }, run.failure_reason));
-    return cell;
-  }
-
-  function epochsCell(run) {
-    const planned = run.epochs_planned;
-    const share = planned ? Math.min(1, run.epochs_done / planned) : 0;
-    return el("td", { class: "num epochs", "data-col": "epochs" },
-      el("span", {}, planned ? `${run.epochs_done} / ${planned}` : String(run.epochs_done)),
-      planned ? el("span", { class: "bar", "aria-hidden": "true" },
-        el("span", { style: `width:${(share * 100).toFixed(1)}%` })) : null);
-  }
-
-  // Seconds trained: the server's figure, plus the time since it was read while the run is active.
-  function duration(entry) {
-    const { run } = entry;
-    if (entry.durationBase === null || entry.durationBase === undefined) return null;
-    if (!ACTIVE.has(run.status) || !run.started_at) return entry.durationBase;
-    return entry.durationBase + (performance.now() - entry.durationAt) / 1000;
-  }
-
-  // Called every second: only active rows change.
-  function tick(entry) {
-    if (!ACTIVE.has(entry.run.status)) return;
-    const cell = entry.tr.querySelector('[data-col="duration"]');
-    if (cell) cell.textContent = formatDuration(duration(entry));
-  }
-
-  function flash(tr) {
-    tr.classList.remove("flash");
-    void tr.offsetWidth; // restart the animation
-    tr.classList.add("flash");
-  }
-
-  // Fold a `status` event in. A replayed event (one that may predate the fetched state) applies
-  // only on top of its `previous` status; returns whether it applied.
-  function applyStatus(entry, event, replay) {
-    const { run } = entry;
-    if (replay && run.status !== event.previous) return false;
-    const elapsed = duration(entry);
-    run.status = event.status;
-    run.failure_reason = event.failure_reason || (event.status === "queued" ? null : run.failure_reason);
-    if (event.worker) run.worker = event.worker;
-    if (event.device) run.device = event.device;
-    if (event.status === "running" && event.previous === "queued") {
-      run.started_at = run.started_at || event.created_at;
-      entry.durationBase = elapsed === null ? 0 : elapsed;
-      entry.durationAt = performance.now();
-      run.finished_at = null;
-    } else if (!ACTIVE.has(event.status)) {
-      run.finished_at = event.created_at;
-      entry.durationBase = elapsed;
+/**
+ * Fold a `metrics` event's points in: epochs done, best and last val/iou.
+ * @param {RunRow} entry
+ * @param {Array<{key: string, step: number, epoch?: number | null, value: number}>} points
+ */
+export function applyPoints(entry, points) {
+  const { run } = entry;
+  for (const point of points) {
+    const epoch = point.epoch === null || point.epoch === undefined ? null : point.epoch;
+    if (epoch !== null && epoch > run.epochs_done) run.epochs_done = epoch;
+    if (point.key !== "val/iou") continue;
+    if (run.best_val_iou === null || point.value > run.best_val_iou) run.best_val_iou = point.value;
+    if (point.step >= entry.lastIouStep) {
+      entry.lastIouStep = point.step;
+      run.last_val_iou = point.value;
     }
-    fill(entry);
-    flash(entry.tr);
-    return true;
   }
+  fill(entry);
+}
 
-  // Fold a `metrics` event's points in: epochs done, best and last val/iou.
-  function applyPoints(entry, points) {
-    const { run } = entry;
-    for (const point of points) {
-      const epoch = point.epoch === null || point.epoch === undefined ? null : point.epoch;
-      if (epoch !== null && epoch > run.epochs_done) run.epochs_done = epoch;
-      if (point.key !== "val/iou") continue;
-      if (run.best_val_iou === null || point.value > run.best_val_iou) run.best_val_iou = point.value;
-      if (point.step >= entry.lastIouStep) {
-        entry.lastIouStep = point.step;
-        run.last_val_iou = point.value;
-      }
-    }
-    fill(entry);
-  }
+/**
+ * A `run` event of action `started`: the epochs planned and the device.
+ * @param {RunRow} entry
+ * @param {any} event
+ */
+export function applyStarted(entry, event) {
+  if (event.epochs_planned) entry.run.epochs_planned = event.epochs_planned;
+  if (event.device) entry.run.device = event.device;
+  fill(entry);
+}
 
-  function applyStarted(entry, event) {
-    if (event.epochs_planned) entry.run.epochs_planned = event.epochs_planned;
-    if (event.device) entry.run.device = event.device;
-    fill(entry);
-  }
-
-  // Whether a full run (GET /api/v1/runs/{id}) passes `filters` as the list endpoint would.
-  function matches(run, filters) {
-    const f = filters;
-    if (f.status.length && !f.status.includes(run.status)) return false;
-    if (!f.tag.every((tag) => run.tags.includes(tag))) return false;
-    if (f.model && run.model !== f.model) return false;
-    if (f.dataset && ![run.dataset_name, run.dataset_path, String(run.dataset_id)].includes(f.dataset)) return false;
-    if (f.q) {
-      const needle = f.q.toLowerCase();
-      const haystack = [run.name, run.notes || "", run.dataset_name || "", ...run.tags].map((s) => s.toLowerCase());
-      if (!haystack.some((text) => text.includes(needle)) && String(run.id) !== f.q) return false;
-    }
-    if (f.metric) {
-      const match = CONDITION.exec(f.metric);
-      const summary = match && run.metrics && run.metrics[match[1]];
-      if (!summary) return false;
-      const [last, value] = [summary.last_value, Number(match[3])];
-      const ok = { ">": last > value, ">=": last >= value, "<": last < value, "<=": last <= value, "=": last === value, "!=": last !== value }[match[2]];
-      if (!ok) return false;
-    }
-    return true;
-  }
-
-  return { ACTIVE, create, replace, tick, flash, applyStatus, applyPoints, applyStarted, matches };
-})();

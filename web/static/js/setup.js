@@ -1,6 +1,7 @@
 // The one-time set-up page of an invite link (the first admin's too): creates the account and
 // signs in.
-import { ApiError, request, say } from "./request.js";
+import { say } from "./dom.js";
+import { messageOf, request } from "./http.js";
 
 const form = /** @type {HTMLFormElement} */ (document.getElementById("setup-form"));
 const message = /** @type {HTMLElement} */ (document.getElementById("setup-message"));
@@ -12,7 +13,7 @@ async function showRole() {
     const invite = await request(`/api/v1/auth/invite?code=${encodeURIComponent(code)}`);
     roleLine.textContent = `This link creates an account with the role ${invite.role}.`;
   } catch (error) {
-    say(message, error instanceof ApiError ? error.message : String(error), "error");
+    say(message, messageOf(error), "error");
     form.querySelector("button")?.setAttribute("disabled", "");
   }
 }
@@ -31,7 +32,7 @@ form.addEventListener("submit", async (event) => {
     });
     window.location.assign("/");
   } catch (error) {
-    say(message, error instanceof Error ? error.message : String(error), "error");
+    say(message, messageOf(error), "error");
   }
 });
 
