@@ -4,6 +4,7 @@ syntax errors (naming the position), and injection attempts that stay harmless."
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
@@ -282,3 +283,47 @@ def test_huge_filters_are_refused_before_parsing(table: tuple[ApiClient, dict[st
     response = _get(client, f"filter={quote('id = 1 or ' * 600)}")
     assert response.status_code == 422
     assert len(response.content) < 5000
+
+
+FIELDS = [
+    "config.learning_rate", "config.model", "config.extra.depth", "config.deterministic",
+    "params.alpha", "metrics.val/iou.best", "metrics.train/loss", "tag", "tag.lr", "status",
+    "name", "id", "sweep", "dataset", "model",
+]  # fmt: skip
+VALUES = ["'unet'", "'running'", '"o\'brien"', "1e-3", "3", "-1", "true", "0.8", "'x'"]
+JUNK = ["(", ")", ",", "'", "`", "\\", "and", "or", "not", "in", "=", ";", "--", "1=1"]
+
+
+def _expression(rng: random.Random, depth: int = 0) -> str:
+    roll = rng.random()
+    if depth < 3 and roll < 0.3:
+        word = rng.choice(["and", "or"])
+        return f"{_expression(rng, depth + 1)} {word} {_expression(rng, depth + 1)}"
+    if depth < 3 and roll < 0.4:
+        return f"not ({_expression(rng, depth + 1)})"
+    field = rng.choice(FIELDS)
+    if roll < 0.55:
+        values = ", ".join(rng.choice(VALUES) for _ in range(rng.randint(1, 3)))
+        return f"{field} {rng.choice(['in', 'not in'])} ({values})"
+    return f"{field} {rng.choice(['=', '!=', '<', '<=', '>', '>='])} {rng.choice(VALUES)}"
+
+
+def test_random_filters_never_fail_the_server(table: tuple[ApiClient, dict[str, int]]) -> None:
+    """Generated filters, and the same with a token inserted or dropped, answer 200 or a 422
+    (a wrong type, an unknown status, a syntax error), never a server error."""
+    client, _ = table
+    rng = random.Random(12)
+    answered = {200: 0, 422: 0}
+    for _ in range(150):
+        words = _expression(rng).split(" ")
+        if rng.random() < 0.4:
+            spot = rng.randrange(len(words) + 1)
+            if rng.random() < 0.5 and spot < len(words):
+                del words[spot]
+            else:
+                words.insert(spot, rng.choice(JUNK))
+        expression = " ".join(words)
+        response = _get(client, f"filter={quote(expression)}")
+        assert response.status_code in answered, (expression, response.text)
+        answered[response.status_code] += 1
+    assert answered[200] > 10 and answered[422] > 10, answered
