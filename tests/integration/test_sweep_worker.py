@@ -139,7 +139,7 @@ def test_median_pruning_stops_a_run_left_behind_at_an_epoch_end(client: Segtrack
             # The first two learn; the last two hardly move from where they started.
             "parameters": {"learning_rate": {"values": [0.02, 0.01, 1e-7, 1e-8]}},
             "early_terminate": {"type": "median", "min_iter": 1, "n_startup_trials": 2},
-            "parallel": 1,
+            "parallel": 2,
         }
     )
     final = wait_for(lambda: finished(client, sweep["id"]), 240, "the sweep to finish")
