@@ -175,6 +175,7 @@ def test_under_torchrun_rank_0_alone_reports_the_run(server: LiveServer, tmp_pat
 
     (folder,) = (out / "spool").iterdir()  # one spool: rank 1 tracks nothing
     run_id = Spool.open(folder).meta.run_id
+    assert run_id is not None
     listed = rest(server.url, server.token, "/api/v1/runs?q=torchrun-run")["items"]
     assert [item["id"] for item in listed] == [run_id]
     run = rest(server.url, server.token, f"/api/v1/runs/{run_id}")
