@@ -129,9 +129,19 @@ class Run(Base):
         Index("ix_runs_status_created_at", "status", "created_at"),
         Index("ix_runs_best_val_iou_id", "best_val_iou", "id"),
         Index("ix_runs_queue_order", "status", "priority", "queued_at"),
-        # The runs table's filter language: `@>` for equality terms, `?` for known keys.
-        Index("ix_runs_config", "config", postgresql_using="gin"),
-        Index("ix_runs_params", "params", postgresql_using="gin"),
+        # The runs table's filter language answers equality terms with `@>` containment.
+        Index(
+            "ix_runs_config",
+            "config",
+            postgresql_using="gin",
+            postgresql_ops={"config": "jsonb_path_ops"},
+        ),
+        Index(
+            "ix_runs_params",
+            "params",
+            postgresql_using="gin",
+            postgresql_ops={"params": "jsonb_path_ops"},
+        ),
         UniqueConstraint("sweep_id", "trial_number"),
         # Never reuse a deleted run's id on SQLite either: events and swept points refer to it.
         {"sqlite_autoincrement": True},

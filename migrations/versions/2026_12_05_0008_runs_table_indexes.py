@@ -1,6 +1,6 @@
-"""Indexes of the runs table's filter language: GIN indexes on runs.config and runs.params
-(PostgreSQL only: `@>` containment for equality terms, `?` for the known-key check) and an index
-on metric_summaries.key (the known-key check and the list of metric keys).
+"""Indexes of the runs table's filter language: GIN indexes (jsonb_path_ops) on runs.config and
+runs.params (PostgreSQL only: `@>` containment answers equality terms) and an index on
+metric_summaries.key (the known-key check and the list of metric keys).
 
 Revision ID: 0008
 Revises: 0007
@@ -26,8 +26,14 @@ def _postgresql() -> bool:
 def upgrade() -> None:
     op.create_index(op.f("ix_metric_summaries_key"), "metric_summaries", ["key"])
     if _postgresql():
-        op.create_index("ix_runs_config", "runs", ["config"], postgresql_using="gin")
-        op.create_index("ix_runs_params", "runs", ["params"], postgresql_using="gin")
+        for column in ("config", "params"):
+            op.create_index(
+                f"ix_runs_{column}",
+                "runs",
+                [column],
+                postgresql_using="gin",
+                postgresql_ops={column: "jsonb_path_ops"},
+            )
 
 
 def downgrade() -> None:

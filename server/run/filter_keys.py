@@ -6,13 +6,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Select, and_, exists, func, select, true
+from sqlalchemy import Select, exists, func, select, true
 from sqlalchemy.orm import Session
 
 from server.errors import InvalidInput
 from server.models import MetricSummary, Run, RunTag
 from server.run.filter_language import Field
-from server.run.json_fields import json_has_key, json_present
+from server.run.json_fields import json_present
 from trainer.config import TrainConfig
 
 MAX_LISTED = 100
@@ -38,8 +38,6 @@ def check_fields(session: Session, fields: Sequence[Field], parameter: str) -> d
                 continue
             column = Run.config if field.source == "config" else Run.params
             present = json_present(column, field.path, dialect)
-            if dialect == "postgresql":  # the GIN index finds the first key, then a recheck
-                present = and_(json_has_key(column, field.path[0]), present)
             if not session.scalar(select(exists().where(present))):
                 keys = _json_keys(session, field.source, dialect)
                 raise _unknown(field, parameter, f"{field.source} keys", keys)

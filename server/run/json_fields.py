@@ -99,11 +99,6 @@ def containment_applies(path: JsonPath, dialect: str) -> bool:
     return dialect == "postgresql" and not any(key.isdigit() for key in path)
 
 
-def json_has_key(column: SQLColumnExpression[Any], key: str) -> ColumnElement[bool]:
-    """PostgreSQL only: the document has the top-level `key` (the GIN index answers it)."""
-    return column.op("?", return_type=Boolean())(literal(key, Text()))
-
-
 def json_present(
     column: SQLColumnExpression[Any], path: JsonPath, dialect: str
 ) -> ColumnElement[bool]:
