@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from server.db import session_scope
@@ -385,3 +385,14 @@ def test_a_sweep_whose_configs_are_all_refused_pauses_saying_why(
     assert sweep["note"].startswith(f"paused: the last {REFUSED_IN_A_ROW} sampled configs")
     assert "dataset" in sweep["note"]
     assert client.post(f"{url}/resume").json()["note"] is None
+
+
+def test_one_api_process_at_a_time_runs_a_pass(
+    engine: Engine, settings: Settings, task_queue: RecordingTaskQueue
+) -> None:
+    with Session(engine) as first, Session(engine) as second:
+        assert not control_once(first, settings, task_queue).skipped
+        assert control_once(second, settings, task_queue).skipped  # first's lock is held
+        first.rollback()
+        assert not control_once(second, settings, task_queue).skipped
+        second.rollback()
