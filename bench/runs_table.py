@@ -47,7 +47,7 @@ from bench.harness import (
 from server.db import create_db_engine
 from server.errors import InvalidInput
 from server.models import MetricSummary, Run, RunTag, utcnow
-from server.run import repository, service
+from server.run import run_list, service
 from trainer.config import TrainConfig
 
 TRIES = 20
@@ -228,7 +228,7 @@ def explain(database_url: str) -> None:
             sort = service.parse_sort(
                 parameters.get("sort", "-created_at"), parameters.get("group_by")
             )
-            statement = repository.first_page_statement(session, run_filter, sort, limit=50)
+            statement = run_list.first_page_statement(session, run_filter, sort, limit=50)
             compiled = statement.compile(engine, compile_kwargs={"literal_binds": True})
             cursor = session.connection().connection.cursor()
             cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS) {compiled}")

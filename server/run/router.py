@@ -18,10 +18,10 @@ from server.errors import Conflict
 from server.http_errors import error_responses
 from server.metric.repository import summaries
 from server.models import Run, utcnow
-from server.run import lineage, repository, service
+from server.run import lineage, repository, run_list, service
 from server.run.columns import column_values, parse_columns
 from server.run.filter_language import MAX_FILTER_LENGTH
-from server.run.repository import RunFilter
+from server.run.run_list import RunFilter
 from server.run.schemas import (
     CloneRequest,
     GroupOut,
@@ -240,7 +240,7 @@ def list_runs(  # noqa: PLR0917 (one query parameter each)
     group = run_sort.group
     if group is not None and group.text not in [field.text for field in chosen]:
         chosen.append(group)
-    runs, next_cursor = repository.list_runs(
+    runs, next_cursor = run_list.list_runs(
         session, run_filter, run_sort, limit=limit, cursor=cursor
     )
     ids = [run.id for run in runs]
@@ -248,7 +248,7 @@ def list_runs(  # noqa: PLR0917 (one query parameter each)
     values = column_values(session, chosen, runs, tags)
     groups = None
     if group is not None and cursor is None:
-        counts = repository.group_counts(session, run_filter, group, limit=MAX_GROUPS)
+        counts = run_list.group_counts(session, run_filter, group, limit=MAX_GROUPS)
         groups = [GroupOut(value=value, count=count) for value, count in counts]
     return RunPage(
         items=[
@@ -270,7 +270,7 @@ def runs_csv(
 ) -> Response:
     """The filtered runs list as CSV: summary columns, config.<key>, params.<key>, metric.<key>."""
     runs = list(
-        repository.iter_runs(session, run_filter, service.parse_sort(sort), limit=MAX_CSV_RUNS)
+        run_list.iter_runs(session, run_filter, service.parse_sort(sort), limit=MAX_CSV_RUNS)
     )
     ids = [run.id for run in runs]
     last_values = {

@@ -33,7 +33,7 @@ from server.run.filter_keys import check_fields
 from server.run.filter_language import Field, fields_of, parse_filter
 from server.run.lifecycle import RUNNING_STATUSES, dispatch, end_now, enqueue, status_event
 from server.run.lineage import fine_tune_source
-from server.run.repository import (
+from server.run.run_list import (
     METRIC_OPERATORS,
     SORT_FIELDS,
     MetricCondition,
