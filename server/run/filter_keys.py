@@ -113,3 +113,17 @@ def _tag_keys(session: Session) -> list[str]:
     """The keys of the key:value tags there are (the text before a tag's first '=')."""
     query = select(RunTag.tag).where(RunTag.tag.like("%=%")).distinct()
     return sorted({tag.split("=", 1)[0] for tag in _listed(session, query)})
+
+
+def known_keys(session: Session) -> dict[str, list[str]]:
+    """The keys there are, for choosing columns and writing filters: config keys (TrainConfig's
+    and the newest runs'), params keys (the newest runs'), metric keys and the keys of
+    key:value tags."""
+    dialect = session.get_bind().dialect.name
+    metrics = select(MetricSummary.key).distinct().order_by(MetricSummary.key)
+    return {
+        "config": _json_keys(session, "config", dialect),
+        "params": _json_keys(session, "params", dialect),
+        "metrics": _listed(session, metrics),
+        "tags": _tag_keys(session),
+    }

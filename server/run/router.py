@@ -18,7 +18,7 @@ from server.errors import Conflict
 from server.http_errors import error_responses
 from server.metric.repository import summaries
 from server.models import Run, utcnow
-from server.run import lineage, repository, run_list, service
+from server.run import filter_keys, lineage, repository, run_list, service
 from server.run.columns import column_values, parse_columns
 from server.run.filter_language import MAX_FILTER_LENGTH
 from server.run.run_list import RunFilter
@@ -28,6 +28,7 @@ from server.run.schemas import (
     MetricSummaryOut,
     ResumeRequest,
     RunCreate,
+    RunKeysOut,
     RunOut,
     RunPage,
     RunPatch,
@@ -283,6 +284,14 @@ def runs_csv(
         media_type="text/csv",
         headers={"Content-Disposition": 'attachment; filename="runs.csv"'},
     )
+
+
+@router.get("/keys")
+def list_keys(session: SessionDep) -> RunKeysOut:
+    """The keys there are, for choosing the runs table's columns and writing filters: config
+    and params keys (of the newest 1,000 runs, plus TrainConfig's), metric keys and key:value
+    tag keys."""
+    return RunKeysOut.model_validate(filter_keys.known_keys(session))
 
 
 @router.get("/{run_id}", responses=error_responses(404))

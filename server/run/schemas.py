@@ -324,6 +324,15 @@ class RunPage(BaseModel):
     )
 
 
+class RunKeysOut(BaseModel):
+    """The keys there are, as the runs table's columns and the filter language name them."""
+
+    config: list[str] = Field(description="Config keys: TrainConfig's and the newest runs'")
+    params: list[str] = Field(description="Parameters of the newest external runs")
+    metrics: list[str] = Field(description="Metric keys any run logged")
+    tags: list[str] = Field(description="Keys of key:value tags (`lr` of `lr=1e-3`)")
+
+
 def duration_s(run: Run, now: datetime) -> float | None:
     """Seconds the run has trained: start to finish, or start to `now` while it runs."""
     if run.started_at is None:
