@@ -5,7 +5,7 @@
     and     := not ("and" not)*             "and" binds tighter than "or"
     not     := "not" not | "(" or ")" | term     "not" binds tighter than "and"
     term    := field op value | field ["not"] "in" "(" value ("," value)* ")"
-    op      := = | == | != | < | <= | > | >=
+    op      := = | == | != | <> | < | <= | > | >=
     value   := 'text' | "text" | number | true | false
 
 Keywords are case-insensitive. Text takes the escapes \\\\ \\' \\" \\n \\t. Numbers are ASCII:
@@ -22,12 +22,18 @@ the run carries the tag), `tag.<key>` (the value of a key:value tag `key=value`)
 
 from __future__ import annotations
 
-import math
-import re
 from dataclasses import dataclass
 from typing import Literal
 
 from server.errors import InvalidInput
+from server.run.filter_tokens import (
+    BARE_SEGMENT,
+    Token,
+    TokenKind,
+    Value,
+    syntax_error,
+    tokenize,
+)
 
 MAX_FILTER_LENGTH = 4000
 """Characters of filter text; longer filters are refused before parsing."""
@@ -40,7 +46,6 @@ Aggregate = Literal["best", "last", "min", "max"]
 AGGREGATES: tuple[Aggregate, ...] = ("best", "last", "min", "max")
 Operator = Literal["=", "!=", "<", "<=", ">", ">="]
 OPERATORS: tuple[str, ...] = ("=", "!=", "<", "<=", ">", ">=")
-Value = str | int | float | bool
 Source = Literal[
     "config", "params", "metrics", "tag", "tag_value", "status", "dataset", "model", "name", "id",
     "sweep",
@@ -52,13 +57,7 @@ FIELD_HELP = (
     "dataset, model, name, id, sweep"
 )
 
-_BARE_SEGMENT = re.compile(r"[A-Za-z0-9_/-]+", re.ASCII)
-_NAME_START = re.compile(r"[A-Za-z_]", re.ASCII)
-_NUMBER = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?", re.ASCII)
-_OPERATOR = re.compile(r"==|!=|<=|>=|<>|=|<|>")
-_ESCAPES = {"\\": "\\", "'": "'", '"': '"', "n": "\n", "t": "\t"}
 _KEYWORDS = {"and", "or", "not", "in", "true", "false"}
-_LARGEST_INTEGER = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -99,7 +98,7 @@ class Field:
 
 
 def _segment_text(segment: str) -> str:
-    if _BARE_SEGMENT.fullmatch(segment) and segment not in AGGREGATES:
+    if BARE_SEGMENT.fullmatch(segment) and segment not in AGGREGATES:
         return segment
     return "`" + segment.replace("`", "``") + "`"
 
@@ -149,150 +148,6 @@ def fields_of(expression: Expression) -> list[Field]:
     return [field for operand in expression.operands for field in fields_of(operand)]
 
 
-# --- tokens ---------------------------------------------------------------------------------------
-
-TokenKind = Literal["name", "string", "number", "op", "(", ")", ",", "end"]
-
-
-@dataclass(frozen=True)
-class Token:
-    kind: TokenKind
-    text: str
-    position: int
-    """1-based character position in the filter text."""
-    segments: tuple[str, ...] = ()
-    """For names: the dot-separated segments, backtick quotes removed."""
-    value: Value | None = None
-
-
-def syntax_error(parameter: str, position: int, message: str) -> InvalidInput:
-    """A 422 naming the parameter, the 1-based position and what was wrong or expected."""
-    text = f"{parameter} at position {position}: {message}"
-    return InvalidInput(text, [{"field": parameter, "message": message, "position": str(position)}])
-
-
-class _Tokenizer:
-    def __init__(self, text: str, parameter: str) -> None:
-        self.text = text
-        self.parameter = parameter
-        self.index = 0
-
-    def error(self, message: str, index: int | None = None) -> InvalidInput:
-        return syntax_error(self.parameter, (self.index if index is None else index) + 1, message)
-
-    def tokens(self) -> list[Token]:
-        tokens: list[Token] = []
-        while True:
-            while self.index < len(self.text) and self.text[self.index].isspace():
-                self.index += 1
-            if self.index >= len(self.text):
-                tokens.append(Token("end", "", self.index + 1))
-                return tokens
-            tokens.append(self._next())
-
-    def _next(self) -> Token:
-        start = self.index
-        char = self.text[start]
-        if char in "(),":
-            self.index += 1
-            kind: TokenKind = "(" if char == "(" else ")" if char == ")" else ","
-            return Token(kind, char, start + 1)
-        operator = _OPERATOR.match(self.text, start)
-        if operator is not None:
-            self.index = operator.end()
-            op = {"==": "=", "<>": "!="}.get(operator.group(), operator.group())
-            return Token("op", op, start + 1)
-        if char in "'\"":
-            return self._string(char)
-        number = _NUMBER.match(self.text, start)
-        if number is not None:
-            return self._number(number)
-        if _NAME_START.match(char) or char == "`":
-            return self._name()
-        raise self.error(
-            f"unexpected character {char!r}; expected a field ({FIELD_HELP}), a value, "
-            "an operator (= != < <= > >=), a parenthesis or a comma"
-        )
-
-    def _string(self, quote: str) -> Token:
-        start = self.index
-        self.index += 1
-        chars: list[str] = []
-        while self.index < len(self.text):
-            char = self.text[self.index]
-            if char == quote:
-                self.index += 1
-                return Token(
-                    "string", self.text[start : self.index], start + 1, value="".join(chars)
-                )
-            if char == "\\":
-                escaped = self.text[self.index + 1 : self.index + 2]
-                if escaped not in _ESCAPES:
-                    raise self.error(f"unknown escape \\{escaped}; allowed: \\\\ \\' \\\" \\n \\t")
-                chars.append(_ESCAPES[escaped])
-                self.index += 2
-                continue
-            if char == "\x00":
-                raise self.error("text must not contain NUL characters (\\x00)")
-            chars.append(char)
-            self.index += 1
-        raise self.error(f"text opened with {quote} is never closed", start)
-
-    def _number(self, match: re.Match[str]) -> Token:
-        start = self.index
-        self.index = match.end()
-        follow = self.text[self.index : self.index + 1]
-        if follow and (follow.isalnum() or follow in "_./`"):
-            raise self.error(f"a number cannot be followed by {follow!r}", self.index)
-        raw = match.group()
-        value: int | float
-        if re.fullmatch(r"[+-]?[0-9]+", raw) and abs(int(raw)) <= _LARGEST_INTEGER:
-            value = int(raw)
-        else:  # a whole number beyond int64 compares as the float it is closest to
-            value = float(raw)
-            if not math.isfinite(value):
-                raise self.error(f"number {raw} is out of range", start)
-        return Token("number", raw, start + 1, value=value)
-
-    def _name(self) -> Token:
-        start = self.index
-        segments: list[str] = []
-        while True:
-            if self.text.startswith("`", self.index):
-                segments.append(self._quoted_segment())
-            else:
-                segment = _BARE_SEGMENT.match(self.text, self.index)
-                if segment is None:
-                    raise self.error("expected a key after '.' (bare, or quoted in backticks)")
-                segments.append(segment.group())
-                self.index = segment.end()
-            if not self.text.startswith(".", self.index):
-                break
-            self.index += 1
-        return Token("name", self.text[start : self.index], start + 1, segments=tuple(segments))
-
-    def _quoted_segment(self) -> str:
-        start = self.index
-        self.index += 1
-        chars: list[str] = []
-        while self.index < len(self.text):
-            char = self.text[self.index]
-            if char == "`":
-                if self.text.startswith("``", self.index):
-                    chars.append("`")
-                    self.index += 2
-                    continue
-                self.index += 1
-                if not chars:
-                    raise self.error("an empty key ``", start)
-                return "".join(chars)
-            if char in '"\x00' or not char.isprintable():
-                raise self.error(f"a key may not contain {char!r}")
-            chars.append(char)
-            self.index += 1
-        raise self.error("key opened with ` is never closed", start)
-
-
 # --- fields ---------------------------------------------------------------------------------------
 
 
@@ -323,7 +178,7 @@ def field_of(token: Token, parameter: str) -> Field:
 
 def parse_field(text: str, parameter: str) -> Field:
     """One field on its own (a column, a sort or a group), e.g. `metrics.val/iou.best`."""
-    tokens = _Tokenizer(text.strip(), parameter).tokens()
+    tokens = tokenize(text.strip(), parameter)
     if tokens[0].kind != "name" or tokens[0].text.lower() in _KEYWORDS:
         raise syntax_error(parameter, tokens[0].position, f"expected a field ({FIELD_HELP})")
     if tokens[1].kind != "end":
@@ -333,7 +188,7 @@ def parse_field(text: str, parameter: str) -> Field:
 
 def parse_field_list(text: str, parameter: str, limit: int) -> list[Field]:
     """Comma-separated fields (`config.learning_rate,metrics.val/iou.best`), at most `limit`."""
-    tokens = _Tokenizer(text, parameter).tokens()
+    tokens = tokenize(text, parameter)
     fields: list[Field] = []
     index = 0
     while tokens[index].kind != "end":
@@ -478,7 +333,7 @@ def parse_filter(text: str, parameter: str = "filter") -> Expression | None:
             f"{parameter}: longer than {MAX_FILTER_LENGTH} characters",
             [{"field": parameter, "message": f"at most {MAX_FILTER_LENGTH} characters"}],
         )
-    tokens = _Tokenizer(text, parameter).tokens()
+    tokens = tokenize(text, parameter)
     if tokens[0].kind == "end":
         return None
     return _Parser(tokens, parameter).parse()

@@ -26,8 +26,8 @@ from server.run.filter_language import (
     Field,
     Not,
     Or,
-    Value,
 )
+from server.run.filter_tokens import Value
 from server.run.json_fields import (
     containment_applies,
     json_boolean_text,
