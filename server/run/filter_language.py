@@ -45,7 +45,6 @@ MAX_DEPTH = 50
 Aggregate = Literal["best", "last", "min", "max"]
 AGGREGATES: tuple[Aggregate, ...] = ("best", "last", "min", "max")
 Operator = Literal["=", "!=", "<", "<=", ">", ">="]
-OPERATORS: tuple[str, ...] = ("=", "!=", "<", "<=", ">", ">=")
 Source = Literal[
     "config", "params", "metrics", "tag", "tag_value", "status", "dataset", "model", "name", "id",
     "sweep",
