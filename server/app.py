@@ -52,6 +52,7 @@ from server.queue import CeleryTaskQueue, TaskQueue
 from server.reaper import run_reaper
 from server.run.router import csv_router as runs_csv_router
 from server.run.router import router as runs_router
+from server.security_headers import SecurityHeadersMiddleware
 from server.settings import Settings, get_settings
 from server.sweep.controller import run_controller
 from server.sweep.router import router as sweeps_router
@@ -116,6 +117,21 @@ def _body_limits(settings: Settings) -> Callable[[Scope], BodyLimit | None]:
     return limit_of
 
 
+def _install_middlewares(app: FastAPI, settings: Settings) -> None:
+    """The last added runs first: CORS answers preflights, security headers go on every other
+    answer, then the body limit, then access."""
+    app.add_middleware(AccessMiddleware, settings=settings)
+    app.add_middleware(BodySizeLimitMiddleware, limit_of=_body_limits(settings))
+    app.add_middleware(SecurityHeadersMiddleware)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Last-Event-ID"],
+        )
+
+
 def create_app(
     settings: Settings,
     *,
@@ -174,16 +190,7 @@ def create_app(
     app.state.login_limiter = LoginRateLimiter(settings.login_attempts, settings.login_window_s)
     install_error_handlers(app)
     app.openapi = patched_once(app.openapi, document_access)  # type: ignore[method-assign]
-    # The last added runs first: CORS answers preflights, then the body limit, then access.
-    app.add_middleware(AccessMiddleware, settings=settings)
-    app.add_middleware(BodySizeLimitMiddleware, limit_of=_body_limits(settings))
-    if settings.cors_origins:
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=settings.cors_origins,
-            allow_methods=["GET", "POST", "PATCH", "DELETE"],
-            allow_headers=["Authorization", "Content-Type", "Last-Event-ID"],
-        )
+    _install_middlewares(app, settings)
 
     @app.get("/healthz", tags=["health"])
     def healthz(session: SessionDep) -> Health:

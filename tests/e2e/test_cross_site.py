@@ -1,7 +1,8 @@
 """A hostile page in the same signed-in Chromium: a page served from another port of this machine
 (another origin, the same site) tries a plain form POST that would cancel a run and a `no-cors`
 `text/plain` fetch that would inject a metric; a page reached through a rebinding name sends the
-app a foreign `Host`. All are refused, and the run is untouched."""
+app a foreign `Host`; a page frames the run page to trick a click. All are refused, and the run
+is untouched. The API docs work under the pages' Content-Security-Policy."""
 
 from __future__ import annotations
 
@@ -12,11 +13,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Browser, Response
+from playwright.sync_api import Browser, Page, Response
 
 from tests.e2e.app_api import api, sign_in, unique
 from tests.e2e.conftest import CHROMIUM, CHROMIUM_FLAGS, screenshot
-from tests.e2e.dashboard_helpers import watched_page
 
 ATTACK_PAGE = """<!doctype html><html><body>
 <h1>Totally harmless page</h1>
@@ -77,13 +77,16 @@ def test_a_page_on_another_origin_cannot_cancel_or_inject(
         if response.url.startswith(app_url):
             answers.append((urlsplit(response.url).path, response.status))
 
-    # The signed-in browser visits the attacker's page; its refused requests log 403s.
-    with watched_page(browser, api_errors=(403,)) as page:
-        page.on("response", record)
-        page.goto(f"{base}/")
-        page.wait_for_function("document.title === 'fetched'")
-        page.wait_for_timeout(500)
-        screenshot(page, "cross-site-attack")
+    # The signed-in browser visits the attacker's page (whose console fills with refusals: the
+    # 403s, and the app's answer refused a place in the attacker's frame).
+    context = sign_in(browser.new_context())
+    page = context.new_page()
+    page.on("response", record)
+    page.goto(f"{base}/")
+    page.wait_for_function("document.title === 'fetched'")
+    page.wait_for_timeout(500)
+    screenshot(page, "cross-site-attack")
+    context.close()
     assert (f"/api/v1/runs/{run['id']}/cancel", 403) in answers
     after = api(app_url, "GET", f"/api/v1/runs/{run['id']}")
     assert after["status"] == "running"
@@ -111,3 +114,35 @@ def test_a_rebinding_host_name_is_refused(app_url: str, browser: Browser) -> Non
         context.close()
     finally:
         playwright_browser.close()
+
+
+FRAMING_PAGE = """<!doctype html><html><body>
+<iframe id="app" src="{app}/runs/{run_id}" width="800" height="600"></iframe>
+</body></html>"""
+
+
+def test_another_site_cannot_frame_the_app(
+    browser: Browser, app_url: str, attacker: tuple[str, dict[str, str]]
+) -> None:
+    base, pages = attacker
+    run = api(app_url, "POST", "/api/v1/runs", {"name": unique("framed"), "external": True})
+    pages["/"] = FRAMING_PAGE.format(app=app_url, run_id=run["id"])
+    pages["/favicon.ico"] = ""
+    context = sign_in(browser.new_context())
+    framing = context.new_page()
+    refusals: list[str] = []
+    framing.on("console", lambda message: refusals.append(message.text))
+    framing.goto(f"{base}/")
+    framing.wait_for_timeout(1000)
+    screenshot(framing, "cross-site-framing")
+    [frame] = [frame for frame in framing.frames if frame != framing.main_frame]
+    assert frame.url.startswith("chrome-error://")  # Chromium refused to show the app framed
+    assert any("frame-ancestors" in text or "X-Frame-Options" in text for text in refusals)
+    context.close()
+
+
+def test_the_api_docs_run_under_the_content_security_policy(page: Page, app_url: str) -> None:
+    page.goto(f"{app_url}/docs")
+    page.wait_for_selector(".opblock", timeout=15_000)  # the operations, drawn by Swagger UI
+    assert page.locator(".opblock").count() > 20
+    screenshot(page, "api-docs")
