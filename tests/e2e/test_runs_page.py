@@ -272,3 +272,122 @@ def test_compare_cancel_and_delete_selected_runs(page: Page, app_url: str) -> No
     )
     cancel_quietly(app_url, extra["id"])
     wait_for_status(app_url, extra["id"], "cancelled")
+
+
+def _configured_runs(app_url: str, tag: str) -> list[dict[str, Any]]:
+    """Four external runs carrying a config that differs in learning rate and batch size, a
+    key:value tag `lr=...` and a val/iou point each."""
+    runs = []
+    for index, (rate, batch, iou) in enumerate(
+        [(1e-4, 8, 0.4), (5e-4, 16, 0.7), (1e-3, 8, 0.6), (3e-3, 16, 0.5)]
+    ):
+        config = {"dataset": "demo", "model": "unet", "learning_rate": rate, "batch_size": batch}
+        run = api(
+            app_url,
+            "POST",
+            "/api/v1/runs",
+            {
+                "name": f"{tag}-{index}",
+                "external": True,
+                "config": config,
+                "tags": [tag, f"lr={rate:g}"],
+            },
+        )
+        api(
+            app_url,
+            "POST",
+            f"/api/v1/runs/{run['id']}/metrics",
+            {"points": [{"key": "val/iou", "step": 1, "value": iou, "epoch": 1}]},
+        )
+        runs.append(run)
+    return runs
+
+
+def _column_cells(page: Page, column: str) -> list[str]:
+    cells: list[str] = page.locator(f'#runs-body td[data-column="{column}"]').all_inner_texts()
+    return cells
+
+
+def test_config_columns_sort_group_and_the_filter_language(browser: Browser, app_url: str) -> None:
+    tag = unique("columns")
+    runs = _configured_runs(app_url, tag)
+    ids = [run["id"] for run in runs]
+    with watched_page(browser, api_errors=[422]) as page:
+        page.goto(f"{app_url}/?tag={tag}")
+        expect(page.locator("#runs-body tr")).to_have_count(4)
+        set_marker(page)
+        adder = page.get_by_label("Add a column")
+        for column in ("config.learning_rate", "config.batch_size", "metrics.val/iou.best"):
+            adder.fill(column)
+            adder.press("Enter")
+        headers = page.locator("#runs-table th.chosen-col")
+        expect(headers).to_have_count(3)
+        expect(page.locator("#chosen-columns li")).to_have_count(3)
+        expect(page.locator('#runs-body td[data-column="config.batch_size"]')).to_have_count(4)
+
+        rate = page.locator('th[data-column="config.learning_rate"]')
+        rate.locator(".sort-button").click()
+        expect(rate).to_have_attribute("aria-sort", "ascending")
+        expect(page.locator("#runs-body tr").first).to_have_attribute("data-run-id", str(ids[0]))
+        assert _shown_ids(page) == ids
+        assert _column_cells(page, "config.learning_rate") == ["1e-4", "5e-4", "0.001", "0.003"]
+        rate.locator(".sort-button").click()
+        expect(rate).to_have_attribute("aria-sort", "descending")
+        expect(page.locator("#runs-body tr").first).to_have_attribute("data-run-id", str(ids[3]))
+        assert _shown_ids(page) == ids[::-1]
+
+        best = page.locator('th[data-column="metrics.val/iou.best"]')
+        best.locator(".sort-button").click()
+        expect(best).to_have_attribute("aria-sort", "descending")
+        expect(page.locator("#runs-body tr").first).to_have_attribute("data-run-id", str(ids[1]))
+        assert _column_cells(page, "metrics.val/iou.best") == ["0.7", "0.6", "0.5", "0.4"]
+        screenshot(page, "runs-config-columns")
+
+        # Columns and sort are in the address: a reload (or a shared link) shows them again.
+        assert "columns=config.learning_rate" in page.url
+        page.reload()
+        expect(page.locator("#runs-table th.chosen-col")).to_have_count(3)
+        expect(page.locator('th[data-column="metrics.val/iou.best"]')).to_have_attribute(
+            "aria-sort", "descending"
+        )
+        expect(page.locator("#runs-body tr").first).to_have_attribute("data-run-id", str(ids[1]))
+        set_marker(page)
+
+        expression = page.get_by_label("Filter", exact=True)
+        expression.fill("config.learning_rate < 5e-4 or tag.lr = 3e-3")
+        expression.press("Enter")
+        expect(page.locator("#runs-body tr")).to_have_count(2)
+        assert sorted(_shown_ids(page)) == [ids[0], ids[3]]
+
+        expression.fill("config.learning_rate <= 1e-3")
+        expression.press("Enter")
+        expect(page.locator("#runs-body tr")).to_have_count(3)
+        page.get_by_label("Group rows by").select_option("config.batch_size")
+        groups = page.locator("#runs-body tr.group-row")
+        expect(groups).to_have_text(
+            ["config.batch_size = 8 · 2 runs", "config.batch_size = 16 · 1 run"]
+        )
+        expect(page.locator("#runs-body tr")).to_have_count(5)
+        assert "group_by=config.batch_size" in page.url
+        screenshot(page, "runs-grouped")
+
+        expression.fill("config.no_such_key = 1 or config.learning_rate < 1")
+        expression.press("Enter")
+        error = page.locator("#filter-expr-error")
+        expect(error).to_be_visible()
+        expect(error).to_contain_text("no run has config.no_such_key")
+        expect(error).to_contain_text("learning_rate")
+        expect(expression).to_have_attribute("aria-invalid", "true")
+        expect(page.locator("#runs-empty")).to_contain_text("Fix the filter above")
+        screenshot(page, "runs-filter-unknown-key")
+
+        expression.fill("config.learning_rate <")
+        expression.press("Enter")
+        expect(error).to_contain_text("position")
+        expression.fill("")
+        expression.press("Enter")
+        expect(error).to_be_hidden()
+        expect(page.locator("#runs-body tr[data-run-id]")).to_have_count(4)
+        assert marker_survived(page), "columns, sorting and filters must not reload the page"
+    for run in runs:
+        api(app_url, "PATCH", f"/api/v1/runs/{run['id']}", {"status": "succeeded"})

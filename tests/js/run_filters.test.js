@@ -12,10 +12,17 @@ const RUN = {
   metrics: { "val/iou": { last_value: 0.62 } },
 };
 
-test("filters survive the query string, unknown statuses and empty tags dropped", () => {
-  const filters = { ...emptyFilters(), status: ["running", "failed"], tag: ["a b", "c"], q: "unet", metric: "val/iou > 0.5" };
-  const query = writeQuery(filters, "name");
-  assert.deepEqual(readQuery(new URLSearchParams(query.toString())), { filters, sort: "name" });
+test("filters and view survive the query string, unknown statuses and empty tags dropped", () => {
+  const filters = {
+    ...emptyFilters(), status: ["running", "failed"], tag: ["a b", "c"], q: "unet", metric: "val/iou > 0.5",
+    filter: "config.learning_rate < 1e-3 or tag.lr = 1e-3",
+  };
+  const view = { sort: "-config.learning_rate", columns: ["config.learning_rate", "metrics.val/iou.best"], groupBy: "config.model" };
+  const query = writeQuery(filters, view);
+  assert.equal(query.get("columns"), "config.learning_rate,metrics.val/iou.best");
+  assert.deepEqual(readQuery(new URLSearchParams(query.toString())), { filters, ...view });
+  assert.deepEqual(readQuery(new URLSearchParams(writeQuery(filters, { sort: "name" }).toString())),
+    { filters, sort: "name", columns: [], groupBy: "" });
   const read = readQuery(new URLSearchParams("status=bogus&status=queued&tag=&sort="));
   assert.deepEqual(read.filters.status, ["queued"]);
   assert.deepEqual(read.filters.tag, []);
@@ -26,6 +33,7 @@ test("the default sort and empty filters leave the query empty", () => {
   assert.equal(writeQuery(emptyFilters()).toString(), "");
   assert.equal(hasFilters(emptyFilters()), false);
   assert.equal(hasFilters({ ...emptyFilters(), model: "unet" }), true);
+  assert.equal(hasFilters({ ...emptyFilters(), filter: "config.seed = 1" }), true);
 });
 
 test("tags are comma-separated, blanks dropped", () => {

@@ -1,20 +1,27 @@
 // Runs (home) page: a filtered, sorted, cursor-paged table kept live from the events stream.
 //
-// The filters and the sort live in the URL query string (bookmarkable); the table loads one
-// page at a time ("Load more" follows the API's cursor) and never re-fetches the whole list:
-// status, metrics and run events patch the rows they concern, new runs appear on top and
-// deleted runs disappear.
+// The filters (chips, text, and an expression of the filter language), the chosen columns
+// (config keys, metrics, key:value tags), the sort and the grouping live in the URL query string
+// (bookmarkable, under the names the list endpoint takes); the table loads one page at a time
+// ("Load more" follows the API's cursor) and never re-fetches the whole list: status, metrics and
+// run events patch the rows they concern, new runs appear on top (or in their group) and deleted
+// runs disappear. A 422 of the server (a syntax error, a key no run has) is shown under the box
+// it concerns.
 
 import { byId, el, say } from "./dom.js";
 import { api, messageOf } from "./http.js";
 import { subscribe } from "./live.js";
 import { plural } from "./pure/format.js";
+import {
+  ROW_GROUPS, columnChoices, columnTitle, descendingFirst, groupKey, groupLabel, sortAfterClick, splitColumns,
+} from "./pure/run_columns.js";
 import { emptyFilters, hasFilters, matches, parseTags, readQuery, writeQuery } from "./pure/run_filters.js";
 import * as rows from "./runs_rows.js";
 import { ACTIVE } from "./runs_rows.js";
 import { confirmAction, debounce, refreshTimes } from "./widgets.js";
 
 const PAGE_SIZE = 50;
+const MAX_COMPARED = 50;
 const CANCELLABLE = new Set(["queued", "running"]);
 const DESCENDING_FIRST = new Set(["best_val_iou", "last_val_iou", "epochs_done", "duration", "created_at"]);
 
@@ -24,10 +31,24 @@ const body = $("runs-body");
 const message = $("runs-message");
 const metricInput = $("filter-metric", HTMLInputElement);
 const metricError = $("filter-metric-error");
+const expressionInput = $("filter-expr", HTMLInputElement);
+const expressionError = $("filter-expr-error");
+const columnInput = $("column-add", HTMLInputElement);
+const columnError = $("column-error");
+const groupSelect = $("group-by", HTMLSelectElement);
+/** Fixed cells of a row: select box, status, name, model, dataset, best, last, epochs, duration, created. */
+const FIXED_CELLS = 10;
 
 const state = {
   filters: emptyFilters(),
   sort: "-created_at",
+  /** @type {string[]} chosen columns, as the list endpoint names them in its rows */
+  columns: [],
+  groupBy: "",
+  /** @type {Map<string, number>} group value (groupKey) -> runs in it */
+  groupCounts: new Map(),
+  /** @type {string | null} groupKey of the last row's group */
+  lastGroup: null,
   /** @type {string | null} */
   cursor: null,
   /** @type {Map<number, rows.RunRow>} */
@@ -42,12 +63,22 @@ const state = {
 // --- URL <-> state ---------------------------------------------------------------------------
 
 function readUrl() {
-  ({ filters: state.filters, sort: state.sort } = readQuery(new URLSearchParams(location.search)));
+  ({ filters: state.filters, sort: state.sort, columns: state.columns, groupBy: state.groupBy } =
+    readQuery(new URLSearchParams(location.search)));
 }
 
-/** The query of the page: filters and sort (what the list, the CSV export and the URL use). */
+/** The query of the page: filters and view (what the list and the URL use). */
 function pageParams() {
-  return writeQuery(state.filters, state.sort);
+  return writeQuery(state.filters, state);
+}
+
+/** The CSV export takes the filters and the sort only. */
+function exportParams() {
+  const params = pageParams();
+  params.delete("columns");
+  params.delete("group_by");
+  if (params.get("sort") && params.get("sort").includes(".")) params.delete("sort");
+  return params;
 }
 
 function writeUrl() {
@@ -66,6 +97,7 @@ function syncForm() {
   $("filter-q", HTMLInputElement).value = f.q;
   $("filter-tag", HTMLInputElement).value = f.tag.join(", ");
   metricInput.value = f.metric;
+  expressionInput.value = f.filter;
   const extra = $("filter-extra");
   extra.replaceChildren();
   for (const key of ["dataset", "model"]) {
@@ -77,6 +109,9 @@ function syncForm() {
     );
   }
   extra.hidden = !extra.childElementCount;
+  renderColumnHeaders();
+  renderChosen();
+  renderGroupChoices();
   updateSortHeaders();
 }
 
@@ -86,6 +121,7 @@ function readForm() {
   f.q = $("filter-q", HTMLInputElement).value.trim();
   f.tag = parseTags($("filter-tag", HTMLInputElement).value);
   f.metric = metricInput.value.trim();
+  f.filter = expressionInput.value.trim();
 }
 
 function apply() {
@@ -94,11 +130,49 @@ function apply() {
   load(false);
 }
 
+/**
+ * Show (or, with "", clear) a message under a field.
+ * @param {HTMLInputElement} input
+ * @param {HTMLElement} box
+ * @param {string} text
+ */
+function showFieldError(input, box, text) {
+  box.textContent = text;
+  box.hidden = !text;
+  if (text) input.setAttribute("aria-invalid", "true");
+  else input.removeAttribute("aria-invalid");
+}
+
 function showMetricError(text) {
-  metricError.textContent = text;
-  metricError.hidden = !text;
-  if (text) metricInput.setAttribute("aria-invalid", "true");
-  else metricInput.removeAttribute("aria-invalid");
+  showFieldError(metricInput, metricError, text);
+}
+
+function clearErrors() {
+  showMetricError("");
+  showFieldError(expressionInput, expressionError, "");
+  showFieldError(columnInput, columnError, "");
+}
+
+/**
+ * Show a 422 of the list under the box it concerns; false when it concerns none.
+ * @param {any} error
+ */
+function showListError(error) {
+  const details = Array.isArray(error.details) ? error.details : [];
+  const fields = details.map((item) => item.field);
+  const text = error.message;
+  if (fields.includes("metric")) {
+    showMetricError(text);
+    metricInput.focus();
+  } else if (fields.includes("filter")) {
+    showFieldError(expressionInput, expressionError, text);
+    expressionInput.focus();
+  } else if (fields.some((field) => ["columns", "sort", "group_by"].includes(field))) {
+    showFieldError(columnInput, columnError, text);
+  } else {
+    return false;
+  }
+  return true;
 }
 
 // --- loading pages ---------------------------------------------------------------------------
@@ -113,20 +187,21 @@ async function load(append) {
   try {
     const page = await api(`/api/v1/runs?${params}`);
     if (id !== state.request) return;
-    showMetricError("");
+    clearErrors();
     say(message, "");
     if (!append) clearRows();
-    for (const run of page.items) if (!state.rows.has(run.id)) body.append(makeRow(run).tr);
+    if (!append) adoptColumns(page);
+    if (page.groups) state.groupCounts = new Map(page.groups.map((group) => [groupKey(group.value), group.count]));
+    for (const run of page.items) {
+      if (state.rows.has(run.id)) continue;
+      appendGroupHeader(run);
+      body.append(makeRow(run).tr);
+    }
     state.cursor = page.next_cursor;
   } catch (error) {
     if (id !== state.request) return;
-    const details = Array.isArray(error.details) ? error.details : [];
-    if (error.status === 422 && details.some((item) => item.field === "metric")) {
-      showMetricError(error.message);
-      metricInput.focus();
-    } else {
-      say(message, messageOf(error), "error");
-    }
+    if (!(error.status === 422 && showListError(error))) say(message, messageOf(error), "error");
+    if (!append) clearRows();
   } finally {
     if (id === state.request) {
       $("loading").hidden = true;
@@ -140,13 +215,113 @@ function clearRows() {
   state.rows.clear();
   body.replaceChildren();
   state.selected.clear();
+  state.lastGroup = null;
+}
+
+// The list names columns canonically (`metrics.val/iou` is `metrics.val/iou.last`): the page
+// takes its spelling so headers, cells and the sort agree.
+function adoptColumns(page) {
+  const canonical = (page.columns || []).slice(0, state.columns.length);
+  if (canonical.join(",") === state.columns.join(",")) return;
+  const renamed = new Map(state.columns.map((column, index) => [column, canonical[index]]));
+  const sortField = state.sort.replace(/^-/, "");
+  if (renamed.has(sortField)) state.sort = (state.sort.startsWith("-") ? "-" : "") + renamed.get(sortField);
+  state.columns = canonical;
+  if (page.group_by) state.groupBy = page.group_by;
+  history.replaceState(null, "", `/?${pageParams()}`);
+  renderColumnHeaders();
+  renderChosen();
+  renderGroupChoices();
+  updateSortHeaders();
+}
+
+// --- columns and groups ----------------------------------------------------------------------
+
+/** How many cells a row has (the colspan of group headers and the empty state). */
+function cellCount() {
+  return FIXED_CELLS + state.columns.length + 1;
+}
+
+function renderColumnHeaders() {
+  for (const th of document.querySelectorAll("#runs-table th.chosen-col")) th.remove();
+  const tagsHead = $("tags-head");
+  for (const column of state.columns) {
+    const { source, name } = columnTitle(column);
+    const th = el("th", { class: "chosen-col", "data-sort": column, "data-column": column, "aria-sort": "none", scope: "col" },
+      el("button", { type: "button", class: "sort-button", title: `Sort by ${column}` },
+        el("span", { class: "source" }, source), name),
+      el("button", { type: "button", class: "column-remove", "aria-label": `Remove the column ${column}`,
+        onclick: () => removeColumn(column) }, "×"));
+    th.querySelector(".sort-button").addEventListener("click", () => sortBy(column));
+    tagsHead.before(th);
+  }
+}
+
+function renderChosen() {
+  $("chosen-columns").replaceChildren(...state.columns.map((column) => el("li", { class: "chip" }, `${column} `,
+    el("button", { type: "button", class: "chip-remove", "aria-label": `Remove ${column}`, onclick: () => removeColumn(column) }, "×"))));
+}
+
+function renderGroupChoices() {
+  const choices = [...ROW_GROUPS, ...state.columns.filter((column) => !column.startsWith("tag."))];
+  if (state.groupBy && !choices.includes(state.groupBy)) choices.push(state.groupBy);
+  groupSelect.replaceChildren(el("option", { value: "" }, "nothing"),
+    ...choices.map((choice) => el("option", { value: choice }, choice)));
+  groupSelect.value = state.groupBy;
+}
+
+/** @param {string} text one column or several, comma-separated */
+function addColumns(text) {
+  const added = splitColumns(text).filter((column) => !state.columns.includes(column));
+  if (!added.length) return;
+  state.columns = [...state.columns, ...added];
+  columnInput.value = "";
+  apply();
+}
+
+/** @param {string} column */
+function removeColumn(column) {
+  state.columns = state.columns.filter((item) => item !== column);
+  if (state.sort.replace(/^-/, "") === column) state.sort = "-created_at";
+  if (state.groupBy === column) state.groupBy = "";
+  apply();
+}
+
+async function loadColumnChoices() {
+  try {
+    const keys = await api("/api/v1/runs/keys");
+    $("column-choices").replaceChildren(...columnChoices(keys).flatMap(({ group, columns }) =>
+      columns.map((column) => el("option", { value: column }, group))));
+  } catch (error) {
+    say(message, messageOf(error), "error");
+  }
+}
+
+/** The value a row's group header shows (the list puts it among the row's columns). */
+function groupValueOf(run) {
+  return run.columns ? run.columns[state.groupBy] : null;
+}
+
+// A header row before the first row of each group.
+function appendGroupHeader(run) {
+  if (!state.groupBy) return;
+  const value = groupValueOf(run);
+  const key = groupKey(value);
+  if (key === state.lastGroup) return;
+  state.lastGroup = key;
+  body.append(groupHeader(value, key));
+}
+
+function groupHeader(value, key) {
+  return el("tr", { class: "group-row", "data-group": key },
+    el("th", { colspan: String(cellCount()), scope: "rowgroup" }, groupLabel(state.groupBy, value, state.groupCounts.get(key))));
 }
 
 function afterChange() {
   const count = state.rows.size;
   $("load-more").hidden = !state.cursor;
   $("runs-count").textContent = count ? `${count}${state.cursor ? "+" : ""} run${count === 1 ? "" : "s"} shown` : "";
-  $("export-csv", HTMLAnchorElement).href = `/api/v1/runs.csv?${pageParams()}`;
+  $("export-csv", HTMLAnchorElement).href = `/api/v1/runs.csv?${exportParams()}`;
   renderEmpty(count === 0 && $("loading").hidden);
   updateKnownTags();
   updateToolbar();
@@ -159,6 +334,10 @@ function renderEmpty(show) {
   if (!show) return;
   if (!metricError.hidden) {
     box.replaceChildren(el("p", {}, "Fix the metric condition above to list runs."));
+  } else if (!expressionError.hidden) {
+    box.replaceChildren(el("p", {}, "Fix the filter above to list runs."));
+  } else if (!columnError.hidden) {
+    box.replaceChildren(el("p", {}, "Fix the columns above to list runs."));
   } else if (hasFilters(state.filters)) {
     box.replaceChildren(
       el("p", {}, "No runs match these filters."),
@@ -179,7 +358,7 @@ function renderEmpty(show) {
 
 function clearFilters() {
   state.filters = emptyFilters();
-  showMetricError("");
+  clearErrors();
   apply();
 }
 
@@ -198,7 +377,7 @@ function makeRow(run) {
     if (box.checked) state.selected.add(run.id); else state.selected.delete(run.id);
     updateToolbar();
   });
-  const entry = rows.create(run, box, filterByTag);
+  const entry = rows.create(run, box, filterByTag, state.columns);
   state.rows.set(run.id, entry);
   return entry;
 }
@@ -249,13 +428,28 @@ function applyEvent(event, replay) {
   }
 }
 
+/** Whether only the server can tell if a run belongs in the list, or what its cells hold. */
+function listedByServer() {
+  return Boolean(state.filters.filter || state.columns.length || state.groupBy);
+}
+
+// The run as the list would show it (its columns), or null when the filters leave it out.
+async function listedRun(runId) {
+  const params = pageParams();
+  const expression = state.filters.filter;
+  params.set("filter", expression ? `id = ${runId} and (${expression})` : `id = ${runId}`);
+  params.set("limit", "1");
+  const page = await api(`/api/v1/runs?${params}`);
+  return page.items[0] || null;
+}
+
 // Fetch one run, then apply the events that arrived meanwhile (those already reflected in the
 // fetched state are skipped: a status event applies only on top of its `previous` status).
-async function withFetched(runId, use) {
+async function withFetched(runId, use, fetchRun = () => api(`/api/v1/runs/${runId}`)) {
   state.pending.set(runId, []);
   let run = null;
   try {
-    run = await api(`/api/v1/runs/${runId}`);
+    run = await fetchRun();
   } catch (error) {
     if (error.status !== 404) say(message, messageOf(error), "error");
   }
@@ -267,14 +461,23 @@ async function withFetched(runId, use) {
 
 function insertRun(runId) {
   if (state.rows.has(runId)) return;
+  const byServer = listedByServer();
   withFetched(runId, (run) => {
-    if (state.rows.has(runId) || !matches(run, state.filters)) return;
+    if (state.rows.has(runId) || !(byServer || matches(run, state.filters))) return;
+    let header = null;
+    if (state.groupBy) {
+      const key = groupKey(groupValueOf(run));
+      header = [...body.querySelectorAll("tr.group-row")].find((row) => /** @type {HTMLElement} */ (row).dataset.group === key);
+      if (!header) { load(false); return; } // a new group: its place and count come from the list
+      state.groupCounts.set(key, (state.groupCounts.get(key) || 0) + 1);
+      header.replaceWith(header = groupHeader(groupValueOf(run), key));
+    }
     const entry = makeRow(run);
-    body.prepend(entry.tr);
+    if (header) header.after(entry.tr); else body.prepend(entry.tr);
     entry.tr.classList.add("new-row");
     rows.flash(entry.tr);
     afterChange();
-  });
+  }, byServer ? () => listedRun(runId) : undefined);
 }
 
 function refetchRow(runId) {
@@ -303,9 +506,7 @@ function updateSortHeaders() {
 }
 
 function sortBy(field) {
-  const current = state.sort.replace(/^-/, "");
-  if (current === field) state.sort = state.sort.startsWith("-") ? field : `-${field}`;
-  else state.sort = DESCENDING_FIRST.has(field) ? `-${field}` : field;
+  state.sort = sortAfterClick(state.sort, field, DESCENDING_FIRST.has(field) || descendingFirst(field));
   apply();
 }
 
@@ -319,8 +520,8 @@ function updateToolbar() {
   const runs = selectedRuns();
   const n = runs.length;
   $("selection-count").textContent = n ? `${n} run${n === 1 ? "" : "s"} selected` : "No runs selected";
-  $("compare-selected", HTMLButtonElement).disabled = n < 2 || n > 10;
-  $("compare-selected").title = n > 10 ? "Compare takes at most 10 runs" : "Select 2 to 10 runs";
+  $("compare-selected", HTMLButtonElement).disabled = n < 2 || n > MAX_COMPARED;
+  $("compare-selected").title = n > MAX_COMPARED ? `Compare takes at most ${MAX_COMPARED} runs` : `Select 2 to ${MAX_COMPARED} runs`;
   $("cancel-selected", HTMLButtonElement).disabled = !runs.some((run) => CANCELLABLE.has(run.status));
   $("delete-selected", HTMLButtonElement).disabled = n === 0;
   const all = $("select-all", HTMLInputElement);
@@ -395,6 +596,16 @@ $("filter-q").addEventListener("input", typed);
 $("filter-tag").addEventListener("change", () => { readForm(); apply(); });
 metricInput.addEventListener("change", () => { readForm(); apply(); });
 metricInput.addEventListener("input", () => showMetricError(""));
+expressionInput.addEventListener("change", () => { readForm(); apply(); });
+expressionInput.addEventListener("input", () => showFieldError(expressionInput, expressionError, ""));
+columnInput.addEventListener("keydown", (event) => {
+  if (event.key !== "Enter") return;
+  event.preventDefault();
+  addColumns(columnInput.value);
+});
+columnInput.addEventListener("input", () => showFieldError(columnInput, columnError, ""));
+$("column-add-button").addEventListener("click", () => addColumns(columnInput.value));
+groupSelect.addEventListener("change", () => { state.groupBy = groupSelect.value; apply(); });
 $("filter-clear").addEventListener("click", clearFilters);
 $("load-more").addEventListener("click", () => load(true));
 for (const th of sortHeaders()) {
@@ -424,3 +635,4 @@ readUrl();
 syncForm();
 subscribe("/api/v1/events", onEvent);
 load(false);
+loadColumnChoices();

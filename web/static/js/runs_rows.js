@@ -1,8 +1,9 @@
-// One row of the runs table: rendering a run summary and folding live status and metric events
-// into it (durations keep ticking while a run is active).
+// One row of the runs table: rendering a run summary and its chosen columns, and folding live
+// status and metric events into it (durations keep ticking while a run is active).
 
 import { el } from "./dom.js";
 import { formatDuration, formatNumber } from "./pure/format.js";
+import { cellText, foldMetricPoints } from "./pure/run_columns.js";
 import { statusBadge, timeAgo } from "./widgets.js";
 
 /** Statuses of runs that are not over yet. */
@@ -17,18 +18,22 @@ export const ACTIVE = new Set(["queued", "running", "cancelling"]);
  * @property {number | null} durationBase seconds trained when last read
  * @property {number} durationAt performance.now() then
  * @property {number} lastIouStep step of the newest val/iou point
+ * @property {string[]} columns the chosen columns, as the list's rows name them
+ * @property {Map<string, number>} lastSteps metric key -> step of its newest point seen live
  */
 
 /**
- * A row for `run`. `selectBox` fills the first cell; `onTag(tag)` runs when a tag chip is clicked.
+ * A row for `run`. `selectBox` fills the first cell; `onTag(tag)` runs when a tag chip is clicked;
+ * `columns` are the chosen columns (their values in `run.columns`), shown before the tags.
  * @param {any} run
  * @param {HTMLElement} selectBox
  * @param {(tag: string) => void} onTag
+ * @param {string[]} [columns]
  * @returns {RunRow}
  */
-export function create(run, selectBox, onTag) {
+export function create(run, selectBox, onTag, columns = []) {
   const tr = el("tr", { "data-run-id": run.id }, el("td", { class: "select-col" }, selectBox));
-  const entry = { run, tr, onTag, durationBase: null, durationAt: 0, lastIouStep: -1 };
+  const entry = { run, tr, onTag, durationBase: null, durationAt: 0, lastIouStep: -1, columns, lastSteps: new Map() };
   replace(entry, run);
   return entry;
 }
@@ -39,6 +44,8 @@ export function create(run, selectBox, onTag) {
  * @param {any} run
  */
 export function replace(entry, run) {
+  // A run read on its own has no column values: keep those of the list.
+  if (!run.columns) run.columns = entry.run.columns || {};
   entry.run = run;
   entry.durationBase = run.duration_s;
   entry.durationAt = performance.now();
@@ -60,6 +67,10 @@ function fill(entry) {
     epochsCell(run),
     el("td", { class: "num", "data-col": "duration" }, formatDuration(duration(entry))),
     el("td", {}, timeAgo(run.created_at)),
+    ...entry.columns.map((column) => {
+      const value = run.columns ? run.columns[column] : null;
+      return el("td", { class: typeof value === "number" ? "num" : "", "data-column": column }, cellText(value));
+    }),
     el("td", { class: "tags" }, run.tags.map((tag) =>
       el("button", { type: "button", class: "tag", title: `Show runs tagged ${tag}`, onclick: () => entry.onTag(tag) }, tag))),
   ];
@@ -147,7 +158,7 @@ export function applyStatus(entry, event, replay) {
 }
 
 /**
- * Fold a `metrics` event's points in: epochs done, best and last val/iou.
+ * Fold a `metrics` event's points in: epochs done, best and last val/iou, metric columns.
  * @param {RunRow} entry
  * @param {Array<{key: string, step: number, epoch?: number | null, value: number}>} points
  */
@@ -163,6 +174,7 @@ export function applyPoints(entry, points) {
       run.last_val_iou = point.value;
     }
   }
+  if (entry.columns.length) run.columns = foldMetricPoints(run.columns || {}, entry.columns, points, entry.lastSteps);
   fill(entry);
 }
 

@@ -1,5 +1,8 @@
-// The runs list's filters: read from and written to the page's query string (bookmarkable), and
-// matched against a run the list did not load (a new one) the way the list endpoint would.
+// The runs list's filters and view: read from and written to the page's query string
+// (bookmarkable; the same names the list endpoint takes), and matched against a run the list did
+// not load (a new one) the way the list endpoint would.
+
+import { splitColumns } from "./run_columns.js";
 
 /** Statuses the status filter offers, in the order the form shows them. */
 export const STATUSES = Object.freeze(["queued", "running", "cancelling", "succeeded", "failed", "cancelled"]);
@@ -13,16 +16,26 @@ export const DEFAULT_SORT = "-created_at";
  * @property {string} metric a condition on a metric's last value, e.g. "val/iou > 0.5"
  * @property {string} dataset registered name, path or id
  * @property {string} model
+ * @property {string} filter an expression of the filter language, e.g.
+ *   "config.learning_rate < 1e-3 or tag.lr = 1e-3" (only the server evaluates it)
  */
 
-/** @typedef {"q" | "metric" | "dataset" | "model"} TextFilter */
+/** @typedef {"q" | "metric" | "dataset" | "model" | "filter"} TextFilter */
 /** @type {TextFilter[]} */
-const TEXT_FILTERS = ["q", "metric", "dataset", "model"];
+const TEXT_FILTERS = ["q", "metric", "dataset", "model", "filter"];
 
 /** @returns {RunFilters} */
 export function emptyFilters() {
-  return { status: [], tag: [], q: "", metric: "", dataset: "", model: "" };
+  return { status: [], tag: [], q: "", metric: "", dataset: "", model: "", filter: "" };
 }
+
+/**
+ * What the list shows besides its filters.
+ * @typedef {object} RunView
+ * @property {string} sort a field or column, "-" first for descending
+ * @property {string[]} columns chosen columns, e.g. "config.learning_rate"
+ * @property {string} groupBy the field rows are grouped by ("" for none)
+ */
 
 /**
  * Whether any filter is set.
@@ -33,9 +46,9 @@ export function hasFilters(filters) {
 }
 
 /**
- * The filters and sort of a query string; unknown statuses and empty tags are dropped.
+ * The filters and view of a query string; unknown statuses and empty tags are dropped.
  * @param {URLSearchParams} params
- * @returns {{filters: RunFilters, sort: string}}
+ * @returns {{filters: RunFilters} & RunView}
  */
 export function readQuery(params) {
   return {
@@ -46,22 +59,28 @@ export function readQuery(params) {
       metric: params.get("metric") || "",
       dataset: params.get("dataset") || "",
       model: params.get("model") || "",
+      filter: params.get("filter") || "",
     },
     sort: params.get("sort") || DEFAULT_SORT,
+    columns: splitColumns(params.get("columns")),
+    groupBy: params.get("group_by") || "",
   };
 }
 
 /**
- * The query string of filters and sort (the default sort is left out); readQuery reads it back.
+ * The query string of filters and view (defaults left out); readQuery reads it back.
  * @param {RunFilters} filters
- * @param {string} [sort]
+ * @param {Partial<RunView>} [view]
  */
-export function writeQuery(filters, sort = DEFAULT_SORT) {
+export function writeQuery(filters, view = {}) {
+  const { sort = DEFAULT_SORT, columns = [], groupBy = "" } = view;
   const params = new URLSearchParams();
   for (const status of filters.status) params.append("status", status);
   for (const tag of filters.tag) params.append("tag", tag);
   for (const key of TEXT_FILTERS) if (filters[key]) params.set(key, filters[key]);
   if (sort !== DEFAULT_SORT) params.set("sort", sort);
+  if (columns.length) params.set("columns", columns.join(","));
+  if (groupBy) params.set("group_by", groupBy);
   return params;
 }
 
@@ -120,7 +139,8 @@ function compare(left, op, right) {
  */
 
 /**
- * Whether a full run passes `filters` as the list endpoint would.
+ * Whether a full run passes `filters` as the list endpoint would; a filter-language expression
+ * is the server's to evaluate (ask the list for the run instead).
  * @param {FilteredRun} run
  * @param {RunFilters} filters
  */
