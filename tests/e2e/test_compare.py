@@ -1,5 +1,6 @@
 """The compare page in Chromium against the real app and worker: overlaid curves, the config diff,
-metrics at an epoch and at best, predictions side by side, and mean ± std groups."""
+metrics at an epoch and at best, predictions side by side, mean ± std groups, and a dozen runs
+on two datasets with their tags as columns."""
 
 from __future__ import annotations
 
@@ -254,5 +255,67 @@ def test_zoom_and_reset_apply_to_every_chart_on_the_same_axis(page: Page, app_ur
 def test_compare_asks_for_at_least_two_runs(page: Page, app_url: str) -> None:
     run = external(app_url, unique("alone"))
     page.goto(f"{app_url}/compare?ids={run['id']}")
-    expect(page.locator("#page-message")).to_contain_text("Choose 2 to 10 runs")
+    expect(page.locator("#page-message")).to_contain_text("Choose 2 to 50 runs")
     api(app_url, "PATCH", f"/api/v1/runs/{run['id']}", {"status": "succeeded"})
+
+
+def test_a_dozen_runs_on_two_datasets_diff_first_and_warn(page: Page, app_url: str) -> None:
+    runs: list[dict[str, Any]] = []
+    for index in range(12):
+        roads = index >= 8
+        rate = [1e-4, 3e-4, 1e-3, 3e-3][index % 4]
+        config = {
+            "dataset": "roads" if roads else "demo",
+            "num_classes": 3 if roads else 4,
+            "learning_rate": rate,
+            "seed": index,
+        }
+        run = external(
+            app_url, unique(f"dozen{index}"), config=config, tags=[f"lr={rate:g}", "dozen"]
+        )
+        log_points(
+            app_url, run["id"], epoch_curve(range(1, 13), rate=0.1 + index / 20, noise_seed=index)
+        )
+        api(app_url, "PATCH", f"/api/v1/runs/{run['id']}", {"status": "succeeded"})
+        runs.append(run)
+    ids = ",".join(str(run["id"]) for run in runs)
+    _open(page, app_url, f"ids={ids}")
+    expect(page.locator("#compare-page[data-charts-drawn]")).to_be_attached()
+    expect(page.locator("#run-legend li")).to_have_count(12)
+
+    warnings = page.locator("#data-warnings")
+    expect(warnings).to_be_visible()
+    expect(warnings).to_contain_text("different datasets: demo (")
+    expect(warnings).to_contain_text(f"roads (#{runs[8]['id']}")
+    expect(warnings).to_contain_text("different class sets: 4 classes")
+
+    diff_box = page.locator("#config-diff").bounding_box()
+    curves_box = page.locator("#compare-charts").bounding_box()
+    assert diff_box is not None and curves_box is not None
+    assert diff_box["y"] < curves_box["y"], "the config diff comes before the curves"
+    keys = page.locator("#config-diff tbody tr").evaluate_all(
+        "rows => rows.map(r => r.dataset.key)"
+    )
+    assert keys == ["dataset", "learning_rate", "num_classes", "seed"]
+    expect(page.locator("#config-diff thead th")).to_have_count(13)
+
+    lengths = page.evaluate(
+        """() => segtrackCharts.get("cmp:val/iou").plot.data.slice(1)
+            .map((column) => column.filter((value) => value !== null).length)"""
+    )
+    assert lengths == [12] * 12, "one curve per run, each with its 12 epochs"
+    colors = page.evaluate(
+        "() => segtrackCharts.get('cmp:val/iou').series.map((series) => series.color)"
+    )
+    assert len(set(colors)) == 12, "every run its own colour"
+
+    page.get_by_role("checkbox", name="lr").check()
+    expect(page.locator("#at-epoch thead th[data-tag='lr']")).to_have_text("tag lr")
+    page.fill("#compare-epoch", "5")
+    page.press("#compare-epoch", "Enter")
+    first = page.locator(f"#at-epoch tbody tr[data-run-id='{runs[1]['id']}'] td")
+    expect(first.first).to_have_text("5")
+    expect(first.nth(1)).to_have_text("0.0003")
+    expect(page.locator("#at-epoch tbody tr")).to_have_count(12)
+    assert "tags=lr" in page.url
+    screenshot(page, "compare-dozen")

@@ -1,9 +1,9 @@
-// Colour parsing and the class palette the pages fall back to.
+// Colour parsing, the class palette the pages fall back to, and the colours of compared runs.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 
 import {
-  FIRST_COLORS, defaultPalette, hsvToHex, isHex, parseHex, safeColor, withAlpha,
+  FIRST_COLORS, defaultPalette, hsvToHex, isHex, parseHex, runColors, safeColor, withAlpha,
 } from "../../web/static/js/pure/colors.js";
 
 test("parseHex reads #rrggbb in any case and nothing else", () => {
@@ -40,4 +40,13 @@ test("hsvToHex at the primaries", () => {
 test("withAlpha makes rgba of #rrggbb and leaves other colours alone", () => {
   assert.equal(withAlpha("#ff8000", 0.25), "rgba(255, 128, 0, 0.25)");
   assert.equal(withAlpha("steelblue", 0.25), "steelblue");
+});
+
+test("50 compared runs get 50 distinct colours, Tableau 10 first", () => {
+  const colors = runColors(50);
+  assert.equal(colors.length, 50);
+  assert.equal(new Set(colors).size, 50);
+  assert.equal(colors[0], "#1f77b4");
+  assert.ok(colors.every(isHex));
+  assert.deepEqual(runColors(2), ["#1f77b4", "#ff7f0e"]);
 });

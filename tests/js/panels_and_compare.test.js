@@ -3,7 +3,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 
-import { compareQuery, groupRuns, nearestEpoch, parseIds } from "../../web/static/js/pure/compare_state.js";
+import { compareQuery, dataWarnings, groupRuns, nearestEpoch, parseIds } from "../../web/static/js/pure/compare_state.js";
 import { datasetFacts, reportSummary } from "../../web/static/js/pure/dataset_facts.js";
 import { PANELS, panelOf, standardIndex, systemSeriesOf } from "../../web/static/js/pure/metric_panels.js";
 
@@ -40,6 +40,7 @@ test("a compare view's address leaves defaults out", () => {
   assert.equal(compareQuery(view).toString(), "ids=1%2C2&keys=val%2Fiou");
   const grouped = { ...view, groupKey: "lr", groupMode: "others", epoch: 4, previewMode: "errors" };
   assert.equal(compareQuery(grouped).toString(), "ids=1%2C2&keys=val%2Fiou&group=lr&mode=others&epoch=4&view=errors");
+  assert.equal(compareQuery({ ...view, tagColumns: ["lr", "bs"] }).get("tags"), "lr,bs");
 });
 
 test("runs grouped by a key's value, or by everything else that differs", () => {
@@ -73,4 +74,18 @@ test("a dataset in a few words", () => {
   assert.deepEqual(reportSummary({ errors: ["x"], warnings: ["y", "z"] }), { text: "1 error, 2 warnings", kind: "bad" });
   assert.deepEqual(reportSummary({ warnings: ["y"] }), { text: "1 warning", kind: "warn" });
   assert.deepEqual(reportSummary(), { text: "no warnings", kind: "ok" });
+});
+
+test("runs on different datasets or class sets are warned about; runs that say nothing are left out", () => {
+  const demo = { dataset_id: 1, dataset_name: "demo", class_names: ["background", "car"], config: { num_classes: 2 } };
+  assert.deepEqual(dataWarnings([{ id: 1, ...demo }, { id: 2, ...demo }, { id: 3, config: null }]), []);
+  const warnings = dataWarnings([
+    { id: 1, ...demo }, { id: 2, ...demo },
+    { id: 3, dataset_id: 2, dataset_name: "roads", class_names: ["background", "car", "road"] },
+    { id: 4, dataset_id: null, config: { dataset: "/data/x", num_classes: 2 } },
+  ]);
+  assert.deepEqual(warnings, [
+    "These runs used different datasets: demo (#1, #2); roads (#3); /data/x (#4). Their scores do not compare directly.",
+    "These runs used different class sets: background, car (#1, #2); background, car, road (#3); 2 classes (#4). Per-class and mean scores cover different classes.",
+  ]);
 });

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 
 import {
   cellText, columnChoices, columnTitle, descendingFirst, foldMetricPoints, groupKey, groupLabel,
-  quoteKey, sortAfterClick, splitColumns,
+  quoteKey, sortAfterClick, splitColumns, tagKeys, tagValue,
 } from "../../web/static/js/pure/run_columns.js";
 
 test("a column list splits on commas outside backticks, blanks and repeats dropped", () => {
@@ -78,4 +78,11 @@ test("live points move last to the newest step and best, min and max to the extr
   assert.equal(steps.get("val/iou"), 4);
   assert.equal(steps.get("val/loss"), 4);
   assert.equal(before["metrics.val/iou.last"], 0.5, "the row's values are not changed in place");
+});
+
+test("key:value tags: their keys, and a run's value of one", () => {
+  assert.deepEqual(tagKeys([["lr=1e-3", "baseline"], ["bs=8", "lr=0.01", "=odd"]]), ["bs", "lr"]);
+  assert.equal(tagValue(["lr=1e-3", "baseline"], "lr"), "1e-3");
+  assert.equal(tagValue(["lr=b", "lr=a"], "lr"), "a", "the first in sorted order, as the list reads it");
+  assert.equal(tagValue(["baseline"], "lr"), null);
 });

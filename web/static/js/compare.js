@@ -1,7 +1,9 @@
-// The compare page (/compare?ids=1,2,3): overlaid curves with one colour per run (or one mean ±
-// std band per group), metrics at a chosen epoch and at each run's best, the same validation
-// images' predictions side by side, and the config keys that differ. System series (`sys/...`)
-// compare like any metric, against the time since each run started.
+// The compare page (/compare?ids=1,2,3, up to 50 runs): the config keys that differ first (and a
+// warning when the runs used different datasets or class sets), overlaid curves with one colour
+// per run (or one mean ± std band per group), each asked of the server downsampled to the chart's
+// width in pixels, metrics at a chosen epoch and at each run's best (key:value tags as columns),
+// and the same validation images' predictions side by side. System series (`sys/...`) compare
+// like any metric, against the time since each run started.
 
 import * as charts from "./charts.js";
 import { legend } from "./class_legend.js";
@@ -9,16 +11,17 @@ import { Palette, paletteForRun } from "./class_palette.js";
 import { byId, el } from "./dom.js";
 import { api, messageOf } from "./http.js";
 import { errorLegend, tile } from "./mask_tiles.js";
-import { compareQuery, groupRuns, nearestEpoch, parseIds } from "./pure/compare_state.js";
+import { runColors } from "./pure/colors.js";
+import { compareQuery, dataWarnings, groupRuns, nearestEpoch, parseIds } from "./pure/compare_state.js";
 import { differingKeys, show } from "./pure/config_text.js";
 import { formatNumber, formatValue } from "./pure/format.js";
+import { tagKeys, tagValue } from "./pure/run_columns.js";
 import { meanStd } from "./pure/series_math.js";
 
 const $ = byId;
 const MIN_RUNS = 2;
-const MAX_RUNS = 10;
-/** Colours of the runs, in the order they are compared (Tableau 10). */
-const RUN_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
+/** As many as GET /api/v1/metrics/series takes in one call. */
+const MAX_RUNS = 50;
 const DEFAULT_KEYS = ["val/iou", "val/loss", "train/loss", "lr"];
 const TABLE_KEYS = ["val/iou", "val/dice", "val/miou", "val/pixel_acc", "val/loss", "train/loss"];
 const STEP_ONLY_KEYS = ["train/loss_step"];
@@ -30,6 +33,10 @@ const params = new URLSearchParams(window.location.search);
 const state = {
   /** @type {any[]} the runs compared, in the order the address lists them */
   runs: [],
+  /** @type {string[]} their colours, in the same order */
+  colors: [],
+  /** @type {string[]} keys of key:value tags shown as columns of the epoch tables */
+  tagColumns: (params.get("tags") || "").split(",").filter(Boolean),
   /** @type {Array<Record<string, unknown>>} their configs (or parameters), in the same order */
   configs: [],
   /** @type {string[]} config keys whose values differ */
@@ -70,7 +77,7 @@ function reportError(error) {
 }
 
 function colorOf(run) {
-  return RUN_COLORS[state.runs.indexOf(run) % RUN_COLORS.length];
+  return state.colors[state.runs.indexOf(run)];
 }
 
 function saveUrl() {
@@ -126,8 +133,10 @@ function draw(key) {
   }
   const definitions = [];
   const bands = [];
-  const computed = groups().map((group, index) => {
-    const color = RUN_COLORS[index % RUN_COLORS.length];
+  const grouped = groups();
+  const colors = runColors(grouped.length);
+  const computed = grouped.map((group, index) => {
+    const color = colors[index];
     const members = group.runs.map((run) => byRun.get(run.id)).filter(Boolean);
     const stats = meanStd(members.map((series) => ({ steps: series.step, values: series.value })));
     const id = `group-${index}`;
@@ -157,8 +166,13 @@ async function loadKey(key) {
   draw(key);
 }
 
+/**
+ * A chart for `key`; resolves once its series are loaded and handed to it.
+ * @param {string} key
+ * @returns {Promise<void>}
+ */
 function addChart(key) {
-  if (chartsByKey.has(key)) return;
+  if (chartsByKey.has(key)) return Promise.resolve();
   const slot = el("div", { class: "chart-slot", "data-key": key });
   $("compare-charts").append(slot);
   const system = isSystem(key);
@@ -172,7 +186,7 @@ function addChart(key) {
     onWidthChange: () => { if (chart.isDownsampled()) loadKey(key).catch(reportError); },
   });
   chartsByKey.set(key, chart);
-  loadKey(key).catch(reportError);
+  return loadKey(key).catch(reportError);
 }
 
 function removeChart(key) {
@@ -230,6 +244,29 @@ function tableKeys() {
     .filter((key) => union.has(key) && !STEP_ONLY_KEYS.includes(key) && !isSystem(key));
 }
 
+function renderWarnings() {
+  const box = $("data-warnings");
+  const warnings = dataWarnings(state.runs);
+  box.replaceChildren(...warnings.map((text) => el("p", {}, text)));
+  box.hidden = !warnings.length;
+}
+
+function renderTagPicker() {
+  const keys = tagKeys(state.runs.map((run) => run.tags));
+  state.tagColumns = state.tagColumns.filter((key) => keys.includes(key));
+  const picker = $("tag-columns");
+  picker.hidden = !keys.length;
+  keys.forEach((key, index) => {
+    const input = el("input", { type: "checkbox", id: `tag-column-${index}`, value: key, checked: state.tagColumns.includes(key) });
+    input.addEventListener("change", () => {
+      state.tagColumns = keys.filter((item) => item === key ? input.checked : state.tagColumns.includes(item));
+      saveUrl();
+      refreshTables().catch(reportError);
+    });
+    picker.append(el("label", { for: `tag-column-${index}` }, input, ` ${key}`));
+  });
+}
+
 function renderValues(table, items, keys) {
   const better = (key) => (key.endsWith("loss") ? Math.min : Math.max);
   const bestOf = Object.fromEntries(keys.map((key) => {
@@ -238,12 +275,14 @@ function renderValues(table, items, keys) {
   }));
   table.replaceChildren(
     el("thead", {}, el("tr", {}, el("th", { scope: "col" }, "Run"), el("th", { scope: "col", class: "num" }, "Epoch"),
+      ...state.tagColumns.map((key) => el("th", { scope: "col", "data-tag": key }, `tag ${key}`)),
       ...keys.map((key) => el("th", { scope: "col", class: "num" }, key)))),
     el("tbody", {}, ...items.map((item) => {
       const run = state.runs.find((candidate) => candidate.id === item.run_id);
       return el("tr", { "data-run-id": item.run_id },
         el("th", { scope: "row" }, el("span", { class: "run-swatch", style: `background: ${colorOf(run)}` }), " ", run.name),
         el("td", { class: "num" }, item.epoch === null ? "–" : String(item.epoch)),
+        ...state.tagColumns.map((key) => el("td", { "data-tag": key }, tagValue(run.tags, key) ?? "–")),
         ...keys.map((key) => {
           const value = item.values[key];
           const best = value !== undefined && value === bestOf[key];
@@ -376,7 +415,7 @@ async function start() {
     wanted = wanted.slice(0, MAX_RUNS);
   }
   if (wanted.length < MIN_RUNS) {
-    showMessage("Choose 2 to 10 runs to compare: tick them on the runs page, or open /compare?ids=1,2,3.");
+    showMessage(`Choose 2 to ${MAX_RUNS} runs to compare: tick them on the runs page, or open /compare?ids=1,2,3.`);
     return;
   }
   const results = await Promise.allSettled(wanted.map((id) => api(`/api/v1/runs/${id}`)));
@@ -384,18 +423,22 @@ async function start() {
   const missing = wanted.filter((_, index) => results[index].status === "rejected");
   if (missing.length) showMessage(`Not found: run ${missing.join(", ")}.`);
   if (state.runs.length < MIN_RUNS) return;
+  state.colors = runColors(state.runs.length);
   state.configs = state.runs.map((run) => run.config || run.params || {});
   state.differing = differingKeys(state.configs);
   const allKeys = [...new Set(state.runs.flatMap((run) => Object.keys(run.metrics)))].sort();
   const fromUrl = (params.get("keys") || "").split(",").filter((key) => allKeys.includes(key));
   state.keys = fromUrl.length ? fromUrl : DEFAULT_KEYS.filter((key) => allKeys.includes(key));
 
+  renderWarnings();
   renderLegend();
   renderDiff();
   $("show-all-keys", HTMLInputElement).addEventListener("change", renderDiff);
   renderPicker(allKeys);
-  for (const key of state.keys) addChart(key);
+  renderTagPicker();
+  const loaded = Promise.all(state.keys.map(addChart));
   renderGrouping();
+  markDrawn(loaded);
   const withDataset = state.runs.find((run) => run.dataset_id !== null) || state.runs[0];
   try {
     palette = await paletteForRun(withDataset);
@@ -405,7 +448,18 @@ async function start() {
   }
   bindPreviews();
   bindEpoch();
-    document.getElementById("compare-page").dataset.ready = "1";
+  document.getElementById("compare-page").dataset.ready = "1";
+}
+
+// `data-charts-drawn` (and the performance mark "compare-charts-drawn") once the first charts
+// have their series and have drawn them: charts render in an animation frame, which runs before
+// a frame asked for after them.
+/** @param {Promise<unknown>} loaded */
+async function markDrawn(loaded) {
+  await loaded;
+  await new Promise((resolve) => requestAnimationFrame(resolve));
+  performance.mark("compare-charts-drawn");
+  $("compare-page").dataset.chartsDrawn = "1";
 }
 
 start().catch(reportError);

@@ -1,4 +1,5 @@
-// Colours: the class palette the trainer uses, '#rrggbb' parsing, and colours with transparency.
+// Colours: the class palette the trainer uses, '#rrggbb' parsing, colours with transparency, and
+// the colours of runs compared on one chart.
 
 /** An [r, g, b] triple, 0 to 255 each. @typedef {[number, number, number]} Rgb */
 
@@ -75,4 +76,24 @@ export function defaultPalette(count) {
 export function withAlpha(color, alpha) {
   const rgb = parseHex(color);
   return rgb ? `rgba(${rgb[0]}, ${rgb[1]}, ${rgb[2]}, ${alpha})` : color;
+}
+
+/** Colours of compared runs, first the Tableau 10 ones. */
+const RUN_COLORS = Object.freeze(["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
+  "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]);
+
+/**
+ * `count` distinct colours for runs on one chart: Tableau 10, then hues a golden angle apart at
+ * alternating brightness (50 compared runs stay told apart).
+ * @param {number} count
+ * @returns {string[]}
+ */
+export function runColors(count) {
+  const colors = RUN_COLORS.slice(0, count);
+  let hue = 0.07;
+  while (colors.length < count) {
+    hue = (hue + 0.618033988749895) % 1;
+    colors.push(hsvToHex(hue, 0.8, colors.length % 2 ? 0.62 : 0.88));
+  }
+  return colors;
 }

@@ -1,6 +1,6 @@
 // The compare page's state that is not the page: which runs the address asks for, the address
-// of a view, how runs fall into groups by a config key, and which preview epoch stands for the
-// chosen one in each run.
+// of a view, how runs fall into groups by a config key, which preview epoch stands for the
+// chosen one in each run, and whether the runs' data (datasets, class sets) compare at all.
 
 /**
  * The run ids of `?ids=3,1,2`: positive integers, first occurrence kept, in the order given.
@@ -26,6 +26,7 @@ export function parseIds(text) {
  *   the same in every other differing key)
  * @property {number | null} epoch
  * @property {string} previewMode
+ * @property {string[]} [tagColumns] keys of key:value tags shown as columns
  */
 
 /**
@@ -38,6 +39,7 @@ export function compareQuery(view) {
   if (view.groupKey) { next.set("group", view.groupKey); next.set("mode", view.groupMode); }
   if (view.epoch !== null) next.set("epoch", String(view.epoch));
   if (view.previewMode !== "prediction") next.set("view", view.previewMode);
+  if (view.tagColumns && view.tagColumns.length) next.set("tags", view.tagColumns.join(","));
   return next;
 }
 
@@ -92,4 +94,54 @@ export function nearestEpoch(epochs, wanted) {
   if (epochs.includes(wanted)) return wanted;
   const before = epochs.filter((epoch) => epoch < wanted);
   return before.length ? before[before.length - 1] : epochs[0];
+}
+
+/**
+ * The fields of a run (GET /api/v1/runs/{id}) the data warnings look at.
+ * @typedef {object} RunData
+ * @property {number} id
+ * @property {number | null} [dataset_id]
+ * @property {string | null} [dataset_name]
+ * @property {string | null} [dataset_path]
+ * @property {string[] | null} [class_names]
+ * @property {Record<string, unknown> | null} [config]
+ */
+
+/**
+ * Runs by a label, in order of first appearance, as "label (#1, #2)".
+ * @param {Array<{id: number, label: string}>} entries
+ */
+function listed(entries) {
+  /** @type {Map<string, number[]>} */
+  const byLabel = new Map();
+  for (const { id, label } of entries) byLabel.set(label, [...(byLabel.get(label) || []), id]);
+  return [...byLabel].map(([label, ids]) => `${label} (${ids.map((id) => `#${id}`).join(", ")})`).join("; ");
+}
+
+/**
+ * Warnings when the runs were trained on different datasets or class sets (their scores do not
+ * compare); runs that say nothing of one are left out of that comparison.
+ * @param {RunData[]} runs
+ * @returns {string[]}
+ */
+export function dataWarnings(runs) {
+  const warnings = [];
+  const datasets = runs.flatMap((run) => {
+    const configured = run.config && typeof run.config.dataset === "string" ? run.config.dataset : null;
+    const label = run.dataset_name || run.dataset_path || configured;
+    if (!label) return [];
+    return [{ id: run.id, label, key: run.dataset_id !== null && run.dataset_id !== undefined ? `id:${run.dataset_id}` : `name:${label}` }];
+  });
+  if (new Set(datasets.map((entry) => entry.key)).size > 1) {
+    warnings.push(`These runs used different datasets: ${listed(datasets)}. Their scores do not compare directly.`);
+  }
+  const classSets = runs.flatMap((run) => {
+    if (run.class_names && run.class_names.length) return [{ id: run.id, label: run.class_names.join(", ") }];
+    const count = run.config ? run.config.num_classes : null;
+    return typeof count === "number" ? [{ id: run.id, label: `${count} classes` }] : [];
+  });
+  if (new Set(classSets.map((entry) => entry.label)).size > 1) {
+    warnings.push(`These runs used different class sets: ${listed(classSets)}. Per-class and mean scores cover different classes.`);
+  }
+  return warnings;
 }

@@ -172,3 +172,26 @@ export function foldMetricPoints(values, columns, points, lastSteps) {
   }
   return next;
 }
+
+/**
+ * The value of a run's key:value tag `key=value` (the first in sorted order, as the list
+ * endpoint's `tag.<key>` column reads it), or null.
+ * @param {string[]} tags
+ * @param {string} key
+ * @returns {string | null}
+ */
+export function tagValue(tags, key) {
+  const prefix = `${key}=`;
+  const found = [...tags].sort().find((tag) => tag.startsWith(prefix));
+  return found === undefined ? null : found.slice(prefix.length);
+}
+
+/**
+ * The keys of the key:value tags among these runs' tags, sorted.
+ * @param {string[][]} tagLists
+ */
+export function tagKeys(tagLists) {
+  const keys = new Set();
+  for (const tags of tagLists) for (const tag of tags) if (tag.indexOf("=") > 0) keys.add(tag.slice(0, tag.indexOf("=")));
+  return [...keys].sort();
+}
