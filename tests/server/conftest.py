@@ -26,6 +26,7 @@ from tests.server.helpers import (
     issue_token,
     write_dataset,
 )
+from tests.server.run_table_data import RunsTable, fill
 
 
 @pytest.fixture
@@ -152,3 +153,33 @@ def start_live(
         tables = ", ".join(table.name for table in Base.metadata.sorted_tables)
         connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def sqlite_table(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunsTable]:
+    """`RUNS` in an embedded (SQLite) app, shared by a module's tests: they only read."""
+    folder = tmp_path_factory.mktemp("embedded")
+    settings = Settings(
+        data_dir=folder / "data",
+        broker_url="memory://",
+        dataset_roots=[folder],
+        reaper_interval_s=0,
+        allowed_hosts=["testserver"],
+    )
+    upgrade_database(settings.database_url)
+    app = create_app(settings)
+    app.dependency_overrides[get_task_queue] = RecordingTaskQueue
+    ids = fill(app.state.session_factory)
+    with ApiClient(app, issue_token(app.state.session_factory)) as client:
+        yield client, ids
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def table(request: pytest.FixtureRequest) -> RunsTable:
+    """`RUNS` on PostgreSQL (rolled back with the test) or in the shared SQLite app."""
+    if request.param == "sqlite":
+        shared: RunsTable = request.getfixturevalue("sqlite_table")
+        return shared
+    client: ApiClient = request.getfixturevalue("client")
+    factory: sessionmaker[Session] = request.getfixturevalue("session_factory")
+    return client, fill(factory)

@@ -10,6 +10,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from server.models import MetricSummary, Run, Sweep
 from server.run.repository import add_run
+from tests.server.helpers import ApiClient
+
+RunsTable = tuple[ApiClient, dict[str, int]]
+"""A client of an app whose database holds `RUNS`, and the runs' ids by name (`fill`)."""
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 SWEEP = "sweep lr-search"

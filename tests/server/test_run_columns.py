@@ -6,51 +6,14 @@ from __future__ import annotations
 
 import base64
 import itertools
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
 import orjson
 import pytest
-from sqlalchemy.orm import Session, sessionmaker
 
-from server.app import create_app
-from server.db import upgrade_database
-from server.deps import get_task_queue
-from server.settings import Settings
-from tests.server.helpers import ApiClient, RecordingTaskQueue, issue_token
-from tests.server.run_table_data import SWEEP, fill
-
-Table = tuple[ApiClient, dict[str, int]]
-
-
-@pytest.fixture(scope="module")
-def sqlite_table(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Table]:
-    """The test runs in an embedded (SQLite) app, shared by the module's tests: they only read."""
-    folder = tmp_path_factory.mktemp("embedded")
-    settings = Settings(
-        data_dir=folder / "data",
-        broker_url="memory://",
-        dataset_roots=[folder],
-        reaper_interval_s=0,
-        allowed_hosts=["testserver"],
-    )
-    upgrade_database(settings.database_url)
-    app = create_app(settings)
-    app.dependency_overrides[get_task_queue] = RecordingTaskQueue
-    ids = fill(app.state.session_factory)
-    with ApiClient(app, issue_token(app.state.session_factory)) as client:
-        yield client, ids
-
-
-@pytest.fixture(params=["postgresql", "sqlite"])
-def table(request: pytest.FixtureRequest) -> Table:
-    if request.param == "sqlite":
-        shared: Table = request.getfixturevalue("sqlite_table")
-        return shared
-    client: ApiClient = request.getfixturevalue("client")
-    factory: sessionmaker[Session] = request.getfixturevalue("session_factory")
-    return client, fill(factory)
+from tests.server.helpers import ApiClient
+from tests.server.run_table_data import SWEEP, RunsTable
 
 
 def _page(client: ApiClient, query: str) -> dict[str, Any]:
@@ -72,7 +35,7 @@ def _walk(client: ApiClient, query: str, limit: int) -> list[dict[str, Any]]:
     raise AssertionError("the cursor never ended")
 
 
-def test_columns_add_each_rows_values(table: Table) -> None:
+def test_columns_add_each_rows_values(table: RunsTable) -> None:
     client, _ = table
     columns = "config.learning_rate,metrics.val/iou.best,tag.lr,metrics.val/iou,config.extra.depth"
     page = _page(client, f"columns={quote(columns + ',config.learning_rate')}&sort=name")
@@ -123,7 +86,9 @@ def _values(items: list[dict[str, Any]], column: str) -> list[Any]:
         ("params.alpha", "params.alpha"),
     ],
 )
-def test_sort_by_a_column_nulls_last_and_cursor_walks(table: Table, sort: str, column: str) -> None:
+def test_sort_by_a_column_nulls_last_and_cursor_walks(
+    table: RunsTable, sort: str, column: str
+) -> None:
     client, _ = table
     query = f"sort={quote(sort)}&columns={quote(column)}"
     whole = _page(client, f"{query}&limit=500")["items"]
@@ -141,7 +106,7 @@ def test_sort_by_a_column_nulls_last_and_cursor_walks(table: Table, sort: str, c
 
 
 @pytest.mark.parametrize("sort", ["config.learning_rate", "-config.learning_rate"])
-def test_a_key_with_numbers_and_text_still_walks_once(table: Table, sort: str) -> None:
+def test_a_key_with_numbers_and_text_still_walks_once(table: RunsTable, sort: str) -> None:
     client, _ = table
     whole = _page(client, f"sort={sort}&limit=500")["items"]
     walked = _walk(client, f"sort={sort}", 2)
@@ -149,7 +114,7 @@ def test_a_key_with_numbers_and_text_still_walks_once(table: Table, sort: str) -
     assert whole[-1]["name"] == "script", "the run without a config comes last"
 
 
-def test_filter_columns_and_sort_together(table: Table) -> None:
+def test_filter_columns_and_sort_together(table: RunsTable) -> None:
     client, _ = table
     query = (
         "filter=" + quote("config.model = 'unet' or config.model = 'unet++'")
@@ -162,7 +127,7 @@ def test_filter_columns_and_sort_together(table: Table) -> None:
     assert _values(walked, "config.batch_size") == [32, 16, 8, 8]
 
 
-def test_group_by_a_config_key(table: Table) -> None:
+def test_group_by_a_config_key(table: RunsTable) -> None:
     client, _ = table
     query = "group_by=config.model&sort=" + quote("-metrics.val/iou.best")
     page = _page(client, f"{query}&limit=500")
@@ -196,7 +161,7 @@ def test_group_by_a_config_key(table: Table) -> None:
     ("group_by", "first"),
     [("status", "failed"), ("model", "unet"), ("dataset", "shapes"), ("sweep", SWEEP)],
 )
-def test_group_by_a_field_of_the_row(table: Table, group_by: str, first: Any) -> None:
+def test_group_by_a_field_of_the_row(table: RunsTable, group_by: str, first: Any) -> None:
     client, ids = table
     first = ids[first] if first == SWEEP else first
     page = _page(client, f"group_by={group_by}&sort=name&limit=500")
@@ -230,7 +195,7 @@ def test_group_by_a_field_of_the_row(table: Table, group_by: str, first: Any) ->
     ],
 )
 def test_unknown_or_refused_columns_are_422(
-    table: Table, query: str, parameter: str, says: str
+    table: RunsTable, query: str, parameter: str, says: str
 ) -> None:
     client, _ = table
     response = client.get(f"/api/v1/runs?{query}")
@@ -261,7 +226,7 @@ NOW = "2026-01-01T00:00:00+00:00"
     ],
 )
 def test_forged_cursors_of_column_sorts_are_422_or_harmless(
-    table: Table, query: str, data: Any
+    table: RunsTable, query: str, data: Any
 ) -> None:
     client, _ = table
     response = client.get(f"/api/v1/runs?{query}&cursor={_cursor(data)}")

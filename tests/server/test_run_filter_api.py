@@ -5,53 +5,15 @@ syntax errors (naming the position), and injection attempts that stay harmless."
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
 import pytest
-from sqlalchemy.orm import Session, sessionmaker
 
-from server.app import create_app
-from server.db import upgrade_database
-from server.deps import get_task_queue
-from server.settings import Settings
-from tests.server.helpers import ApiClient, RecordingTaskQueue, issue_token
-from tests.server.run_table_data import RUNS, SWEEP, fill
+from tests.server.helpers import ApiClient
+from tests.server.run_table_data import RUNS, SWEEP, RunsTable
 
 ALL = {spec["name"] for spec in RUNS}
-
-
-@pytest.fixture(scope="module")
-def sqlite_table(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[tuple[ApiClient, dict[str, int]]]:
-    """`RUNS` in an embedded (SQLite) app, shared by the module's tests: they only read."""
-    folder = tmp_path_factory.mktemp("embedded")
-    settings = Settings(
-        data_dir=folder / "data",
-        broker_url="memory://",
-        dataset_roots=[folder],
-        reaper_interval_s=0,
-        allowed_hosts=["testserver"],
-    )
-    upgrade_database(settings.database_url)
-    app = create_app(settings)
-    app.dependency_overrides[get_task_queue] = RecordingTaskQueue
-    ids = fill(app.state.session_factory)
-    with ApiClient(app, issue_token(app.state.session_factory)) as client:
-        yield client, ids
-
-
-@pytest.fixture(params=["postgresql", "sqlite"])
-def table(request: pytest.FixtureRequest) -> tuple[ApiClient, dict[str, int]]:
-    """A client of an app whose database holds `RUNS`, and the runs' ids by name."""
-    if request.param == "sqlite":
-        shared: tuple[ApiClient, dict[str, int]] = request.getfixturevalue("sqlite_table")
-        return shared
-    client: ApiClient = request.getfixturevalue("client")
-    factory: sessionmaker[Session] = request.getfixturevalue("session_factory")
-    return client, fill(factory)
 
 
 def _get(client: ApiClient, query: str) -> Any:
@@ -145,14 +107,12 @@ CASES = [
 
 
 @pytest.mark.parametrize(("expression", "expected"), CASES)
-def test_filter_terms(
-    table: tuple[ApiClient, dict[str, int]], expression: str, expected: set[str]
-) -> None:
+def test_filter_terms(table: RunsTable, expression: str, expected: set[str]) -> None:
     client, _ = table
     assert _names(client, expression) == expected
 
 
-def test_ids_sweep_ids_and_the_other_parameters(table: tuple[ApiClient, dict[str, int]]) -> None:
+def test_ids_sweep_ids_and_the_other_parameters(table: RunsTable) -> None:
     client, ids = table
     assert _names(client, f"id in ({ids['alpha']}, {ids['gamma']})") == {"alpha", "gamma"}
     middle = ids["o'brien"]
@@ -170,7 +130,7 @@ def test_ids_sweep_ids_and_the_other_parameters(table: tuple[ApiClient, dict[str
     assert _names(client, "   ") == ALL
 
 
-def test_the_csv_export_takes_the_filter(table: tuple[ApiClient, dict[str, int]]) -> None:
+def test_the_csv_export_takes_the_filter(table: RunsTable) -> None:
     client, _ = table
     response = client.get(f"/api/v1/runs.csv?filter={quote('tag = ' + repr('baseline'))}")
     assert response.status_code == 200, response.text
@@ -194,7 +154,7 @@ def test_the_csv_export_takes_the_filter(table: tuple[ApiClient, dict[str, int]]
     ],
 )
 def test_unknown_keys_are_422_listing_the_keys_there_are(
-    table: tuple[ApiClient, dict[str, int]], expression: str, says: str, lists: list[str]
+    table: RunsTable, expression: str, says: str, lists: list[str]
 ) -> None:
     client, _ = table
     error = _error(client, expression)
@@ -205,7 +165,7 @@ def test_unknown_keys_are_422_listing_the_keys_there_are(
 
 
 def test_a_train_config_key_no_run_set_is_no_error(
-    table: tuple[ApiClient, dict[str, int]],
+    table: RunsTable,
 ) -> None:
     client, _ = table
     assert _names(client, "config.monitor = 'val/iou'") == set()
@@ -226,7 +186,7 @@ def test_a_train_config_key_no_run_set_is_no_error(
     ],
 )
 def test_values_of_the_wrong_type_and_syntax_errors_are_422(
-    table: tuple[ApiClient, dict[str, int]], expression: str, says: str
+    table: RunsTable, expression: str, says: str
 ) -> None:
     client, _ = table
     error = _error(client, expression)
@@ -266,9 +226,7 @@ INJECTIONS = [
 
 
 @pytest.mark.parametrize("expression", INJECTIONS)
-def test_injection_attempts_are_harmless(
-    table: tuple[ApiClient, dict[str, int]], expression: str
-) -> None:
+def test_injection_attempts_are_harmless(table: RunsTable, expression: str) -> None:
     client, _ = table
     response = _get(client, f"filter={quote(expression)}")
     assert response.status_code in (200, 422), response.text
@@ -278,7 +236,7 @@ def test_injection_attempts_are_harmless(
     assert {item["name"] for item in survivors} == ALL
 
 
-def test_huge_filters_are_refused_before_parsing(table: tuple[ApiClient, dict[str, int]]) -> None:
+def test_huge_filters_are_refused_before_parsing(table: RunsTable) -> None:
     client, _ = table
     response = _get(client, f"filter={quote('id = 1 or ' * 600)}")
     assert response.status_code == 422
@@ -308,7 +266,7 @@ def _expression(rng: random.Random, depth: int = 0) -> str:
     return f"{field} {rng.choice(['=', '!=', '<', '<=', '>', '>='])} {rng.choice(VALUES)}"
 
 
-def test_random_filters_never_fail_the_server(table: tuple[ApiClient, dict[str, int]]) -> None:
+def test_random_filters_never_fail_the_server(table: RunsTable) -> None:
     """Generated filters, and the same with a token inserted or dropped, answer 200 or a 422
     (a wrong type, an unknown status, a syntax error), never a server error."""
     client, _ = table
