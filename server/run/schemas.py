@@ -202,6 +202,8 @@ class RunSummaryOut(BaseModel):
     last_val_iou: float | None
     monitor: str | None
     best_metric: float | None
+    sweep_id: int | None = Field(None, description="The sweep that made this run, if one did")
+    trial_number: int | None = Field(None, description="Its trial number in that sweep (from 0)")
 
 
 RawMaskValue = int | list[int]
@@ -279,6 +281,12 @@ class RunOut(RunSummaryOut):
         description="Reported by the trainer when the run starts; null until then"
     )
     resume_requested: bool
+    sweep_params: dict[str, Any] | None = Field(
+        None, description="The values its sweep chose for the swept keys"
+    )
+    prune_requested_at: datetime | None = Field(
+        None, description="When its sweep asked it to stop at the end of its epoch (pruned)"
+    )
     failure_traceback: str | None
     metrics: dict[str, MetricSummaryOut]
     placement_note: str | None = Field(

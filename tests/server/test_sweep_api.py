@@ -101,6 +101,11 @@ def test_grid_sweep_runs_every_combination_to_the_end(
     assert [run.trial_number for run in runs] == [0, 1, 2, 3, 4, 5]
     assert len({tuple(sorted((run.sweep_params or {}).items())) for run in runs}) == 6
     assert len(task_queue.sent) == 6
+    shown = client.get(f"/api/v1/runs/{runs[2].id}").json()
+    assert (shown["sweep_id"], shown["trial_number"]) == (sweep["id"], 2)
+    assert shown["sweep_params"] == runs[2].sweep_params and shown["prune_requested_at"] is None
+    listed = client.get(f"/api/v1/runs?filter=sweep%20%3D%20{sweep['id']}").json()["items"]
+    assert sorted(item["trial_number"] for item in listed) == [0, 1, 2, 3, 4, 5]
     view = client.get(f"/api/v1/sweeps/{sweep['id']}").json()
     assert view["status"] == "finished"
     assert view["counts"] == {
