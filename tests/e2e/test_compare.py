@@ -7,10 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from playwright.sync_api import FloatRect, Page, expect
+from playwright.sync_api import Browser, FloatRect, Page, expect
 
 from tests.e2e.app_api import api, unique, wait_for_status
 from tests.e2e.conftest import screenshot
+from tests.e2e.dashboard_helpers import watched_page
 from tests.e2e.run_page_helpers import chart_points, epoch_curve, external, log_points, train
 
 
@@ -319,3 +320,23 @@ def test_a_dozen_runs_on_two_datasets_diff_first_and_warn(page: Page, app_url: s
     expect(page.locator("#at-epoch tbody tr")).to_have_count(12)
     assert "tags=lr" in page.url
     screenshot(page, "compare-dozen")
+
+
+def test_a_run_that_is_gone_is_named_and_the_others_compared(
+    browser: Browser, app_url: str
+) -> None:
+    runs = []
+    for seed in (0, 1):
+        run = external(app_url, unique(f"kept{seed}"), params={"seed": seed})
+        log_points(app_url, run["id"], epoch_curve(range(1, 6), rate=0.3, noise_seed=seed))
+        api(app_url, "PATCH", f"/api/v1/runs/{run['id']}", {"status": "succeeded"})
+        runs.append(run)
+    with watched_page(browser, api_errors=[404]) as page:
+        _open(page, app_url, f"ids={runs[0]['id']},999999,{runs[1]['id']}")
+        expect(page.locator("#page-message")).to_have_text("Not found: run 999999.")
+        expect(page.locator("#compare-page[data-charts-drawn]")).to_be_attached()
+        lengths = page.evaluate(
+            """() => segtrackCharts.get("cmp:val/iou").plot.data.slice(1)
+                .map((column) => column.filter((value) => value !== null).length)"""
+        )
+        assert lengths == [5, 5]

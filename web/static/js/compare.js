@@ -23,6 +23,10 @@ const MIN_RUNS = 2;
 /** As many as GET /api/v1/metrics/series takes in one call. */
 const MAX_RUNS = 50;
 const DEFAULT_KEYS = ["val/iou", "val/loss", "train/loss", "lr"];
+/** The fewest points the series endpoint downsamples to. */
+const MIN_SERIES_POINTS = 5;
+/** Pixels of a chart slot that are not plot: the y axis and the figure's padding. */
+const CHART_CHROME_PX = 90;
 const TABLE_KEYS = ["val/iou", "val/dice", "val/miou", "val/pixel_acc", "val/loss", "train/loss"];
 const STEP_ONLY_KEYS = ["train/loss_step"];
 const SYSTEM_PREFIX = "sys/";
@@ -52,6 +56,8 @@ const state = {
 const chartsByKey = new Map();
 /** @type {Map<string, any[]>} the series answer's items by metric key */
 const seriesByKey = new Map();
+/** @type {Map<string, Promise<any>>} series asked for while the runs were still being read */
+const earlySeries = new Map();
 /** @type {Map<string, Promise<any>>} previews by `<run id>@<epoch>` */
 const previewLists = new Map();
 /** @type {Map<number, Promise<number[]>>} epochs with previews by run id */
@@ -156,12 +162,41 @@ function draw(key) {
   }
 }
 
+/**
+ * Ask for one key's series of `ids`, at most `maxPoints` per run.
+ * @param {number[]} ids
+ * @param {string} key
+ * @param {number} maxPoints
+ */
+function fetchSeries(ids, key, maxPoints) {
+  const query = new URLSearchParams({ run_ids: ids.join(","), keys: key, max_points: String(maxPoints) });
+  return api(`/api/v1/metrics/series?${query}`);
+}
+
+// A chart's plot width before there is a chart: an empty slot of the chart grid, less the y
+// axis and the figure's padding (rather under than over: at most a point per pixel).
+function plotWidthGuess() {
+  const probe = el("div", { class: "chart-slot" });
+  $("compare-charts").append(probe);
+  const width = probe.clientWidth;
+  probe.remove();
+  return Math.max(MIN_SERIES_POINTS, Math.floor(width) - CHART_CHROME_PX);
+}
+
+// The first charts' series are asked for with the runs (both take a while for 50 runs); what
+// fails (a run that is gone) is asked again once the runs are known.
+/** @param {number[]} ids */
+function askSeriesEarly(ids) {
+  const keys = (params.get("keys") || DEFAULT_KEYS.join(",")).split(",").filter(Boolean);
+  const width = plotWidthGuess();
+  for (const key of keys) earlySeries.set(key, fetchSeries(ids, key, width).catch(() => null));
+}
+
 async function loadKey(key) {
   const chart = chartsByKey.get(key);
-  const query = new URLSearchParams({
-    run_ids: state.runs.map((run) => run.id).join(","), keys: key, max_points: String(chart.pixelWidth()),
-  });
-  const body = await api(`/api/v1/metrics/series?${query}`);
+  const early = earlySeries.get(key);
+  earlySeries.delete(key);
+  const body = (early && await early) || await fetchSeries(state.runs.map((run) => run.id), key, chart.pixelWidth());
   seriesByKey.set(key, body.items);
   draw(key);
 }
@@ -418,9 +453,11 @@ async function start() {
     showMessage(`Choose 2 to ${MAX_RUNS} runs to compare: tick them on the runs page, or open /compare?ids=1,2,3.`);
     return;
   }
+  askSeriesEarly(wanted);
   const results = await Promise.allSettled(wanted.map((id) => api(`/api/v1/runs/${id}`)));
   state.runs = results.filter((result) => result.status === "fulfilled").map((result) => result.value);
   const missing = wanted.filter((_, index) => results[index].status === "rejected");
+  if (missing.length) earlySeries.clear();
   if (missing.length) showMessage(`Not found: run ${missing.join(", ")}.`);
   if (state.runs.length < MIN_RUNS) return;
   state.colors = runColors(state.runs.length);
