@@ -183,13 +183,18 @@ function plotWidthGuess() {
   return Math.max(MIN_SERIES_POINTS, Math.floor(width) - CHART_CHROME_PX);
 }
 
-// The first charts' series are asked for with the runs (both take a while for 50 runs); what
-// fails (a run that is gone) is asked again once the runs are known.
+// The first charts' series are asked for with the runs (both take a while for 50 runs): the
+// first chart's alone, the others once it has come, so it is drawn without waiting for them;
+// what fails (a run that is gone) is asked again once the runs are known.
 /** @param {number[]} ids */
 function askSeriesEarly(ids) {
-  const keys = (params.get("keys") || DEFAULT_KEYS.join(",")).split(",").filter(Boolean);
+  const [first, ...rest] = (params.get("keys") || DEFAULT_KEYS.join(",")).split(",").filter(Boolean);
+  if (!first) return;
   const width = plotWidthGuess();
-  for (const key of keys) earlySeries.set(key, fetchSeries(ids, key, width).catch(() => null));
+  const ask = (key) => fetchSeries(ids, key, width).catch(() => null);
+  const firstAnswer = ask(first);
+  earlySeries.set(first, firstAnswer);
+  for (const key of rest) earlySeries.set(key, firstAnswer.then(() => ask(key)));
 }
 
 async function loadKey(key) {
@@ -473,9 +478,9 @@ async function start() {
   $("show-all-keys", HTMLInputElement).addEventListener("change", renderDiff);
   renderPicker(allKeys);
   renderTagPicker();
-  const loaded = Promise.all(state.keys.map(addChart));
+  const loads = state.keys.map(addChart);
   renderGrouping();
-  markDrawn(loaded);
+  markDrawn(loads);
   const withDataset = state.runs.find((run) => run.dataset_id !== null) || state.runs[0];
   try {
     palette = await paletteForRun(withDataset);
@@ -488,13 +493,20 @@ async function start() {
   document.getElementById("compare-page").dataset.ready = "1";
 }
 
-// `data-charts-drawn` (and the performance mark "compare-charts-drawn") once the first charts
-// have their series and have drawn them: charts render in an animation frame, which runs before
-// a frame asked for after them.
-/** @param {Promise<unknown>} loaded */
-async function markDrawn(loaded) {
-  await loaded;
-  await new Promise((resolve) => requestAnimationFrame(resolve));
+// Performance marks "compare-first-chart-drawn" and "compare-charts-drawn" (with the page's
+// `data-charts-drawn`) once the first chart, then every chart shown at the start, has its
+// series and has drawn them: charts render in an animation frame, which runs before a frame
+// asked for after them.
+/** @param {Array<Promise<unknown>>} loads */
+async function markDrawn(loads) {
+  const drawn = () => new Promise((resolve) => requestAnimationFrame(resolve));
+  if (loads.length) {
+    await loads[0];
+    await drawn();
+    performance.mark("compare-first-chart-drawn");
+  }
+  await Promise.all(loads);
+  await drawn();
   performance.mark("compare-charts-drawn");
   $("compare-page").dataset.chartsDrawn = "1";
 }
