@@ -1,5 +1,6 @@
 """A real API process and real worker processes for the integration tests: the service they
-make, a tiny run config, and waiting for conditions."""
+make (`serving`: on a scratch database and a queue of its own), a tiny run config, and waiting
+for conditions."""
 
 from __future__ import annotations
 
@@ -8,12 +9,17 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import redis
+
 from segtrack.client import SegtrackClient
+from tests.conftest import create_scratch_database, drop_scratch_database
+from tests.own_servers import free_port
 
 REDIS_URL = os.environ.get("SEGTRACK_TEST_REDIS", "redis://127.0.0.1:6379/0")
 SEGTRACK = [sys.executable, "-m", "segtrack"]
@@ -105,3 +111,47 @@ class Service:
                     process.wait()
         for log in self.log_files:
             log.close()
+
+
+@contextmanager
+def serving(
+    data_dir: Path,
+    name: str,
+    settings: Mapping[str, str],
+    worker_options: Sequence[str] = (),
+) -> Iterator[Service]:
+    """An API and one worker (started with `worker_options`) on a scratch PostgreSQL database
+    and a Redis queue named after `name`, with the `SEGTRACK_*` `settings` given, and the demo
+    dataset written under `data_dir/datasets/demo` registered; all removed afterwards."""
+    database = f"segtrack_{name}_{os.getpid()}"
+    queue = f"{name}-{os.getpid()}"
+    broker = redis.Redis.from_url(REDIS_URL)
+    broker.delete(queue)
+    port = free_port()
+    environment = {
+        **os.environ,
+        "SEGTRACK_DATA_DIR": str(data_dir),
+        "SEGTRACK_DATABASE_URL": create_scratch_database(database),
+        "SEGTRACK_BROKER_URL": REDIS_URL,
+        "SEGTRACK_REDIS_URL": REDIS_URL,
+        "SEGTRACK_DEFAULT_QUEUE": queue,
+        "NO_ALBUMENTATIONS_UPDATE": "1",
+        "OMP_NUM_THREADS": "1",
+        **settings,
+    }
+    token = admin_token(environment, name)
+    running = Service(environment, f"http://127.0.0.1:{port}", data_dir, token)
+    client = SegtrackClient(running.url, token=token, timeout=10)
+    try:
+        running.start_api(port)
+        running.start_worker(*worker_options)
+        wait_for(lambda: answers(client), 60, "the API to start")
+        client._call("POST", "/api/v1/datasets", json={"name": "demo", "path": "demo"})
+        wait_for(lambda: client._call("GET", "/api/v1/workers")["workers"], 90, "a worker")
+        yield running
+    finally:
+        client.close()
+        running.stop()
+        broker.delete(queue)
+        broker.close()
+        drop_scratch_database(database)

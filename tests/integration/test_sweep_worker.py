@@ -5,25 +5,20 @@ end, ending them `pruned` with their epochs and checkpoints kept."""
 
 from __future__ import annotations
 
-import os
 import signal
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import redis
 
 from segtrack.client import SegtrackClient
-from tests.conftest import create_scratch_database, drop_scratch_database
 from tests.integration.services import (
-    REDIS_URL,
     TINY,
     Service,
-    admin_token,
     answers,
+    serving,
     wait_for,
 )
-from tests.own_servers import free_port
 from trainer.data.demo import make_demo_dataset
 
 
@@ -31,39 +26,9 @@ from trainer.data.demo import make_demo_dataset
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     data_dir = tmp_path_factory.mktemp("sweeps")
     make_demo_dataset(data_dir / "datasets" / "demo", count=16, size=32, seed=7)
-    database = f"segtrack_sweeps_{os.getpid()}"
-    queue = f"sweeps-{os.getpid()}"
-    broker = redis.Redis.from_url(REDIS_URL)
-    broker.delete(queue)
-    port = free_port()
-    environment = {
-        **os.environ,
-        "SEGTRACK_DATA_DIR": str(data_dir),
-        "SEGTRACK_DATABASE_URL": create_scratch_database(database),
-        "SEGTRACK_BROKER_URL": REDIS_URL,
-        "SEGTRACK_REDIS_URL": REDIS_URL,
-        "SEGTRACK_DEFAULT_QUEUE": queue,
-        "SEGTRACK_REAPER_INTERVAL_S": "0.5",
-        "SEGTRACK_SWEEP_INTERVAL_S": "0.2",
-        "NO_ALBUMENTATIONS_UPDATE": "1",
-        "OMP_NUM_THREADS": "1",
-    }
-    token = admin_token(environment, "sweeps")
-    running = Service(environment, f"http://127.0.0.1:{port}", data_dir, token)
-    running.start_api(port)
-    running.start_worker("--slots", "2")
-    client = SegtrackClient(running.url, token=token, timeout=10)
-    try:
-        wait_for(lambda: answers(client), 60, "the API to start")
-        client._call("POST", "/api/v1/datasets", json={"name": "demo", "path": "demo"})
-        wait_for(lambda: client._call("GET", "/api/v1/workers")["workers"], 90, "a worker")
+    settings = {"SEGTRACK_REAPER_INTERVAL_S": "0.5", "SEGTRACK_SWEEP_INTERVAL_S": "0.2"}
+    with serving(data_dir, "sweeps", settings, ["--slots", "2"]) as running:
         yield running
-    finally:
-        client.close()
-        running.stop()
-        broker.delete(queue)
-        broker.close()
-        drop_scratch_database(database)
 
 
 @pytest.fixture

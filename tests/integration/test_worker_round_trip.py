@@ -7,7 +7,6 @@ the broker loses a message.
 
 from __future__ import annotations
 
-import os
 import signal
 import threading
 from collections.abc import Iterator
@@ -17,16 +16,13 @@ import pytest
 import redis
 
 from segtrack.client import SegtrackClient
-from tests.conftest import create_scratch_database, drop_scratch_database
 from tests.integration.services import (
     REDIS_URL,
     TINY,
     Service,
-    admin_token,
-    answers,
+    serving,
     wait_for,
 )
-from tests.own_servers import free_port
 from trainer.data.demo import make_demo_dataset
 
 HEARTBEAT_TIMEOUT_S = 4.0
@@ -37,40 +33,13 @@ REDISPATCH_AFTER_S = 3.0
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     data_dir = tmp_path_factory.mktemp("service")
     make_demo_dataset(data_dir / "datasets" / "demo", count=24, size=48, seed=7)
-    database = f"segtrack_integration_{os.getpid()}"
-    queue = f"integration-{os.getpid()}"
-    broker = redis.Redis.from_url(REDIS_URL)
-    broker.delete(queue)
-    port = free_port()
-    environment = {
-        **os.environ,
-        "SEGTRACK_DATA_DIR": str(data_dir),
-        "SEGTRACK_DATABASE_URL": create_scratch_database(database),
-        "SEGTRACK_BROKER_URL": REDIS_URL,
-        "SEGTRACK_REDIS_URL": REDIS_URL,
-        "SEGTRACK_DEFAULT_QUEUE": queue,
+    settings = {
         "SEGTRACK_HEARTBEAT_TIMEOUT_S": str(HEARTBEAT_TIMEOUT_S),
         "SEGTRACK_REAPER_INTERVAL_S": "0.5",
         "SEGTRACK_REDISPATCH_AFTER_S": str(REDISPATCH_AFTER_S),
-        "NO_ALBUMENTATIONS_UPDATE": "1",
-        "OMP_NUM_THREADS": "1",
     }
-    token = admin_token(environment, "integration")
-    running = Service(environment, f"http://127.0.0.1:{port}", data_dir, token)
-    running.start_api(port)
-    running.start_worker()
-    client = SegtrackClient(running.url, token=token, timeout=10)
-    try:
-        wait_for(lambda: answers(client), 60, "the API to start")
-        client._call("POST", "/api/v1/datasets", json={"name": "demo", "path": "demo"})
-        wait_for(lambda: client._call("GET", "/api/v1/workers")["workers"], 90, "a worker")
+    with serving(data_dir, "integration", settings) as running:
         yield running
-    finally:
-        client.close()
-        running.stop()
-        broker.delete(queue)
-        broker.close()
-        drop_scratch_database(database)
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ grace, and a run wider than every worker says so.
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import threading
 import time
@@ -21,23 +20,17 @@ from typing import Any
 
 import psutil
 import pytest
-import redis
 from sqlalchemy import create_engine, select
 from sqlalchemy.engine import Engine
 
 from segtrack.client import SegtrackClient
 from server.models import Event
-from tests.conftest import create_scratch_database, drop_scratch_database
 from tests.integration.services import (
-    REDIS_URL,
-    SEGTRACK,
     TINY,
     Service,
-    admin_token,
-    answers,
+    serving,
     wait_for,
 )
-from tests.own_servers import free_port
 from trainer.data.demo import make_demo_dataset
 
 CANCEL_GRACE_S = 2.0
@@ -47,40 +40,13 @@ CANCEL_GRACE_S = 2.0
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     data_dir = tmp_path_factory.mktemp("slots")
     make_demo_dataset(data_dir / "datasets" / "demo", count=16, size=32, seed=3)
-    database = f"segtrack_slots_{os.getpid()}"
-    queue = f"slots-{os.getpid()}"
-    broker = redis.Redis.from_url(REDIS_URL)
-    broker.delete(queue)
-    port = free_port()
-    environment = {
-        **os.environ,
-        "SEGTRACK_DATA_DIR": str(data_dir),
-        "SEGTRACK_DATABASE_URL": create_scratch_database(database),
-        "SEGTRACK_BROKER_URL": REDIS_URL,
-        "SEGTRACK_REDIS_URL": REDIS_URL,
-        "SEGTRACK_DEFAULT_QUEUE": queue,
+    settings = {
         "SEGTRACK_HEARTBEAT_TIMEOUT_S": "6",
         "SEGTRACK_REAPER_INTERVAL_S": "0.5",
         "SEGTRACK_CANCEL_GRACE_S": str(CANCEL_GRACE_S),
-        "NO_ALBUMENTATIONS_UPDATE": "1",
-        "OMP_NUM_THREADS": "1",
     }
-    token = admin_token(environment, "slots")
-    running = Service(environment, f"http://127.0.0.1:{port}", data_dir, token)
-    running.start_api(port)
-    running.workers.append(running._spawn("worker", [*SEGTRACK, "worker", "--slots", "2"]))
-    client = SegtrackClient(running.url, token=token, timeout=10)
-    try:
-        wait_for(lambda: answers(client), 60, "the API to start")
-        client._call("POST", "/api/v1/datasets", json={"name": "demo", "path": "demo"})
-        wait_for(lambda: client._call("GET", "/api/v1/workers")["workers"], 90, "a worker")
+    with serving(data_dir, "slots", settings, ["--slots", "2"]) as running:
         yield running
-    finally:
-        client.close()
-        running.stop()
-        broker.delete(queue)
-        broker.close()
-        drop_scratch_database(database)
 
 
 @pytest.fixture(scope="module")
@@ -160,7 +126,7 @@ def test_a_more_urgent_wide_run_is_not_starved_by_narrow_ones(
         _submit(client, {**TINY, "epochs": 1}, priority=1, name=f"narrow {i}") for i in range(2)
     ]
     # The wide run holds the free slot for itself: the narrow runs behind it wait.
-    wait_for(lambda: "waiting for them" in (service.logs / "worker.log").read_text(), 60, "a wait")
+    wait_for(lambda: "waiting for them" in (service.logs / "worker0.log").read_text(), 60, "a wait")
     assert [client.get_run(run_id)["status"] for run_id in [wide, *stream]] == ["queued"] * 3
 
     client.cancel(blocker)
