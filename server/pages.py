@@ -18,7 +18,7 @@ from server.auth.principal import PRINCIPAL_KEY, Principal
 from server.bounds import INT32_MAX
 from server.deps import SessionDep
 from server.http_errors import http_error
-from server.models import Run
+from server.models import Run, Sweep
 from server.settings import Settings
 from server.unit_of_work import UnitOfWorkRoute
 
@@ -113,6 +113,18 @@ def run_page(request: Request, run_id: int, session: SessionDep) -> HTMLResponse
 @router.get("/compare", response_class=HTMLResponse)
 def compare_page(request: Request) -> HTMLResponse:
     return _page(request, "compare.html", "Compare runs")
+
+
+@router.get("/sweeps", response_class=HTMLResponse)
+def sweeps_page(request: Request) -> HTMLResponse:
+    return _page(request, "sweeps.html", "Sweeps")
+
+
+@router.get("/sweeps/{sweep_id:int}", response_class=HTMLResponse)
+def sweep_page(request: Request, sweep_id: int, session: SessionDep) -> HTMLResponse:
+    if sweep_id > INT32_MAX or session.get(Sweep, sweep_id) is None:
+        raise HTTPException(404, f"sweep {sweep_id} does not exist")
+    return _page(request, "sweep.html", f"Sweep {sweep_id}", sweep_id=sweep_id)
 
 
 @router.get("/datasets", response_class=HTMLResponse)

@@ -61,6 +61,8 @@ def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             **os.environ,
             "NO_ALBUMENTATIONS_UPDATE": "1",
             "SEGTRACK_HEARTBEAT_TIMEOUT_S": "30",
+            # The tests' own default is off (tests/conftest.py); sweeps in the browser need it.
+            "SEGTRACK_SWEEP_INTERVAL_S": "1",
             "SEGTRACK_HOME": str(data_dir / "home"),
         },
     )

@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 
 import { axisSpecs, brushBetween, fractionAt, layout, selectedIds } from "../../web/static/js/pure/parallel_coords.js";
-import { categoryScale, linearTicks, logTicks, scaleFor } from "../../web/static/js/pure/plot_scales.js";
+import { categoryScale, linearTicks, logTicks, rampColor, scaleFor } from "../../web/static/js/pure/plot_scales.js";
 
 test("numbers make a linear axis over their range, with round ticks", () => {
   const scale = scaleFor([2, 4, null, 6]);
@@ -61,4 +61,17 @@ test("a pixel row's fraction along a vertical axis: 1 at the top, clamped", () =
   assert.equal(fractionAt(10, 10, 100), 1);
   assert.equal(fractionAt(60, 10, 100), 0.5);
   assert.equal(fractionAt(500, 10, 100), 0);
+});
+
+test("the score ramp runs from dark purple to yellow; no score is grey", () => {
+  assert.equal(rampColor(0), "#440154");
+  assert.equal(rampColor(1), "#fde725");
+  assert.equal(rampColor(2), "#fde725");
+  assert.equal(rampColor(null), "#9ca3af");
+});
+
+test("a single value sits mid-axis with a short label", () => {
+  const scale = scaleFor([0.31109562]);
+  assert.equal(scale.place(0.31109562), 0.5);
+  assert.deepEqual(scale.ticks, [{ at: 0.5, label: "0.3111" }]);
 });

@@ -93,7 +93,8 @@ export function scaleFor(values, hint = {}) {
 export function linearScale(low, high) {
   const span = high - low;
   const ticks = linearTicks(low, high);
-  const labels = tickLabels(ticks);
+  // One value alone: its label with as many digits as a table shows, not all of them.
+  const labels = span > 0 ? tickLabels(ticks) : [String(Number(low.toPrecision(4)))];
   return {
     kind: "linear",
     place: (value) => (isNumber(value) ? (span > 0 ? (value - low) / span : 0.5) : null),
@@ -144,4 +145,20 @@ export function categoryScale(values) {
     },
     ticks: [...index.keys()].map((label, i) => ({ at: at(i), label })),
   };
+}
+
+/** The colour ramp of scores, from worst to best (viridis-like stops). */
+const RAMP = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]];
+
+/**
+ * The ramp's colour at `t` (0 worst, 1 best) as #rrggbb; outside [0, 1] clamped, null grey.
+ * @param {number | null} t
+ */
+export function rampColor(t) {
+  if (t === null || !Number.isFinite(t)) return "#9ca3af";
+  const x = Math.min(1, Math.max(0, t)) * (RAMP.length - 1);
+  const i = Math.min(RAMP.length - 2, Math.floor(x));
+  const f = x - i;
+  const channel = (/** @type {number} */ c) => Math.round(RAMP[i][c] + (RAMP[i + 1][c] - RAMP[i][c]) * f).toString(16).padStart(2, "0");
+  return `#${channel(0)}${channel(1)}${channel(2)}`;
 }

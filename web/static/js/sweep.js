@@ -1,0 +1,269 @@
+// A sweep's page (/sweeps/{id}): progress, the best run so far with its config, parameter
+// importance, a parallel-coordinates plot whose brushes filter the runs table (and the scatter),
+// the metric against a chosen key, the best-so-far curve, the top runs' curves overlaid, and
+// pause / resume / cancel / max_runs controls. While the sweep may change, its GET is read again
+// every few seconds (sweeps publish no events of their own). The page marks itself ready
+// (`data-ready`, performance mark "sweep-ready") once its first data is drawn.
+
+import * as charts from "./charts.js";
+import { byId, el, say } from "./dom.js";
+import { api, messageOf } from "./http.js";
+import { show } from "./pure/config_text.js";
+import { formatNumber } from "./pure/format.js";
+import { axisSpecs } from "./pure/parallel_coords.js";
+import { bestSoFarColumns, importanceBars, isLive, topRuns } from "./pure/sweep_results.js";
+import { ParallelPlot } from "./sweep_parallel.js";
+import { progressLegend, progressParts, progressText } from "./sweep_progress.js";
+import { drawScatter } from "./sweep_scatter.js";
+import { confirmAction, debounce, statusBadge } from "./widgets.js";
+
+const $ = byId;
+const REFRESH_MS = 3000;
+const TOP_RUNS = 5;
+const TOP_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd"];
+const pageEl = $("sweep-page");
+const sweepId = Number(pageEl.dataset.sweepId);
+const message = $("sweep-message");
+
+/** @type {any} the sweep as last read */
+let sweep = null;
+/** @type {import("./pure/parallel_coords.js").AxisSpec[]} */
+let specs = [];
+/** @type {Set<number>} runs inside the brushes */
+let selected = new Set();
+let brushed = false;
+/** @type {Map<number, HTMLTableRowElement>} */
+let rows = new Map();
+let topKey = "";
+/** @type {charts.Chart | null} */
+let bestChart = null;
+/** @type {charts.Chart | null} */
+let topChart = null;
+
+const parallel = new ParallelPlot($("parallel"), (ids, isBrushed) => {
+  selected = ids;
+  brushed = isBrushed;
+  filterTable();
+  drawScatterNow();
+  $("clear-brushes").hidden = !isBrushed;
+});
+
+// --- header, progress, best run, importance -------------------------------------------------
+
+function renderHead() {
+  $("sweep-name").textContent = sweep.name;
+  $("sweep-status").replaceChildren(statusBadge(sweep.status));
+  $("sweep-facts").textContent = `#${sweep.id} · ${sweep.method} · ${sweep.goal} ${sweep.metric} · ${sweep.parallel} at once`;
+  document.title = `${sweep.name} · segtrack`;
+  $("sweep-pause").hidden = sweep.status !== "running";
+  $("sweep-resume").hidden = sweep.status !== "paused";
+  $("sweep-cancel").hidden = sweep.status === "finished" || sweep.status === "cancelled";
+  $("max-runs-form").hidden = sweep.status === "cancelled";
+  const input = $("max-runs-input", HTMLInputElement);
+  if (document.activeElement !== input) input.value = String(sweep.max_runs);
+  const text = progressText(sweep.counts, sweep.max_runs);
+  const bar = $("sweep-progress");
+  bar.replaceChildren(...progressParts(sweep.counts, sweep.max_runs));
+  bar.setAttribute("aria-label", text.long);
+  $("progress-legend").replaceChildren(...progressLegend(sweep.counts), el("li", { class: "muted" }, text.short));
+  const note = $("sweep-note");
+  note.textContent = sweep.note || "";
+  note.hidden = !sweep.note;
+}
+
+function renderBest() {
+  const best = sweep.best_run;
+  if (!best) {
+    $("best-run").replaceChildren(el("p", { class: "muted" }, "No run has a score yet."));
+    return;
+  }
+  const config = { ...(sweep.spec.config || {}), ...best.params };
+  const swept = new Set(Object.keys(best.params));
+  $("best-run").replaceChildren(
+    el("p", {}, el("a", { href: `/runs/${best.id}`, id: "best-run-link" }, best.name), el("span", { class: "muted" }, ` #${best.id} · trial ${best.trial_number} · `),
+      el("strong", {}, `${sweep.metric} ${formatNumber(best.value, 4)}`)),
+    el("table", { class: "best-config", "aria-label": "Its config" },
+      el("tbody", {}, Object.keys(config).sort().map((key) => el("tr", { class: swept.has(key) ? "swept" : "" },
+        el("th", { scope: "row" }, key, swept.has(key) ? el("span", { class: "muted" }, " (swept)") : ""),
+        el("td", {}, swept.has(key) ? el("strong", {}, show(config[key])) : show(config[key])))))));
+}
+
+function renderImportance() {
+  const bars = importanceBars(sweep.importance);
+  if (!bars.length) {
+    $("importance").replaceChildren(el("p", { class: "muted" }, "Shown once two runs have a score."));
+    return;
+  }
+  $("importance").replaceChildren(el("ul", { class: "importance-bars" }, bars.map((bar) => el("li", { "data-key": bar.key },
+    el("code", {}, bar.key),
+    el("span", { class: "bar", style: `width:${(bar.share * 100).toFixed(1)}%` }),
+    el("span", { class: "num" }, formatNumber(bar.value, 3))))),
+  el("p", { class: "muted" }, "Optuna's PED-ANOVA importance of each key to the metric."));
+}
+
+// --- plots -----------------------------------------------------------------------------------
+
+function renderScatterPicker() {
+  const picker = $("scatter-key", HTMLSelectElement);
+  const keys = specs.filter((spec) => !spec.metric).map((spec) => spec.key);
+  const current = picker.value || keys[0] || "";
+  if ([...picker.options].map((option) => option.value).join() !== keys.join()) {
+    picker.replaceChildren(...keys.map((key) => el("option", { value: key }, key)));
+  }
+  picker.value = keys.includes(current) ? current : keys[0] || "";
+  $("scatter-title").textContent = `${sweep.metric} against`;
+}
+
+function drawScatterNow() {
+  if (!sweep) return;
+  const key = $("scatter-key", HTMLSelectElement).value;
+  const axis = specs.find((spec) => spec.key === key && !spec.metric);
+  if (!axis) { $("scatter").replaceChildren(el("p", { class: "muted" }, "No swept key.")); return; }
+  drawScatter($("scatter"), sweep.runs, axis, sweep.metric, sweep.goal, selected);
+}
+
+function renderBestSoFar() {
+  if (!bestChart) {
+    bestChart = charts.create($("best-so-far"), { id: "sweep:best", title: `Best ${sweep.metric} so far`, xLabel: "trial", emptyText: "No finished trial yet" });
+    bestChart.setSeries([
+      { key: "best", label: "best so far", color: "#16a34a" },
+      { key: "score", label: "trial's score", color: "#94a3b8", dash: [2, 3] },
+    ]);
+  }
+  const columns = bestSoFarColumns(sweep.best_so_far);
+  bestChart.setPoints("best", columns.steps, columns.best);
+  bestChart.setPoints("score", columns.steps, columns.values);
+}
+
+/** The top runs' curves of the metric, read again when they change or while they train. */
+async function renderTopCurves() {
+  /** @type {any[]} */
+  const top = topRuns(/** @type {any[]} */ (sweep.runs), sweep.goal, TOP_RUNS);
+  const key = top.map((run) => `${run.id}:${run.status}:${run.epochs_done}`).join(",");
+  if (key === topKey) return;
+  topKey = key;
+  if (!topChart) {
+    topChart = charts.create($("top-curves"), { id: "sweep:top", title: sweep.metric, emptyText: "No run has a score yet" });
+  }
+  topChart.setSeries(top.map((run, i) => ({ key: `run-${run.id}`, label: `${run.name} #${run.id}`, color: TOP_COLORS[i] })));
+  if (!top.length) return;
+  const query = new URLSearchParams({ run_ids: top.map((run) => run.id).join(","), keys: sweep.metric, max_points: String(topChart.pixelWidth()) });
+  const body = await api(`/api/v1/metrics/series?${query}`);
+  for (const item of body.items) {
+    const series = item.series[sweep.metric];
+    if (series) topChart.setPoints(`run-${item.run_id}`, series.step, series.value, series);
+  }
+}
+
+// --- runs table ------------------------------------------------------------------------------
+
+function renderTable() {
+  const keys = specs.filter((spec) => !spec.metric).map((spec) => spec.key);
+  const sign = sweep.goal === "minimize" ? 1 : -1;
+  const ordered = [...sweep.runs].sort((a, b) => {
+    if (a.value === null || b.value === null) return a.value === null ? (b.value === null ? a.trial_number - b.trial_number : 1) : -1;
+    return sign * (a.value - b.value) || a.trial_number - b.trial_number;
+  });
+  const bestId = sweep.best_run ? sweep.best_run.id : null;
+  rows = new Map();
+  const body = el("tbody", {}, ordered.map((run) => {
+    const row = el("tr", { "data-run-id": run.id, class: run.id === bestId ? "best-row" : "" },
+      el("td", { class: "num" }, String(run.trial_number)),
+      el("td", {}, el("a", { href: `/runs/${run.id}` }, run.name), el("span", { class: "muted" }, ` #${run.id}`)),
+      el("td", { title: run.failure_reason || "" }, statusBadge(run.status)),
+      keys.map((key) => el("td", { "data-key": key }, show(run.params[key]))),
+      el("td", { class: "num" }, run.value === null ? "–" : formatNumber(run.value, 4)),
+      el("td", { class: "num" }, String(run.epochs_done)));
+    rows.set(run.id, row);
+    return row;
+  }));
+  const head = el("thead", {}, el("tr", {},
+    el("th", { class: "num" }, "Trial"), el("th", {}, "Run"), el("th", {}, "Status"),
+    keys.map((key) => el("th", {}, key)), el("th", { class: "num" }, sweep.metric), el("th", { class: "num" }, "Epochs")));
+  $("trials-table").replaceChildren(head, body);
+  filterTable();
+}
+
+function filterTable() {
+  let shown = 0;
+  for (const [id, row] of rows) {
+    const inside = !brushed || selected.has(id);
+    row.classList.toggle("filtered-out", !inside);
+    if (inside) shown++;
+  }
+  $("trials-count").textContent = brushed ? `${shown} of ${rows.size} inside the brushes` : `${rows.size}`;
+  $("trials-table").dataset.shown = String(shown);
+}
+
+// --- data ------------------------------------------------------------------------------------
+
+async function load() {
+  sweep = await api(`/api/v1/sweeps/${sweepId}`);
+  specs = axisSpecs(sweep.spec.parameters || {}, sweep.metric);
+  renderHead();
+  renderBest();
+  renderImportance();
+  renderScatterPicker();
+  renderTable();
+  parallel.draw(sweep.runs, specs, sweep.goal);
+  renderBestSoFar();
+  await renderTopCurves();
+}
+
+/** @param {string} action */
+async function control(action) {
+  try {
+    sweep = await api(`/api/v1/sweeps/${sweepId}/${action}`, { method: "POST" });
+    say(message, `Sweep ${action === "cancel" ? "cancelled" : action === "pause" ? "paused" : "resumed"}.`, "ok");
+    await load();
+  } catch (error) {
+    say(message, messageOf(error), "error");
+  }
+}
+
+async function setMaxRuns(event) {
+  event.preventDefault();
+  const value = Number($("max-runs-input", HTMLInputElement).value);
+  try {
+    await api(`/api/v1/sweeps/${sweepId}`, { method: "PATCH", json: { max_runs: value } });
+    say(message, `The sweep makes up to ${value} runs.`, "ok");
+    await load();
+  } catch (error) {
+    say(message, `max_runs: ${messageOf(error)}`, "error");
+  }
+}
+
+function nextFrame() {
+  return new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)));
+}
+
+async function start() {
+  $("sweep-pause").addEventListener("click", () => control("pause"));
+  $("sweep-resume").addEventListener("click", () => control("resume"));
+  $("sweep-cancel").addEventListener("click", async () => {
+    const yes = await confirmAction({ title: "Cancel this sweep?", danger: true, confirmLabel: "Cancel sweep", dismissLabel: "Keep it",
+      body: "It queues no more runs, and its queued and training runs are cancelled." });
+    if (yes) control("cancel");
+  });
+  $("max-runs-form").addEventListener("submit", setMaxRuns);
+  $("scatter-key").addEventListener("change", drawScatterNow);
+  $("clear-brushes").addEventListener("click", () => parallel.clearBrushes());
+  window.addEventListener("resize", debounce(() => { if (sweep) { parallel.render(); drawScatterNow(); } }, 200));
+  try {
+    await load();
+  } catch (error) {
+    say(message, `Cannot read sweep ${sweepId}: ${messageOf(error)}`, "error");
+  }
+  await nextFrame();
+  performance.mark("sweep-ready");
+  pageEl.dataset.ready = "true";
+  const poll = async () => {
+    if (sweep && isLive(sweep)) {
+      try { await load(); } catch (error) { say(message, messageOf(error), "error"); }
+    }
+    setTimeout(poll, REFRESH_MS);
+  };
+  setTimeout(poll, REFRESH_MS);
+}
+
+start();
