@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 
-import { expandRange, gridSize, parameterSpec, parseValues, settingAround } from "../../web/static/js/pure/sweep_spec.js";
+import { expandRange, gridSize, parameterSpec, parseValues, settingAround, sweepItemType } from "../../web/static/js/pure/sweep_spec.js";
 import { bestSoFarColumns, importanceBars, isLive, progress, topRuns } from "../../web/static/js/pure/sweep_results.js";
 
 test("values: a comma list of the field's type, each once", () => {
@@ -61,4 +61,12 @@ test("best so far, top runs, importance bars and liveness", () => {
   const counts = { done: 1, running: 0, queued: 0, pruned: 0, failed: 0 };
   assert.equal(isLive({ status: "finished", counts }), false);
   assert.equal(isLive({ status: "cancelled", counts: { ...counts, running: 1 } }), true);
+});
+
+test("numbers, texts, choices and booleans are swept from the form; lists are not", () => {
+  assert.equal(sweepItemType({ type: "number" }), "number");
+  assert.equal(sweepItemType({ anyOf: [{ type: "integer" }, { type: "null" }] }), "integer");
+  assert.equal(sweepItemType({ enum: ["adam", "sgd"] }), "string");
+  assert.equal(sweepItemType({ type: "boolean" }), "boolean");
+  assert.equal(sweepItemType({ type: "array", items: { type: "integer" } }), null);
 });

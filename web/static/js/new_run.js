@@ -1,9 +1,11 @@
 // New-run page: run settings, a dataset picker over the registered datasets (with their stored
 // inspection summaries) and the config form generated from TrainConfig's schema. `?clone=<id>`
 // pre-fills everything from that run, `?fine_tune=<id>` too with `init_from: run:<id>` (its best
-// weights), `?dataset=<name>` picks a dataset. Submitting POSTs
-// /api/v1/runs: problems come back as {field, message} and are shown next to their fields; a
-// created run opens its page.
+// weights), `?dataset=<name>` picks a dataset, `?sweep=1` opens it in sweep mode (with
+// `?clone=<id>`: a sweep around that run's learning rate). Submitting POSTs /api/v1/runs, or in
+// sweep mode /api/v1/sweeps (the swept fields as `parameters`, the rest as the base `config`):
+// problems come back as {field, message} and are shown next to their fields; a created run or
+// sweep opens its page.
 
 import * as configForms from "./config_form.js";
 import { byId, el, say } from "./dom.js";
@@ -11,6 +13,8 @@ import * as forms from "./forms.js";
 import { api } from "./http.js";
 import { datasetFacts } from "./pure/dataset_facts.js";
 import { apiProblems } from "./pure/form_values.js";
+import { settingAround } from "./pure/sweep_spec.js";
+import { METHODS, attachSwitches, countText, readParameters } from "./sweep_fields.js";
 import { classList, reportBadge, swatch } from "./widgets.js";
 
 const $ = byId;
@@ -27,6 +31,11 @@ const runFields = new Map();
 let configForm = null;
 /** @type {Array<{dataset: any, report: any}>} the registered datasets with their inspection reports */
 let datasets = [];
+/** @type {Map<string, import("./sweep_fields.js").SweepSwitch>} */
+let switches = new Map();
+/** @type {Map<string, forms.Field>} the sweep's own settings, built when sweep mode is first on */
+const sweepFields = new Map();
+const sweepMode = $("sweep-mode", HTMLInputElement);
 const errors = new forms.ErrorDisplay($("form-errors"), resolveField);
 
 // --- run settings ----------------------------------------------------------------------------
@@ -158,18 +167,83 @@ function showDatasetHints(entry) {
 // --- errors ----------------------------------------------------------------------------------
 
 function resolveField(field) {
-  const head = field.replace(/^body\./, "").replace(/^config\./, "").split(".")[0];
-  return runFields.get(head) || (configForm && configForm.fields.get(head)) || null;
+  const path = field.replace(/^body\./, "");
+  const swept = path.match(/^parameters\.([^.]+)/);
+  if (swept && configForm && configForm.fields.has(swept[1])) {
+    const controller = configForm.fields.get(swept[1]);
+    const sweep = switches.get(swept[1]);
+    return sweep ? { ...controller, focusTarget: sweep.focusTarget } : controller;
+  }
+  if (path.startsWith("metric.")) return sweepFields.get(path === "metric.goal" ? "goal" : "metric") || null;
+  const head = path.replace(/^config\./, "").split(".")[0];
+  return runFields.get(head) || sweepFields.get(head) || (configForm && configForm.fields.get(head)) || null;
 }
 
 // A problem of the whole config ("class_names has 3 entries but ...") goes to the field it
 // starts with.
 function placeProblems(items) {
   return items.map((item) => {
-    if (item.field !== "config" && item.field !== "body") return item;
+    if (item.field !== "config" && item.field !== "body" && item.field !== "parameters") return item;
     const first = (item.message.match(/^[a-z_]+/) || [""])[0];
     return configForm && configForm.fields.has(first) ? { field: first, message: item.message } : item;
   });
+}
+
+// --- sweep mode ------------------------------------------------------------------------------
+
+function buildSweepFields() {
+  if (sweepFields.size) return;
+  const monitor = configForm.fields.get("monitor");
+  const reading = monitor ? monitor.get() : { value: "val/iou" };
+  const controllers = [
+    forms.selectField({ name: "method", id: "sweep-method", label: "Method", options: [...METHODS],
+      help: "grid: every combination once; random: draws from the ranges; bayes: Optuna's TPE, drawing near the best so far" }),
+    forms.textField({ name: "metric", id: "sweep-metric", label: "Metric", help: "The key each run is scored by (its best value)",
+      attributes: { list: "cfg-monitor-options" } }),
+    forms.selectField({ name: "goal", id: "sweep-goal", label: "Goal", options: ["maximize", "minimize"] }),
+    forms.numberField({ name: "max_runs", id: "sweep-max-runs", label: "Max runs", integer: true, min: 1, max: 10000, nullable: true,
+      placeholder: "grid: its size; else 20", help: "How many runs the sweep makes at most; raise it later on the sweep's page" }),
+    forms.numberField({ name: "parallel", id: "sweep-parallel", label: "Parallel", integer: true, min: 1, max: 256,
+      help: "At most this many runs queued or training at once" }),
+  ];
+  for (const controller of controllers) {
+    sweepFields.set(controller.name, controller);
+    $("sweep-fields").append(controller.element);
+    controller.control.addEventListener("input", updateCount);
+    controller.control.addEventListener("change", updateCount);
+  }
+  const metric = "value" in reading && reading.value ? String(reading.value) : "val/iou";
+  setSweepValues({ method: "grid", metric, goal: metric.endsWith("loss") ? "minimize" : "maximize", max_runs: null, parallel: 2 });
+  sweepFields.get("metric").control.addEventListener("change", () => {
+    const value = /** @type {HTMLInputElement} */ (sweepFields.get("metric").control).value;
+    sweepFields.get("goal").set(value.endsWith("loss") ? "minimize" : "maximize");
+  });
+}
+
+function setSweepValues(values) {
+  for (const [name, value] of Object.entries(values)) sweepFields.get(name).set(value);
+}
+
+function updateCount() {
+  if (!sweepMode.checked) return;
+  const method = sweepFields.get("method").get();
+  const { text, count } = countText(switches, "value" in method ? method.value : "grid");
+  const line = $("grid-count");
+  line.textContent = text;
+  line.dataset.count = count === null ? "" : String(count);
+}
+
+function showSweepMode() {
+  const on = sweepMode.checked;
+  if (on) buildSweepFields();
+  $("sweep-settings").hidden = !on;
+  form.classList.toggle("sweep-mode", on);
+  for (const sweep of switches.values()) {
+    /** @type {HTMLElement} */ (sweep.toggle.closest(".sweep-switch")).hidden = !on;
+    if (!on && sweep.toggle.checked) sweep.set(null);
+  }
+  submitButton.textContent = on ? "Start sweep" : "Queue run";
+  updateCount();
 }
 
 // --- clone and prefill -----------------------------------------------------------------------
@@ -205,11 +279,25 @@ async function prefill() {
       : ["Cloned from ", source, ": change what you want to try and queue it."]));
     note.hidden = false;
     if (unknown.length) say(status, `Left out config keys this version does not know: ${unknown.join(", ")}`, "error");
+    if (params.get("sweep")) sweepAround(run);
   } else if (datasetName) {
     configForm.fields.get("dataset").set(datasetName);
   } else if (datasets.length === 1) {
     configForm.fields.get("dataset").set(datasets[0].dataset.name);
   }
+}
+
+// A sweep around a run: its config as the base, its learning rate searched around its value.
+function sweepAround(run) {
+  sweepMode.checked = true;
+  showSweepMode();
+  setRunValues({ name: `${run.name} (sweep)` });
+  setSweepValues({ method: "bayes", max_runs: 10 });
+  const around = switches.get("learning_rate");
+  if (around) around.set(settingAround(run.config.learning_rate));
+  $("clone-note").replaceChildren("Sweeping around ", el("a", { href: `/runs/${run.id}` }, `run #${run.id} ${run.name}`),
+    ": its config is the base; switch “sweep” on for the fields to search.");
+  updateCount();
 }
 
 // --- submit ----------------------------------------------------------------------------------
@@ -227,11 +315,59 @@ function collect() {
   return { body, problems: [...problems, ...configProblems] };
 }
 
+// The sweep spec: the run fields a sweep takes, the swept fields as parameters (left out of the
+// base config) and the sweep's settings.
+function collectSweep() {
+  const { body, problems: read } = collect();
+  const { parameters, problems: sweepProblems } = readParameters(switches);
+  const config = { ...body.config };
+  for (const name of Object.keys(parameters)) delete config[name];
+  // A swept field's own control is hidden: what it holds does not matter.
+  const problems = read.filter((problem) => !(switches.has(problem.field) && switches.get(problem.field).on()));
+  /** @type {Record<string, any>} */
+  const spec = { config, parameters, tags: body.tags, priority: body.priority };
+  if (body.name) spec.name = body.name;
+  if (body.queue) spec.queue = body.queue;
+  for (const [name, controller] of sweepFields) {
+    const reading = controller.get();
+    if ("problem" in reading) problems.push({ field: name, message: reading.problem });
+    else if (reading.value !== null) spec[name] = reading.value;
+  }
+  spec.metric = { name: spec.metric, goal: spec.goal };
+  delete spec.goal;
+  if (!Object.keys(parameters).length && !sweepProblems.length) {
+    problems.push({ field: null, message: "switch “sweep” on next to at least one field, and give its values or range" });
+  }
+  return { spec, problems: [...problems, ...sweepProblems] };
+}
+
+async function submitSweep() {
+  const { spec, problems } = collectSweep();
+  if (problems.length) {
+    errors.show(problems);
+    return;
+  }
+  submitButton.disabled = true;
+  submitButton.textContent = "Starting…";
+  try {
+    const sweep = await api("/api/v1/sweeps", { method: "POST", json: spec });
+    location.assign(`/sweeps/${sweep.id}`);
+  } catch (error) {
+    errors.show(placeProblems(apiProblems(error, "dataset")), "The sweep was not started");
+    submitButton.disabled = false;
+    submitButton.textContent = "Start sweep";
+  }
+}
+
 async function submit(event) {
   event.preventDefault();
   if (!configForm) return;
   errors.clear();
   say(status, "");
+  if (sweepMode.checked) {
+    await submitSweep();
+    return;
+  }
   const { body, problems } = collect();
   if (problems.length) {
     errors.show(problems);
@@ -274,6 +410,10 @@ async function start() {
   container.replaceChildren();
   configForm = configForms.build(schema, container, { dataset: datasetPicker });
   showDatasetHints(null);
+  switches = attachSwitches(configForm, schema.properties, updateCount);
+  sweepMode.addEventListener("change", showSweepMode);
+  sweepMode.checked = new URLSearchParams(location.search).has("sweep");
+  showSweepMode();
   await prefill();
   form.addEventListener("submit", submit);
   form.dataset.ready = "true";

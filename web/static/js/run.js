@@ -164,6 +164,7 @@ function renderActions() {
   }
   // A run trained elsewhere can be queued here when it recorded its config.
   $("clone-run").hidden = run.external && !run.config;
+  $("sweep-around-run").hidden = !run.config;
   $("fine-tune-run").hidden = run.external || !checkpoints.some((item) => item.kind === "best");
   for (const kind of ["best", "last"]) {
     const link = $(`download-${kind}`, HTMLAnchorElement);

@@ -2,6 +2,7 @@
 // range with min, max, log and optional steps) as a W&B-style `parameters` entry, and how many
 // runs a grid over those entries makes.
 
+import { variant } from "./config_schema.js";
 import { parseList, parseNumber } from "./form_values.js";
 
 /** The methods a sweep searches with. */
@@ -120,4 +121,17 @@ export function settingAround(value) {
     return { mode: "range", min: String(Number((value / 10).toPrecision(6))), max: String(Number((value * 10).toPrecision(6))), log: true, steps: "" };
   }
   return { mode: "values", text: value === null || value === undefined ? "" : String(value) };
+}
+
+/**
+ * The type of the values a config property is swept over, or null when the form does not sweep
+ * it (lists, mappings, mixed types: a spec file can).
+ * @param {import("./config_schema.js").SchemaProperty} prop
+ * @returns {ItemType | null}
+ */
+export function sweepItemType(prop) {
+  const { base } = variant(prop);
+  if (base.enum) return "string";
+  if (base.type === "integer" || base.type === "number" || base.type === "boolean" || base.type === "string") return base.type;
+  return null;
 }
