@@ -11,10 +11,9 @@ from sqlalchemy.orm import Session
 
 from server.bounds import INT32_MAX, ascii_id, ascii_int
 from server.errors import InvalidInput, NotFound
-from server.metric.points import Series
+from server.metric.packed_series import read_packed
 from server.metric.repository import epoch_values, last_epoch, summaries
-from server.metric.service import read_metrics
-from server.metric.thinned import read_thinned
+from server.metric.service import read_metrics, series_out
 from server.models import Run
 
 MAX_RUNS = 50
@@ -85,10 +84,10 @@ def read_many(
     session: Session, run_ids: Sequence[int], *, keys: Sequence[str] | None, max_points: int | None
 ) -> list[dict[str, Any]]:
     """`[{"run_id", "series"}]` in the order of `run_ids`; each `series` is what
-    `server.metric.service.read_metrics` returns for that run. On PostgreSQL the series longer
-    than `max_points` are downsampled by the database (`server.metric.thinned`)."""
+    `server.metric.service.read_metrics` returns for that run. On PostgreSQL every series is
+    read in one query (`server.metric.packed_series`)."""
     _runs(session, run_ids)
-    if max_points is None or session.get_bind().dialect.name != "postgresql":
+    if session.get_bind().dialect.name != "postgresql":
         return [
             {
                 "run_id": run_id,
@@ -99,40 +98,21 @@ def read_many(
             for run_id in run_ids
         ]
     known = summaries(session, run_ids)
-    wanted = {
-        run_id: sorted(known[run_id] if keys is None else set(keys) & set(known[run_id]))
+    every_key = sorted(
+        {key for run_id in run_ids for key in known[run_id]} if keys is None else set(keys)
+    )
+    packed = read_packed(session, run_ids, every_key) if every_key else {}
+    return [
+        {
+            "run_id": run_id,
+            "series": {
+                key: series_out(packed[run_id, key], max_points)
+                for key in every_key
+                if (run_id, key) in packed
+            },
+        }
         for run_id in run_ids
-    }
-    every_key = sorted({key for run_keys in wanted.values() for key in run_keys})
-    thinned = read_thinned(session, run_ids, every_key, max_points) if every_key else {}
-    items: list[dict[str, Any]] = []
-    for run_id in run_ids:
-        short = [key for key in wanted[run_id] if (run_id, key) not in thinned]
-        series = (
-            read_metrics(session, run_id, keys=short, after_step=None, max_points=max_points)
-            if short
-            else {}
-        )
-        for key in wanted[run_id]:
-            if (run_id, key) in thinned:
-                points, count = thinned[run_id, key]
-                series[key] = _thinned_out(points, count)
-        items.append({"run_id": run_id, "series": dict(sorted(series.items()))})
-    return items
-
-
-def _thinned_out(points: Series, count: int) -> dict[str, Any]:
-    """A downsampled series as `read_metrics` gives one (min, max and last of the whole series
-    are among the points kept)."""
-    return {
-        "step": points.steps,
-        "value": points.values,
-        "min": float(points.values.min()),
-        "max": float(points.values.max()),
-        "last": {"step": int(points.steps[-1]), "value": float(points.values[-1])},
-        "count": count,
-        "downsampled": True,
-    }
+    ]
 
 
 def values_at(

@@ -1,6 +1,7 @@
-"""Several runs' long series downsampled by PostgreSQL (GET /api/v1/metrics/series with
-max_points) keep exactly the points the Python downsampling keeps: per bucket the earliest
-minimum, the latest maximum and the last point, plus the first point; short series come whole."""
+"""Several runs' series read in one query on PostgreSQL (GET /api/v1/metrics/series): in step
+order whatever order the database packs them in, downsampled to max_points exactly as one
+run's series are (per bucket the earliest minimum, the latest maximum and the last point, plus
+the first point); short series come whole, keys a run lacks are left out."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ def _series(client: ApiClient, ids: list[int], max_points: int) -> list[dict[str
     return items
 
 
-def test_the_database_keeps_the_points_the_python_downsampling_keeps(client: ApiClient) -> None:
+def test_series_of_several_runs_keep_the_points_of_the_downsampling(client: ApiClient) -> None:
     rng = random.Random(3)
     curves: dict[int, dict[str, tuple[list[int], list[float]]]] = {}
     for index in range(3):
