@@ -20,6 +20,7 @@ from server.deps import SessionDep
 from server.http_errors import http_error
 from server.models import Run, Sweep
 from server.settings import Settings
+from server.sweep import service as sweeps
 from server.unit_of_work import UnitOfWorkRoute
 
 WEB_DIR = Path(__file__).resolve().parents[1] / "web"
@@ -122,9 +123,12 @@ def sweeps_page(request: Request) -> HTMLResponse:
 
 @router.get("/sweeps/{sweep_id:int}", response_class=HTMLResponse)
 def sweep_page(request: Request, sweep_id: int, session: SessionDep) -> HTMLResponse:
-    if sweep_id > INT32_MAX or session.get(Sweep, sweep_id) is None:
+    sweep = session.get(Sweep, sweep_id) if sweep_id <= INT32_MAX else None
+    if sweep is None:
         raise HTTPException(404, f"sweep {sweep_id} does not exist")
-    return _page(request, "sweep.html", f"Sweep {sweep_id}", sweep_id=sweep_id)
+    # The page draws at once from the sweep as GET /api/v1/sweeps/{id} gives it, then polls.
+    data = sweeps.sweep_out(session, sweep).model_dump(mode="json")
+    return _page(request, "sweep.html", sweep.name, sweep_id=sweep_id, sweep=data)
 
 
 @router.get("/datasets", response_class=HTMLResponse)

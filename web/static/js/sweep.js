@@ -1,9 +1,10 @@
 // A sweep's page (/sweeps/{id}): progress, the best run so far with its config, parameter
 // importance, a parallel-coordinates plot whose brushes filter the runs table (and the scatter),
 // the metric against a chosen key, the best-so-far curve, the top runs' curves overlaid, and
-// pause / resume / cancel / max_runs controls. While the sweep may change, its GET is read again
-// every few seconds (sweeps publish no events of their own). The page marks itself ready
-// (`data-ready`, performance mark "sweep-ready") once its first data is drawn.
+// pause / resume / cancel / max_runs controls. The server puts the sweep in the page; while it
+// may change, its GET is read again every few seconds (sweeps publish no events of their own).
+// The page marks itself ready (`data-ready`, performance mark "sweep-ready") once its first data
+// is drawn.
 
 import * as charts from "./charts.js";
 import { byId, el, say } from "./dom.js";
@@ -20,6 +21,7 @@ import { confirmAction, debounce, statusBadge } from "./widgets.js";
 const $ = byId;
 const REFRESH_MS = 3000;
 const TOP_RUNS = 5;
+const TABLE_ROWS = 100;
 const TOP_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd"];
 const pageEl = $("sweep-page");
 const sweepId = Number(pageEl.dataset.sweepId);
@@ -32,8 +34,9 @@ let specs = [];
 /** @type {Set<number>} runs inside the brushes */
 let selected = new Set();
 let brushed = false;
-/** @type {Map<number, HTMLTableRowElement>} */
-let rows = new Map();
+/** @type {any[]} the runs, best score first */
+let ordered = [];
+let showAllRows = false;
 let topKey = "";
 /** @type {charts.Chart | null} */
 let bestChart = null;
@@ -158,56 +161,69 @@ async function renderTopCurves() {
 // --- runs table ------------------------------------------------------------------------------
 
 function renderTable() {
-  const keys = specs.filter((spec) => !spec.metric).map((spec) => spec.key);
   const sign = sweep.goal === "minimize" ? 1 : -1;
-  const ordered = [...sweep.runs].sort((a, b) => {
+  ordered = [...sweep.runs].sort((a, b) => {
     if (a.value === null || b.value === null) return a.value === null ? (b.value === null ? a.trial_number - b.trial_number : 1) : -1;
     return sign * (a.value - b.value) || a.trial_number - b.trial_number;
   });
-  const bestId = sweep.best_run ? sweep.best_run.id : null;
-  rows = new Map();
-  const body = el("tbody", {}, ordered.map((run) => {
-    const row = el("tr", { "data-run-id": run.id, class: run.id === bestId ? "best-row" : "" },
-      el("td", { class: "num" }, String(run.trial_number)),
-      el("td", {}, el("a", { href: `/runs/${run.id}` }, run.name), el("span", { class: "muted" }, ` #${run.id}`)),
-      el("td", { title: run.failure_reason || "" }, statusBadge(run.status)),
-      keys.map((key) => el("td", { "data-key": key }, show(run.params[key]))),
-      el("td", { class: "num" }, run.value === null ? "–" : formatNumber(run.value, 4)),
-      el("td", { class: "num" }, String(run.epochs_done)));
-    rows.set(run.id, row);
-    return row;
-  }));
+  const keys = specs.filter((spec) => !spec.metric).map((spec) => spec.key);
   const head = el("thead", {}, el("tr", {},
     el("th", { class: "num" }, "Trial"), el("th", {}, "Run"), el("th", {}, "Status"),
     keys.map((key) => el("th", {}, key)), el("th", { class: "num" }, sweep.metric), el("th", { class: "num" }, "Epochs")));
-  $("trials-table").replaceChildren(head, body);
+  $("trials-table").replaceChildren(head, el("tbody"));
   filterTable();
 }
 
+/** @param {any} run */
+function tableRow(run) {
+  const keys = specs.filter((spec) => !spec.metric).map((spec) => spec.key);
+  const bestId = sweep.best_run ? sweep.best_run.id : null;
+  return el("tr", { "data-run-id": run.id, class: run.id === bestId ? "best-row" : "" },
+    el("td", { class: "num" }, String(run.trial_number)),
+    el("td", {}, el("a", { href: `/runs/${run.id}` }, run.name), el("span", { class: "muted" }, ` #${run.id}`)),
+    el("td", { title: run.failure_reason || "" }, statusBadge(run.status)),
+    keys.map((key) => el("td", { "data-key": key }, show(run.params[key]))),
+    el("td", { class: "num" }, run.value === null ? "–" : formatNumber(run.value, 4)),
+    el("td", { class: "num" }, String(run.epochs_done)));
+}
+
+/** The runs inside the brushes, best first; the first TABLE_ROWS of them unless all are asked for. */
 function filterTable() {
-  let shown = 0;
-  for (const [id, row] of rows) {
-    const inside = !brushed || selected.has(id);
-    row.classList.toggle("filtered-out", !inside);
-    if (inside) shown++;
-  }
-  $("trials-count").textContent = brushed ? `${shown} of ${rows.size} inside the brushes` : `${rows.size}`;
-  $("trials-table").dataset.shown = String(shown);
+  const inside = brushed ? ordered.filter((run) => selected.has(run.id)) : ordered;
+  const shown = showAllRows ? inside : inside.slice(0, TABLE_ROWS);
+  const body = $("trials-table").querySelector("tbody");
+  if (body) body.replaceChildren(...shown.map(tableRow));
+  const of = brushed ? `${inside.length} of ${ordered.length} inside the brushes` : `${ordered.length}`;
+  $("trials-count").textContent = of;
+  $("trials-table").dataset.shown = String(inside.length);
+  const more = $("trials-more", HTMLButtonElement);
+  more.hidden = shown.length === inside.length;
+  more.textContent = `Show all ${inside.length} (the best ${TABLE_ROWS} are shown)`;
 }
 
 // --- data ------------------------------------------------------------------------------------
 
-async function load() {
-  sweep = await api(`/api/v1/sweeps/${sweepId}`);
+/**
+ * Draw the sweep: as the server put it in the page the first time, then as the API gives it.
+ * @param {boolean} [fromPage]
+ */
+async function load(fromPage = false) {
+  const inPage = document.getElementById("sweep-data");
+  sweep = fromPage && inPage ? JSON.parse(inPage.textContent) : await api(`/api/v1/sweeps/${sweepId}`);
+  performance.mark("sweep-data");
   specs = axisSpecs(sweep.spec.parameters || {}, sweep.metric);
+  // The top runs' curves are read while the rest is drawn.
+  const curves = renderTopCurves();
   renderHead();
   renderBest();
   renderImportance();
   renderScatterPicker();
-  renderTable();
   parallel.draw(sweep.runs, specs, sweep.goal);
   renderBestSoFar();
-  await renderTopCurves();
+  renderTable();
+  performance.mark("sweep-drawn");
+  await curves;
+  performance.mark("sweep-curves");
 }
 
 /** @param {string} action */
@@ -233,8 +249,9 @@ async function setMaxRuns(event) {
   }
 }
 
-function nextFrame() {
-  return new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)));
+/** Resolves just after the next frame is painted. */
+function painted() {
+  return new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));
 }
 
 async function start() {
@@ -248,13 +265,14 @@ async function start() {
   $("max-runs-form").addEventListener("submit", setMaxRuns);
   $("scatter-key").addEventListener("change", drawScatterNow);
   $("clear-brushes").addEventListener("click", () => parallel.clearBrushes());
+  $("trials-more").addEventListener("click", () => { showAllRows = true; filterTable(); });
   window.addEventListener("resize", debounce(() => { if (sweep) { parallel.render(); drawScatterNow(); } }, 200));
   try {
-    await load();
+    await load(true);
   } catch (error) {
     say(message, `Cannot read sweep ${sweepId}: ${messageOf(error)}`, "error");
   }
-  await nextFrame();
+  await painted();
   performance.mark("sweep-ready");
   pageEl.dataset.ready = "true";
   const poll = async () => {
