@@ -5,7 +5,7 @@
 import { splitColumns } from "./run_columns.js";
 
 /** Statuses the status filter offers, in the order the form shows them. */
-export const STATUSES = Object.freeze(["queued", "running", "cancelling", "succeeded", "failed", "cancelled"]);
+export const STATUSES = Object.freeze(["queued", "running", "cancelling", "succeeded", "failed", "cancelled", "pruned"]);
 export const DEFAULT_SORT = "-created_at";
 
 /**
