@@ -14,7 +14,8 @@ What it does, so that the figures mean something:
   the top runs' curves' GET, and every part drawn (progress, best run, importance, the
   parallel-coordinates plot of 1,000 lines, the scatter, the best-so-far and top-runs charts,
   the runs table's best 100 rows), then two animation frames so the charts have painted.
-- Also printed: the page's own marks on the way (HTML in, data parsed, drawn, curves in).
+- Also printed: the page's own marks on the way (HTML in, data parsed, drawn, curves in); the
+  last load is saved as .screenshots/sweep-page-1000-trials.png.
 
 The target of issue 12: a sweep of 1,000 finished trials, its page ready in at most 300 ms.
 """
@@ -32,6 +33,7 @@ from bench.harness import ms, percentile, print_table, scratch_database, segtrac
 from bench.sweep_page import EPOCHS, fill
 
 CHROMIUM = "/usr/bin/chromium"
+SCREENSHOT = Path(__file__).parents[1] / ".screenshots" / "sweep-page-1000-trials.png"
 TRIES = 10
 WARM_UP = 3
 STAGES = {
@@ -51,7 +53,7 @@ READY_JS = """() => {
             html: performance.getEntriesByType("navigation")[0].responseEnd,
             fetched: mark("sweep-data"), drawn: mark("sweep-drawn"), curves: mark("sweep-curves"),
             ready: mark("sweep-ready"),
-            lines: document.querySelectorAll("#parallel path.line").length,
+            lines: document.querySelector("#parallel canvas").dataset.lines,
             rows: document.querySelectorAll("#trials-table tbody tr").length};
 }"""
 
@@ -77,6 +79,8 @@ def main() -> None:
                 if attempt >= WARM_UP:
                     for key in STAGES:
                         times[key].append((figures[key] or 0) / 1000)
+            SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SCREENSHOT), full_page=True)
             browser.close()
     print_table(
         f"/sweeps/{{id}} in Chromium, {args.trials:,} finished trials of {EPOCHS} epochs "

@@ -84,7 +84,9 @@ def test_sweep_page_fills_and_its_brushes_filter_the_table(page: Page, app_url: 
         "data-run-id", str(best["id"])
     )
     expect(page.locator("#importance .importance-bars li")).to_have_count(2)
-    expect(page.locator("#parallel path.line")).to_have_count(4)
+    lines = page.locator("#parallel canvas")
+    expect(lines).to_have_attribute("data-lines", "4")
+    expect(lines).to_have_attribute("data-selected", "4")
     expect(page.locator("#parallel [data-axis]")).to_have_count(3)
     expect(page.locator("#parallel [data-axis='learning_rate'] .axis-title")).to_have_text(
         "learning_rate"
@@ -101,9 +103,10 @@ def test_sweep_page_fills_and_its_brushes_filter_the_table(page: Page, app_url: 
     expect(visible).to_have_count(2)
     assert {int(v) for v in visible.evaluate_all("rows => rows.map(r => r.dataset.runId)")} == dice
     expect(page.locator("#trials-count")).to_have_text("2 of 4 inside the brushes")
-    expect(page.locator("#parallel path.line:not(.out)")).to_have_count(2)
+    expect(lines).to_have_attribute("data-selected", "2")
     brush(page, "learning_rate", 0.01, 0.2)
     expect(visible).to_have_count(1)
+    expect(lines).to_have_attribute("data-selected", "1")
     shown = visible.first.locator('[data-key="learning_rate"]')
     expect(shown).to_have_text("0.01")
     expect(visible.first.locator('[data-key="loss"]')).to_have_text("dice")

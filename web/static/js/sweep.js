@@ -10,7 +10,7 @@ import * as charts from "./charts.js";
 import { byId, el, say } from "./dom.js";
 import { api, messageOf } from "./http.js";
 import { show } from "./pure/config_text.js";
-import { formatNumber } from "./pure/format.js";
+import { formatNumber, formatValue } from "./pure/format.js";
 import { axisSpecs } from "./pure/parallel_coords.js";
 import { bestSoFarColumns, importanceBars, isLive, topRuns } from "./pure/sweep_results.js";
 import { ParallelPlot } from "./sweep_parallel.js";
@@ -174,6 +174,15 @@ function renderTable() {
   filterTable();
 }
 
+/**
+ * A swept value as the table shows it: fractions to four significant digits (the full value is
+ * the cell's tooltip), anything else as the config has it.
+ * @param {unknown} value
+ */
+function shortValue(value) {
+  return typeof value === "number" && !Number.isInteger(value) ? formatValue(value) : show(value);
+}
+
 /** @param {any} run */
 function tableRow(run) {
   const keys = specs.filter((spec) => !spec.metric).map((spec) => spec.key);
@@ -182,7 +191,7 @@ function tableRow(run) {
     el("td", { class: "num" }, String(run.trial_number)),
     el("td", {}, el("a", { href: `/runs/${run.id}` }, run.name), el("span", { class: "muted" }, ` #${run.id}`)),
     el("td", { title: run.failure_reason || "" }, statusBadge(run.status)),
-    keys.map((key) => el("td", { "data-key": key }, show(run.params[key]))),
+    keys.map((key) => el("td", { "data-key": key, title: show(run.params[key]) }, shortValue(run.params[key]))),
     el("td", { class: "num" }, run.value === null ? "–" : formatNumber(run.value, 4)),
     el("td", { class: "num" }, String(run.epochs_done)));
 }

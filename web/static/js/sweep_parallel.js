@@ -1,7 +1,10 @@
-// The sweep page's parallel-coordinates plot (SVG): one vertical axis per swept key and one for
-// the metric, a line per run coloured by its score. Dragging along an axis brushes an interval of
-// it; the runs inside every brush stay coloured and are reported to `onSelect`; a click on an
-// axis clears its brush. Brushes are kept by axis key as fractions, so they survive new data.
+// The sweep page's parallel-coordinates plot: one vertical axis per swept key and one for the
+// metric (SVG, over a canvas), a line per run coloured by its score (drawn on the canvas: a
+// thousand SVG paths cost more to paint than the rest of the page). Dragging along an axis
+// brushes an interval of it; the runs inside every brush stay coloured and are reported to
+// `onSelect`; a click on an axis clears its brush. Brushes are kept by axis key as fractions, so
+// they survive new data. The canvas says how many lines it drew (`data-lines`) and how many are
+// inside the brushes (`data-selected`).
 
 import { el } from "./dom.js";
 import { brushBetween, fractionAt, layout, selectedIds } from "./pure/parallel_coords.js";
@@ -42,8 +45,11 @@ export class ParallelPlot {
     this.goal = "maximize";
     /** @type {ReturnType<typeof layout> | null} */
     this.plotted = null;
-    /** @type {SVGPathElement[]} */
+    /** @type {Array<{id: number, points: Array<[number, number] | null>, color: string}>} */
     this.lines = [];
+    this.width = 0;
+    /** @type {HTMLCanvasElement | null} */
+    this.canvas = null;
     /** @type {Map<string, SVGRectElement>} */
     this.brushRects = new Map();
   }
@@ -77,23 +83,24 @@ export class ParallelPlot {
     const top = MARGIN.top;
     const height = HEIGHT - MARGIN.top - MARGIN.bottom;
     const y = (/** @type {number} */ fraction) => top + (1 - fraction) * height;
-    const root = svg("svg", { viewBox: `0 0 ${width} ${HEIGHT}`, height: HEIGHT, role: "img",
+    const root = svg("svg", { viewBox: `0 0 ${width} ${HEIGHT}`, width, height: HEIGHT, role: "img", class: "parallel-axes",
       "aria-label": `Parallel coordinates of ${this.runs.length} runs over ${plotted.axes.map((axis) => axis.key).join(", ")}` });
-    const lineGroup = svg("g", { class: "lines" });
     const metricIndex = plotted.axes.findIndex((axis) => axis.metric);
     this.lines = plotted.places.map((places, r) => {
-      let d = "";
-      places.forEach((place, i) => {
-        if (place === null) return;
-        d += `${d && places[i - 1] !== null ? "L" : "M"}${xs[i].toFixed(1)},${y(place).toFixed(1)}`;
-      });
       const score = metricIndex >= 0 ? places[metricIndex] : null;
-      const color = rampColor(score === null ? null : this.goal === "minimize" ? 1 - score : score);
-      const path = /** @type {SVGPathElement} */ (svg("path", { class: "line", d, stroke: color, "data-run-id": this.runs[r].id }));
-      lineGroup.append(path);
-      return path;
+      return {
+        id: this.runs[r].id,
+        points: places.map((place, i) => (place === null ? null : /** @type {[number, number]} */ ([xs[i], y(place)]))),
+        color: rampColor(score === null ? null : this.goal === "minimize" ? 1 - score : score),
+      };
     });
-    root.append(lineGroup);
+    this.width = width;
+    this.canvas = el("canvas", { class: "parallel-lines", "aria-hidden": "true" });
+    const ratio = window.devicePixelRatio || 1;
+    this.canvas.width = Math.round(width * ratio);
+    this.canvas.height = Math.round(HEIGHT * ratio);
+    this.canvas.style.width = `${width}px`;
+    this.canvas.style.height = `${HEIGHT}px`;
     this.brushRects = new Map();
     plotted.axes.forEach((axis, i) => {
       const group = svg("g", { class: "axis", "data-axis": axis.key, transform: `translate(${xs[i]},0)` });
@@ -113,7 +120,7 @@ export class ParallelPlot {
       this.listen(hit, axis.key, root, top, height, y);
       root.append(group);
     });
-    this.container.replaceChildren(root);
+    this.container.replaceChildren(el("div", { class: "parallel-stack", style: `height:${HEIGHT}px` }, this.canvas, root));
     if (!this.runs.length) this.container.append(el("p", { class: "muted" }, "No run yet."));
     this.select();
   }
@@ -169,17 +176,52 @@ export class ParallelPlot {
     });
   }
 
-  /** Grey the lines outside the brushes and tell the page which runs are in. */
+  /** Grey the lines outside the brushes, draw those inside over them, and tell the page. */
   select() {
     if (!this.plotted) return;
     const ids = selectedIds(this.runs, this.plotted, this.brushes);
     const brushed = [...this.brushes.keys()].some((key) => this.plotted.axes.some((axis) => axis.key === key));
-    for (const line of this.lines) {
-      const inside = ids.has(Number(line.dataset.runId));
-      line.classList.toggle("out", !inside);
-      // The selected lines are drawn last, over the greyed ones.
-      if (inside && brushed) line.parentNode.append(line);
-    }
+    this.paint(ids, brushed);
     this.onSelect(ids, brushed);
+  }
+
+  /**
+   * @param {Set<number>} ids the runs inside the brushes
+   * @param {boolean} brushed
+   */
+  paint(ids, brushed) {
+    const canvas = this.canvas;
+    if (!canvas) return;
+    const context = canvas.getContext("2d");
+    const ratio = canvas.width / Math.max(1, this.width);
+    context.setTransform(ratio, 0, 0, ratio, 0, 0);
+    context.clearRect(0, 0, this.width, HEIGHT);
+    context.lineWidth = 1;
+    /** @param {Array<[number, number] | null>} points */
+    const trace = (points) => {
+      context.beginPath();
+      let open = false;
+      for (const point of points) {
+        if (point === null) { open = false; continue; }
+        if (open) context.lineTo(point[0], point[1]); else context.moveTo(point[0], point[1]);
+        open = true;
+      }
+      context.stroke();
+    };
+    let drawn = 0;
+    let inside = 0;
+    if (brushed) {
+      context.strokeStyle = "rgba(203, 213, 225, 0.45)";
+      for (const line of this.lines) if (!ids.has(line.id)) { trace(line.points); drawn++; }
+    }
+    for (const line of this.lines) {
+      if (brushed && !ids.has(line.id)) continue;
+      context.strokeStyle = line.color;
+      trace(line.points);
+      drawn++;
+      inside++;
+    }
+    canvas.dataset.lines = String(drawn);
+    canvas.dataset.selected = String(inside);
   }
 }
