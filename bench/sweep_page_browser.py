@@ -12,8 +12,9 @@ What it does, so that the figures mean something:
   `sweep-ready`, measured from the start of the navigation: the HTML with the sweep in it (what
   GET /api/v1/sweeps/{id} answers: every run, best run, best-so-far, importance), the scripts,
   the top runs' curves' GET, and every part drawn (progress, best run, importance, the
-  parallel-coordinates plot of 1,000 lines, the scatter, the best-so-far and top-runs charts,
-  the runs table's best 100 rows), then two animation frames so the charts have painted.
+  parallel-coordinates plot of 1,000 lines, the scatter, the best-so-far and top-runs charts),
+  painted (an animation frame, then a task). The runs table (its best 100 rows) is filled just
+  after that mark, and is not in the figure: "table filled" says when it was.
 - Also printed: the page's own marks on the way (HTML in, data parsed, drawn, curves in); the
   last load is saved as .screenshots/sweep-page-1000-trials.png.
 
@@ -44,6 +45,7 @@ STAGES = {
     "seriesIn": "top runs' curves GET answered",
     "curves": "top runs' curves drawn",
     "ready": "page ready (painted)",
+    "table": "runs table filled",
 }
 READY_JS = """() => {
     const mark = (name) => performance.getEntriesByName(name)[0].startTime;
@@ -52,7 +54,7 @@ READY_JS = """() => {
     return {seriesSent: series.startTime, seriesIn: series.responseEnd,
             html: performance.getEntriesByType("navigation")[0].responseEnd,
             fetched: mark("sweep-data"), drawn: mark("sweep-drawn"), curves: mark("sweep-curves"),
-            ready: mark("sweep-ready"),
+            ready: mark("sweep-ready"), table: mark("sweep-table"),
             lines: document.querySelector("#parallel canvas").dataset.lines,
             rows: document.querySelectorAll("#trials-table tbody tr").length};
 }"""

@@ -3,8 +3,8 @@
 // the metric against a chosen key, the best-so-far curve, the top runs' curves overlaid, and
 // pause / resume / cancel / max_runs controls. The server puts the sweep in the page; while it
 // may change, its GET is read again every few seconds (sweeps publish no events of their own).
-// The page marks itself ready (`data-ready`, performance mark "sweep-ready") once its first data
-// is drawn.
+// The page marks "sweep-ready" (performance mark) once its first data is drawn and painted, then
+// fills the runs table and sets `data-ready`.
 
 import * as charts from "./charts.js";
 import { byId, el, say } from "./dom.js";
@@ -229,7 +229,9 @@ async function load(fromPage = false) {
   renderScatterPicker();
   parallel.draw(sweep.runs, specs, sweep.goal);
   renderBestSoFar();
-  renderTable();
+  // The first time, the runs table is filled once the plots are on screen (it costs as much to
+  // lay out as they do); afterwards with them.
+  if (!fromPage) renderTable();
   performance.mark("sweep-drawn");
   await curves;
   performance.mark("sweep-curves");
@@ -283,6 +285,8 @@ async function start() {
   }
   await painted();
   performance.mark("sweep-ready");
+  if (sweep) renderTable();
+  performance.mark("sweep-table");
   pageEl.dataset.ready = "true";
   const poll = async () => {
     if (sweep && isLive(sweep)) {
