@@ -66,24 +66,34 @@ class Controller:
             return list(session.scalars(query))
 
 
-def controller(
+def learning_rate_spec(method: str = "random", **extra: Any) -> dict[str, Any]:
+    """A sweep over the learning rate alone, on a log range."""
+    return {
+        "config": valid_config(),
+        "method": method,
+        "parameters": {"learning_rate": {"min": 1e-4, "max": 1e-1}},
+        **extra,
+    }
+
+
+@pytest.fixture
+def drive(
     session_factory: sessionmaker[Session], settings: Settings, task_queue: RecordingTaskQueue
 ) -> Controller:
+    """Controller passes and worker stand-ins on the test's database."""
     return Controller(session_factory, settings, task_queue)
 
 
 def test_grid_sweep_runs_every_combination_to_the_end(
     client: ApiClient,
+    drive: Controller,
     shapes_dataset: Path,
-    session_factory: sessionmaker[Session],
-    settings: Settings,
     task_queue: RecordingTaskQueue,
 ) -> None:
     created = client.post("/api/v1/sweeps", json=grid_spec())
     assert created.status_code == 201, created.text
     sweep = created.json()
     assert (sweep["status"], sweep["max_runs"], sweep["runs"]) == ("running", 6, [])
-    drive = controller(session_factory, settings, task_queue)
     scores = {0.1: 0.2, 0.01: 0.7, 0.001: 0.5}
     while True:
         report = drive.step()
@@ -130,13 +140,10 @@ def test_grid_sweep_runs_every_combination_to_the_end(
 
 def test_a_failed_run_is_a_failure_not_a_score(
     client: ApiClient,
+    drive: Controller,
     shapes_dataset: Path,
-    session_factory: sessionmaker[Session],
-    settings: Settings,
-    task_queue: RecordingTaskQueue,
 ) -> None:
     sweep = client.post("/api/v1/sweeps", json=grid_spec(max_runs=2)).json()
-    drive = controller(session_factory, settings, task_queue)
     drive.step()
     first, second = drive.runs(sweep["id"])
     drive.train(first.id, [0.9], status="failed")
@@ -171,22 +178,13 @@ def test_refused_specs_name_what_is_wrong(client: ApiClient, shapes_dataset: Pat
 
 def test_pause_resume_cancel_and_max_runs(
     client: ApiClient,
+    drive: Controller,
     shapes_dataset: Path,
     session_factory: sessionmaker[Session],
-    settings: Settings,
-    task_queue: RecordingTaskQueue,
 ) -> None:
-    spec = {
-        "config": valid_config(),
-        "method": "random",
-        "parameters": {"learning_rate": {"min": 1e-4, "max": 1e-1}},
-        "max_runs": 3,
-        "parallel": 1,
-        "seed": 5,
-    }
+    spec = learning_rate_spec(max_runs=3, parallel=1, seed=5)
     sweep_id = client.post("/api/v1/sweeps", json=spec).json()["id"]
     url = f"/api/v1/sweeps/{sweep_id}"
-    drive = controller(session_factory, settings, task_queue)
     assert client.post(f"{url}/pause").json()["status"] == "paused"
     assert client.post(f"{url}/pause").status_code == 409
     assert drive.step().queued == []
@@ -225,9 +223,8 @@ def test_members_change_only_their_own_sweeps(
 
 def test_a_sampled_config_that_is_invalid_fails_its_trial_clearly(
     client: ApiClient,
+    drive: Controller,
     shapes_dataset: Path,
-    session_factory: sessionmaker[Session],
-    settings: Settings,
     task_queue: RecordingTaskQueue,
 ) -> None:
     spec = {
@@ -239,7 +236,7 @@ def test_a_sampled_config_that_is_invalid_fails_its_trial_clearly(
         "seed": 1,
     }
     sweep_id = client.post("/api/v1/sweeps", json=spec).json()["id"]
-    report = controller(session_factory, settings, task_queue).step()
+    report = drive.step()
     assert report.invalid and report.queued
     assert len(task_queue.sent) == len(report.queued)
     view = client.get(f"/api/v1/sweeps/{sweep_id}").json()
@@ -251,22 +248,18 @@ def test_a_sampled_config_that_is_invalid_fails_its_trial_clearly(
 
 def test_median_pruning_asks_a_bad_run_to_stop(
     client: ApiClient,
+    drive: Controller,
     shapes_dataset: Path,
     session_factory: sessionmaker[Session],
-    settings: Settings,
-    task_queue: RecordingTaskQueue,
 ) -> None:
-    spec = {
-        "config": valid_config(epochs=4),
-        "method": "random",
-        "parameters": {"learning_rate": {"min": 1e-4, "max": 1e-1}},
-        "early_terminate": {"type": "median", "min_iter": 1, "n_startup_trials": 2},
-        "max_runs": 4,
-        "parallel": 2,
-        "seed": 2,
-    }
+    spec = learning_rate_spec(
+        config=valid_config(epochs=4),
+        early_terminate={"type": "median", "min_iter": 1, "n_startup_trials": 2},
+        max_runs=4,
+        parallel=2,
+        seed=2,
+    )
     sweep_id = client.post("/api/v1/sweeps", json=spec).json()["id"]
-    drive = controller(session_factory, settings, task_queue)
     for run_id in drive.step().queued:
         drive.train(run_id, [0.5, 0.6, 0.7, 0.8])
     good, bad = drive.step().queued
@@ -288,12 +281,9 @@ def test_median_pruning_asks_a_bad_run_to_stop(
 
 def test_seeded_sweeps_draw_the_same_configs(
     client: ApiClient,
+    drive: Controller,
     shapes_dataset: Path,
-    session_factory: sessionmaker[Session],
-    settings: Settings,
-    task_queue: RecordingTaskQueue,
 ) -> None:
-    drive = controller(session_factory, settings, task_queue)
     drawn = []
     for method in ("random", "random", "bayes", "bayes"):
         spec = {
@@ -317,23 +307,20 @@ def test_seeded_sweeps_draw_the_same_configs(
 def test_hyperband_judges_training_runs_without_failing_a_step(
     *,
     client: ApiClient,
+    drive: Controller,
     shapes_dataset: Path,
     session_factory: sessionmaker[Session],
-    settings: Settings,
-    task_queue: RecordingTaskQueue,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    spec = {
-        "config": valid_config(epochs=9),
-        "method": "bayes",
-        "parameters": {"learning_rate": {"min": 1e-4, "max": 1e-1}},
-        "early_terminate": {"type": "hyperband", "min_iter": 1, "eta": 3},
-        "max_runs": 12,
-        "parallel": 6,
-        "seed": 4,
-    }
+    spec = learning_rate_spec(
+        "bayes",
+        config=valid_config(epochs=9),
+        early_terminate={"type": "hyperband", "min_iter": 1, "eta": 3},
+        max_runs=12,
+        parallel=6,
+        seed=4,
+    )
     client.post("/api/v1/sweeps", json=spec)
-    drive = controller(session_factory, settings, task_queue)
     first = drive.step().queued
     for rank, run_id in enumerate(first):
         drive.train(run_id, [0.1 * rank + 0.01 * epoch for epoch in range(9)])
@@ -349,14 +336,16 @@ def test_hyperband_judges_training_runs_without_failing_a_step(
 
 
 def test_a_lost_run_its_sweep_was_pruning_ends_pruned(
+    *,
     client: ApiClient,
+    drive: Controller,
     shapes_dataset: Path,
     session_factory: sessionmaker[Session],
     settings: Settings,
     task_queue: RecordingTaskQueue,
 ) -> None:
     client.post("/api/v1/sweeps", json=grid_spec(max_runs=1))
-    [run_id] = controller(session_factory, settings, task_queue).step().queued
+    [run_id] = drive.step().queued
     with session_scope(session_factory) as session:
         claim_run(session, run_id, worker="w", device="cpu")
         session.get_one(Run, run_id).prune_requested_at = utcnow()
@@ -369,21 +358,13 @@ def test_a_lost_run_its_sweep_was_pruning_ends_pruned(
 def test_a_sweep_whose_configs_are_all_refused_pauses_saying_why(
     *,
     client: ApiClient,
+    drive: Controller,
     shapes_dataset: Path,
-    session_factory: sessionmaker[Session],
-    settings: Settings,
-    task_queue: RecordingTaskQueue,
 ) -> None:
-    spec = {
-        "config": valid_config(),
-        "method": "random",
-        "parameters": {"learning_rate": {"min": 1e-4, "max": 1e-1}},
-        "max_runs": 100,
-        "parallel": 2,
-    }
+    spec = learning_rate_spec(max_runs=100, parallel=2)
     url = f"/api/v1/sweeps/{client.post('/api/v1/sweeps', json=spec).json()['id']}"
     shutil.rmtree(shapes_dataset)
-    report = controller(session_factory, settings, task_queue).step()
+    report = drive.step()
     assert len(report.invalid) == REFUSED_IN_A_ROW and not report.queued
     sweep = client.get(url).json()
     assert sweep["status"] == "paused" and sweep["counts"]["failed"] == REFUSED_IN_A_ROW
