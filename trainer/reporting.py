@@ -1,7 +1,7 @@
 """The Reporter protocol, the trainer's only way out, and the reporters that need no server.
 
 `fit` calls these hooks in order: `on_start` once, then per epoch `on_train_progress` (often),
-`on_epoch_end`, `on_preview`; `should_stop` is polled every few batches. Checkpoint files are
+`on_epoch_end`, `on_validation_detail`, `on_preview`; `should_stop` is polled every few batches. Checkpoint files are
 written in the background, so `on_checkpoint` for epoch N comes once its file is whole: at a
 check point of epoch N+1, or at the end of `fit`. Every hook runs on the training thread.
 """
@@ -21,6 +21,7 @@ import numpy.typing as npt
 from tqdm import tqdm
 
 from trainer.data.mask_encoding import MaskEncoding, MaskValueError
+from trainer.validation_detail import ValidationDetail
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +95,11 @@ class Reporter(Protocol):
 
     def on_preview(self, epoch: int, samples: Sequence[PreviewSample]) -> None: ...
 
+    def on_validation_detail(self, detail: ValidationDetail) -> None:
+        """The epoch's confusion matrix and every validation image's counts; after
+        `on_epoch_end` of that epoch, on rank 0."""
+        ...
+
     def on_checkpoint(
         self, kind: CheckpointKind, path: Path, epoch: int, metric: float | None
     ) -> None: ...
@@ -122,6 +128,9 @@ class NullReporter:
         return None
 
     def on_preview(self, epoch: int, samples: Sequence[PreviewSample]) -> None:
+        return None
+
+    def on_validation_detail(self, detail: ValidationDetail) -> None:
         return None
 
     def on_checkpoint(
@@ -161,6 +170,10 @@ class MultiReporter:
     def on_preview(self, epoch: int, samples: Sequence[PreviewSample]) -> None:
         for reporter in self.reporters:
             reporter.on_preview(epoch, samples)
+
+    def on_validation_detail(self, detail: ValidationDetail) -> None:
+        for reporter in self.reporters:
+            reporter.on_validation_detail(detail)
 
     def on_checkpoint(
         self, kind: CheckpointKind, path: Path, epoch: int, metric: float | None
