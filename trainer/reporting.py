@@ -1,9 +1,10 @@
 """The Reporter protocol, the trainer's only way out, and the reporters that need no server.
 
 `fit` calls these hooks in order: `on_start` once, then per epoch `on_train_progress` (often),
-`on_epoch_end`, `on_validation_detail`, `on_preview`; `should_stop` is polled every few batches. Checkpoint files are
-written in the background, so `on_checkpoint` for epoch N comes once its file is whole: at a
-check point of epoch N+1, or at the end of `fit`. Every hook runs on the training thread.
+`on_epoch_end`, `on_validation_detail`, `on_preview`; `should_stop` is polled every few
+batches. Checkpoint files are written in the background, so `on_checkpoint` for epoch N comes
+once its file is whole: at a check point of epoch N+1, or at the end of `fit`. Every hook
+runs on the training thread.
 """
 
 from __future__ import annotations
