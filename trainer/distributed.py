@@ -225,6 +225,56 @@ class World:
         dist.all_reduce(merged)
         return merged
 
+    def unshard_batches(self, rows: torch.Tensor, lengths: Sequence[int]) -> torch.Tensor:
+        """Every rank's rows of strided batches, back in the order of the whole.
+
+        Rank r scored batches r, r + world_size, ... (as ValidationBatches deals them), the
+        last one possibly shorter; each row belongs to one item (an image). Every row lands in
+        exactly one position of the result, the others' zeros added to it, so integer rows are
+        exact and no item is counted twice.
+
+        Args:
+            rows: (n_r, M) this rank's rows, its batches one after the other.
+            lengths: the number of rows of each of this rank's batches, in order.
+
+        Returns:
+            (sum of n_r, M) the rows of all ranks in single-process order.
+        """
+        if not self.is_distributed:
+            return rows
+        if sum(lengths) != rows.shape[0]:
+            raise ValueError(f"batches of {sum(lengths)} rows in all, but {rows.shape[0]} rows")
+        counts = torch.zeros(self.world_size, dtype=torch.long, device=self.device)
+        counts[self.rank] = len(lengths)
+        dist.all_reduce(counts)
+        num_batches = int(counts.sum())
+        expected = [
+            len(range(rank, num_batches, self.world_size)) for rank in range(self.world_size)
+        ]
+        if counts.tolist() != expected:
+            raise ValueError(
+                f"batch counts {counts.tolist()} are not a strided split of {num_batches} batches"
+            )
+        all_lengths = torch.zeros(num_batches, dtype=torch.long, device=self.device)
+        all_lengths[self.rank :: self.world_size] = torch.tensor(
+            list(lengths), dtype=torch.long, device=self.device
+        )
+        dist.all_reduce(all_lengths)
+        sizes = all_lengths.tolist()
+        starts = [0]
+        for size in sizes:
+            starts.append(starts[-1] + size)
+        positions = [
+            row
+            for batch in range(self.rank, num_batches, self.world_size)
+            for row in range(starts[batch], starts[batch + 1])
+        ]
+        merged = torch.zeros((starts[-1], *rows.shape[1:]), dtype=rows.dtype, device=self.device)
+        index = torch.tensor(positions, dtype=torch.long, device=self.device)
+        merged.index_copy_(0, index, rows.to(self.device))
+        dist.all_reduce(merged)
+        return merged
+
     def all_reduce_sum_(self, tensor: torch.Tensor) -> torch.Tensor:
         """Sum `tensor` over the ranks, in place; returns it."""
         if self.is_distributed:

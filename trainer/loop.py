@@ -2,7 +2,8 @@
 
 join the run's processes -> check the data -> build loaders, model, loss, optimizer -> (resume)
 -> per epoch: set the rate, train, refresh BatchNorm statistics early in a run, validate on the
-whole validation set, report metrics and previews, checkpoint (written in the background), stop
+whole validation set (every image scored), report metrics, the validation detail and previews,
+checkpoint (written in the background), stop
 early or on request.
 
 The same recipe runs as one process or as every rank of a run under torch's elastic launcher;
@@ -46,7 +47,8 @@ from trainer.optim import LrSchedule, build_optimizer, lr_scale
 from trainer.previews import PreviewSet
 from trainer.reporting import EpochProgress, NullReporter, Reporter, RunInfo
 from trainer.runtime import Precision, resolve_precision, seed_everything
-from trainer.scoring import score
+from trainer.scoring import ScoredSet, score_set
+from trainer.validation_detail import ValidationDetail
 from trainer.warm_start import WeightsSource, apply_warm_start, read_weights_source
 
 logger = logging.getLogger(__name__)
@@ -264,7 +266,7 @@ def _train_epochs(
         if world.broadcast_flag(reporter.should_stop()):
             return "stopped"
         try:
-            metrics = _run_epoch(run, epoch, progress)
+            validated = _run_epoch(run, epoch, progress)
             samples = (
                 previews.predict(run.evaluated, run.normalizer, flip_tta=cfg.tta)
                 if previews is not None
@@ -272,11 +274,21 @@ def _train_epochs(
             )
         except torch.cuda.OutOfMemoryError as error:
             raise TrainingError(_out_of_memory_advice(cfg)) from error
-        if metrics is None:
+        if validated is None:
             return "stopped"
+        metrics, scored = validated
         progress.epoch = epoch
         progress.last_metrics = metrics
         reporter.on_epoch_end(epoch, metrics)
+        if world.is_main and scored.images is not None:
+            reporter.on_validation_detail(
+                ValidationDetail(
+                    epoch=epoch,
+                    class_names=run.data.class_names,
+                    confusion=scored.confusion,
+                    images=scored.images,
+                )
+            )
         reporter.on_preview(epoch, samples)
         if world.broadcast_flag(_checkpoint(run, progress, out_dir)):
             return "early_stopped"
@@ -415,8 +427,11 @@ def _sync_batchnorm(cfg: TrainConfig, world: World) -> tuple[bool, tuple[str, ..
     return True, ()
 
 
-def _run_epoch(run: _Run, epoch: int, progress: _Progress) -> dict[str, float] | None:
-    """Train and validate one epoch; None when the reporter asked to stop mid-epoch."""
+def _run_epoch(
+    run: _Run, epoch: int, progress: _Progress
+) -> tuple[dict[str, float], ScoredSet] | None:
+    """Train and validate one epoch: its metrics and the validation's counts; None when the
+    reporter asked to stop mid-epoch."""
     started = time.perf_counter()
     lr = run.schedule.apply(epoch)
     run.data.train_sampler.set_epoch(epoch)
@@ -429,11 +444,12 @@ def _run_epoch(run: _Run, epoch: int, progress: _Progress) -> dict[str, float] |
     else:
         # Each rank's statistics saw its own batches; validation needs one model.
         run.world.average_buffers_(run.model)
-    metrics = {"lr": lr, "train/loss": trained.loss, **_validate(run)}
+    scored = _validate(run)
+    metrics = {"lr": lr, "train/loss": trained.loss, **scored.metrics}
     if trained.grad_norm is not None:
         metrics["train/grad_norm"] = trained.grad_norm
     metrics["train/images_per_s"] = trained.images / max(train_seconds, 1e-9)
-    return metrics
+    return metrics, scored
 
 
 @dataclass(frozen=True)
@@ -567,10 +583,11 @@ def _refresh_batchnorm(run: _Run) -> None:
         norm.momentum = momentum
 
 
-def _validate(run: _Run) -> dict[str, float]:
-    """Loss and confusion-matrix metrics over the whole validation set, every epoch."""
+def _validate(run: _Run) -> ScoredSet:
+    """Loss and confusion-matrix metrics over the whole validation set, every epoch, with every
+    image's counts (each rank counts its batches; all of them are gathered in set order)."""
     run.evaluated.eval()
-    return score(
+    return score_set(
         run.evaluated,
         run.data.val_loader,
         normalizer=run.normalizer,
@@ -580,6 +597,7 @@ def _validate(run: _Run) -> dict[str, float]:
         precision=run.precision,
         flip_tta=run.cfg.tta,
         world=run.world,
+        image_names=run.data.val_names,
     )
 
 
@@ -658,12 +676,13 @@ def _check_resumable(cfg: TrainConfig, checkpoint: Checkpoint) -> None:
 
 def _check_monitor(cfg: TrainConfig, class_names: tuple[str, ...]) -> None:
     overall = {"train/loss", "val/loss", "val/iou", "val/dice", "val/miou", "val/pixel_acc"}
-    per_class = {f"val/{kind}/{name}" for kind in ("iou", "dice") for name in class_names}
+    kinds = ("iou", "dice", "precision", "recall", "f1")
+    per_class = {f"val/{kind}/{name}" for kind in kinds for name in class_names}
     if cfg.monitor not in overall | per_class:
         raise TrainingError(
             f"monitor {cfg.monitor!r} is not a metric of this run; choose one of "
-            f"{', '.join(sorted(overall))} or val/iou/<class> with a class among "
-            f"{', '.join(class_names)}"
+            f"{', '.join(sorted(overall))} or val/<iou|dice|precision|recall|f1>/<class> with a "
+            f"class among {', '.join(class_names)}"
         )
 
 

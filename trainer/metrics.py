@@ -13,9 +13,20 @@ Definitions (the README states the same):
   foreground in truth nor prediction) truth and prediction agree perfectly, so both are 1.0.
 - `miou`: mean IoU over all present classes, background included (1.0 when none is present).
 - `pixel_acc`: correctly classified pixels / counted pixels (1.0 when no pixel was counted).
+- `precision/<name>` = TP / (TP + FP), only for a class that was predicted somewhere (column
+  sum > 0); `recall/<name>` = TP / (TP + FN), only for a class that occurs in the truth (row
+  sum > 0). A class predicted but absent from the truth has precision 0 and no recall; one in
+  the truth but never predicted has recall 0 and no precision.
+- `f1/<name>` = 2 TP / (2 TP + FP + FN) for every present class: the harmonic mean of precision
+  and recall, with a missing one counted as 0 (so 0 for a class only in the truth or only in
+  the prediction). Over pixels it equals `dice/<name>`; both are kept under their usual names.
 
 Keys carry a prefix, "val" by default: `val/iou`, `val/dice`, `val/miou`, `val/pixel_acc`,
-`val/iou/<class name>`, `val/dice/<class name>`.
+`val/iou/<class name>`, `val/dice/<class name>`, `val/precision/<class name>`,
+`val/recall/<class name>`, `val/f1/<class name>`.
+
+The counts can also be kept per image (`ConfusionMatrix.update_per_image`): each image's
+TP/FP/FN per class, which summed over the images give the matrix's exactly.
 """
 
 from __future__ import annotations
@@ -96,6 +107,38 @@ class ConfusionMatrix:
         # host on CUDA, and 1-D scatter_add_ is deterministic there.
         self._counts.scatter_add_(0, index, torch.ones_like(index))
 
+    def update_per_image(self, prediction: Tensor, target: Tensor) -> Tensor:
+        """Count one batch as `update` does and return each image's counts.
+
+        One scatter over the batch fills a confusion matrix per image (image n's cells at
+        offset n * (C * C + 1)); the set's matrix is their sum, so the two always agree.
+        Nothing is read back to the host.
+
+        Returns:
+            int64 (N, 3, C) on the counts' device: per image and class TP, FP and FN.
+        """
+        if prediction.shape != target.shape:
+            raise ValueError(
+                f"prediction {tuple(prediction.shape)} and target {tuple(target.shape)} differ"
+            )
+        device = self._counts.device
+        classes = self.num_classes
+        cells = classes * classes + 1
+        images = prediction.shape[0]
+        prediction = prediction.to(device, torch.long).reshape(images, -1)
+        target = target.to(device, torch.long).reshape(images, -1)
+        cell = torch.where(target == IGNORE_INDEX, cells - 1, target * classes + prediction)
+        index = (cell + torch.arange(images, device=device)[:, None] * cells).reshape(-1)
+        per_image = torch.zeros(images * cells, dtype=torch.long, device=device)
+        per_image.scatter_add_(0, index, torch.ones_like(index))
+        per_image = per_image.view(images, cells)
+        self._counts += per_image.sum(dim=0)
+        matrices = per_image[:, : cells - 1].view(images, classes, classes)
+        true_positive = matrices.diagonal(dim1=1, dim2=2)
+        false_positive = matrices.sum(dim=1) - true_positive
+        false_negative = matrices.sum(dim=2) - true_positive
+        return torch.stack([true_positive, false_positive, false_negative], dim=1)
+
     def compute(self, class_names: Sequence[str], prefix: str = "val") -> dict[str, float]:
         """The metrics of the module docstring as plain floats, keyed `<prefix>/...`.
 
@@ -112,6 +155,10 @@ class ConfusionMatrix:
         union = truth + predicted - true_positive
         iou = (true_positive / union.clamp_min(1)).tolist()
         dice = (2 * true_positive / (truth + predicted).clamp_min(1)).tolist()
+        precision = (true_positive / predicted.clamp_min(1)).tolist()
+        recall = (true_positive / truth.clamp_min(1)).tolist()
+        was_predicted = (predicted > 0).tolist()
+        in_truth = (truth > 0).tolist()
         present = (union > 0).tolist()
         counted = float(truth.sum())
         correct = float(true_positive.sum())
@@ -121,6 +168,11 @@ class ConfusionMatrix:
             if present[index]:
                 metrics[f"{prefix}/iou/{name}"] = iou[index]
                 metrics[f"{prefix}/dice/{name}"] = dice[index]
+                metrics[f"{prefix}/f1/{name}"] = dice[index]
+            if was_predicted[index]:
+                metrics[f"{prefix}/precision/{name}"] = precision[index]
+            if in_truth[index]:
+                metrics[f"{prefix}/recall/{name}"] = recall[index]
         foreground = [index for index in range(1, self.num_classes) if present[index]]
         metrics[f"{prefix}/iou"] = _mean([iou[index] for index in foreground])
         metrics[f"{prefix}/dice"] = _mean([dice[index] for index in foreground])

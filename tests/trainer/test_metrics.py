@@ -63,6 +63,17 @@ def test_metrics_by_hand() -> None:
         "val/dice": (10 / 12 + 6 / 7) / 2,
         "val/miou": (5 / 8 + 5 / 7 + 3 / 4) / 3,
         "val/pixel_acc": 13 / 16,
+        # Precision = TP / predicted (column sums 7, 6, 3); recall = TP / truth (rows 6, 6, 4).
+        "val/precision/background": 5 / 7,
+        "val/precision/road": 5 / 6,
+        "val/precision/car": 3 / 3,
+        "val/recall/background": 5 / 6,
+        "val/recall/road": 5 / 6,
+        "val/recall/car": 3 / 4,
+        # F1 = 2 P R / (P + R), which over pixels is the Dice.
+        "val/f1/background": 2 * (5 / 7) * (5 / 6) / (5 / 7 + 5 / 6),
+        "val/f1/road": 10 / 12,
+        "val/f1/car": 2 * 1 * (3 / 4) / (1 + 3 / 4),
     }
     assert metrics.keys() == expected.keys()
     for key, value in expected.items():
@@ -106,7 +117,12 @@ def test_a_class_only_predicted_is_present_with_zero_iou() -> None:
 
     assert metrics["val/iou/car"] == 0.0
     assert metrics["val/dice/car"] == 0.0
+    assert metrics["val/f1/car"] == 0.0
+    # Predicted but not in the truth: precision 0, no recall (it needs true pixels).
+    assert metrics["val/precision/car"] == 0.0
+    assert "val/recall/car" not in metrics
     assert "val/iou/road" not in metrics
+    assert not any(key.endswith("/road") for key in metrics)
     assert metrics["val/iou"] == 0.0
     assert metrics["val/miou"] == pytest.approx((3 / 4 + 0) / 2)
 
@@ -122,6 +138,9 @@ def test_no_foreground_anywhere_is_perfect_agreement() -> None:
     assert set(metrics) == {
         "val/iou/background",
         "val/dice/background",
+        "val/f1/background",
+        "val/precision/background",
+        "val/recall/background",
         "val/iou",
         "val/dice",
         "val/miou",
@@ -158,6 +177,45 @@ def test_matrix_equals_a_pixel_by_pixel_count() -> None:
             expected[truth][predicted] += 1
 
     assert matrix_of(prediction, target).matrix.tolist() == expected
+
+
+def test_a_class_only_in_the_truth_has_recall_zero_and_no_precision() -> None:
+    target = torch.tensor([[[0, 1], [0, 0]]])
+    metrics = matrix_of(torch.zeros_like(target), target, classes=2).compute(("bg", "cell"))
+
+    assert metrics["val/recall/cell"] == 0.0
+    assert metrics["val/f1/cell"] == 0.0
+    assert "val/precision/cell" not in metrics
+    assert metrics["val/precision/bg"] == pytest.approx(3 / 4)
+    assert metrics["val/recall/bg"] == 1.0
+
+
+def test_per_image_counts_add_up_to_the_matrix() -> None:
+    generator = torch.Generator().manual_seed(2)
+    target = torch.randint(0, 5, (5, 13, 7), generator=generator)
+    target[target == 4] = IGNORE_INDEX
+    prediction = torch.randint(0, 4, (5, 13, 7), generator=generator)
+
+    confusion = ConfusionMatrix(4)
+    counts = torch.cat(
+        [
+            confusion.update_per_image(prediction[:3], target[:3]),
+            confusion.update_per_image(prediction[3:], target[3:]),
+        ]
+    )
+
+    assert counts.shape == (5, 3, 4)
+    assert torch.equal(confusion.matrix, matrix_of(prediction, target, classes=4).matrix)
+    matrix = confusion.matrix
+    true_positive, false_positive, false_negative = counts.sum(dim=0)
+    assert torch.equal(true_positive, matrix.diagonal())
+    assert torch.equal(false_positive, matrix.sum(dim=0) - matrix.diagonal())
+    assert torch.equal(false_negative, matrix.sum(dim=1) - matrix.diagonal())
+    # Each image's own counts are those of a matrix of that image alone.
+    for image in range(5):
+        alone = matrix_of(prediction[image : image + 1], target[image : image + 1], 4).matrix
+        assert counts[image, 0].tolist() == alone.diagonal().tolist()
+        assert counts[image, 2].tolist() == (alone.sum(dim=1) - alone.diagonal()).tolist()
 
 
 def test_reset() -> None:
@@ -212,3 +270,17 @@ def test_update_on_cuda_does_not_wait_for_the_device() -> None:
     finally:
         torch.cuda.set_sync_debug_mode("default")
     assert confusion.matrix.cpu().tolist() == [[2 * count for count in row] for row in MATRIX]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_per_image_update_on_cuda_does_not_wait_for_the_device() -> None:
+    confusion = ConfusionMatrix(3, device="cuda")
+    prediction, target = PREDICTION[None].cuda(), TRUTH[None].cuda()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        counts = confusion.update_per_image(prediction.repeat(2, 1, 1), target.repeat(2, 1, 1))
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert confusion.matrix.cpu().tolist() == [[2 * count for count in row] for row in MATRIX]
+    assert counts.cpu()[:, 0].tolist() == [[5, 5, 3], [5, 5, 3]]
