@@ -27,7 +27,7 @@ from server.api_docs import install_api_docs
 from server.auth.first_admin import announce_first_admin
 from server.auth.middleware import AccessMiddleware
 from server.auth.openapi_access import document_access
-from server.auth.rate_limit import LoginRateLimiter
+from server.auth.rate_limit import login_rate_limiter
 from server.auth.request_checks import media_type
 from server.auth.router import router as auth_router
 from server.auth.run_access import require_run_owner
@@ -172,6 +172,7 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             notifier.close()
+            login_limiter.close()
             await anyio.to_thread.run_sync(dispose_when_idle, engine)
 
     app = FastAPI(
@@ -187,7 +188,10 @@ def create_app(
     app.state.engine = engine
     app.state.session_factory = factory
     app.state.task_queue = queue
-    app.state.login_limiter = LoginRateLimiter(settings.login_attempts, settings.login_window_s)
+    login_limiter = login_rate_limiter(
+        settings.redis_url, settings.login_attempts, settings.login_window_s
+    )
+    app.state.login_limiter = login_limiter
     install_error_handlers(app)
     app.openapi = patched_once(app.openapi, document_access)  # type: ignore[method-assign]
     _install_middlewares(app, settings)
