@@ -10,10 +10,11 @@ of megabytes that a server which never exports should not pay.
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 from server.metric.points import is_system_key
@@ -138,3 +139,53 @@ def runs_csv(
     buffer = io.StringIO()
     frame[fixed + extra].to_csv(buffer, index=False)
     return buffer.getvalue()
+
+
+TABLE_COLUMNS: tuple[str, ...] = (
+    "id",
+    "status",
+    "name",
+    "model",
+    "dataset_name",
+    "best_val_iou",
+    "last_val_iou",
+    "epochs_done",
+    "epochs_planned",
+    "duration_s",
+    "created_at",
+)
+"""The runs table's own columns, as the CSV of the table names them (the id is in the name's
+cell, the epochs cell is done / planned)."""
+
+
+def runs_table_csv(
+    runs: Iterable[Run],
+    tags: Mapping[int, Sequence[str]],
+    columns: Sequence[str],
+    values: Mapping[int, Mapping[str, Any]],
+) -> str:
+    """The runs table as shown: its own columns, the chosen `columns` (config.<key>,
+    metrics.<key>.<aggregate>, tag.<key>, ... with their `values` by run id) in their order,
+    then `tags` (';'-joined). Text cells and headers are made spreadsheet-safe."""
+    now = utcnow()
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow([*TABLE_COLUMNS, *(spreadsheet_safe(column) for column in columns), "tags"])
+    for run in runs:
+        own = [
+            duration_s(run, now) if column == "duration_s" else _csv_cell(getattr(run, column))
+            for column in TABLE_COLUMNS
+        ]
+        chosen = [_csv_cell(values.get(run.id, {}).get(column)) for column in columns]
+        writer.writerow([*own, *chosen, _cell(";".join(tags.get(run.id, [])))])
+    return buffer.getvalue()
+
+
+def _csv_cell(value: Any) -> Any:
+    """A cell as the csv module writes it: None empty, datetimes in ISO form, lists and
+    objects as JSON, text made safe."""
+    if value is None:
+        return ""
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return _cell(value)

@@ -1,5 +1,10 @@
 """Chosen columns of the runs table (`columns=config.learning_rate,metrics.val/iou.best,tag.lr`):
-their values for a page of runs, and the SQL that sorts or groups the list by one of them."""
+their values for a page of runs, and the SQL that sorts or groups the list by one of them.
+
+A `tag.<key>` column sorts by the value of the run's first (sorted) `key=value` tag, as its cell
+shows it: values that are numbers first, by number (`3e-4` before `1e-3` before `0.01`), then the
+others by text, then runs without such a tag. Its sort is two keys (the number, the text), read
+from one outer join of the tags grouped by run."""
 
 from __future__ import annotations
 
@@ -7,18 +12,19 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, select
+from sqlalchemy import Boolean, ColumnElement, Double, and_, case, cast, func, literal, select
 from sqlalchemy.orm import Session, aliased
 
 from server.errors import InvalidInput
-from server.models import MetricSummary, Run
+from server.models import MetricSummary, Run, RunTag
 from server.run.filter_language import Field, parse_field, parse_field_list
 from server.run.json_fields import json_value
 
 MAX_COLUMNS = 30
 COLUMN_HELP = "config.<key>, params.<key>, metrics.<key>[.best|.last|.min|.max], tag.<key>"
-ORDER_HELP = "config.<key>, params.<key>, metrics.<key>[.best|.last|.min|.max]"
-GROUP_HELP = f"{ORDER_HELP}, status, model, dataset, sweep"
+ORDER_HELP = "config.<key>, params.<key>, metrics.<key>[.best|.last|.min|.max], tag.<key>"
+GROUP_HELP = "config.<key>, params.<key>, metrics.<key>[.best|.last|.min|.max], status, model, "
+GROUP_HELP += "dataset, sweep"
 _ROW_FIELDS = {"status": "status", "model": "model", "dataset": "dataset_name", "sweep": "sweep_id"}
 _GROUP_COLUMNS: dict[str, Any] = {
     "status": Run.status,
@@ -40,9 +46,9 @@ def parse_columns(text: str) -> list[Field]:
 
 
 def parse_order_field(text: str) -> Field:
-    """A `sort=` field beyond the summary columns: a config, params or metric column."""
+    """A `sort=` field beyond the summary columns: a config, params, metric or tag column."""
     field = parse_field(text, "sort")
-    if field.source not in ("config", "params", "metrics"):
+    if field.source not in ("config", "params", "metrics", "tag_value"):
         raise _refused("sort", field, ORDER_HELP)
     return field
 
@@ -87,6 +93,40 @@ def order_column(field: Field, dialect: str) -> OrderColumn:
         return OrderColumn(value.expression, (summary, on))
     plain: ColumnElement[Any] = _GROUP_COLUMNS[field.source]
     return OrderColumn(plain)
+
+
+TAG_NUMBER = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]{1,2})?$"
+"""A tag value PostgreSQL sorts as a number: the filter language's numbers, with at most two
+exponent digits, so that no value of a 100-character tag overflows a double when cast."""
+
+
+def tag_order_columns(field: Field, dialect: str) -> tuple[OrderColumn, OrderColumn]:
+    """The two keys a `tag.<key>` column sorts by: the value as a number (NULL when it is
+    none), then as text (NULL when the run has no such tag); both read from one outer join of
+    the run's first `key=value` tag."""
+    prefix = field.key + "="
+    tags = (
+        select(
+            RunTag.run_id.label("run_id"),
+            func.substr(func.min(RunTag.tag), len(prefix) + 1).label("value"),
+        )
+        .where(RunTag.tag.startswith(prefix, autoescape=True))
+        .group_by(RunTag.run_id)
+        .subquery()
+    )
+    value = tags.c.value
+    numeric: ColumnElement[bool]
+    if dialect == "postgresql":
+        numeric = value.op("~", return_type=Boolean)(literal(TAG_NUMBER))
+    else:  # SQLite has no regular expressions: a JSON number (within a double's range) is one
+        numeric = and_(
+            func.json_valid(value) == 1,
+            func.json_type(value).in_(("integer", "real")),
+            func.abs(cast(value, Double)) < 1e300,
+        )
+    number = case((numeric, cast(value, Double)), else_=None)
+    join = (tags, tags.c.run_id == Run.id)
+    return OrderColumn(number, join), OrderColumn(value)
 
 
 def column_values(

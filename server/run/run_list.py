@@ -32,7 +32,7 @@ from server.bounds import INT32_MAX, INT32_MIN, ascii_id
 from server.errors import InvalidInput
 from server.models import MetricSummary, Run, RunTag, UTCDateTime, utcnow
 from server.run import filter_sql
-from server.run.columns import order_column
+from server.run.columns import order_column, tag_order_columns
 from server.run.filter_language import Expression, Field
 from server.run.json_fields import json_bound
 
@@ -269,9 +269,23 @@ def _column_value(field: Field, value: Any, problem: InvalidInput) -> Any:
         if _is_int32(value):
             return value
         raise problem
+    if field.source == "tag_value":
+        return _tag_cursor_value(value, problem)
     if "\\u0000" in orjson.dumps(value).decode():
         raise problem
     return value
+
+
+def _tag_cursor_value(value: Any, problem: InvalidInput) -> list[Any]:
+    """A tag column's cursor value: [its number or None, its text or None]."""
+    if not isinstance(value, list) or len(value) != 2:
+        raise problem
+    number, text = value
+    if number is not None and not (type(number) in (int, float) and math.isfinite(number)):
+        raise problem
+    if text is not None and not (isinstance(text, str) and "\x00" not in text):
+        raise problem
+    return [float(number) if number is not None else None, text]
 
 
 @dataclass(frozen=True)
@@ -290,7 +304,10 @@ def _order_keys(session: Session, sort: RunSort, now: datetime) -> list[_OrderKe
     dialect = session.get_bind().dialect.name
     keys: list[_OrderKey] = []
     for column, descending in ((sort.group, False), (sort.column, sort.descending)):
-        if column is not None:
+        if column is not None and column.source == "tag_value":
+            for order in tag_order_columns(column, dialect):
+                keys.append(_OrderKey(order.expression, descending, True, join=order.join))
+        elif column is not None:
             is_json = column.source in ("config", "params")
             order = order_column(column, dialect)
             keys.append(_OrderKey(order.expression, descending, True, is_json, order.join))
@@ -343,6 +360,11 @@ def _ordered(
     return query.where(*_conditions(session, run_filter)).order_by(*order, tie), keys
 
 
+def _two_keys(sort: RunSort) -> bool:
+    """Whether the sort column orders by two keys (a tag's number and text)."""
+    return sort.column is not None and sort.column.source == "tag_value"
+
+
 def list_runs(
     session: Session,
     run_filter: RunFilter,
@@ -367,7 +389,8 @@ def list_runs(
             "invalid cursor: pass the `next_cursor` of the previous page with the same sort",
             [{"field": "cursor", "message": "not a cursor of this list"}],
         )
-        raw = [position.value] if sort.group is None else [position.group_value, position.value]
+        value = position.value if _two_keys(sort) else [position.value]
+        raw = value if sort.group is None else [position.group_value, *value]
         values = [
             _bound(session, key, value, problem) for key, value in zip(keys, raw, strict=True)
         ]
@@ -378,7 +401,8 @@ def list_runs(
     if len(rows) > limit and page:
         last_run, *last_values = page[-1]
         group_value = last_values[0] if sort.group is not None else None
-        cursor_state = Cursor(last_values[-1], last_run.id, now, group_value=group_value)
+        last = last_values[-2:] if _two_keys(sort) else last_values[-1]
+        cursor_state = Cursor(last, last_run.id, now, group_value=group_value)
         next_cursor = encode_cursor(sort, cursor_state)
     return [row[0] for row in page], next_cursor
 

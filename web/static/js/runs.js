@@ -72,12 +72,11 @@ function pageParams() {
   return writeQuery(state.filters, state);
 }
 
-/** The CSV export takes the filters and the sort only. */
+/** The CSV export takes the page's query, with `columns` always (empty: none chosen), so that
+ * it holds exactly the table's columns in its order. */
 function exportParams() {
   const params = pageParams();
-  params.delete("columns");
-  params.delete("group_by");
-  if (params.get("sort") && params.get("sort").includes(".")) params.delete("sort");
+  params.set("columns", state.columns.join(","));
   return params;
 }
 
