@@ -227,6 +227,9 @@ class Run(Base):
     """The swept keys and the values the sweep's sampler chose for them (also in `config`)."""
     prune_requested_at: Mapped[datetime | None]
     """When the sweep's pruner asked the run to stop at the end of its current epoch."""
+    trial_status: Mapped[str | None] = mapped_column(String(20))
+    """The status the run's trial keeps in its sweep after the run was resumed outside it
+    (`pruned`): the sweep counts it so, its sampler is told so, its pruner leaves it alone."""
 
 
 class Sweep(Base):
