@@ -297,8 +297,8 @@ def _evaluate(args: argparse.Namespace) -> int:
         raise CommandError(f"{error}{_other_splits_hint(args, error.available)}") from error
     print(evaluation.format_table())
     if args.out is not None:
-        summary, table = evaluation.write(args.out)
-        print(f"wrote {summary} and {table}")
+        written = evaluation.write(args.out)
+        print(f"wrote {', '.join(str(path) for path in written)}")
     return 0
 
 
@@ -550,7 +550,12 @@ def _add_evaluate(commands: argparse._SubParsersAction[argparse.ArgumentParser])
     )
     parser.add_argument("--tta", action="store_true", help="average over horizontal/vertical flips")
     parser.add_argument(
-        "--out", type=Path, metavar="DIR", help="also write metrics.json and per_class.csv here"
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="also write metrics.json, per_class.csv, confusion_matrix.csv (truth rows, "
+        "prediction columns) and per_image.csv (each image's iou, dice, pixels_wrong and "
+        "per-class iou/dice) here",
     )
     parser.add_argument("--batch-size", type=int, help="default: the checkpoint's batch_size")
     parser.add_argument("--num-workers", type=int, default=0, help="data-loading processes")

@@ -5,7 +5,8 @@ normalisation, autocast, loss and confusion matrix) and keyed by the part scored
 the test split, `val/...` for the validation part (the very numbers training logged for that
 epoch), `all/...` for every pair. Masks are decoded with the checkpoint's own mask value mapping
 and classes, so a dataset whose masks or classes do not fit the model is refused rather than
-scored.
+scored. The same pass counts every image (`trainer.validation_detail`), so the confusion matrix
+and the per-image scores written beside the metrics always agree with them.
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
@@ -31,7 +34,8 @@ from trainer.inference import InputNormalizer
 from trainer.losses import build_loss
 from trainer.predict import load_for_inference
 from trainer.runtime import resolve_device, resolve_precision
-from trainer.scoring import score
+from trainer.scoring import score_set
+from trainer.validation_detail import Counts, ImageCounts, ValidationDetail
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +46,9 @@ SUMMARY_KEYS: tuple[tuple[str, str], ...] = (
     ("pixel_acc", "correct / counted pixels"),
     ("loss", "training loss, mean per image"),
 )
+
+PER_CLASS_KINDS = ("iou", "dice", "precision", "recall")
+"""The per-class values of the table and of `per_class.csv`, in column order."""
 
 
 class EvaluateError(ValueError):
@@ -85,7 +92,11 @@ class EvaluateOptions:
 
 @dataclass(frozen=True)
 class Evaluation:
-    """The metrics of one checkpoint on one part of a dataset."""
+    """The metrics of one checkpoint on one part of a dataset.
+
+    `confusion` (K, K, truth by prediction) and `images` (every image's counts, in the order
+    of the split's samples) come from the same pass as `metrics`.
+    """
 
     checkpoint: Path
     epoch: int
@@ -95,6 +106,8 @@ class Evaluation:
     flip_tta: bool
     class_names: tuple[str, ...]
     metrics: dict[str, float]
+    confusion: Counts
+    images: ImageCounts
 
     @property
     def prefix(self) -> str:
@@ -102,16 +115,29 @@ class Evaluation:
         return metric_prefix(self.split)
 
     def per_class(self) -> list[dict[str, Any]]:
-        """One row per class: index, name, iou and dice (None when the class is absent)."""
+        """One row per class: index, name, iou, dice, precision and recall (None when not
+        defined: see `trainer.metrics`)."""
         return [
             {
                 "index": index,
                 "class": name,
-                "iou": self.metrics.get(f"{self.prefix}/iou/{name}"),
-                "dice": self.metrics.get(f"{self.prefix}/dice/{name}"),
+                **{
+                    kind: self.metrics.get(f"{self.prefix}/{kind}/{name}")
+                    for kind in PER_CLASS_KINDS
+                },
             }
             for index, name in enumerate(self.class_names)
         ]
+
+    def detail(self) -> ValidationDetail:
+        """The confusion matrix and per-image counts, shaped as an epoch's validation detail
+        (epoch: the checkpoint's)."""
+        return ValidationDetail(
+            epoch=self.epoch,
+            class_names=self.class_names,
+            confusion=self.confusion,
+            images=self.images,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable summary: where the numbers come from, and the numbers."""
@@ -124,6 +150,7 @@ class Evaluation:
             "flip_tta": self.flip_tta,
             "class_names": list(self.class_names),
             "metrics": dict(self.metrics),
+            "confusion_matrix": self.confusion.tolist(),
         }
 
     def format_table(self) -> str:
@@ -133,12 +160,14 @@ class Evaluation:
             f"{self.checkpoint} (epoch {self.epoch}) on the {self.split} split of {self.dataset}: "
             f"{self.num_images} images{', flip TTA' if self.flip_tta else ''}",
             "",
-            f"{'class':<{width}}  {'iou':>7}  {'dice':>7}",
+            f"{'class':<{width}}  " + "  ".join(f"{kind:>9}" for kind in PER_CLASS_KINDS),
         ]
         for row in self.per_class():
-            iou, dice = ("-" if row[key] is None else f"{row[key]:.4f}" for key in ("iou", "dice"))
+            cells = ("-" if row[kind] is None else f"{row[kind]:.4f}" for kind in PER_CLASS_KINDS)
             absent = "  (absent from truth and prediction)" if row["iou"] is None else ""
-            lines.append(f"{row['class']:<{width}}  {iou:>7}  {dice:>7}{absent}")
+            lines.append(
+                f"{row['class']:<{width}}  " + "  ".join(f"{c:>9}" for c in cells) + absent
+            )
         lines.append("")
         for key, meaning in SUMMARY_KEYS:
             value = self.metrics.get(f"{self.prefix}/{key}")
@@ -146,21 +175,64 @@ class Evaluation:
                 lines.append(f"{self.prefix}/{key:<10} {value:.4f}  ({meaning})")
         return "\n".join(lines)
 
-    def write(self, out_dir: Path) -> tuple[Path, Path]:
-        """Write `metrics.json` and `per_class.csv` into `out_dir`; returns both paths."""
+    def write(self, out_dir: Path) -> tuple[Path, ...]:
+        """Write into `out_dir`; returns the paths written, in this order:
+
+        - `metrics.json`: `to_dict()`;
+        - `per_class.csv`: index, class, then iou, dice, precision, recall (empty: not defined);
+        - `confusion_matrix.csv`: pixels by truth (rows) and prediction (columns), headed by
+          "truth" and the class names, each row starting with its truth class's name;
+        - `per_image.csv`: one row per image in set order: name, iou, dice, pixels_wrong, then
+          `iou/<class>` and `dice/<class>` per class (empty where the class is absent from the
+          image's truth and prediction).
+        """
         out_dir.mkdir(parents=True, exist_ok=True)
         summary = out_dir / "metrics.json"
         summary.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
         table = out_dir / "per_class.csv"
         with table.open("w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
-            writer.writerow(["index", "class", "iou", "dice"])
+            writer.writerow(["index", "class", *PER_CLASS_KINDS])
             for row in self.per_class():
                 writer.writerow(
                     [row["index"], row["class"]]
-                    + ["" if row[key] is None else repr(row[key]) for key in ("iou", "dice")]
+                    + ["" if row[kind] is None else repr(row[kind]) for kind in PER_CLASS_KINDS]
                 )
-        return summary, table
+        confusion = out_dir / "confusion_matrix.csv"
+        with confusion.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["truth", *self.class_names])
+            for name, counts in zip(self.class_names, self.confusion.tolist(), strict=True):
+                writer.writerow([name, *counts])
+        per_image = out_dir / "per_image.csv"
+        with per_image.open("w", newline="", encoding="utf-8") as handle:
+            _write_per_image(csv.writer(handle), self.images, self.class_names)
+        return summary, table, confusion, per_image
+
+
+def _write_per_image(writer: Any, images: ImageCounts, class_names: tuple[str, ...]) -> None:
+    """The rows of `per_image.csv` (see `Evaluation.write`)."""
+    writer.writerow(
+        [
+            "name",
+            "iou",
+            "dice",
+            "pixels_wrong",
+            *(f"{kind}/{name}" for kind in ("iou", "dice") for name in class_names),
+        ]
+    )
+    iou, dice = images.iou(), images.dice()
+    columns = zip(
+        images.names,
+        images.image_iou().tolist(),
+        images.image_dice().tolist(),
+        images.pixels_wrong().tolist(),
+        np.concatenate([iou, dice], axis=1).tolist(),
+        strict=True,
+    )
+    for name, image_iou, image_dice, wrong, per_class in columns:
+        cells = ["" if math.isnan(value) else repr(value) for value in per_class]  # NaN: absent
+        writer.writerow([name, repr(image_iou), repr(image_dice), wrong, *cells])
 
 
 def _check_classes(layout: DatasetLayout, checkpoint: Checkpoint, path: Path) -> None:
@@ -259,7 +331,7 @@ def evaluate_checkpoint(
         layout.root,
     )
     try:
-        metrics = score(
+        scored = score_set(
             model,
             loader,
             normalizer=InputNormalizer(cfg.normalization, checkpoint.in_channels, device),
@@ -269,12 +341,14 @@ def evaluate_checkpoint(
             precision=resolve_precision(cfg.amp, device),
             flip_tta=options.flip_tta,
             prefix=metric_prefix(options.split),
+            image_names=[sample.name for sample in samples],
         )
     except MaskValueError as error:
         raise EvaluateError(
             f"the masks of {layout.root} do not fit the classes of {checkpoint_path} "
             f"({', '.join(checkpoint.class_names)}): {error}"
         ) from error
+    assert scored.images is not None  # image_names were given
     return Evaluation(
         checkpoint=checkpoint_path,
         epoch=checkpoint.state.epoch,
@@ -283,5 +357,7 @@ def evaluate_checkpoint(
         num_images=len(samples),
         flip_tta=options.flip_tta,
         class_names=checkpoint.class_names,
-        metrics=metrics,
+        metrics=scored.metrics,
+        confusion=scored.confusion,
+        images=scored.images,
     )

@@ -9,6 +9,7 @@ import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.trainer.factories import binary_demo_dataset, tiny_config
@@ -17,14 +18,19 @@ from trainer.data.errors import DatasetLayoutError
 from trainer.evaluate import EvaluateError, EvaluateOptions, MissingSplitError, evaluate_checkpoint
 from trainer.loop import fit
 from trainer.reporting import NullReporter
+from trainer.validation_detail import ValidationDetail
 
 
 class LastMetrics(NullReporter):
     def __init__(self) -> None:
         self.metrics: dict[str, float] = {}
+        self.detail: ValidationDetail | None = None
 
     def on_epoch_end(self, epoch: int, metrics: Mapping[str, float]) -> None:
         self.metrics = dict(metrics)
+
+    def on_validation_detail(self, detail: ValidationDetail) -> None:
+        self.detail = detail
 
 
 def split_dataset(root: Path) -> Path:
@@ -43,13 +49,22 @@ def split_dataset(root: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[str, float]]:
-    """(dataset with a test split, last.pt, the metrics of its last epoch)."""
+def training(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, LastMetrics]:
+    """(dataset with a test split, last.pt, what its last epoch reported)."""
     root = tmp_path_factory.mktemp("evaluate")
     dataset = split_dataset(root)
     reporter = LastMetrics()
     fit(tiny_config(dataset, epochs=2, batch_size=4), reporter, out_dir=root / "run")
-    return dataset, root / "run" / "last.pt", reporter.metrics
+    return dataset, root / "run" / "last.pt", reporter
+
+
+@pytest.fixture(scope="module")
+def trained(
+    training: tuple[Path, Path, LastMetrics],
+) -> tuple[Path, Path, dict[str, float]]:
+    """(dataset with a test split, last.pt, the metrics of its last epoch)."""
+    dataset, checkpoint, reporter = training
+    return dataset, checkpoint, reporter.metrics
 
 
 def _as_validation(metrics: Mapping[str, float], split: str) -> dict[str, float]:
@@ -73,6 +88,20 @@ def test_the_held_out_copy_of_val_scores_exactly_like_validation(
         validation, rel=1e-5, abs=1e-6
     )
     assert evaluation.per_class()[1]["iou"] == evaluation.metrics[f"{split}/iou/circle"]
+
+
+def test_the_validation_part_counts_every_image_as_training_did(
+    training: tuple[Path, Path, LastMetrics],
+) -> None:
+    dataset, checkpoint, reporter = training
+    evaluation = evaluate_checkpoint(checkpoint, dataset, EvaluateOptions(split="val"))
+    detail = reporter.detail
+    assert detail is not None and detail.epoch == evaluation.detail().epoch == 2
+
+    assert evaluation.images.names == detail.images.names
+    assert np.array_equal(evaluation.confusion, detail.confusion)
+    for kind in ("true_positive", "false_positive", "false_negative"):
+        assert np.array_equal(getattr(evaluation.images, kind), getattr(detail.images, kind))
 
 
 def test_all_and_tta(trained: tuple[Path, Path, dict[str, float]]) -> None:
@@ -150,6 +179,43 @@ def test_cli_evaluate_prints_a_table_and_writes_files(
     with (out / "per_class.csv").open(newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     assert [row["class"] for row in rows] == ["background", "circle", "square", "triangle"]
+    assert set(rows[0]) == {"index", "class", "iou", "dice", "precision", "recall"}
+    classes = saved["class_names"]
+
+    # The confusion matrix: truth rows, prediction columns, the same as metrics.json's.
+    with (out / "confusion_matrix.csv").open(newline="", encoding="utf-8") as handle:
+        header, *matrix_rows = list(csv.reader(handle))
+    assert header == ["truth", *classes]
+    assert [row[0] for row in matrix_rows] == classes
+    matrix = [[int(cell) for cell in row[1:]] for row in matrix_rows]
+    assert matrix == saved["confusion_matrix"]
+    for index, name in enumerate(classes):
+        true_positive = matrix[index][index]
+        union = sum(matrix[index]) + sum(row[index] for row in matrix) - true_positive
+        if union:
+            assert saved["metrics"][f"val/iou/{name}"] == pytest.approx(true_positive / union)
+        else:
+            assert f"val/iou/{name}" not in saved["metrics"]
+
+    # One row per image, whose counts add up to the matrix.
+    with (out / "per_image.csv").open(newline="", encoding="utf-8") as handle:
+        images = list(csv.DictReader(handle))
+    assert list(images[0]) == [
+        "name",
+        "iou",
+        "dice",
+        "pixels_wrong",
+        *(f"{kind}/{name}" for kind in ("iou", "dice") for name in classes),
+    ]
+    assert len(images) == saved["num_images"] == 2
+    assert len({row["name"] for row in images}) == 2
+    off_diagonal = sum(map(sum, matrix)) - sum(matrix[i][i] for i in range(len(classes)))
+    assert sum(int(row["pixels_wrong"]) for row in images) == off_diagonal
+    for row in images:
+        present = [float(row[f"iou/{name}"]) for name in classes[1:] if row[f"iou/{name}"]]
+        expected = sum(present) / len(present) if present else 1.0
+        assert float(row["iou"]) == pytest.approx(expected)
+        assert all((row[f"iou/{name}"] == "") == (row[f"dice/{name}"] == "") for name in classes)
 
     # The demo data has no test split: the error names the parts it has and how to score them.
     assert main(["evaluate", *checkpoint, str(data)]) == 2
