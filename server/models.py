@@ -20,6 +20,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     SmallInteger,
     String,
@@ -324,6 +325,43 @@ class Preview(Base):
     image_path: Mapped[str] = mapped_column(String(1000))
     truth_path: Mapped[str] = mapped_column(String(1000))
     prediction_path: Mapped[str] = mapped_column(String(1000))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ValidationSet(Base):
+    """The validation images of a run, named once: every epoch's counts are in this order.
+
+    `image_names` is the JSON list of names, zlib-compressed; `names_digest` its SHA-256, so a
+    write compares its names without reading them back.
+    """
+
+    __tablename__ = "validation_sets"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    class_names: Mapped[list[str]]
+    image_count: Mapped[int] = mapped_column(Integer)
+    image_names: Mapped[bytes] = mapped_column(LargeBinary)
+    names_digest: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ValidationEpoch(Base):
+    """One epoch's validation of a run: the confusion matrix and every image's counts.
+
+    `confusion`: zlib of int64 little-endian (K, K), rows truth, columns prediction. `counts`:
+    zlib of (3, N, K) TP, FP, FN little-endian integers of `count_bytes` (4 or 8) each.
+    `scores`: uncompressed, one 24-byte record per image (IoU and Dice as float64, pixels wrong
+    as int64, little-endian), so one image's trend reads 24 bytes of each epoch (`substr`).
+    """
+
+    __tablename__ = "validation_epochs"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    epoch: Mapped[int] = mapped_column(Integer, primary_key=True)
+    count_bytes: Mapped[int] = mapped_column(SmallInteger)
+    confusion: Mapped[bytes] = mapped_column(LargeBinary)
+    counts: Mapped[bytes] = mapped_column(LargeBinary)
+    scores: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
