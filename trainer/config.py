@@ -10,7 +10,7 @@ import itertools
 import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import (
@@ -22,8 +22,13 @@ from pydantic import (
     model_validator,
 )
 
-ModelName = Literal["unet", "unet++", "vgg16-unet"]
-MODEL_NAMES: tuple[str, ...] = ("unet", "unet++", "vgg16-unet")
+ModelName = Literal[
+    "unet", "unet++", "vgg16-unet", "resnet18-unet", "resnet34-unet", "resnet50-unet"
+]
+MODEL_NAMES: tuple[str, ...] = get_args(ModelName)
+ENCODER_MODELS: tuple[str, ...] = ("vgg16-unet", "resnet18-unet", "resnet34-unet", "resnet50-unet")
+"""Models with a classification-network encoder: they take `encoder_weights`, can freeze it
+(`freeze_encoder_epochs`) and train it at its own rate (`encoder_lr_multiplier`)."""
 LossName = Literal["ce", "bce", "dice", "ce+dice", "bce+dice", "focal", "lovasz"]
 LOSS_NAMES: tuple[str, ...] = ("ce", "bce", "dice", "ce+dice", "bce+dice", "focal", "lovasz")
 OptimizerName = Literal["adam", "adamw", "sgd", "rmsprop"]
@@ -168,7 +173,8 @@ class TrainConfig(BaseModel):
         4,
         ge=1,
         le=6,
-        description="Number of down-sampling steps (unet, unet++); vgg16-unet always uses 4",
+        description="Number of down-sampling steps (unet, unet++); the encoder models' depth "
+        "is their encoder's (vgg16-unet 4, resnet*-unet 5)",
         json_schema_extra=_group("model"),
     )
     upsampling: Upsampling = Field(
@@ -184,7 +190,10 @@ class TrainConfig(BaseModel):
     encoder_weights: str | None = Field(
         None,
         max_length=MAX_PATH,
-        description="vgg16-unet only: local file with VGG16-BN weights (never downloaded)",
+        description="vgg16-unet and resnet*-unet: local file with the encoder's ImageNet weights "
+        "(never downloaded): torchvision's vgg16_bn or resnet18/34/50 file, or timm's "
+        "resnet18/34/50; its classifier is ignored and the first convolution adapted to "
+        "in_channels",
         json_schema_extra=_group("model"),
     )
     init_from: str | None = Field(
@@ -241,6 +250,24 @@ class TrainConfig(BaseModel):
     scheduler: SchedulerName = Field(
         "cosine",
         description="Learning-rate schedule, stepped once per epoch",
+        json_schema_extra=_group("optimisation"),
+    )
+    freeze_encoder_epochs: int = Field(
+        0,
+        ge=0,
+        le=MAX_EPOCHS,
+        description="vgg16-unet and resnet*-unet: train only the decoder for the first N epochs "
+        "(the encoder's weights and BatchNorm statistics stay as loaded), then everything; "
+        "refused for models without an encoder and for runs on more than one GPU",
+        json_schema_extra=_group("optimisation"),
+    )
+    encoder_lr_multiplier: float = Field(
+        1.0,
+        gt=0.0,
+        le=100.0,
+        description="vgg16-unet and resnet*-unet: the encoder trains at learning_rate times "
+        "this (e.g. 0.1 for a pretrained encoder), through warm-up and schedule; refused for "
+        "models without an encoder",
         json_schema_extra=_group("optimisation"),
     )
     warmup_epochs: int = Field(
@@ -478,9 +505,31 @@ class TrainConfig(BaseModel):
             )
         if self.deep_supervision and self.model != "unet++":
             raise ValueError("deep_supervision is only available with model 'unet++'")
-        if self.encoder_weights is not None and self.model != "vgg16-unet":
-            raise ValueError("encoder_weights is only used by model 'vgg16-unet'")
+        self._check_encoder_options()
         return self
+
+    def _check_encoder_options(self) -> None:
+        if self.model not in ENCODER_MODELS:
+            used = [
+                name
+                for name, value in (
+                    ("encoder_weights", self.encoder_weights is not None),
+                    ("freeze_encoder_epochs", self.freeze_encoder_epochs != 0),
+                    ("encoder_lr_multiplier", self.encoder_lr_multiplier != 1.0),
+                )
+                if value
+            ]
+            if used:
+                raise ValueError(
+                    f"{', '.join(used)} only apply to models with an encoder "
+                    f"({', '.join(ENCODER_MODELS)}); model '{self.model}' has none"
+                )
+        if self.freeze_encoder_epochs and self.gpus > 1:
+            raise ValueError(
+                "freeze_encoder_epochs needs gpus 1: distributed data parallel expects every "
+                f"weight to get a gradient (got gpus {self.gpus}); set freeze_encoder_epochs 0 "
+                "or gpus 1"
+            )
 
     @property
     def monitor_mode(self) -> Literal["min", "max"]:

@@ -8,6 +8,7 @@ from typing import Any
 from torch import nn
 
 from trainer.config import TrainConfig
+from trainer.models.resnet_unet import ResNetUNet, resnet18_unet, resnet34_unet, resnet50_unet
 from trainer.models.unet import UNet
 from trainer.models.unet_plus_plus import UNetPlusPlus
 from trainer.models.vgg16_unet import VGG16UNet
@@ -16,6 +17,9 @@ MODEL_BUILDERS: Mapping[str, Callable[..., nn.Module]] = {
     "unet": UNet,
     "unet++": UNetPlusPlus,
     "vgg16-unet": VGG16UNet,
+    "resnet18-unet": resnet18_unet,
+    "resnet34-unet": resnet34_unet,
+    "resnet50-unet": resnet50_unet,
 }
 """Constructors by name; each takes in_channels, out_channels and its own keyword options."""
 
@@ -23,8 +27,16 @@ _CONFIG_OPTIONS: Mapping[str, tuple[str, ...]] = {
     "unet": ("base_channels", "depth", "upsampling"),
     "unet++": ("base_channels", "depth", "deep_supervision", "upsampling"),
     "vgg16-unet": ("base_channels", "upsampling", "encoder_weights"),
+    "resnet18-unet": ("base_channels", "upsampling", "encoder_weights"),
+    "resnet34-unet": ("base_channels", "upsampling", "encoder_weights"),
+    "resnet50-unet": ("base_channels", "upsampling", "encoder_weights"),
 }
-"""The TrainConfig fields each model takes as keyword options (vgg16-unet's depth is fixed)."""
+"""The TrainConfig fields each model takes as keyword options (the encoder models' depth is
+fixed by their encoder)."""
+
+
+ENCODER_MODEL_TYPES: tuple[type[nn.Module], ...] = (VGG16UNet, ResNetUNet)
+"""Models built around a classification network's encoder (TrainConfig's ENCODER_MODELS)."""
 
 
 class UnknownModelError(ValueError):
@@ -62,3 +74,16 @@ def build_model(cfg: TrainConfig, *, in_channels: int, out_channels: int) -> nn.
     return build_model_by_name(
         cfg.model, in_channels=in_channels, out_channels=out_channels, **options
     )
+
+
+def encoder_of(model: nn.Module) -> nn.Module | None:
+    """The `encoder` of an encoder model (vgg16-unet, resnet*-unet); None for other models.
+
+    Explicit types rather than any `encoder` attribute: UNet++ names its down path `encoder`,
+    but it is no pretrained network to freeze or to train at a lower rate.
+    """
+    if isinstance(model, ENCODER_MODEL_TYPES):
+        encoder = model.encoder
+        assert isinstance(encoder, nn.Module)
+        return encoder
+    return None

@@ -7,17 +7,13 @@ ever downloaded: `encoder_weights` names a file the user already has.
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Mapping
 from pathlib import Path
 
 from torch import Tensor, nn
 
 from trainer.config import Upsampling
 from trainer.models.blocks import Up, check_positive, check_upsampling, crop_to, pad_to_multiple
-from trainer.models.weights_file import WeightsFileError, read_state_dict
-
-logger = logging.getLogger(__name__)
+from trainer.models.encoder_weights import RGB, EncoderWeightsError, load_encoder_state
 
 VGG16_BN_LAYOUT: tuple[int | str, ...] = (
     *(64, 64, "M"),
@@ -36,13 +32,6 @@ The final max-pool (`features.43`) is kept for the state-dict layout but not use
 
 STAGE_CHANNELS: tuple[int, ...] = (64, 128, 256, 512, 512)
 
-_RGB = 3
-_SHOWN_KEYS = 5
-
-
-class EncoderWeightsError(ValueError):
-    """An encoder weights file that is missing, unreadable or of another architecture."""
-
 
 class VGG16BNEncoder(nn.Module):
     """VGG16-BN convolutional part; `features.N` matches torchvision's `vgg16_bn().features`.
@@ -51,7 +40,7 @@ class VGG16BNEncoder(nn.Module):
     and 512 channels at strides 1, 2, 4, 8 and 16.
     """
 
-    def __init__(self, in_channels: int = _RGB):
+    def __init__(self, in_channels: int = RGB):
         super().__init__()
         layers: list[nn.Module] = []
         channels = in_channels
@@ -79,73 +68,26 @@ class VGG16BNEncoder(nn.Module):
         return outputs
 
 
-def _read_state_dict(path: Path) -> Mapping[str, Tensor]:
-    try:
-        return read_state_dict(path, what="encoder weights file")
-    except WeightsFileError as error:
-        raise EncoderWeightsError(str(error)) from error
-
-
-def _adapt_first_conv(weight: Tensor, in_channels: int) -> Tensor:
-    """(64, 3, 3, 3) RGB kernels -> (64, in_channels, 3, 3).
-
-    Every input channel gets the mean RGB kernel scaled by 3 / in_channels, so an image whose
-    channels all equal the luminance gives the same first activations as the RGB network.
-    """
-    mean = weight.mean(dim=1, keepdim=True)
-    return mean.repeat(1, in_channels, 1, 1) * (_RGB / in_channels)
-
-
-def _first(keys: set[str]) -> str:
-    return ", ".join(sorted(keys)[:_SHOWN_KEYS]) + (" ..." if len(keys) > _SHOWN_KEYS else "")
-
-
 def load_vgg16_bn_weights(encoder: VGG16BNEncoder, path: Path) -> None:
     """Load torchvision-layout VGG16-BN weights (`features.N.*`) from the local file `path`.
 
-    The file holds a state dict, or one under "state_dict" or "model"; `classifier.*` and other
-    keys outside `features.` are ignored, and so are missing `num_batches_tracked` buffers (old
-    torchvision files predate them). An encoder with in_channels != 3 gets its first conv
-    adapted by `_adapt_first_conv` (mean RGB kernel repeated and scaled).
+    The file holds a state dict, or one under "state_dict" or "model", keys maybe prefixed
+    `module.` or `_orig_mod.`; `classifier.*` and other keys outside `features.` are ignored, and
+    so are missing `num_batches_tracked` buffers (old torchvision files predate them). An encoder
+    with in_channels != 3 gets its first conv adapted (see `adapt_first_conv`).
 
     Raises:
         EncoderWeightsError: the file is missing, unreadable, or its `features.*` keys or
             shapes do not match VGG16-BN; the message names the file and the first
             mismatching keys.
     """
-    provided = {
-        key: value for key, value in _read_state_dict(path).items() if key.startswith("features.")
-    }
-    expected = encoder.state_dict()
-    missing = {
-        key for key in expected.keys() - provided.keys() if not key.endswith("num_batches_tracked")
-    }
-    unexpected = provided.keys() - expected.keys()
-    if missing or unexpected:
-        details = [f"missing {_first(missing)}"] if missing else []
-        details += [f"unexpected {_first(unexpected)}"] if unexpected else []
-        raise EncoderWeightsError(
-            f"encoder weights file {path} does not hold VGG16-BN `features.*` weights in "
-            f"torchvision's layout: {'; '.join(details)}"
-        )
-    first_conv = "features.0.weight"
-    if encoder.in_channels != _RGB and provided[first_conv].shape[1] == _RGB:
-        logger.info(
-            "adapting the RGB first convolution of %s to %d input channels",
-            path,
-            encoder.in_channels,
-        )
-        provided[first_conv] = _adapt_first_conv(provided[first_conv], encoder.in_channels)
-    wrong_shapes = {
-        f"{key} {tuple(value.shape)} != {tuple(expected[key].shape)}"
-        for key, value in provided.items()
-        if value.shape != expected[key].shape
-    }
-    if wrong_shapes:
-        raise EncoderWeightsError(
-            f"encoder weights file {path} has tensors of the wrong shape: {_first(wrong_shapes)}"
-        )
-    encoder.load_state_dict({**expected, **provided})
+    load_encoder_state(
+        encoder,
+        path,
+        architecture="VGG16-BN `features.*`",
+        first_conv="features.0.weight",
+        keep=lambda key: key.startswith("features."),
+    )
 
 
 class VGG16UNet(nn.Module):
@@ -199,3 +141,6 @@ class VGG16UNet(nn.Module):
         for up, skip in zip(self.ups, reversed(skips), strict=True):
             x = up(x, skip)
         return crop_to(self.head(x), height, width)
+
+
+__all__ = ["EncoderWeightsError", "VGG16BNEncoder", "VGG16UNet", "load_vgg16_bn_weights"]

@@ -1,6 +1,6 @@
 """Reading a state dict (name -> tensor) from a local weights file; nothing is ever downloaded.
 
-Shared by the VGG16-BN encoder weights (`encoder_weights`) and warm starts (`init_from`). A file
+Shared by the encoder weights (`encoder_weights`) and warm starts (`init_from`). A file
 may hold the state dict itself or wrap it under "state_dict" or "model", which is where segtrack
 checkpoints, torchvision-style training scripts and Lightning keep it.
 """
@@ -15,6 +15,9 @@ import torch
 from torch import Tensor
 
 WRAPPER_KEYS = ("state_dict", "model")
+
+WRAPPER_PREFIXES = ("module.", "_orig_mod.")
+"""DataParallel and torch.compile put these in front of every key of the state dicts they save."""
 
 
 class WeightsFileError(ValueError):
@@ -67,3 +70,11 @@ def state_dict_from(payload: Any, path: Path, *, what: str) -> dict[str, Tensor]
 def read_state_dict(path: Path, *, what: str) -> dict[str, Tensor]:
     """`state_dict_from(load_weights_payload(path))`: the state dict stored in `path`."""
     return state_dict_from(load_weights_payload(path, what=what), path, what=what)
+
+
+def without_wrapper_prefixes(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """`state` with a WRAPPER_PREFIXES prefix removed where every key carries it."""
+    for prefix in WRAPPER_PREFIXES:
+        if state and all(key.startswith(prefix) for key in state):
+            state = {key.removeprefix(prefix): value for key, value in state.items()}
+    return dict(state)

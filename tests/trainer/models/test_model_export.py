@@ -18,6 +18,9 @@ TINY_OPTIONS: dict[str, dict[str, Any]] = {
     "unet": {"base_channels": 8, "depth": 3},
     "unet++": {"base_channels": 8, "depth": 3, "deep_supervision": True},
     "vgg16-unet": {"base_channels": 8},
+    "resnet18-unet": {"base_channels": 8, "encoder_width": 8},
+    "resnet34-unet": {"base_channels": 8, "encoder_width": 8},
+    "resnet50-unet": {"base_channels": 8, "encoder_width": 8},
 }
 # Two sizes that are not multiples of any stride, with different batch sizes.
 INPUTS = ((1, 37, 53), (2, 20, 71))

@@ -20,6 +20,9 @@ TINY_OPTIONS: dict[str, dict[str, Any]] = {
     "unet": {"base_channels": 8, "depth": 3},
     "unet++": {"base_channels": 8, "depth": 3},
     "vgg16-unet": {"base_channels": 8},
+    "resnet18-unet": {"base_channels": 8, "encoder_width": 8},
+    "resnet34-unet": {"base_channels": 8, "encoder_width": 8},
+    "resnet50-unet": {"base_channels": 8, "encoder_width": 8},
 }
 
 
@@ -67,7 +70,8 @@ def test_inputs_smaller_than_the_stride_work_in_eval_mode(name: str) -> None:
 @pytest.mark.parametrize("name", sorted(MODEL_BUILDERS))
 def test_stride_is_the_padding_multiple(name: str) -> None:
     model = tiny_model(name, 3, 2)
-    assert model.stride == (16 if name == "vgg16-unet" else 8)
+    expected = {"vgg16-unet": 16, "resnet18-unet": 32, "resnet34-unet": 32, "resnet50-unet": 32}
+    assert model.stride == expected.get(name, 8)
 
 
 @pytest.mark.parametrize("name", sorted(MODEL_BUILDERS))
