@@ -17,21 +17,25 @@ import torch
 from torch import nn
 
 from trainer.config import TrainConfig
+from trainer.models.registry import encoder_of
+
+Params = Iterable[nn.Parameter] | Iterable[dict[str, Any]]
+"""Parameters, or parameter groups (dicts with "params" and their own options, e.g. "lr")."""
 
 
 class UnknownOptimizerError(ValueError):
     """An optimizer or scheduler name that is not registered."""
 
 
-def _adam(params: Iterable[nn.Parameter], cfg: TrainConfig) -> torch.optim.Optimizer:
+def _adam(params: Params, cfg: TrainConfig) -> torch.optim.Optimizer:
     return torch.optim.Adam(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
 
 
-def _adamw(params: Iterable[nn.Parameter], cfg: TrainConfig) -> torch.optim.Optimizer:
+def _adamw(params: Params, cfg: TrainConfig) -> torch.optim.Optimizer:
     return torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
 
 
-def _sgd(params: Iterable[nn.Parameter], cfg: TrainConfig) -> torch.optim.Optimizer:
+def _sgd(params: Params, cfg: TrainConfig) -> torch.optim.Optimizer:
     return torch.optim.SGD(
         params,
         lr=cfg.learning_rate,
@@ -41,13 +45,13 @@ def _sgd(params: Iterable[nn.Parameter], cfg: TrainConfig) -> torch.optim.Optimi
     )
 
 
-def _rmsprop(params: Iterable[nn.Parameter], cfg: TrainConfig) -> torch.optim.Optimizer:
+def _rmsprop(params: Params, cfg: TrainConfig) -> torch.optim.Optimizer:
     return torch.optim.RMSprop(
         params, lr=cfg.learning_rate, momentum=cfg.momentum, weight_decay=cfg.weight_decay
     )
 
 
-OPTIMIZERS: dict[str, Callable[[Iterable[nn.Parameter], TrainConfig], torch.optim.Optimizer]] = {
+OPTIMIZERS: dict[str, Callable[[Params, TrainConfig], torch.optim.Optimizer]] = {
     "adam": _adam,
     "adamw": _adamw,
     "sgd": _sgd,
@@ -55,15 +59,50 @@ OPTIMIZERS: dict[str, Callable[[Iterable[nn.Parameter], TrainConfig], torch.opti
 }
 
 
+def parameter_groups(model: nn.Module, cfg: TrainConfig) -> list[dict[str, Any]]:
+    """The model's trainable parameters as optimizer groups, each with a "name".
+
+    One group, "all", unless `cfg.encoder_lr_multiplier` is not 1: then "decoder" (everything
+    but the encoder) at `learning_rate` and "encoder" at `learning_rate x multiplier`. The
+    decoder comes first because the first group's rate is the run's reported `lr`. A
+    multiplier of 1 keeps one group so checkpoints written before the multiplier existed
+    still resume.
+
+    Raises:
+        ValueError: a multiplier other than 1 on a model without an encoder.
+    """
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    if cfg.encoder_lr_multiplier == 1.0:
+        return [{"params": trainable, "name": "all"}]
+    encoder = encoder_of(model)
+    if encoder is None:
+        raise ValueError(
+            f"encoder_lr_multiplier needs a model with an encoder; {type(model).__name__} has none"
+        )
+    encoder_ids = {id(p) for p in encoder.parameters()}
+    return [
+        {"params": [p for p in trainable if id(p) not in encoder_ids], "name": "decoder"},
+        {
+            "params": [p for p in trainable if id(p) in encoder_ids],
+            "name": "encoder",
+            "lr": cfg.learning_rate * cfg.encoder_lr_multiplier,
+        },
+    ]
+
+
 def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    """The optimizer named by `cfg.optimizer` over the model's trainable parameters."""
+    """The optimizer named by `cfg.optimizer` over `parameter_groups(model, cfg)`.
+
+    Every parameter is in it, frozen or not, so freezing the encoder for some epochs
+    (`trainer.encoder_freeze`) leaves the groups, and a checkpoint's optimizer state, the same.
+    """
     try:
         factory = OPTIMIZERS[cfg.optimizer]
     except KeyError:
         raise UnknownOptimizerError(
             f"unknown optimizer {cfg.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}"
         ) from None
-    return factory((p for p in model.parameters() if p.requires_grad), cfg)
+    return factory(parameter_groups(model, cfg), cfg)
 
 
 def _constant(cfg: TrainConfig, epoch: int, horizon: int) -> float:
@@ -132,6 +171,9 @@ class LrSchedule:
     """Sets the learning rate of every parameter group once per epoch.
 
     Call `apply(epoch)` before training epoch `epoch` (1-based); it returns the rate used.
+    Each group keeps its own base rate (the encoder's is `learning_rate x
+    encoder_lr_multiplier`) and every group gets the same factor, so warm-up, schedules and
+    plateau decays keep the groups' ratio.
     For `plateau`, call `observe(value)` with the monitored metric after validation.
     `scale` (see `lr_scale`) multiplies every rate set; it belongs to the run, not to the
     schedule's state, so a run resumed on another number of processes gets its own.

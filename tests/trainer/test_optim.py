@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from trainer.config import validate_config
+from trainer.models.registry import build_model_by_name
 from trainer.optim import LrSchedule, build_optimizer
 
 
@@ -68,3 +69,55 @@ def test_plateau_decays_after_patience_and_survives_a_resume() -> None:
     resumed.load_state_dict(schedule.state_dict())
     assert resumed.apply(5) == pytest.approx(0.05)
     assert optimizer.param_groups[0]["lr"] == pytest.approx(0.05)
+
+
+def _encoder_model_schedule(**overrides: Any) -> tuple[torch.optim.Optimizer, LrSchedule]:
+    cfg = validate_config(
+        {"dataset": "d", "model": "resnet18-unet", "learning_rate": 0.1, "min_lr": 0.0, **overrides}
+    )
+    torch.manual_seed(0)
+    model = build_model_by_name(
+        "resnet18-unet", in_channels=3, out_channels=2, base_channels=4, encoder_width=4
+    )
+    optimizer = build_optimizer(model, cfg)
+    encoder_ids = {id(p) for p in model.encoder.parameters()}  # type: ignore[union-attr]
+    groups = {group["name"]: group for group in optimizer.param_groups}
+    if "encoder" in groups:
+        assert {id(p) for p in groups["encoder"]["params"]} == encoder_ids
+        assert not encoder_ids & {id(p) for p in groups["decoder"]["params"]}
+        assert sum(len(group["params"]) for group in optimizer.param_groups) == len(
+            list(model.parameters())
+        )
+    return optimizer, LrSchedule(optimizer, cfg)
+
+
+@pytest.mark.parametrize("name", ["adam", "adamw", "sgd", "rmsprop"])
+def test_encoder_lr_multiplier_gives_the_encoder_its_own_group(name: str) -> None:
+    optimizer, _ = _encoder_model_schedule(optimizer=name, encoder_lr_multiplier=0.1)
+    assert [group["name"] for group in optimizer.param_groups] == ["decoder", "encoder"]
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.1)
+    assert optimizer.param_groups[1]["lr"] == pytest.approx(0.01)
+
+
+def test_warmup_and_schedule_keep_the_encoder_ratio_and_survive_a_resume() -> None:
+    overrides = {"encoder_lr_multiplier": 0.25, "warmup_epochs": 2, "epochs": 6}
+    optimizer, schedule = _encoder_model_schedule(**overrides)
+    for epoch in range(1, 5):
+        reported = schedule.apply(epoch)
+        decoder, encoder = (group["lr"] for group in optimizer.param_groups)
+        assert reported == decoder
+        assert encoder == pytest.approx(0.25 * decoder)
+
+    resumed_optimizer, resumed = _encoder_model_schedule(**overrides)
+    resumed_optimizer.load_state_dict(optimizer.state_dict())
+    resumed.load_state_dict(schedule.state_dict())
+    resumed.apply(5)
+    schedule.apply(5)
+    assert [g["lr"] for g in resumed_optimizer.param_groups] == pytest.approx(
+        [g["lr"] for g in optimizer.param_groups]
+    )
+
+
+def test_a_multiplier_of_one_keeps_a_single_group() -> None:
+    optimizer, _ = _encoder_model_schedule()
+    assert len(optimizer.param_groups) == 1
