@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -38,7 +39,8 @@ from trainer.models.registry import build_model
 from trainer.optim import lr_scale
 from trainer.reporting import NullReporter, RunInfo
 from trainer.runtime import Precision
-from trainer.scoring import score
+from trainer.scoring import ScoredSet, score_set
+from trainer.validation_detail import ValidationDetail
 
 WORLD_LIMIT_S = 120.0
 """A world that has not ended by then hangs; the test fails instead of waiting forever."""
@@ -126,8 +128,9 @@ def test_launch_command_runs_a_module_on_each_process() -> None:
 # --- validation equals one process's ---------------------------------------------------------
 
 
-def _scores(cfg: TrainConfig, weights: Path, world: World) -> dict[str, dict[str, float]]:
-    """This rank's share scored with the world, and the whole set scored alone."""
+def _scores(cfg: TrainConfig, weights: Path, world: World) -> dict[str, ScoredSet]:
+    """This rank's share scored with the world, and the whole set scored alone, every image
+    counted."""
     report = inspect_for_config(cfg)
     alone = build_data(cfg, report, pin_memory=False)
     shard = build_data(cfg, report, pin_memory=False, rank=world.rank, world_size=world.world_size)
@@ -142,19 +145,35 @@ def _scores(cfg: TrainConfig, weights: Path, world: World) -> dict[str, dict[str
         "device": world.device,
         "precision": Precision(None, use_scaler=False),
         "flip_tta": False,
+        "image_names": alone.val_names,
     }
     return {
-        "alone": score(model, alone.val_loader, **common),
-        "world": score(model, shard.val_loader, world=world, **common),
+        "alone": score_set(model, alone.val_loader, **common),
+        "world": score_set(model, shard.val_loader, world=world, **common),
     }
 
 
-def _score_job(cases: list[tuple[TrainConfig, Path]], rank: int) -> list[dict[str, Any]]:
+def _score_job(cases: list[tuple[TrainConfig, Path]], rank: int) -> list[dict[str, ScoredSet]]:
     world = join_world("cpu")
     try:
         return [_scores(cfg, weights, world) for cfg, weights in cases]
     finally:
         world.close()
+
+
+def _same_counts(first: ScoredSet, second: ScoredSet) -> bool:
+    """The same confusion matrix and the same images with the same counts, in the same order."""
+    if first.images is None or second.images is None:
+        return False
+    kinds = ("true_positive", "false_positive", "false_negative")
+    return (
+        np.array_equal(first.confusion, second.confusion)
+        and first.images.names == second.images.names
+        and all(
+            np.array_equal(getattr(first.images, kind), getattr(second.images, kind))
+            for kind in kinds
+        )
+    )
 
 
 def test_validation_on_two_ranks_equals_one_process_exactly(tmp_path: Path) -> None:
@@ -175,10 +194,21 @@ def test_validation_on_two_ranks_equals_one_process_exactly(tmp_path: Path) -> N
     for status, per_case in outcomes:
         assert status == "ok", per_case
         for scored in per_case:
-            assert scored["world"] == scored["alone"]
-            assert "val/loss" in scored["world"] and "val/iou/circle" in scored["world"]
+            world, alone = scored["world"], scored["alone"]
+            assert world.metrics == alone.metrics
+            assert "val/loss" in world.metrics and "val/iou/circle" in world.metrics
+            # Every image once, in the single-process order, with the same counts.
+            assert _same_counts(world, alone)
+            assert world.images is not None
+            diagonal = np.diagonal(world.confusion)
+            assert np.array_equal(world.images.true_positive.sum(axis=0), diagonal)
+            assert np.array_equal(
+                world.images.false_negative.sum(axis=0), world.confusion.sum(axis=1) - diagonal
+            )
     # Both ranks end with the same numbers.
-    assert outcomes[0][1] == outcomes[1][1]
+    for first, second in zip(outcomes[0][1], outcomes[1][1], strict=True):
+        assert first["world"].metrics == second["world"].metrics
+        assert _same_counts(first["world"], second["world"])
 
 
 # --- training, checkpoints and resume across world sizes ---------------------------------------
@@ -191,6 +221,7 @@ class _Recorder(NullReporter):
         self.info: RunInfo | None = None
         self.epochs: dict[int, dict[str, float]] = {}
         self.progress_shares: list[float | None] = []
+        self.details: list[ValidationDetail] = []
         self.stop_at_epoch = stop_at_epoch
 
     def on_start(self, info: RunInfo) -> None:
@@ -201,6 +232,9 @@ class _Recorder(NullReporter):
 
     def on_epoch_end(self, epoch: int, metrics: Mapping[str, float]) -> None:
         self.epochs[epoch] = dict(metrics)
+
+    def on_validation_detail(self, detail: ValidationDetail) -> None:
+        self.details.append(detail)
 
     def should_stop(self) -> bool:
         return self.stop_at_epoch is not None and max(self.epochs, default=0) >= self.stop_at_epoch
@@ -244,6 +278,15 @@ def test_two_ranks_train_and_their_checkpoints_resume_on_any_number(tmp_path: Pa
     shares = [share for share in main_record.progress_shares if share is not None]
     assert shares and all(0.0 <= share <= 1.0 for share in shares)
     assert other_record.info is None and not other_record.epochs  # only rank 0 reports
+    # Every validation image once per epoch, whichever rank scored it.
+    assert [detail.epoch for detail in main_record.details] == [1, 2, 3]
+    assert not other_record.details
+    for detail in main_record.details:
+        assert len(detail.images.names) == len(set(detail.images.names)) == 5
+        assert int(detail.images.pixels().sum()) == int(detail.confusion.sum())
+        assert np.array_equal(
+            detail.images.true_positive.sum(axis=0), np.diagonal(detail.confusion)
+        )
 
     two_rank = load_checkpoint(tmp_path / "two" / "last.pt")
     assert not any(key.startswith("module.") for key in two_rank.model_state)
