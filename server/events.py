@@ -29,7 +29,9 @@ from server.models import Event, utcnow
 
 logger = logging.getLogger(__name__)
 
-EventKind = Literal["run", "status", "metrics", "preview", "checkpoint", "file", "dataset"]
+EventKind = Literal[
+    "run", "status", "metrics", "preview", "checkpoint", "file", "dataset", "validation"
+]
 """Every kind of event that is recorded; streams can be filtered by them."""
 EVENT_KINDS: tuple[EventKind, ...] = get_args(EventKind)
 
@@ -72,9 +74,10 @@ def record_event(
     """Add an event in the session's transaction; it is published after the commit.
 
     Kinds (`EVENT_KINDS`): `run` (created, updated or deleted), `status`, `metrics`, `preview`,
-    `checkpoint`, `file` (a file the run logged arrived whole), all with the run's id; and
-    `dataset` with no run id (`{"action": "colors", "dataset_id", "name", "class_colors"}` when a
-    dataset's class colours change). Payloads are small JSON objects.
+    `checkpoint`, `file` (a file the run logged arrived whole), `validation` (`{"epoch",
+    "images"}`: an epoch's confusion matrix and per-image scores were stored), all with the
+    run's id; and `dataset` with no run id (`{"action": "colors", "dataset_id", "name",
+    "class_colors"}` when a dataset's class colours change). Payloads are small JSON objects.
     """
     session.execute(
         EVENTS.insert().values(kind=kind, run_id=run_id, payload=payload, created_at=utcnow())
