@@ -38,6 +38,7 @@ from trainer.data.inspection import inspect_for_config
 from trainer.data.loaders import DataBundle, LoaderWaitMeter, build_data
 from trainer.data.report import InspectionReport, require_ok
 from trainer.distributed import DistributedSetupError, World, join_world
+from trainer.encoder_freeze import freeze_encoder_for_epoch, hold_frozen_norms, is_frozen_norm
 from trainer.environment import describe_environment
 from trainer.inference import InputNormalizer
 from trainer.losses import build_loss, output_channels
@@ -477,6 +478,7 @@ def _train_epoch(run: _Run, epoch: int, progress: _Progress) -> _EpochTraining:
     """
     cfg, loader, world = run.cfg, run.data.train_loader, run.world
     run.trained.train()
+    freeze_encoder_for_epoch(run.model, cfg, epoch)
     num_batches = len(loader)
     # Each report reads the loss back from the device; every few batches keeps steps async.
     report_every = max(PROGRESS_EVERY_MIN_BATCHES, num_batches // 20)
@@ -567,7 +569,12 @@ def _refresh_batchnorm(run: _Run) -> None:
 
     Each rank averages over its shard; the ranks' averages are then merged by batch counts.
     """
-    norms = [m for m in run.model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    # A frozen encoder's statistics stay as loaded (trainer.encoder_freeze).
+    norms = [
+        m
+        for m in run.model.modules()
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and not is_frozen_norm(m)
+    ]
     if not norms:
         return
     momenta = [norm.momentum for norm in norms]
@@ -575,6 +582,7 @@ def _refresh_batchnorm(run: _Run) -> None:
         norm.reset_running_stats()
         norm.momentum = None  # cumulative moving average
     run.evaluated.train()
+    hold_frozen_norms(run.model)
     with run.autocast():
         for images, _ in run.data.train_loader:
             run.evaluated(run.normalizer(images))

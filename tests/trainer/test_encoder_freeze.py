@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
 from torch import Tensor, nn
 
+from tests.trainer.factories import tiny_config
+from trainer.checkpoint import load_checkpoint
 from trainer.config import ConfigError, validate_config
 from trainer.encoder_freeze import (
     encoder_frozen_at,
@@ -16,7 +19,9 @@ from trainer.encoder_freeze import (
     is_frozen_norm,
     set_encoder_frozen,
 )
+from trainer.loop import fit
 from trainer.models.registry import build_model_by_name
+from trainer.models.resnet import ResNetEncoder
 from trainer.models.resnet_unet import ResNetUNet
 from trainer.optim import build_optimizer
 
@@ -171,3 +176,44 @@ def test_encoder_options_are_accepted_for_every_encoder_model() -> None:
             }
         )
         assert cfg.freeze_encoder_epochs == 5
+
+
+def test_fit_keeps_the_loaded_encoder_through_the_frozen_epochs_and_trains_it_after(
+    demo_dataset: Path, tmp_path: Path
+) -> None:
+    torch.manual_seed(3)
+    source = ResNetEncoder(18)
+    weights = tmp_path / "resnet18.pth"
+    torch.save(source.state_dict(), weights)
+    settings = {
+        "model": "resnet18-unet",
+        "image_size": 32,
+        "encoder_weights": str(weights),
+        "freeze_encoder_epochs": 2,
+        "encoder_lr_multiplier": 0.5,
+    }
+
+    frozen = fit(tiny_config(demo_dataset, epochs=2, **settings), out_dir=tmp_path / "run")
+    after_freeze = load_checkpoint(tmp_path / "run" / "last.pt")
+    resumed = fit(
+        tiny_config(demo_dataset, epochs=3, **settings),
+        out_dir=tmp_path / "run",
+        resume_from=tmp_path / "run" / "last.pt",
+    )
+    after_unfreeze = load_checkpoint(tmp_path / "run" / "last.pt")
+
+    assert frozen.status == resumed.status == "completed"
+    encoder = {f"encoder.{key}": value for key, value in source.state_dict().items()}
+    assert all(torch.equal(after_freeze.model_state[key], value) for key, value in encoder.items())
+    assert not torch.equal(
+        after_freeze.model_state["head.weight"], after_unfreeze.model_state["head.weight"]
+    )
+    moved = {
+        key
+        for key, value in encoder.items()
+        if not torch.equal(after_unfreeze.model_state[key], value)
+    }
+    assert {"encoder.conv1.weight", "encoder.bn1.running_var"} <= moved
+    groups = after_unfreeze.optimizer_state["param_groups"]  # type: ignore[index]
+    assert [group["name"] for group in groups] == ["decoder", "encoder"]
+    assert groups[1]["lr"] == pytest.approx(0.5 * groups[0]["lr"])
