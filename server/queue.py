@@ -22,6 +22,9 @@ from server.settings import Settings
 logger = logging.getLogger(__name__)
 
 TASK_NAME = "training.run"
+JOB_TASK_NAME = "jobs.run"
+JOB_PRIORITY = 9
+"""Jobs (an evaluation, a prediction, an export) take minutes at most: they go first."""
 MAX_PRIORITY = 9
 REDIS_TRANSPORT_OPTIONS: dict[str, Any] = {
     "priority_steps": list(range(MAX_PRIORITY + 1)),
@@ -78,11 +81,13 @@ class TaskQueue(Protocol):
 
     def send_run(self, run_id: int, *, queue: str, priority: int, task_id: str) -> None: ...
 
+    def send_job(self, job_id: int, *, queue: str, task_id: str) -> None: ...
+
     def revoke(self, task_id: str) -> None: ...
 
 
 class CeleryTaskQueue:
-    """Sends `training.run(run_id)` to the run's queue through Celery."""
+    """Sends `training.run(run_id)` and `jobs.run(job_id)` to the run's queue through Celery."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -105,6 +110,17 @@ class CeleryTaskQueue:
         logger.info(
             "run %d sent to queue %s (priority %d, task %s)", run_id, queue, priority, task_id
         )
+
+    def send_job(self, job_id: int, *, queue: str, task_id: str) -> None:
+        """`jobs.run(job_id)` to the job's run's queue; the worker's claim makes copies harmless."""
+        self.app.send_task(
+            JOB_TASK_NAME,
+            args=[job_id],
+            queue=queue,
+            priority=broker_priority(JOB_PRIORITY),
+            task_id=task_id,
+        )
+        logger.info("job %d sent to queue %s (task %s)", job_id, queue, task_id)
 
     def revoke(self, task_id: str) -> None:
         """Best effort: workers also skip runs that are no longer queued when they claim them."""

@@ -40,9 +40,14 @@ class RecordingTaskQueue:
 
     sent: list[SentTask] = field(default_factory=list)
     revoked: list[str] = field(default_factory=list)
+    jobs: list[tuple[int, str, str]] = field(default_factory=list)
+    """(job id, queue, task id) of every job sent."""
 
     def send_run(self, run_id: int, *, queue: str, priority: int, task_id: str) -> None:
         self.sent.append(SentTask(run_id, queue, priority, task_id))
+
+    def send_job(self, job_id: int, *, queue: str, task_id: str) -> None:
+        self.jobs.append((job_id, queue, task_id))
 
     def revoke(self, task_id: str) -> None:
         self.revoked.append(task_id)
