@@ -382,7 +382,7 @@ def resume_run(
     task_queue: TaskQueueDep,
     body: ResumeRequest | None = None,
 ) -> RunOut:
-    """Queue a failed or cancelled run again, continuing from its last checkpoint; `epochs`
+    """Queue a failed, cancelled or pruned run again, continuing from its last checkpoint; `epochs`
     above the planned ones extends the run."""
     epochs = body.epochs if body is not None else None
     return run_out(session, settings, service.resume_run(session, task_queue, run_id, epochs))

@@ -287,6 +287,10 @@ class RunOut(RunSummaryOut):
     prune_requested_at: datetime | None = Field(
         None, description="When its sweep asked it to stop at the end of its epoch (pruned)"
     )
+    trial_status: str | None = Field(
+        None,
+        description="Resumed outside its sweep: the status its trial keeps there (e.g. pruned)",
+    )
     failure_traceback: str | None
     metrics: dict[str, MetricSummaryOut]
     placement_note: str | None = Field(

@@ -53,6 +53,8 @@ METRIC_GRAMMAR = (
 _CONDITION = re.compile(r"^\s*(?P<key>[^<>=!]+?)\s*(?P<op>>=|<=|!=|>|<|=)\s*(?P<value>\S+)\s*$")
 # A number in ASCII only: float() alone would also read other scripts' digits.
 _NUMBER = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?", re.ASCII)
+RESUMABLE = ("failed", "cancelled", "pruned")
+"""The statuses a run is resumed from, continuing its last checkpoint (pruned runs keep theirs)."""
 MAX_NAME = 200
 """Run names and dataset names of runs (their columns' length)."""
 MAX_GPUS = 32767
@@ -354,14 +356,20 @@ def cancel_run(session: Session, task_queue: TaskQueue, run_id: int) -> Run:
 def resume_run(
     session: Session, task_queue: TaskQueue, run_id: int, epochs: int | None = None
 ) -> Run:
-    """Queue a failed or cancelled run again, to continue from its last checkpoint; `epochs`
-    (more than done) changes how far it trains, as `segtrack train --resume --set epochs=`."""
+    """Queue a failed, cancelled or pruned run again, to continue from its last checkpoint;
+    `epochs` (more than done) changes how far it trains, as `segtrack train --resume --set
+    epochs=`.
+
+    A run of a sweep is resumed outside it: its trial keeps the status it ended with
+    (`Run.trial_status`), so the sweep makes no new trial of it, gives it none of its
+    `parallel` slots and its pruner does not stop it again.
+    """
     run = repository.get_run(session, run_id, for_update=True)
     if run.external:
         raise Conflict(f"run {run_id} is an external run: its script trains it, not a worker")
-    if run.status not in ("failed", "cancelled"):
+    if run.status not in RESUMABLE:
         raise Conflict(
-            f"run {run_id} is {run.status}; only failed or cancelled runs can be resumed"
+            f"run {run_id} is {run.status}; only {', '.join(RESUMABLE)} runs can be resumed"
         )
     if get_checkpoint(session, run_id, "last") is None:
         raise Conflict(
@@ -373,6 +381,9 @@ def resume_run(
             raise InvalidInput(f"epochs: {message}", [{"field": "epochs", "message": message}])
         run.config = {**run.config, "epochs": epochs}
         run.epochs_planned = epochs
+    if run.sweep_id is not None and run.trial_status is None:
+        run.trial_status = run.status
+    run.prune_requested_at = None  # else its worker would stop it again after one epoch
     enqueue(session, task_queue, run, resume=True)
     return run
 

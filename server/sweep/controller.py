@@ -15,7 +15,9 @@ for every running or paused sweep:
    draws that is no valid TrainConfig (or one the server's caps refuse) becomes a failed run that
    says why, told to the sampler as a failure (after REFUSED_IN_A_ROW of them in a row the sweep
    is paused, its note saying why);
-4. a sweep whose runs are all made and finished is `finished`.
+4. a sweep whose runs are all made and finished is `finished`; so is one whose `metric.target`
+   a trial's best value reached (W&B's meaning): its queued runs are cancelled, those training
+   go on, and its note names the run.
 """
 
 from __future__ import annotations
@@ -39,11 +41,11 @@ from server.queue import TaskQueue
 from server.run import repository as runs
 from server.run.lifecycle import one_line
 from server.run.schemas import RunCreate
-from server.run.service import create_run
+from server.run.service import cancel_run, create_run
 from server.settings import Settings
 from server.sweep import repository
 from server.sweep.spec import SweepSpec, parse_spec
-from server.sweep.trials import IN_FLIGHT, Trial, build_study, load_trials
+from server.sweep.trials import Trial, build_study, load_trials
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +62,8 @@ class ControllerReport:
     pruned: list[int] = field(default_factory=list)
     invalid: list[int] = field(default_factory=list)
     finished: list[int] = field(default_factory=list)
+    cancelled: list[int] = field(default_factory=list)
+    """Queued runs of a sweep that reached its target."""
     skipped: bool = False
     """Another API process held the controller's lock."""
 
@@ -73,7 +77,7 @@ def _request_prunes(
     pruned = []
     for trial, optuna_trial in zip(trials, frozen, strict=True):
         run = trial.run
-        if run.status != "running" or run.prune_requested_at is not None or not trial.curve:
+        if trial.status != "running" or run.prune_requested_at is not None or not trial.curve:
             continue
         if not pruner.prune(study, optuna_trial):
             continue
@@ -181,10 +185,38 @@ def _refused_in_a_row(trials: list[Trial]) -> int:
     """How many of the latest trials are configs the server refused (failed, never started)."""
     count = 0
     for trial in reversed(trials):
-        if trial.run.status != "failed" or trial.run.started_at is not None:
+        if trial.status != "failed" or trial.run.started_at is not None:
             break
         count += 1
     return count
+
+
+def _finish_on_target(
+    session: Session, task_queue: TaskQueue, sweep: Sweep, spec: SweepSpec, trials: list[Trial]
+) -> list[int] | None:
+    """Finish `sweep` when a trial of it (not one resumed outside it) reached the target:
+    its queued runs are cancelled (the ids returned), those training go on. None: not reached."""
+    reached = [
+        trial for trial in trials if trial.run.trial_status is None and spec.reached(trial.value)
+    ]
+    if not reached:
+        return None
+    pick = max if spec.goal == "maximize" else min
+    best = pick(reached, key=lambda trial: trial.value or 0.0)
+    sweep.status = "finished"
+    sweep.finished_at = utcnow()
+    sweep.note = one_line(
+        f"finished: run {best.run.id} (trial {best.number}) reached {spec.metric} "
+        f"{best.value:.4g}, the target {spec.target:g}; queued runs were cancelled, training "
+        "ones go on"
+    )
+    logger.info("sweep %d %s", sweep.id, sweep.note)
+    cancelled = []
+    for trial in trials:
+        if trial.run.status == "queued" and trial.run.trial_status is None:
+            cancel_run(session, task_queue, trial.run.id)
+            cancelled.append(trial.run.id)
+    return cancelled
 
 
 def step_sweep(
@@ -194,10 +226,15 @@ def step_sweep(
     report = ControllerReport()
     spec = parse_spec(sweep.spec)
     trials = load_trials(session, sweep, curves=spec.early_terminate is not None)
+    cancelled = _finish_on_target(session, task_queue, sweep, spec, trials)
+    if cancelled is not None:
+        report.finished.append(sweep.id)
+        report.cancelled = cancelled
+        return report
     study = build_study(sweep, spec, trials)
     if spec.early_terminate is not None:
         report.pruned = _request_prunes(session, spec, study, trials)
-    in_flight = sum(1 for trial in trials if trial.run.status in IN_FLIGHT)
+    in_flight = sum(1 for trial in trials if trial.in_flight)
     made = max((trial.number for trial in trials), default=-1) + 1
     refused = _refused_in_a_row(trials)
     grid = spec.grid()
@@ -246,6 +283,7 @@ def control_once(session: Session, settings: Settings, task_queue: TaskQueue) ->
         report.pruned += step.pruned
         report.invalid += step.invalid
         report.finished += step.finished
+        report.cancelled += step.cancelled
     return report
 
 

@@ -70,6 +70,7 @@ TRIAL_COLUMNS = (
     Run.sweep_params,
     Run.epochs_done,
     Run.prune_requested_at,
+    Run.trial_status,
     Run.failure_reason,
     Run.started_at,
 )
@@ -88,13 +89,15 @@ def sweep_runs(session: Session, sweep_id: int) -> list[Run]:
 
 
 def run_counts(session: Session, sweep_ids: Sequence[int]) -> dict[int, dict[str, int]]:
-    """Per sweep: how many of its runs are in each status."""
+    """Per sweep: how many of its trials are in each status (a run resumed outside its sweep
+    counts with the status its trial ended with)."""
     counts: dict[int, dict[str, int]] = defaultdict(dict)
     if sweep_ids:
+        trial_status = func.coalesce(Run.trial_status, Run.status)
         rows = session.execute(
-            select(Run.sweep_id, Run.status, func.count())
+            select(Run.sweep_id, trial_status, func.count())
             .where(Run.sweep_id.in_(list(sweep_ids)))
-            .group_by(Run.sweep_id, Run.status)
+            .group_by(Run.sweep_id, trial_status)
         )
         for sweep_id, status, count in rows:
             if sweep_id is not None:

@@ -27,6 +27,9 @@ class SweepRunOut(BaseModel):
     id: int
     name: str
     status: str
+    trial_status: str
+    """The trial's status in the sweep: the run's, or (a run resumed outside its sweep) the
+    status its trial ended with."""
     trial_number: int
     params: dict[str, Any]
     """The swept keys and their values."""

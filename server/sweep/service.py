@@ -31,7 +31,7 @@ from server.sweep.schemas import (
     SweepSummaryOut,
 )
 from server.sweep.spec import SweepSpec, parse_spec
-from server.sweep.trials import IN_FLIGHT, Trial, build_study, load_trials
+from server.sweep.trials import Trial, build_study, load_trials
 from trainer.config import TrainConfig, describe_validation_error
 
 logger = logging.getLogger(__name__)
@@ -133,7 +133,7 @@ def cancel_sweep(session: Session, task_queue: TaskQueue, sweep: Sweep) -> Sweep
     sweep.status = "cancelled"
     sweep.finished_at = utcnow()
     for run in repository.sweep_runs(session, sweep.id):
-        if run.status in ("queued", "running"):
+        if run.status in ("queued", "running") and run.trial_status is None:
             cancel_run(session, task_queue, run.id)
     session.flush()
     return sweep
@@ -182,6 +182,7 @@ def _run_out(trial: Trial) -> SweepRunOut:
         id=run.id,
         name=run.name,
         status=run.status,
+        trial_status=trial.status,
         trial_number=trial.number,
         params=run.sweep_params or {},
         value=trial.value,
@@ -192,9 +193,7 @@ def _run_out(trial: Trial) -> SweepRunOut:
 
 
 def _scored(trials: list[Trial]) -> list[Trial]:
-    return [
-        trial for trial in trials if trial.run.status == "succeeded" and trial.value is not None
-    ]
+    return [trial for trial in trials if trial.status == "succeeded" and trial.value is not None]
 
 
 def _best(sweep: Sweep, trials: list[Trial]) -> Trial | None:
@@ -230,12 +229,12 @@ _IMPORTANCE_LOCK = threading.Lock()
 def _importance(sweep: Sweep, trials: list[Trial]) -> dict[str, float] | None:
     if len(_scored(trials)) < 2:
         return None
-    finished = [trial for trial in trials if trial.run.status not in IN_FLIGHT]
+    finished = [trial for trial in trials if not trial.in_flight]
     key = (
         sweep.id,
         sweep.goal,
         repr(sweep.spec.get("parameters")),
-        tuple((trial.number, trial.run.status, trial.value) for trial in finished),
+        tuple((trial.number, trial.status, trial.value) for trial in finished),
     )
     with _IMPORTANCE_LOCK:
         known = key in _IMPORTANCE

@@ -2,7 +2,8 @@
 
     config: {dataset: shapes, epochs: 3}          # the base TrainConfig of every run
     method: grid | random | bayes                 # bayes = Optuna's TPE sampler
-    metric: {name: val/iou, goal: maximize}       # default: the config's monitor and its direction
+    metric: {name: val/iou, goal: maximize, target: 0.9}   # default: the config's monitor and
+                                                  # its direction; target: finish on reaching it
     parameters:
       learning_rate: {distribution: log_uniform_values, min: 1.0e-4, max: 1.0e-1}
       batch_size: {values: [4, 8]}
@@ -15,9 +16,10 @@
 
 A W&B sweep YAML pastes in: its `method`, `metric`, `parameters` and `early_terminate` mean what
 they mean there. W&B's keys for its own agent (`program`, `command`, `project`, `entity`,
-`description`, `controller`) and the settings without an equivalent here (`metric.target`,
-hyperband's `strict`) are accepted and ignored, each named in `SweepSpec.ignored`. Any
-other key is refused by name, listing the keys there are; so is a parameter TrainConfig lacks.
+`description`, `controller`) and the settings without an equivalent here (hyperband's `strict`)
+are accepted and ignored, each named in `SweepSpec.ignored`. Any other key is refused by name,
+listing the keys there are; so is a parameter TrainConfig lacks. `metric.target` finishes the
+sweep once a run's best value of the metric reaches it (`server.sweep.controller`).
 
 A grid runs every combination of its parameters once, in the order the spec lists them (the
 last parameter varies fastest), so trial k is always combination k, restarts included.
@@ -36,7 +38,7 @@ from optuna.distributions import BaseDistribution
 from optuna.pruners import BasePruner
 from optuna.samplers import BaseSampler, RandomSampler, TPESampler
 
-from server.sweep.checks import check_keys, mapping, refuse, whole
+from server.sweep.checks import check_keys, is_number, mapping, refuse, whole
 from server.sweep.early_terminate import EarlyTerminate, parse_early_terminate
 from server.sweep.parameters import Parameter, parse_parameters
 from trainer.config import TrainConfig
@@ -84,6 +86,9 @@ class SweepSpec:
     max_runs: int
     parallel: int
     seed: int
+    target: float | None = None
+    """Finish the sweep once a trial's best value reaches this (at or above it when
+    maximizing, at or below when minimizing)."""
     tags: tuple[str, ...] = ()
     queue: str | None = None
     priority: int = 0
@@ -117,6 +122,12 @@ class SweepSpec:
                 first[parameter.key] = parameter.config_value(low)
         return self.run_config(first)
 
+    def reached(self, value: float | None) -> bool:
+        """Whether `value` (a trial's best) reaches the target."""
+        if self.target is None or value is None:
+            return False
+        return value >= self.target if self.goal == "maximize" else value <= self.target
+
     def pruner(self) -> BasePruner | None:
         return self.early_terminate.pruner() if self.early_terminate else None
 
@@ -135,29 +146,31 @@ class SweepSpec:
         return {
             **kept,
             "name": self.name,
-            "metric": {"name": self.metric, "goal": self.goal},
+            "metric": {"name": self.metric, "goal": self.goal}
+            | ({"target": self.target} if self.target is not None else {}),
             "max_runs": self.max_runs,
             "parallel": self.parallel,
             "seed": self.seed,
         }
 
 
-def _metric(raw: object, config: Mapping[str, Any], ignored: list[str]) -> tuple[str, Goal]:
+def _metric(raw: object, config: Mapping[str, Any]) -> tuple[str, Goal, float | None]:
     default = config.get("monitor", TrainConfig.model_fields["monitor"].default)
     if raw is None:
         name = str(default)
-        return name, "minimize" if name.endswith("loss") else "maximize"
+        return name, "minimize" if name.endswith("loss") else "maximize", None
     metric = mapping(raw, "metric")
     check_keys(metric, ("name", "goal", "target"), "metric.")
-    if "target" in metric:
-        ignored.append("metric.target")
+    target = metric.get("target")
+    if target is not None and not is_number(target):
+        raise refuse("metric.target", f"a finite number (or left out), got {target!r}")
     name = metric.get("name", default)
     if not isinstance(name, str) or not name.strip() or len(name) > MAX_NAME or "\x00" in name:
         raise refuse("metric.name", f"a metric key of 1 to {MAX_NAME} characters, got {name!r}")
     goal = metric.get("goal", "minimize" if name.endswith("loss") else "maximize")
     if goal not in ("maximize", "minimize"):
         raise refuse("metric.goal", f"maximize or minimize, got {goal!r}")
-    return name, cast(Goal, goal)
+    return name, cast(Goal, goal), float(target) if target is not None else None
 
 
 def _max_runs(raw: Mapping[str, Any], method: Method, grid_size: int, ignored: list[str]) -> int:
@@ -186,7 +199,7 @@ def parse_spec(raw: Mapping[str, Any]) -> SweepSpec:
     if method not in METHODS:
         raise refuse("method", f"one of {', '.join(METHODS)}, got {method!r}")
     parameters, constants = parse_parameters(spec.get("parameters"), method)
-    metric, goal = _metric(spec.get("metric"), {**config, **constants}, ignored)
+    metric, goal, target = _metric(spec.get("metric"), {**config, **constants})
     grid_size = math.prod(len(p.values or ()) for p in parameters) if method == "grid" else 0
     if method == "grid" and grid_size > MAX_RUNS:
         raise refuse("parameters", f"the grid has {grid_size} combinations; at most {MAX_RUNS}")
@@ -205,6 +218,7 @@ def parse_spec(raw: Mapping[str, Any]) -> SweepSpec:
         method=method,
         metric=metric,
         goal=goal,
+        target=target,
         config=config,
         parameters=parameters,
         constants=constants,

@@ -6,6 +6,11 @@ The database is the only state of a sweep: each of its runs is one trial (`Run.t
 are that metric's per-epoch points. A finished run is told to Optuna as `COMPLETE` with its score
 when it succeeded (and reported the metric), `PRUNED` when it was pruned, `FAIL` otherwise
 (failed or cancelled: a failure is never a score); a queued or training run is `RUNNING`.
+
+A run resumed after its trial ended (`POST /runs/{id}/resume`, e.g. a pruned run given its
+remaining epochs) trains outside its sweep: its trial keeps the status it ended with
+(`Run.trial_status`), so it is no new trial, takes no `parallel` slot, is not judged by the
+pruner again and is never told as a score.
 """
 
 from __future__ import annotations
@@ -46,8 +51,19 @@ class Trial:
         return self.run.trial_number
 
     @property
+    def status(self) -> str:
+        """The trial's status in its sweep: the run's, or the one its trial ended with when the
+        run was resumed outside the sweep."""
+        return self.run.trial_status or self.run.status
+
+    @property
+    def in_flight(self) -> bool:
+        """Queued or training as a trial of its sweep (taking one of its `parallel` slots)."""
+        return self.status in IN_FLIGHT
+
+    @property
     def state(self) -> TrialState:
-        status = self.run.status
+        status = self.status
         if status in IN_FLIGHT:
             return TrialState.RUNNING
         if status == "succeeded" and self.value is not None:

@@ -239,7 +239,7 @@ def test_resume_needs_a_finished_run_with_a_last_checkpoint(
     run = client.post("/api/v1/runs", json={"config": valid_config()}).json()
     response = client.post(f"/api/v1/runs/{run['id']}/resume")
     assert response.status_code == 409
-    assert "only failed or cancelled" in str(_error(response)["message"])
+    assert "only failed, cancelled, pruned runs" in str(_error(response)["message"])
     client.post(f"/api/v1/runs/{run['id']}/cancel")
     response = client.post(f"/api/v1/runs/{run['id']}/resume")
     assert response.status_code == 409

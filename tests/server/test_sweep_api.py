@@ -18,6 +18,7 @@ from server.db import session_scope
 from server.metric.points import MetricPoint
 from server.metric.service import record_metrics
 from server.models import Run, utcnow
+from server.preview.repository import upsert_checkpoint
 from server.reaper import reap_once
 from server.run.lifecycle import FinalStatus, claim_run, finish_run
 from server.settings import Settings
@@ -382,3 +383,87 @@ def test_one_api_process_at_a_time_runs_a_pass(
         first.rollback()
         assert not control_once(second, settings, task_queue).skipped
         second.rollback()
+
+
+def test_a_pruned_run_resumes_outside_its_sweep(
+    *,
+    client: ApiClient,
+    drive: Controller,
+    shapes_dataset: Path,
+    session_factory: sessionmaker[Session],
+    task_queue: RecordingTaskQueue,
+) -> None:
+    """A pruned run kept its checkpoints and can train on: it is queued to resume, its trial
+    stays pruned in the sweep (no new trial, no `parallel` slot, never pruned again), and the
+    sweep finishes without waiting for it."""
+    sweep_id = client.post("/api/v1/sweeps", json=grid_spec(max_runs=2, parallel=1)).json()["id"]
+    [pruned] = drive.step().queued
+    with session_scope(session_factory) as session:
+        claim_run(session, pruned, worker="w", device="cpu")
+        record_metrics(session, pruned, [MetricPoint("val/iou", 1, 0.1, 1)])
+        session.get_one(Run, pruned).prune_requested_at = utcnow()
+        finish_run(session, pruned, "pruned")
+        upsert_checkpoint(
+            session, run_id=pruned, kind="last", epoch=1, metric=None, path="x.pt", size_bytes=1
+        )
+    response = client.post(f"/api/v1/runs/{pruned}/resume")
+    assert response.status_code == 200, response.text
+    run = response.json()
+    assert (run["status"], run["resume_requested"], run["prune_requested_at"]) == (
+        "queued",
+        True,
+        None,
+    )
+    assert (run["sweep_id"], run["trial_number"], run["trial_status"]) == (sweep_id, 0, "pruned")
+    assert task_queue.sent[-1].run_id == pruned
+    [second] = drive.step().queued  # the resumed run takes none of the sweep's one slot
+    view = client.get(f"/api/v1/sweeps/{sweep_id}").json()
+    assert view["counts"]["pruned"] == 1 and view["counts"]["queued"] == 1
+    first = view["runs"][0]
+    assert (first["id"], first["status"], first["trial_status"]) == (pruned, "queued", "pruned")
+    with session_scope(session_factory) as session:
+        claim_run(session, pruned, worker="w", device="cpu")
+        record_metrics(session, pruned, [MetricPoint("val/iou", 2, 0.9, 2)])
+    drive.train(second, [0.2, 0.3])
+    report = drive.step()
+    assert report.pruned == [] and report.queued == []
+    assert report.finished == [sweep_id]
+    view = client.get(f"/api/v1/sweeps/{sweep_id}").json()
+    assert view["status"] == "finished"
+    assert view["best_run"]["id"] == second, "a trial pruned by its sweep is never its best"
+    assert len(drive.runs(sweep_id)) == 2
+
+
+def test_a_sweep_finishes_when_a_run_reaches_its_metric_target(
+    *,
+    client: ApiClient,
+    drive: Controller,
+    shapes_dataset: Path,
+    session_factory: sessionmaker[Session],
+) -> None:
+    """W&B's `metric.target`: once a run's best value reaches it, the sweep is finished, its
+    queued runs cancelled and its note names the run; the training one goes on."""
+    spec = learning_rate_spec(
+        metric={"name": "val/iou", "goal": "maximize", "target": 0.9}, max_runs=10, parallel=3
+    )
+    sweep_id = client.post("/api/v1/sweeps", json=spec).json()["id"]
+    assert client.get(f"/api/v1/sweeps/{sweep_id}").json()["ignored"] == []
+    first, second, third = drive.step().queued
+    drive.train(first, [0.5, 0.6])
+    with session_scope(session_factory) as session:
+        claim_run(session, second, worker="w", device="cpu")
+        record_metrics(session, second, [MetricPoint("val/iou", 1, 0.7, 1)])
+    report = drive.step()
+    assert report.finished == []
+    [refill] = report.queued  # first's slot
+    with session_scope(session_factory) as session:
+        record_metrics(session, second, [MetricPoint("val/iou", 2, 0.93, 2)])
+    report = drive.step()
+    assert report.finished == [sweep_id]
+    assert sorted(report.cancelled) == sorted([third, refill])
+    view = client.get(f"/api/v1/sweeps/{sweep_id}").json()
+    assert view["status"] == "finished"
+    assert f"run {second} (trial 1) reached val/iou 0.93, the target 0.9" in view["note"]
+    statuses = {run["id"]: run["status"] for run in view["runs"]}
+    assert statuses[second] == "running" and statuses[third] == "cancelled"
+    assert drive.step().queued == []

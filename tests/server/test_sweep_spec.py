@@ -77,16 +77,48 @@ def test_a_wandb_yaml_pastes_in() -> None:
     assert "optimizer" not in distributions
     pruner = parsed.pruner()
     assert isinstance(pruner, SuccessiveHalvingPruner)
-    assert set(parsed.ignored) == {
-        "program",
-        "project",
-        "entity",
-        "metric.target",
-    }
+    assert set(parsed.ignored) == {"program", "project", "entity"}
+    assert parsed.target == 0.9
     stored = parsed.stored()
     assert "program" not in stored and stored["max_runs"] == 12
     again = parse_spec(stored)  # what the database keeps reads back the same
     assert again.distributions() == distributions and again.seed == parsed.seed
+    assert again.target == 0.9
+
+
+@pytest.mark.parametrize(
+    ("goal", "value", "reached"),
+    [
+        ("maximize", 0.9, True),
+        ("maximize", 0.95, True),
+        ("maximize", 0.89, False),
+        ("minimize", 0.9, True),
+        ("minimize", 0.95, False),
+        ("maximize", None, False),
+    ],
+)
+def test_metric_target_is_reached_in_the_goals_direction(
+    goal: str, value: float | None, reached: bool
+) -> None:
+    parsed = spec(
+        {"learning_rate": {"min": 1e-4, "max": 1e-1}},
+        metric={"name": "val/iou", "goal": goal, "target": 0.9},
+    )
+    assert parsed.reached(value) is reached
+    assert spec({"learning_rate": {"min": 1e-4, "max": 1e-1}}).reached(1.0) is False
+
+
+@pytest.mark.parametrize("target", ["high", True, float("nan"), [1]])
+def test_a_metric_target_that_is_no_number_is_refused(target: object) -> None:
+    message = refused(
+        {
+            "config": {"dataset": "shapes"},
+            "method": "random",
+            "parameters": {"learning_rate": {"min": 1e-4, "max": 1e-1}},
+            "metric": {"name": "val/iou", "target": target},
+        }
+    )
+    assert message.startswith("metric.target: a finite number")
 
 
 @pytest.mark.parametrize(

@@ -21,6 +21,7 @@ const $ = byId;
 const root = $("run-page");
 const runId = Number(root.dataset.runId);
 const ACTIVE = ["queued", "running", "cancelling"];
+const RESUMABLE = ["failed", "cancelled", "pruned"];
 const LOG_POLL_MS = 2000;
 const CONFIRM_MS = 4000;
 
@@ -156,7 +157,11 @@ function renderActions() {
   const hasLast = checkpoints.some((item) => item.kind === "last");
   const resume = $("resume-group");
   const wasHidden = resume.hidden;
-  resume.hidden = run.external || !["failed", "cancelled"].includes(run.status) || !hasLast;
+  resume.hidden = run.external || !RESUMABLE.includes(run.status) || !hasLast;
+  // A sweep's run resumes outside its sweep: its trial stays as it ended.
+  $("resume-run").title = run.sweep_id
+    ? `Continue from the last checkpoint, outside sweep ${run.sweep_id}: it stays a ${run.trial_status || run.status} trial there and no new trial is made`
+    : "Continue from the last checkpoint";
   const epochs = $("resume-epochs", HTMLInputElement);
   if (wasHidden && !resume.hidden) {
     epochs.min = String(run.epochs_done + 1);

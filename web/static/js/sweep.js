@@ -190,7 +190,9 @@ function tableRow(run) {
   return el("tr", { "data-run-id": run.id, class: run.id === bestId ? "best-row" : "" },
     el("td", { class: "num" }, String(run.trial_number)),
     el("td", {}, el("a", { href: `/runs/${run.id}` }, run.name), el("span", { class: "muted" }, ` #${run.id}`)),
-    el("td", { title: run.failure_reason || "" }, statusBadge(run.status)),
+    el("td", { title: run.failure_reason || "" }, statusBadge(run.status),
+      run.trial_status && run.trial_status !== run.status
+        ? el("span", { class: "muted", title: "Resumed outside the sweep, which keeps its trial as it ended" }, ` (${run.trial_status} trial)`) : null),
     keys.map((key) => el("td", { "data-key": key, title: show(run.params[key]) }, shortValue(run.params[key]))),
     el("td", { class: "num" }, run.value === null ? "–" : formatNumber(run.value, 4)),
     el("td", { class: "num" }, String(run.epochs_done)));
