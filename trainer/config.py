@@ -520,8 +520,9 @@ class TrainConfig(BaseModel):
                 if value
             ]
             if used:
+                verb = "applies" if len(used) == 1 else "apply"
                 raise ValueError(
-                    f"{', '.join(used)} only apply to models with an encoder "
+                    f"{', '.join(used)} only {verb} to models with an encoder "
                     f"({', '.join(ENCODER_MODELS)}); model '{self.model}' has none"
                 )
         if self.freeze_encoder_epochs and self.gpus > 1:

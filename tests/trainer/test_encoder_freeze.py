@@ -141,12 +141,12 @@ def test_models_without_an_encoder_are_left_alone() -> None:
     [
         (
             {"model": "unet", "freeze_encoder_epochs": 2},
-            r"freeze_encoder_epochs only apply to models with an encoder \(vgg16-unet, "
+            r"freeze_encoder_epochs only applies to models with an encoder \(vgg16-unet, "
             r"resnet18-unet, resnet34-unet, resnet50-unet\); model 'unet' has none",
         ),
         (
             {"model": "unet++", "encoder_lr_multiplier": 0.1},
-            r"encoder_lr_multiplier only apply .*model 'unet\+\+' has none",
+            r"encoder_lr_multiplier only applies .*model 'unet\+\+' has none",
         ),
         (
             {"model": "unet", "encoder_weights": "w.pth", "freeze_encoder_epochs": 1},
