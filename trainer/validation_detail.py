@@ -75,6 +75,14 @@ class ImageCounts:
         """float64 (N,) each image's Dice: the mean over its present foreground classes."""
         return _foreground_mean(self.dice())
 
+    def worst_first(self) -> npt.NDArray[np.int64]:
+        """int64 (N,) image positions from the lowest image IoU up; ties go to the image with
+        more pixels wrong, then to set order."""
+        order: npt.NDArray[np.int64] = np.lexsort(
+            (np.arange(len(self.names)), -self.pixels_wrong(), self.image_iou())
+        ).astype(np.int64)
+        return order
+
 
 def _foreground_mean(per_class: Scores) -> Scores:
     """Mean over columns 1.. ignoring NaN; 1.0 for a row with no value (nothing to disagree)."""

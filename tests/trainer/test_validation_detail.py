@@ -19,7 +19,7 @@ from trainer.loop import fit
 from trainer.reporting import NullReporter
 from trainer.runtime import Precision
 from trainer.scoring import ScoredSet, score_set
-from trainer.validation_detail import ValidationDetail
+from trainer.validation_detail import ImageCounts, ValidationDetail
 
 SIZE = 16
 NAMES = ("background", "cell", "nucleus")
@@ -83,8 +83,6 @@ def score_designed(batch_size: int, flip_tta: bool = False) -> ScoredSet:
 
 
 def assert_counts_add_up(confusion: np.ndarray, detail_images: object) -> None:
-    from trainer.validation_detail import ImageCounts
-
     assert isinstance(detail_images, ImageCounts)
     diagonal = np.diagonal(confusion)
     assert np.array_equal(detail_images.true_positive.sum(axis=0), diagonal)
@@ -126,7 +124,7 @@ def test_the_worst_images_come_first_by_image_iou() -> None:
     expected_cell_iou = [(cell_pixels - count) / cell_pixels for count in wrong]
     assert scored.images.iou()[:, 1] == pytest.approx(expected_cell_iou)
     assert scored.images.iou()[:, 2] == pytest.approx([1.0] * 7)
-    worst_first = np.argsort(scored.images.image_iou(), kind="stable")
+    worst_first = scored.images.worst_first()
     assert [scored.images.names[index] for index in worst_first] == [
         "image3",
         "image1",
@@ -137,6 +135,18 @@ def test_the_worst_images_come_first_by_image_iou() -> None:
         "image5",
     ]
     assert scored.images.image_iou()[0] == 1.0 and scored.images.image_dice()[5] == 1.0
+
+
+def test_ties_in_image_iou_go_to_the_image_with_more_pixels_wrong() -> None:
+    # Images 0 and 2 both score 0.5; image 2 has more pixels wrong. Image 3 has no foreground.
+    counts = ImageCounts(
+        names=("a", "b", "c", "d"),
+        true_positive=np.array([[10, 1], [10, 9], [10, 4], [5, 0]]),
+        false_positive=np.array([[0, 1], [1, 0], [0, 4], [0, 0]]),
+        false_negative=np.array([[1, 0], [0, 1], [4, 0], [0, 0]]),
+    )
+    assert counts.image_iou().tolist() == [0.5, 0.9, 0.5, 1.0]
+    assert counts.worst_first().tolist() == [2, 0, 1, 3]
 
 
 def test_flip_tta_counts_as_the_metrics_do() -> None:
