@@ -46,6 +46,8 @@ SWEEP_STATUSES: tuple[str, ...] = ("running", "paused", "finished", "cancelled")
 SWEEP_METHODS: tuple[str, ...] = ("grid", "random", "bayes")
 ROLES: tuple[str, ...] = ("admin", "member", "viewer")
 TOKEN_SCOPES: tuple[str, ...] = ("read", "write")
+JOB_KINDS: tuple[str, ...] = ("evaluate", "predict", "export")
+JOB_STATUSES: tuple[str, ...] = ("queued", "running", "succeeded", "failed")
 
 JsonType = JSON().with_variant(JSONB(), "postgresql")
 # SQLite only auto-increments an INTEGER PRIMARY KEY (the rowid alias), not BIGINT.
@@ -538,3 +540,41 @@ class AuditEntry(Base):
     target: Mapped[str] = mapped_column(String(200))
     details: Mapped[dict[str, Any]]
     client: Mapped[str | None] = mapped_column(String(64))
+
+
+class Job(Base):
+    """One evaluate, predict or export job on a run's checkpoint, done by a worker.
+
+    `parameters` are the request as accepted (checkpoint, dataset and split, format, inputs);
+    `result` is what the job produced (metrics, export check, mask counts) and `files` the
+    names of its output files under `runs/<run>/jobs/<id>/` (see `server.job.paths`).
+    """
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        CheckConstraint(_in("kind", JOB_KINDS), name="kind"),
+        CheckConstraint(_in("status", JOB_STATUSES), name="status"),
+        Index("ix_jobs_run_id_id", "run_id", "id"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    parameters: Mapped[dict[str, Any]]
+    result: Mapped[dict[str, Any] | None]
+    files: Mapped[list[str] | None]
+    reason: Mapped[str | None] = mapped_column(String(1000))
+    details: Mapped[str | None] = mapped_column(Text)
+    queue: Mapped[str] = mapped_column(String(64))
+    task_id: Mapped[str | None] = mapped_column(String(64))
+    worker: Mapped[str | None] = mapped_column(String(200))
+    created_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    created_by: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    heartbeat_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
