@@ -37,6 +37,7 @@ from server.auth.request_checks import (
 )
 from server.auth.session_cookie import cookie_header, cookie_name, read_cookie
 from server.db import session_scope
+from server.job.inputs_form import is_predict_inputs_form
 from server.settings import Settings
 from server.tracking.preview_form import is_preview_form
 from server.upload.pieces import is_upload_piece
@@ -130,12 +131,15 @@ class AccessMiddleware:
         if reason is not None:
             return _Reply(403, "cross_site_refused", reason)
         # An upload's pieces are raw bytes; PATCH needs a CORS preflight, so no page can forge one.
-        # Previews come as a form of PNGs; the cross-site check above holds for them too.
+        # Previews and images to predict on come as forms; the cross-site check above holds
+        # for them too.
+        form_type = media_type(headers.get("content-type"))
         if (
             _has_body(headers)
             and not is_json(headers.get("content-type"))
             and not is_upload_piece(scope)
-            and not is_preview_form(scope, media_type(headers.get("content-type")))
+            and not is_preview_form(scope, form_type)
+            and not is_predict_inputs_form(scope, form_type)
         ):
             return _Reply(
                 415,
