@@ -413,6 +413,100 @@ class SegtrackClient:
         partial.replace(target)
         return target
 
+    # --- jobs: evaluate, predict, export on a worker ----------------------------------------------
+
+    def create_job(self, run_id: int, request: Mapping[str, Any]) -> dict[str, Any]:
+        """Queue a job (`{"kind": "evaluate" | "predict" | "export", ...}`) on the run."""
+        job: dict[str, Any] = self._call("POST", f"/api/v1/runs/{run_id}/jobs", json=dict(request))
+        return job
+
+    def evaluate(
+        self,
+        run_id: int,
+        *,
+        checkpoint: str = "best",
+        split: str = "test",
+        dataset: str | int | None = None,
+    ) -> dict[str, Any]:
+        """Queue an evaluation of the run's checkpoint on a split of its dataset (or of another
+        registered one with the same classes); a test evaluation adds `test/*` to the run."""
+        request: dict[str, Any] = {"kind": "evaluate", "checkpoint": checkpoint, "split": split}
+        if dataset is not None:
+            request["dataset"] = dataset
+        return self.create_job(run_id, request)
+
+    def export_model(
+        self, run_id: int, export_format: str = "onnx", *, checkpoint: str = "best"
+    ) -> dict[str, Any]:
+        """Queue an ONNX or TorchScript export of the run's checkpoint."""
+        request = {"kind": "export", "checkpoint": checkpoint, "format": export_format}
+        return self.create_job(run_id, request)
+
+    def upload_predict_inputs(self, run_id: int, images: Sequence[str | Path]) -> dict[str, Any]:
+        """Upload image files to predict on; the answer's `id` goes into a predict job."""
+        files = [("files", (Path(image).name, Path(image).read_bytes())) for image in images]
+        stored: dict[str, Any] = self._call(
+            "POST", f"/api/v1/runs/{run_id}/predict-inputs", files=files
+        )
+        return stored
+
+    def predict(
+        self,
+        run_id: int,
+        images: Sequence[str | Path] | None = None,
+        *,
+        folder: str | None = None,
+        checkpoint: str = "best",
+        tta: bool = False,
+    ) -> dict[str, Any]:
+        """Queue a prediction of the run's checkpoint on `images` (uploaded first) or on a
+        `folder` inside the server's dataset roots."""
+        if (images is None) == (folder is None):
+            raise ValueError("give images or folder (one of them)")
+        request: dict[str, Any] = {"kind": "predict", "checkpoint": checkpoint, "tta": tta}
+        if images is not None:
+            request["upload"] = self.upload_predict_inputs(run_id, images)["id"]
+        else:
+            request["folder"] = folder
+        return self.create_job(run_id, request)
+
+    def get_job(self, job_id: int) -> dict[str, Any]:
+        job: dict[str, Any] = self._call("GET", f"/api/v1/jobs/{job_id}")
+        return job
+
+    def list_jobs(self, run_id: int) -> list[dict[str, Any]]:
+        """The run's jobs, newest first."""
+        jobs: list[dict[str, Any]] = self._call("GET", f"/api/v1/runs/{run_id}/jobs")["items"]
+        return jobs
+
+    def wait_job(
+        self, job_id: int, timeout: float | None = None, poll: float = 2.0
+    ) -> dict[str, Any]:
+        """Poll until the job has succeeded or failed; TimeoutError after `timeout` seconds."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            job = self.get_job(job_id)
+            if job["status"] in ("succeeded", "failed"):
+                return job
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"job {job_id} is still {job['status']} after {timeout} s")
+            time.sleep(poll)
+
+    def download_job_file(self, job_id: int, name: str, dest: str | Path = ".") -> Path:
+        """Save one of a job's files (an exported model, `masks.zip`, an overlay); `dest` is a
+        file or an existing folder."""
+        target = Path(dest)
+        if target.is_dir():
+            target = target / Path(name).name
+        with self._http.stream("GET", f"/api/v1/jobs/{job_id}/files/{name}") as response:
+            if not response.is_success:
+                response.read()
+                raise_for_error(response)
+            with target.open("wb") as handle:
+                for chunk in response.iter_bytes():
+                    handle.write(chunk)
+        return target
+
     # --- external runs ----------------------------------------------------------------------------
 
     def create_external_run(
