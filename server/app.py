@@ -45,6 +45,7 @@ from server.deps import SessionDep
 from server.event_stream import router as events_router
 from server.events import EventNotifier
 from server.http_errors import install_error_handlers, patched_once
+from server.job.router import jobs_router, run_jobs_router
 from server.metric.router import router as metrics_router
 from server.pages import install_pages
 from server.preview.router import router as files_router
@@ -60,6 +61,8 @@ from server.tracking.preview_form import PREVIEW_FORM_BYTES, is_preview_form
 from server.tracking.router import router as tracking_router
 from server.upload.pieces import is_upload_piece
 from server.upload.router import router as uploads_router
+from server.validation.body_size import VALIDATION_BODY_BYTES, is_validation_put
+from server.validation.router import router as validation_router
 from server.worker_status.router import router as workers_router
 
 logger = logging.getLogger(__name__)
@@ -100,11 +103,16 @@ class Health(BaseModel):
 
 def _body_limits(settings: Settings) -> Callable[[Scope], BodyLimit | None]:
     """Each request's body limit: SEGTRACK_MAX_BODY_BYTES, or more for a preview form's three
-    PNGs; none for upload pieces, which stream to disk under their upload's size."""
+    PNGs and for an epoch's validation detail; none for upload pieces, which stream to disk
+    under their upload's size."""
     shared = BodyLimit(settings.max_body_bytes, "SEGTRACK_MAX_BODY_BYTES")
     previews = BodyLimit(
         max(settings.max_body_bytes, PREVIEW_FORM_BYTES),
         "a preview form: three PNGs of at most 16 MiB each",
+    )
+    validation = BodyLimit(
+        max(settings.max_body_bytes, VALIDATION_BODY_BYTES),
+        "an epoch's validation detail: about 20,000 images of 30 classes",
     )
 
     def limit_of(scope: Scope) -> BodyLimit | None:
@@ -112,6 +120,8 @@ def _body_limits(settings: Settings) -> Callable[[Scope], BodyLimit | None]:
             return None
         if is_preview_form(scope, media_type(Headers(scope=scope).get("content-type"))):
             return previews
+        if is_validation_put(scope):
+            return validation
         return shared
 
     return limit_of
@@ -209,8 +219,8 @@ def create_app(
     app.include_router(runs_csv_router)
     app.include_router(runs_router, dependencies=owned)
     app.include_router(metrics_router, dependencies=owned)
-    app.include_router(tracking_router, dependencies=owned)
-    app.include_router(uploads_router, dependencies=owned)
+    for owned_router in (tracking_router, uploads_router, validation_router):
+        app.include_router(owned_router, dependencies=owned)
     app.include_router(sweeps_router)
     for router in (
         files_router,
@@ -218,6 +228,8 @@ def create_app(
         datasets_router,
         workers_router,
         config_schema_router,
+        run_jobs_router,
+        jobs_router,
     ):
         app.include_router(router)
     return app
