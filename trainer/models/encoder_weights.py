@@ -112,3 +112,4 @@ def load_encoder_state(
             f"{_first(wrong_shapes)}"
         )
     encoder.load_state_dict({**expected, **provided})
+    logger.info("loaded %s encoder weights from %s (%d tensors)", architecture, path, len(provided))

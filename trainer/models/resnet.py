@@ -6,16 +6,18 @@ torchvision's `resnet18/34/50` exactly (`conv1`, `bn1`, `layer1.0.conv1`, `layer
 key for key. The classifier (`fc`) is left out: a file's `fc.*` tensors are ignored.
 
 timm's `resnet18`, `resnet34` and `resnet50` (every pretrained tag of them, e.g. `a1_in1k`) use
-the same module names as torchvision, so their `pytorch_model.bin` or a timm training script's
+the same module names as torchvision (timm's ResNet started as a copy of torchvision's; its
+shortcut is `downsample.0` conv + `downsample.1` norm too, and its extra modules such as `act1`
+hold no tensors), so their `pytorch_model.bin` or a timm training script's
 checkpoint (state dict under "state_dict" or "model", keys maybe prefixed `module.`) loads the
 same way. timm's variants with a deep stem or average-pool shortcut (`resnet50d`, `resnet26t`,
-...) have other keys (`conv1.0.weight`, `downsample.1.weight`) and are refused by name. Nothing
-is ever downloaded: `encoder_weights` names a file the user already has.
+...) have other keys (`conv1.0.weight`, `downsample.2.weight`) and are refused, naming them.
+Hugging Face's `model.safetensors` files need re-saving with `torch.save` first (safetensors is
+not a dependency). Nothing is ever downloaded: `encoder_weights` names a file the user has.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal, get_args
@@ -23,8 +25,6 @@ from typing import Literal, get_args
 from torch import Tensor, nn
 
 from trainer.models.encoder_weights import EncoderWeightsError, load_encoder_state
-
-logger = logging.getLogger(__name__)
 
 ResNetDepth = Literal[18, 34, 50]
 RESNET_DEPTHS: tuple[int, ...] = get_args(ResNetDepth)

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import Tensor
 
-from trainer.config import TrainConfig
+from trainer.config import ENCODER_MODELS, MODEL_NAMES, TrainConfig
 from trainer.models.registry import build_model, build_model_by_name, encoder_of
 from trainer.models.resnet import ResNetEncoder
 from trainer.models.resnet_unet import ResNetUNet
@@ -105,6 +105,14 @@ def test_encoder_of_names_only_pretrained_style_encoders() -> None:
     assert isinstance(resnet, ResNetUNet)
     assert encoder_of(resnet) is resnet.encoder
     assert encoder_of(unet_pp) is None
+
+
+def test_the_config_and_the_registry_agree_on_which_models_have_an_encoder() -> None:
+    tiny = {"base_channels": 4}
+    for name in MODEL_NAMES:
+        options = {**tiny, "encoder_width": 4} if name.startswith("resnet") else tiny
+        model = build_model_by_name(name, in_channels=3, out_channels=2, **options)
+        assert (encoder_of(model) is not None) == (name in ENCODER_MODELS), name
 
 
 def test_unknown_depth_names_the_choices() -> None:
