@@ -3,7 +3,7 @@ run's values at one epoch (a number, its best epoch or its last one)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any, Literal
 
 from sqlalchemy import select
@@ -12,9 +12,9 @@ from sqlalchemy.orm import Session
 from server.bounds import INT32_MAX, ascii_id, ascii_int
 from server.errors import InvalidInput, NotFound
 from server.metric.packed_series import read_packed
-from server.metric.repository import epoch_values, last_epoch, summaries
+from server.metric.repository import epoch_values, last_epoch
 from server.metric.service import read_metrics, series_out
-from server.models import Run
+from server.models import MetricSummary, Run
 
 MAX_RUNS = 50
 EpochChoice = int | Literal["best", "last"]
@@ -70,14 +70,25 @@ def parse_epoch(raw: str) -> EpochChoice:
     )
 
 
-def _runs(session: Session, run_ids: Sequence[int]) -> dict[int, Run]:
-    """The runs by id; NotFound naming every id that does not exist."""
-    found = {run.id: run for run in session.scalars(select(Run).where(Run.id.in_(run_ids)))}
+def _refuse_missing(run_ids: Sequence[int], found: Collection[int]) -> None:
+    """NotFound naming every id of `run_ids` not in `found`."""
     missing = [run_id for run_id in run_ids if run_id not in found]
     if missing:
         names = ", ".join(str(run_id) for run_id in missing)
         raise NotFound(f"no run with id {names}", {"missing": missing})
+
+
+def _runs(session: Session, run_ids: Sequence[int]) -> dict[int, Run]:
+    """The runs by id; NotFound naming every id that does not exist."""
+    found = {run.id: run for run in session.scalars(select(Run).where(Run.id.in_(run_ids)))}
+    _refuse_missing(run_ids, found)
     return found
+
+
+def _keys_of(session: Session, run_ids: Sequence[int]) -> list[str]:
+    """Every key any of the runs has, sorted."""
+    query = select(MetricSummary.key).where(MetricSummary.run_id.in_(run_ids)).distinct()
+    return sorted(session.scalars(query))
 
 
 def read_many(
@@ -86,7 +97,7 @@ def read_many(
     """`[{"run_id", "series"}]` in the order of `run_ids`; each `series` is what
     `server.metric.service.read_metrics` returns for that run. On PostgreSQL every series is
     read in one query (`server.metric.packed_series`)."""
-    _runs(session, run_ids)
+    _refuse_missing(run_ids, set(session.scalars(select(Run.id).where(Run.id.in_(run_ids)))))
     if session.get_bind().dialect.name != "postgresql":
         return [
             {
@@ -97,10 +108,7 @@ def read_many(
             }
             for run_id in run_ids
         ]
-    known = summaries(session, run_ids)
-    every_key = sorted(
-        {key for run_id in run_ids for key in known[run_id]} if keys is None else set(keys)
-    )
+    every_key = _keys_of(session, run_ids) if keys is None else sorted(set(keys))
     packed = read_packed(session, run_ids, every_key) if every_key else {}
     return [
         {

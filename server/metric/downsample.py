@@ -20,7 +20,7 @@ def downsample(
 
     Args:
         steps: (N,) strictly increasing steps.
-        values: (N,) values at those steps.
+        values: (N,) finite values at those steps.
         max_points: Budget, at least MIN_POINTS; series that fit are returned unchanged.
 
     Returns:
@@ -33,15 +33,20 @@ def downsample(
     span = int(steps[-1]) - int(steps[0])
     offsets = (steps - steps[0]).astype(np.float64)
     bucket = np.minimum((offsets * buckets / max(span, 1)).astype(np.int64), buckets - 1)
-    # Stable sort by (bucket, value): a bucket's first entry is its minimum, its last its maximum.
-    order = np.lexsort((values, bucket))
-    sorted_buckets = bucket[order]
-    edges = np.flatnonzero(np.diff(sorted_buckets)) + 1
-    firsts = np.concatenate(([0], edges))
-    lasts = np.concatenate((edges - 1, [count - 1]))
-    minima = order[firsts]
-    maxima = order[lasts]
-    # Steps are sorted, so a bucket's last point is the position before the next bucket starts.
-    bucket_ends = np.concatenate((np.flatnonzero(np.diff(bucket)), [count - 1]))
-    keep = np.unique(np.concatenate(([0], minima, maxima, bucket_ends)))
-    return steps[keep], values[keep]
+    # Steps are sorted, so each bucket is one run of positions: (B,) starts and ends. Linear
+    # passes over those runs, not a sort: 50 runs x 10,000 points per compare chart.
+    ends = np.concatenate((np.flatnonzero(np.diff(bucket)), [count - 1]))
+    starts = np.concatenate(([0], ends[:-1] + 1))
+    of_point = np.repeat(np.arange(len(starts)), ends - starts + 1)
+    lowest = np.minimum.reduceat(values, starts)[of_point] == values
+    highest = np.maximum.reduceat(values, starts)[of_point] == values
+    keep = np.zeros(count, dtype=bool)
+    keep[[0, *ends]] = True
+    # The earliest minimum of a bucket: the first lowest position of its run; the latest maximum
+    # the last highest one.
+    at = np.flatnonzero(lowest)
+    keep[at[np.concatenate(([True], of_point[at][1:] != of_point[at][:-1]))]] = True
+    at = np.flatnonzero(highest)
+    keep[at[np.concatenate((of_point[at][1:] != of_point[at][:-1], [True]))]] = True
+    kept = np.flatnonzero(keep)
+    return steps[kept], values[kept]

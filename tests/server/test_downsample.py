@@ -46,3 +46,34 @@ def test_deterministic_with_ties() -> None:
     first = downsample(steps, values, 10)
     second = downsample(steps, values, 10)
     assert np.array_equal(first[0], second[0])
+
+
+def _by_sorting(
+    steps: np.ndarray, values: np.ndarray, max_points: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The rule written the slow way: sort each bucket by value (stable), keep its first and
+    last entries and its last point, plus the series' first point."""
+    buckets = max(1, (max_points - 1) // 3)
+    span = max(int(steps[-1]) - int(steps[0]), 1)
+    bucket = np.minimum(((steps - steps[0]) * buckets / span).astype(np.int64), buckets - 1)
+    keep = {0}
+    for number in np.unique(bucket):
+        members = np.flatnonzero(bucket == number)
+        ranked = members[np.argsort(values[members], kind="stable")]
+        keep |= {int(ranked[0]), int(ranked[-1]), int(members[-1])}
+    kept = np.array(sorted(keep))
+    return steps[kept], values[kept]
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_same_points_as_sorting_each_bucket(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    count = int(rng.integers(6, 3_000))
+    steps = np.cumsum(rng.integers(1, int(rng.integers(2, 300)), count)).astype(np.int64)
+    # Rounded values: plateaus, so ties of minima and maxima inside buckets.
+    values = np.round(rng.normal(size=count), int(rng.integers(0, 3)))
+    max_points = int(rng.integers(5, count))
+    kept_steps, kept_values = downsample(steps, values, max_points)
+    want_steps, want_values = _by_sorting(steps, values, max_points)
+    assert np.array_equal(kept_steps, want_steps)
+    assert np.array_equal(kept_values, want_values)
