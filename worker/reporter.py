@@ -1,7 +1,8 @@
 """DbReporter: the trainer's reports, stored in the database by a background writer.
 
 Each epoch's metrics are one upsert (idempotent: a resumed epoch overwrites its own points) plus
-one event; previews are PNG files under the artifacts root plus rows pointing at them. The rows
+one event; its validation detail (confusion matrix and per-image counts) one upserted row;
+previews are PNG files under the artifacts root plus rows pointing at them. The rows
 are written by the run's `ReportWriter`, in order, one short transaction each, and the event is
 published (Redis) after each commit so dashboards update within a fraction of a second. A locked
 or unreachable database delays the rows, never the training: they wait in memory, bounded, and
@@ -24,7 +25,10 @@ from server.preview.png_files import write_preview_array
 from server.preview.repository import add_preview, upsert_checkpoint
 from server.run.lifecycle import record_start
 from server.run.schemas import MaskEncodingOut, RunInfoOut
+from server.validation.detail import ValidationCounts
+from server.validation.service import record_validation
 from trainer.reporting import CheckpointKind, NullReporter, PreviewSample, RunInfo
+from trainer.validation_detail import ValidationDetail
 from worker.report_writer import ReportWriter
 
 logger = logging.getLogger(__name__)
@@ -45,6 +49,20 @@ def run_info_out(info: RunInfo) -> RunInfoOut:
         warnings=list(info.warnings),
         world_size=info.world_size,
         effective_batch_size=info.effective_batch_size,
+    )
+
+
+def validation_counts(detail: ValidationDetail) -> ValidationCounts:
+    """The trainer's validation detail as the server stores it."""
+    images = detail.images
+    return ValidationCounts(
+        epoch=detail.epoch,
+        class_names=tuple(detail.class_names),
+        confusion=detail.confusion,
+        names=tuple(images.names),
+        true_positive=images.true_positive,
+        false_positive=images.false_positive,
+        false_negative=images.false_negative,
     )
 
 
@@ -96,6 +114,16 @@ class DbReporter(NullReporter):
         points = [MetricPoint(key, step, float(value)) for key, value in metrics.items()]
         self._writer.submit(
             f"metrics of step {step}", lambda session: record_metrics(session, self._run_id, points)
+        )
+
+    def on_validation_detail(self, detail: ValidationDetail) -> None:
+        counts = validation_counts(detail)
+        # Retried like the metrics, but not essential: a set the server's limits refuse (see
+        # server.validation.service) is logged and the training goes on.
+        self._writer.submit(
+            f"validation detail of epoch {detail.epoch}",
+            lambda session: record_validation(session, self._run_id, counts),
+            essential=False,
         )
 
     def on_preview(self, epoch: int, samples: Sequence[PreviewSample]) -> None:
