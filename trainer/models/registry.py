@@ -62,15 +62,21 @@ def build_model_by_name(
     return builder(in_channels=in_channels, out_channels=out_channels, **options)
 
 
-def build_model(cfg: TrainConfig, *, in_channels: int, out_channels: int) -> nn.Module:
+def build_model(
+    cfg: TrainConfig, *, in_channels: int, out_channels: int, load_encoder_weights: bool = True
+) -> nn.Module:
     """Build `cfg.model` with the config's architecture options.
 
     `in_channels` and `out_channels` are passed separately because they are resolved from the
     dataset and the loss (see `trainer.losses.output_channels`), not read from `cfg`.
+    `load_encoder_weights=False` skips reading `cfg.encoder_weights`: for a model whose weights
+    come from a checkpoint right after (inference, export), where that file may be long gone.
     """
     options: dict[str, Any] = {
         field: getattr(cfg, field) for field in _CONFIG_OPTIONS.get(cfg.model, ())
     }
+    if not load_encoder_weights:
+        options.pop("encoder_weights", None)
     return build_model_by_name(
         cfg.model, in_channels=in_channels, out_channels=out_channels, **options
     )

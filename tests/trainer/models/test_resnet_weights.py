@@ -164,3 +164,15 @@ def test_missing_and_foreign_files_are_named(tmp_path: Path) -> None:
     notes.write_text("not weights")
     with pytest.raises(EncoderWeightsError, match=r"notes\.pth is not a PyTorch state dict"):
         load_resnet_weights(ResNetEncoder(18, width=8), notes)
+
+
+def test_a_model_rebuilt_for_its_checkpoint_does_not_read_the_encoder_file(tmp_path: Path) -> None:
+    gone = tmp_path / "moved-away.pth"
+    cfg = TrainConfig(
+        dataset="d", model="resnet18-unet", base_channels=8, encoder_weights=str(gone)
+    )
+
+    with pytest.raises(EncoderWeightsError, match="does not exist"):
+        build_model(cfg, in_channels=3, out_channels=2)
+    model = build_model(cfg, in_channels=3, out_channels=2, load_encoder_weights=False)
+    assert isinstance(model, ResNetUNet)
