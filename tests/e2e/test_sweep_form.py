@@ -42,8 +42,21 @@ def test_a_grid_from_the_form_counts_its_runs_and_opens_its_page(page: Page, app
     page.locator("#run-name").fill(name)
 
     page.locator("#sweep-loss").check()
-    page.locator("#sweep-loss-values").fill("ce, dice")
+    # A select's values are ticked among its choices; the run's own value starts ticked.
+    choices = page.get_by_role("group", name="loss values to try")
+    expect(choices).to_be_visible()
+    expect(page.locator("#sweep-loss-values")).to_be_hidden()
+    ticked = page.locator("#sweep-loss-choice-ce\\+dice")
+    expect(ticked).to_be_checked()
+    ticked.uncheck()
+    choices.get_by_label("ce", exact=True).check()
+    choices.get_by_label("dice", exact=True).check()
     expect(count).to_have_text("The grid makes 2 runs: every combination of loss.")
+    # An int field takes a typed list.
+    page.locator("#sweep-batch_size").check()
+    page.locator("#sweep-batch_size-values").fill("4, 8, 16")
+    expect(count).to_have_text("The grid makes 6 runs: every combination of batch_size, loss.")
+    page.locator("#sweep-batch_size").uncheck()
     page.locator("#sweep-learning_rate").check()
     page.locator("#sweep-learning_rate-mode").select_option("range")
     page.locator("#sweep-learning_rate-min").fill("0.001")
@@ -105,6 +118,11 @@ def test_sweep_around_a_run_prefills_its_config(page: Page, app_url: str) -> Non
     expect(page.locator("#sweep-learning_rate-min")).to_have_value("0.0002")
     expect(page.locator("#sweep-learning_rate-max")).to_have_value("0.02")
     expect(page.locator("#sweep-learning_rate-log")).to_be_checked()
+    # Its batch size and weight decay are searched around its values too.
+    expect(page.locator("#sweep-batch_size")).to_be_checked()
+    expect(page.locator("#sweep-batch_size-values")).to_have_value("4, 8, 16")
+    expect(page.locator("#sweep-weight_decay")).to_be_checked()
+    expect(page.locator("#clone-note")).to_contain_text("learning_rate, batch_size, weight_decay")
     expect(page.locator("#sweep-method")).to_have_value("bayes")
     expect(page.locator("#cfg-epochs")).to_have_value("1")
     expect(page.get_by_role("button", name="Start sweep")).to_be_visible()
@@ -112,3 +130,55 @@ def test_sweep_around_a_run_prefills_its_config(page: Page, app_url: str) -> Non
     page.locator("#sweep-mode").uncheck()
     expect(page.get_by_role("button", name="Queue run")).to_be_visible()
     expect(page.locator("#cfg-learning_rate")).to_have_value("0.002")
+
+
+def test_the_sweep_settings_go_into_the_spec(browser: Browser, app_url: str) -> None:
+    """Seed, metric target and early termination (with its type's options) are part of the
+    form, and the spec the sweep starts from carries them."""
+    with watched_page(browser, api_errors=[422]) as page:
+        _settings_into_the_spec(page, app_url)
+
+
+def _settings_into_the_spec(page: Page, app_url: str) -> None:
+    _open_sweep_form(page, f"{app_url}/runs/new?sweep=1")
+    _fill_tiny(page)
+    name = unique("form-settings")
+    page.locator("#run-name").fill(name)
+    expect(page.locator('label[for="run-name"]')).to_have_text("Sweep name")
+    page.locator("#sweep-learning_rate").check()
+    page.locator("#sweep-learning_rate-mode").select_option("range")
+    page.locator("#sweep-learning_rate-min").fill("0.0001")
+    page.locator("#sweep-learning_rate-max").fill("0.01")
+    page.locator("#sweep-learning_rate-log").check()
+    page.locator("#sweep-method").select_option("random")
+    page.locator("#sweep-target").fill("0.99")
+    page.locator("#sweep-max-runs").fill("3")
+    page.locator("#sweep-parallel").fill("1")
+    page.locator("#sweep-setting-seed").fill("7")
+    expect(page.locator("#sweep-et-min-iter")).to_be_hidden()
+    page.locator("#sweep-early-terminate").select_option("median")
+    expect(page.locator("#sweep-et-n-startup-trials")).to_be_visible()
+    expect(page.locator("#sweep-et-eta")).to_be_hidden()
+    page.locator("#sweep-early-terminate").select_option("hyperband")
+    expect(page.locator("#sweep-et-eta")).to_be_visible()
+    expect(page.locator("#sweep-et-n-startup-trials")).to_be_hidden()
+    page.locator("#sweep-et-min-iter").fill("0")
+    page.get_by_role("button", name="Start sweep").click()
+    error = page.locator('[data-field="et_min_iter"] .field-error')
+    expect(error).to_contain_text("a whole number from 1")
+    page.locator("#sweep-et-min-iter").fill("1")
+    page.locator("#sweep-et-eta").fill("2")
+    screenshot(page, "sweep-form-settings")
+    page.get_by_role("button", name="Start sweep").click()
+    expect(page).to_have_url(re.compile(r"/sweeps/\d+$"))
+    sweep_id = int(page.url.rsplit("/", 1)[1])
+    sweep = api(app_url, "GET", f"/api/v1/sweeps/{sweep_id}")
+    api(app_url, "POST", f"/api/v1/sweeps/{sweep_id}/cancel")
+    spec = sweep["spec"]
+    assert sweep["name"] == name and sweep["seed"] == 7
+    assert spec["metric"] == {"name": "val/iou", "goal": "maximize", "target": 0.99}
+    assert spec["early_terminate"] == {"type": "hyperband", "min_iter": 1, "eta": 2}
+    assert (spec["method"], spec["max_runs"], spec["parallel"]) == ("random", 3, 1)
+    assert spec["parameters"] == {
+        "learning_rate": {"distribution": "log_uniform_values", "min": 0.0001, "max": 0.01}
+    }

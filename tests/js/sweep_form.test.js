@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 
-import { expandRange, gridSize, parameterSpec, parseValues, settingAround, sweepItemType } from "../../web/static/js/pure/sweep_spec.js";
+import { expandRange, gridSize, neighbourhood, parameterSpec, parseValues, settingAround, specSettings, sweepItemType } from "../../web/static/js/pure/sweep_spec.js";
 import { bestSoFarColumns, importanceBars, isLive, progress, topRuns } from "../../web/static/js/pure/sweep_results.js";
 
 test("values: a comma list of the field's type, each once", () => {
@@ -41,6 +41,40 @@ test("a grid's size is the product of its keys' counts; a continuous key cannot 
 test("sweeping around a run: a log range around a float, else its value", () => {
   assert.deepEqual(settingAround(0.001), { mode: "range", min: "0.0001", max: "0.01", log: true, steps: "" });
   assert.deepEqual(settingAround(8), { mode: "values", text: "8" });
+});
+
+test("the neighbourhood of a run: several numbers it set, each around its value", () => {
+  const around = neighbourhood({ learning_rate: 0.002, batch_size: 8, weight_decay: 1e-4, momentum: 0.9, optimizer: "sgd", epochs: 20, loss: "ce" });
+  assert.deepEqual(around.learning_rate, { mode: "range", min: "0.0002", max: "0.02", log: true, steps: "" });
+  assert.deepEqual(around.batch_size, { mode: "values", text: "4, 8, 16" });
+  assert.deepEqual(around.weight_decay, { mode: "values", text: "0.00001, 0.0001, 0.001" });
+  assert.deepEqual(around.momentum, { mode: "values", text: "0.85, 0.9, 0.95" });
+  assert.deepEqual(Object.keys(around).sort(), ["batch_size", "learning_rate", "momentum", "weight_decay"]);
+  assert.deepEqual(neighbourhood({ batch_size: 1, weight_decay: 0, momentum: 0, optimizer: "sgd" }), {
+    batch_size: { mode: "values", text: "1, 2" },
+    weight_decay: { mode: "values", text: "0, 0.00001, 0.0001" },
+  });
+  assert.deepEqual(neighbourhood({ learning_rate: "1e-3", batch_size: 2.5 }), {});
+  assert.equal(neighbourhood({ momentum: 0.9, optimizer: "adamw" }).momentum, undefined, "adam does not use momentum");
+  // Each prefilled list reads as the values of its field, so a grid over them counts right.
+  const specs = Object.fromEntries(["batch_size", "weight_decay", "momentum"].map((key) => [key,
+    /** @type {any} */ (parameterSpec(around[key], key === "batch_size" ? "integer" : "number")).value]));
+  assert.deepEqual(specs.batch_size, { values: [4, 8, 16] });
+  assert.deepEqual(gridSize(specs), { count: 27 });
+});
+
+test("the sweep settings as spec keys: metric with its target, early termination with its options", () => {
+  assert.deepEqual(specSettings({ method: "bayes", metric: "val/iou", goal: "maximize", target: 0.9, max_runs: 30, parallel: 2,
+    sweep_seed: 7, early_terminate: "hyperband", et_min_iter: 2, et_eta: 3 }), {
+    method: "bayes", max_runs: 30, parallel: 2, seed: 7,
+    metric: { name: "val/iou", goal: "maximize", target: 0.9 },
+    early_terminate: { type: "hyperband", min_iter: 2, eta: 3 },
+  });
+  assert.deepEqual(specSettings({ method: "grid", metric: "val/loss", goal: "minimize", early_terminate: "none", parallel: 1 }), {
+    method: "grid", parallel: 1, metric: { name: "val/loss", goal: "minimize" },
+  });
+  assert.deepEqual(specSettings({ method: "random", metric: "val/iou", goal: "maximize", early_terminate: "median", et_n_startup_trials: 3 }).early_terminate,
+    { type: "median", n_startup_trials: 3 });
 });
 
 test("progress parts are shares of max_runs; ended counts finished runs of every kind", () => {

@@ -2,7 +2,7 @@
 // inspection summaries) and the config form generated from TrainConfig's schema. `?clone=<id>`
 // pre-fills everything from that run, `?fine_tune=<id>` too with `init_from: run:<id>` (its best
 // weights), `?dataset=<name>` picks a dataset, `?sweep=1` opens it in sweep mode (with
-// `?clone=<id>`: a sweep around that run's learning rate). Submitting POSTs /api/v1/runs, or in
+// `?clone=<id>`: a sweep around the numbers that run set). Submitting POSTs /api/v1/runs, or in
 // sweep mode /api/v1/sweeps (the swept fields as `parameters`, the rest as the base `config`):
 // problems come back as {field, message} and are shown next to their fields; a created run or
 // sweep opens its page.
@@ -13,7 +13,7 @@ import * as forms from "./forms.js";
 import { api } from "./http.js";
 import { datasetFacts } from "./pure/dataset_facts.js";
 import { apiProblems } from "./pure/form_values.js";
-import { settingAround } from "./pure/sweep_spec.js";
+import { neighbourhood, specSettings } from "./pure/sweep_spec.js";
 import { METHODS, attachSwitches, countText, readParameters } from "./sweep_fields.js";
 import { classList, reportBadge, swatch } from "./widgets.js";
 
@@ -174,7 +174,10 @@ function resolveField(field) {
     const sweep = switches.get(swept[1]);
     return sweep ? { ...controller, focusTarget: sweep.focusTarget } : controller;
   }
-  if (path.startsWith("metric.")) return sweepFields.get(path === "metric.goal" ? "goal" : "metric") || null;
+  if (sweepMode.checked) {
+    const own = specField(path);
+    if (own && sweepFields.has(own)) return sweepFields.get(own);
+  }
   const head = path.replace(/^config\./, "").split(".")[0];
   return runFields.get(head) || sweepFields.get(head) || (configForm && configForm.fields.get(head)) || null;
 }
@@ -191,6 +194,22 @@ function placeProblems(items) {
 
 // --- sweep mode ------------------------------------------------------------------------------
 
+/** The sweep setting a spec path's problem belongs to (`metric.target` -> target). */
+function specField(path) {
+  if (path.startsWith("early_terminate.") && path !== "early_terminate.type") return `et_${path.slice("early_terminate.".length)}`;
+  return {
+    metric: "metric", "metric.name": "metric", "metric.goal": "goal", "metric.target": "target",
+    early_terminate: "early_terminate", "early_terminate.type": "early_terminate",
+    seed: "sweep_seed", method: "method", max_runs: "max_runs", run_cap: "max_runs", parallel: "parallel",
+  }[path] || null;
+}
+
+/** The early-termination options each type takes (W&B's names), as sweep settings. */
+const EARLY_TERMINATE_OPTIONS = {
+  hyperband: ["et_min_iter", "et_eta", "et_max_iter"],
+  median: ["et_min_iter", "et_n_startup_trials"],
+};
+
 function buildSweepFields() {
   if (sweepFields.size) return;
   const monitor = configForm.fields.get("monitor");
@@ -201,23 +220,50 @@ function buildSweepFields() {
     forms.textField({ name: "metric", id: "sweep-metric", label: "Metric", help: "The key each run is scored by (its best value)",
       attributes: { list: "cfg-monitor-options" } }),
     forms.selectField({ name: "goal", id: "sweep-goal", label: "Goal", options: ["maximize", "minimize"] }),
+    forms.numberField({ name: "target", id: "sweep-target", label: "Target", nullable: true, placeholder: "none",
+      help: "Finish the sweep once a run's best value reaches this (its queued runs are cancelled)" }),
     forms.numberField({ name: "max_runs", id: "sweep-max-runs", label: "Max runs", integer: true, min: 1, max: 10000, nullable: true,
       placeholder: "grid: its size; else 20", help: "How many runs the sweep makes at most; raise it later on the sweep's page" }),
     forms.numberField({ name: "parallel", id: "sweep-parallel", label: "Parallel", integer: true, min: 1, max: 256,
       help: "At most this many runs queued or training at once" }),
+    forms.numberField({ name: "sweep_seed", id: "sweep-setting-seed", label: "Sweep seed", integer: true, min: 0, max: 4294967295, nullable: true,
+      placeholder: "drawn at random", help: "Seeds the sampler: the same seed draws the same configs again" }),
+    forms.selectField({ name: "early_terminate", id: "sweep-early-terminate", label: "Early termination", options: ["none", "hyperband", "median"],
+      help: "Stop hopeless runs at an epoch's end from their epoch metric: hyperband compares runs at epochs min_iter·eta^k; median stops a run below the finished runs' median" }),
+    forms.numberField({ name: "et_min_iter", id: "sweep-et-min-iter", label: "min_iter", integer: true, min: 1, max: 10000, nullable: true,
+      placeholder: "1", help: "The first epoch runs are judged at" }),
+    forms.numberField({ name: "et_eta", id: "sweep-et-eta", label: "eta", integer: true, min: 2, max: 10000, nullable: true,
+      placeholder: "3", help: "Keep the best 1/eta of the runs at each rung" }),
+    forms.numberField({ name: "et_max_iter", id: "sweep-et-max-iter", label: "max_iter", integer: true, min: 1, max: 10000, nullable: true,
+      placeholder: "no limit", help: "The last epoch runs are compared at" }),
+    forms.numberField({ name: "et_n_startup_trials", id: "sweep-et-n-startup-trials", label: "n_startup_trials", integer: true, min: 0, max: 10000, nullable: true,
+      placeholder: "5", help: "Finished runs needed before any is stopped" }),
   ];
   for (const controller of controllers) {
     sweepFields.set(controller.name, controller);
+    if (controller.name.startsWith("et_")) controller.element.classList.add("sweep-et-options");
     $("sweep-fields").append(controller.element);
     controller.control.addEventListener("input", updateCount);
     controller.control.addEventListener("change", updateCount);
   }
   const metric = "value" in reading && reading.value ? String(reading.value) : "val/iou";
-  setSweepValues({ method: "grid", metric, goal: metric.endsWith("loss") ? "minimize" : "maximize", max_runs: null, parallel: 2 });
+  setSweepValues({ method: "grid", metric, goal: metric.endsWith("loss") ? "minimize" : "maximize", target: null,
+    max_runs: null, parallel: 2, sweep_seed: null, early_terminate: "none" });
   sweepFields.get("metric").control.addEventListener("change", () => {
     const value = /** @type {HTMLInputElement} */ (sweepFields.get("metric").control).value;
     sweepFields.get("goal").set(value.endsWith("loss") ? "minimize" : "maximize");
   });
+  sweepFields.get("early_terminate").control.addEventListener("change", showEarlyTerminate);
+  showEarlyTerminate();
+}
+
+// Only the options of the chosen early-termination type are shown (and sent).
+function showEarlyTerminate() {
+  const reading = sweepFields.get("early_terminate").get();
+  const shown = new Set(EARLY_TERMINATE_OPTIONS["value" in reading ? String(reading.value) : ""] || []);
+  for (const [name, controller] of sweepFields) {
+    if (name.startsWith("et_")) controller.element.hidden = !shown.has(name);
+  }
 }
 
 function setSweepValues(values) {
@@ -243,6 +289,11 @@ function showSweepMode() {
     if (!on && sweep.toggle.checked) sweep.set(null);
   }
   submitButton.textContent = on ? "Start sweep" : "Queue run";
+  // A sweep's name is the run name field's: its runs are named "<name> #<trial>".
+  const nameLabel = form.querySelector('label[for="run-name"]');
+  if (nameLabel) nameLabel.textContent = on ? "Sweep name" : "Name";
+  const nameHelp = document.getElementById("run-name-help");
+  if (nameHelp) nameHelp.textContent = on ? "Its runs are named <name> #<trial number>; empty: <method> sweep" : "Shown in lists and charts; empty: <model>-<dataset>";
   updateCount();
 }
 
@@ -287,16 +338,22 @@ async function prefill() {
   }
 }
 
-// A sweep around a run: its config as the base, its learning rate searched around its value.
+// A sweep around a run: its config as the base, a neighbourhood of the numbers it set searched
+// (the learning rate on a log range, batch size, weight decay and momentum as values around it).
 function sweepAround(run) {
   sweepMode.checked = true;
   showSweepMode();
   setRunValues({ name: `${run.name} (sweep)` });
-  setSweepValues({ method: "bayes", max_runs: 10 });
-  const around = switches.get("learning_rate");
-  if (around) around.set(settingAround(run.config.learning_rate));
+  setSweepValues({ method: "bayes", max_runs: 20 });
+  const searched = [];
+  for (const [name, setting] of Object.entries(neighbourhood(run.config))) {
+    const sweep = switches.get(name);
+    if (!sweep) continue;
+    sweep.set(setting);
+    searched.push(name);
+  }
   $("clone-note").replaceChildren("Sweeping around ", el("a", { href: `/runs/${run.id}` }, `run #${run.id} ${run.name}`),
-    ": its config is the base; switch “sweep” on for the fields to search.");
+    `: its config is the base, ${searched.length ? `${searched.join(", ")} searched around its values` : "nothing searched yet"}; switch “sweep” on or off for the fields to search.`);
   updateCount();
 }
 
@@ -328,13 +385,15 @@ function collectSweep() {
   const spec = { config, parameters, tags: body.tags, priority: body.priority };
   if (body.name) spec.name = body.name;
   if (body.queue) spec.queue = body.queue;
+  /** @type {Record<string, any>} */
+  const settings = {};
   for (const [name, controller] of sweepFields) {
+    if (controller.element.hidden) continue;
     const reading = controller.get();
     if ("problem" in reading) problems.push({ field: name, message: reading.problem });
-    else if (reading.value !== null) spec[name] = reading.value;
+    else if (reading.value !== null) settings[name] = reading.value;
   }
-  spec.metric = { name: spec.metric, goal: spec.goal };
-  delete spec.goal;
+  Object.assign(spec, specSettings(settings));
   if (!Object.keys(parameters).length && !sweepProblems.length) {
     problems.push({ field: null, message: "switch “sweep” on next to at least one field, and give its values or range" });
   }

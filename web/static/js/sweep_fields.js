@@ -1,7 +1,7 @@
 // The new-run form's sweep mode: a "sweep" switch on each config field that can be swept, which
-// swaps the field's control for a list of values or a range (min, max, log, steps), and the
-// sweep's own settings (method, metric and goal, max_runs, parallel) with a live count of the
-// runs a grid makes.
+// swaps the field's control for a list of values (typed as a comma list, or ticked among a
+// select's choices) or a range (min, max, log, steps), with a live count of the runs a grid
+// makes.
 
 import { el } from "./dom.js";
 import { METHODS, gridSize, parameterSpec, sweepItemType } from "./pure/sweep_spec.js";
@@ -30,7 +30,22 @@ function sweepSwitch(field, itemType, onChange) {
   const mode = el("select", { id: `${id}-mode`, "aria-label": `How ${field.name} is swept` },
     el("option", { value: "values" }, "values"), numeric ? el("option", { value: "range" }, "range") : null);
   const values = el("input", { type: "text", id: `${id}-values`, autocomplete: "off", "aria-label": `${field.name} values`,
-    placeholder: itemType === "boolean" ? "true, false" : numeric ? "e.g. 0.001, 0.01" : "comma-separated" });
+    placeholder: itemType === "boolean" ? "true, false" : numeric ? "e.g. 16, 32, 64" : "comma-separated" });
+  // A select's choices are ticked rather than typed; the ticks write the values' text.
+  const options = field.control instanceof HTMLSelectElement
+    ? [...field.control.options].map((option) => option.value).filter((value) => value !== "") : [];
+  const ticks = options.map((option) => el("input", { type: "checkbox", id: `${id}-choice-${option}`, value: option }));
+  const choices = options.length
+    ? el("span", { class: "sweep-choices", role: "group", "aria-label": `${field.name} values to try` },
+      ticks.map((tick) => el("label", { for: tick.id }, tick, ` ${tick.value}`)))
+    : null;
+  const tickedText = () => ticks.filter((tick) => tick.checked).map((tick) => tick.value).join(", ");
+  const showTicks = () => {
+    const chosen = new Set(values.value.split(",").map((item) => item.trim()));
+    for (const tick of ticks) tick.checked = chosen.has(tick.value);
+  };
+  for (const tick of ticks) tick.addEventListener("change", () => { values.value = tickedText(); onChange(); });
+  if (choices) values.hidden = true;
   const number = (/** @type {string} */ part) => el("input", { type: "text", inputmode: "decimal", id: `${id}-${part}`, placeholder: part, "aria-label": `${field.name} ${part}`, class: "range-part" });
   const min = number("min");
   const max = number("max");
@@ -38,7 +53,7 @@ function sweepSwitch(field, itemType, onChange) {
   const log = el("input", { type: "checkbox", id: `${id}-log` });
   const range = el("span", { class: "sweep-range", hidden: true }, min, "–", max,
     el("label", { for: log.id }, log, " log"), steps);
-  const editor = el("div", { class: "sweep-editor", hidden: true }, mode, values, range);
+  const editor = el("div", { class: "sweep-editor", hidden: true }, mode, values, choices, range);
   const label = el("label", { class: "sweep-switch", for: id, title: `Search over several values of ${field.name}` }, toggle, " sweep");
   field.element.classList.add("sweepable");
   field.element.insertBefore(label, field.element.children[1] || null);
@@ -48,11 +63,20 @@ function sweepSwitch(field, itemType, onChange) {
     editor.hidden = !swept;
     field.control.hidden = swept;
     field.element.classList.toggle("swept", swept);
-    values.hidden = mode.value !== "values";
+    values.hidden = mode.value !== "values" || Boolean(choices);
+    if (choices) choices.hidden = mode.value !== "values";
     range.hidden = mode.value !== "range";
     onChange();
   };
-  toggle.addEventListener("change", show);
+  toggle.addEventListener("change", () => {
+    // Switched on with nothing typed yet: start from the field's own value.
+    if (toggle.checked && !values.value) {
+      const reading = current();
+      if ("value" in reading && reading.value !== null && reading.value !== undefined) values.value = String(reading.value);
+      showTicks();
+    }
+    show();
+  });
   mode.addEventListener("change", show);
   for (const input of [values, min, max, steps, log]) input.addEventListener("input", onChange);
   const current = () => field.get();
@@ -79,9 +103,10 @@ function sweepSwitch(field, itemType, onChange) {
         const reading = current();
         if ("value" in reading && reading.value !== null) values.value = String(reading.value);
       }
+      showTicks();
       show();
     },
-    get focusTarget() { return mode.value === "range" ? min : values; },
+    get focusTarget() { return mode.value === "range" ? min : ticks[0] || values; },
   };
 }
 

@@ -124,6 +124,50 @@ export function settingAround(value) {
 }
 
 /**
+ * `value` rounded to 3 significant digits, as a setting's text shows it.
+ * @param {number} value
+ */
+function short(value) {
+  return String(Number(value.toPrecision(3)));
+}
+
+/**
+ * The fields a sweep around a run searches and how, from the values the run set: the learning
+ * rate on a log range from a tenth to ten times its value (what bayes draws from), the batch
+ * size at half, the same and twice its value, a positive weight decay at a tenth, the same and
+ * ten times (zero: 0, 1e-5, 1e-4), and with sgd or rmsprop (the optimizers that use it) its
+ * momentum at its value and either side of it. Fields the run does not hold, or holds no number
+ * for, are left out.
+ * @param {Record<string, unknown>} config
+ * @returns {Record<string, SweepSetting>}
+ */
+export function neighbourhood(config) {
+  /** @type {Record<string, SweepSetting>} */
+  const around = {};
+  const number = (/** @type {string} */ key) => {
+    const value = config[key];
+    return typeof value === "number" && Number.isFinite(value) ? value : null;
+  };
+  /** @param {number[]} values */
+  const values = (values) => ({ mode: /** @type {const} */ ("values"), text: [...new Set(values.map(short))].join(", ") });
+  const lr = number("learning_rate");
+  if (lr !== null && lr > 0) around.learning_rate = settingAround(lr);
+  const batch = number("batch_size");
+  if (batch !== null && Number.isInteger(batch) && batch >= 1) {
+    around.batch_size = values([Math.max(1, Math.round(batch / 2)), batch, batch * 2]);
+  }
+  const decay = number("weight_decay");
+  if (decay !== null && decay > 0) around.weight_decay = values([decay / 10, decay, decay * 10]);
+  else if (decay === 0) around.weight_decay = values([0, 1e-5, 1e-4]);
+  const momentum = number("momentum");
+  if (momentum !== null && momentum > 0 && momentum < 1 && ["sgd", "rmsprop"].includes(String(config.optimizer))) {
+    const gap = Math.min(0.05, (1 - momentum) / 2, momentum / 2);
+    around.momentum = values([momentum - gap, momentum, momentum + gap]);
+  }
+  return around;
+}
+
+/**
  * The type of the values a config property is swept over, or null when the form does not sweep
  * it (lists, mappings, mixed types: a spec file can).
  * @param {import("./config_schema.js").SchemaProperty} prop
@@ -134,4 +178,26 @@ export function sweepItemType(prop) {
   if (base.enum) return "string";
   if (base.type === "integer" || base.type === "number" || base.type === "boolean" || base.type === "string") return base.type;
   return null;
+}
+
+/**
+ * The spec's keys from the sweep settings as read: metric, goal and target as `metric`, the
+ * early-termination type and its options as `early_terminate`, the seed as `seed`.
+ * @param {Record<string, any>} settings
+ */
+export function specSettings(settings) {
+  /** @type {Record<string, any>} */
+  const spec = {};
+  for (const key of ["method", "max_runs", "parallel"]) if (key in settings) spec[key] = settings[key];
+  if ("sweep_seed" in settings) spec.seed = settings.sweep_seed;
+  spec.metric = { name: settings.metric, goal: settings.goal };
+  if ("target" in settings) spec.metric.target = settings.target;
+  const type = settings.early_terminate;
+  if (type && type !== "none") {
+    spec.early_terminate = { type };
+    for (const [name, value] of Object.entries(settings)) {
+      if (name.startsWith("et_")) spec.early_terminate[name.slice(3)] = value;
+    }
+  }
+  return spec;
 }
