@@ -1,8 +1,11 @@
-"""The Celery app of a worker process: one task, `training.run`, one task thread per slot.
+"""The Celery app of a worker process: tasks `training.run` and `jobs.run`, one task thread per
+slot.
 
 Each task thread claims a run, supervises its training process and records how it ended
-(`worker.training`). Messages are acknowledged after the run ends (`acks_late`) so a worker that
-dies mid-run does not lose its message; the atomic claim makes the redelivered copy harmless.
+(`worker.training`), or does an evaluate, predict or export job on a free slot
+(`worker.job_execution`). Messages are acknowledged after the run ends (`acks_late`) so a
+worker that dies mid-run does not lose its message; the atomic claim makes the redelivered copy
+harmless.
 
 A lost broker connection is retried without end while the runs in progress go on training.
 
@@ -17,10 +20,11 @@ import warnings
 from typing import Any
 
 from celery import Celery, Task
-from celery.exceptions import CPendingDeprecationWarning
+from celery.exceptions import CPendingDeprecationWarning, Reject
 from celery.signals import worker_shutting_down
 
-from server.queue import TASK_NAME, broker_transport_options
+from server.queue import JOB_TASK_NAME, TASK_NAME, broker_transport_options
+from worker.job_execution import JobDeferred, execute_job
 from worker.training import WorkerContext, execute_run
 
 FILESYSTEM_POLL_S = 0.2
@@ -68,5 +72,13 @@ def create_worker_app(context: WorkerContext) -> Celery:
     @app.task(name=TASK_NAME, bind=True)  # type: ignore[untyped-decorator]
     def run_training(task: Task, run_id: int) -> str:
         return execute_run(context, run_id, task.request.id)
+
+    @app.task(name=JOB_TASK_NAME)  # type: ignore[untyped-decorator]
+    def run_job(job_id: int) -> str:
+        try:
+            return execute_job(context, job_id)
+        except JobDeferred as deferred:
+            # Back to the broker: a job has no reaper to send it again.
+            raise Reject(str(deferred), requeue=True) from deferred
 
     return app
