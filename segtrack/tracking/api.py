@@ -112,6 +112,16 @@ class TrackingApi:
         fields = {"epoch": str(epoch), "sample_index": str(index), "name": name}
         self._send("POST", f"/api/v1/runs/{run_id}/previews", data=fields, files=files)
 
+    def put_validation(self, run_id: int, epoch: int, body: Mapping[str, Any]) -> None:
+        """An epoch's confusion matrix and per-image counts; numpy arrays are encoded as they
+        are (orjson writes 150,000 counts in a few ms)."""
+        self._send(
+            "PUT",
+            f"/api/v1/runs/{run_id}/validation/{epoch}",
+            content=orjson.dumps(dict(body), option=orjson.OPT_SERIALIZE_NUMPY),
+            headers={"Content-Type": "application/json"},
+        )
+
     def post_logs(self, run_id: int, first_line: int, lines: Sequence[str]) -> int:
         """The run's log line count after these lines."""
         body = {"first_line": first_line, "lines": list(lines)}

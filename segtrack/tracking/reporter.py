@@ -10,6 +10,7 @@ from typing import Any
 from segtrack.tracking import environment
 from segtrack.tracking.run import TrackedRun
 from trainer.reporting import CheckpointKind, NullReporter, PreviewSample, RunInfo
+from trainer.validation_detail import ValidationDetail
 
 MASK_ENCODING_KEYS = ("mode", "values", "ignore_values")
 """The parts of a run's mask mapping the run page shows (the palette stays in checkpoints)."""
@@ -58,6 +59,9 @@ class HttpReporter(NullReporter):
 
     def on_preview(self, epoch: int, samples: Sequence[PreviewSample]) -> None:
         self.run.log_previews(epoch, samples)
+
+    def on_validation_detail(self, detail: ValidationDetail) -> None:
+        self.run.log_validation(detail)
 
     def on_checkpoint(
         self, kind: CheckpointKind, path: Path, epoch: int, metric: float | None

@@ -8,6 +8,7 @@
             ...
             run.log({"train/loss": loss, "val/iou": iou}, epoch=epoch)
             run.log_previews(epoch, samples)
+            run.log_validation(detail)  # confusion matrix and every image's counts
             if run.should_stop():  # cancelled from the dashboard
                 break
         run.log_file("best.pt", kind="best", epoch=best_epoch, metric=best_iou)
@@ -52,8 +53,10 @@ from segtrack.tracking.spooler import (
     Metrics,
     Previews,
     SpoolWriter,
+    Validation,
 )
 from segtrack.tracking.upload import PIECE_BYTES
+from segtrack.tracking.validation import check_detail
 
 logger = logging.getLogger(__name__)
 
@@ -171,6 +174,17 @@ class TrackedRun:
         checked = [check_sample(sample) for sample in samples]
         if checked:
             self._entries.append(Previews(int(epoch), checked))
+
+    def log_validation(self, detail: object) -> None:
+        """Queue an epoch's validation detail: a trainer ValidationDetail, or a mapping with
+        `epoch`, `class_names` (K), `confusion` (K x K pixels, rows truth, columns prediction)
+        and `images` (a mapping of `names` (N) and `true_positive`, `false_positive`,
+        `false_negative`, integers N x K). The arrays are copied now (ValueError when their
+        shapes disagree); the server's run page then sorts every image by its score."""
+        if self._finished:
+            self._after_finish("log_validation")
+            return
+        self._entries.append(Validation(check_detail(detail)))
 
     def log_file(
         self,

@@ -2,14 +2,16 @@
 
 The run is created on first contact (POST /runs with its client key, so a second attempt, a
 restarted sync or a second machine finds the same run). Consecutive metric records go in one
-request (at most 10,000 points), consecutive log records too; previews go as multipart, files
-through the resumable uploads. A connection error, 408, 429 or 5xx is retried with jittered
-exponential back-off (MIN_BACKOFF_S doubling to MAX_BACKOFF_S, or the server's Retry-After),
+request (at most 10,000 points), consecutive log records too; previews go as multipart,
+validation details as one PUT per epoch, files through the resumable uploads. A connection
+error, 408, 429 or 5xx is retried with jittered exponential back-off (MIN_BACKOFF_S doubling
+to MAX_BACKOFF_S, or the server's Retry-After),
 so nothing is skipped while the server is away. Another 4xx refuses one record: it is logged
 and skipped, and the rest goes on; 401/403/404 stop the sending (the token is not accepted or
 the run is gone), leaving the records in the spool for `segtrack sync`.
 
-Every record is idempotent on the server (metrics upsert, previews overwrite, logs are
+Every record is idempotent on the server (metrics upsert, previews and validation details
+overwrite, logs are
 numbered, uploads resume or answer complete, info and the final status replay), so resending
 after a crash costs time, never correctness: `sent.json` is saved about once a second.
 """
@@ -32,6 +34,7 @@ from segtrack.tracking.api import TrackingApi, Unreachable, is_fatal
 from segtrack.tracking.spool import RecordReader, SentMark, Spool, Spooled
 from segtrack.tracking.spooler import MAX_LOG_LINES, MAX_POINTS
 from segtrack.tracking.upload import PIECE_BYTES, BlobChangedError, FileToSend, Uploader
+from segtrack.tracking.validation import read_body
 
 logger = logging.getLogger(__name__)
 
@@ -300,6 +303,8 @@ class Sender:
             self._send_logs(run_id, int(body["first_line"]), lines)
         elif kind == "previews":
             self._send_previews(run_id, body)
+        elif kind == "validation":
+            self._send_validation(run_id, group[0])
         elif kind == "file":
             self._send_file(run_id, group[0])
         elif kind == "info":
@@ -345,6 +350,35 @@ class Sender:
                 lambda: self.api.post_preview(run_id, epoch, index, name, pngs),  # noqa: B023
             )
 
+    def _send_validation(self, run_id: int, record: Spooled) -> None:
+        blob = self.spool.folder / record.body["blob"]
+        epoch = int(record.body["epoch"])
+        try:
+            body = read_body(blob)
+        except (OSError, ValueError, KeyError) as error:
+            logger.warning(
+                "run %s: validation detail of epoch %d skipped: %s", self.key, epoch, error
+            )
+            return
+        try:
+            self._retrying(
+                "send a validation detail", lambda: self.api.put_validation(run_id, epoch, body)
+            )
+        except SegtrackError as error:
+            if is_fatal(error):
+                raise
+            self._done_with(record, blob)  # refused: it would be refused again
+            raise
+        self._done_with(record, blob)
+
+    def _done_with(self, record: Spooled, blob: Path) -> None:
+        """The server has the record's blob (or will never take it): it can go, once the mark
+        says so, or a resend after a crash would miss it."""
+        self.mark = SentMark(record.seq, record.end)
+        self.spool.save_sent(self.mark)
+        self._mark_saved = (self.mark, time.monotonic())
+        _remove(blob)
+
     def _superseded(self, record: Spooled) -> bool:
         """Whether a later spooled file replaces this checkpoint (only the newest counts)."""
         kind = record.body["kind"]
@@ -378,12 +412,7 @@ class Sender:
                 self._retrying(f"upload {file.name}", uploader.send)
             except (BlobChangedError, FileNotFoundError) as error:
                 logger.warning("run %s: %s not uploaded: %s", self.key, file.name, error)
-        # The server has the file (or will never take it): its spooled copy can go, once the
-        # mark says so, or a resend after a crash would miss it.
-        self.mark = SentMark(record.seq, record.end)
-        self.spool.save_sent(self.mark)
-        self._mark_saved = (self.mark, time.monotonic())
-        _remove(blob)
+        self._done_with(record, blob)
 
     def _send_finish(self, run_id: int, body: dict[str, Any]) -> None:
         status, reason = str(body["status"]), body.get("reason")

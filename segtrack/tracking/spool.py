@@ -5,12 +5,14 @@ One folder per run, `<root>/<client_key>/`:
 - `run.json`: what creating the run on the server needs (name, tags, config, environment, ...),
   the server's URL, and the server's run id once known. Rewritten atomically.
 - `records.jsonl`: append-only, one JSON object per line with a strictly increasing `seq` and a
-  `type` (info, metrics (points in columns: key, step, value, epoch), previews, file, logs,
-  finish). A torn last line (the process died while
+  `type` (info, metrics (points in columns: key, step, value, epoch), previews, validation
+  (an epoch's confusion matrix and per-image counts, in a blob), file, logs, finish). A torn
+  last line (the process died while
   writing it) is ignored on read.
 - `sent.json`: the highest `seq` the server acknowledged and the byte offset just past it in
   `records.jsonl`, written atomically (temporary file, fsync, rename).
-- `blobs/`: preview PNGs and hard links (or copies) of logged files that records refer to.
+- `blobs/`: preview PNGs, validation details (`.npz`) and hard links (or copies) of logged
+  files that records refer to.
 - `lock`: held (flock) by the process that sends the run, so `segtrack sync` leaves it alone.
 
 Records are encoded with orjson: a spool thread that holds the GIL for a long encode would

@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 from segtrack.tracking.previews import Sample, preview_record
 from segtrack.tracking.spool import RecordWriter, Spool
 from segtrack.tracking.upload import file_digest
+from segtrack.tracking.validation import Detail, validation_record
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +47,13 @@ class Metrics(NamedTuple):
 class Previews:
     epoch: int
     samples: Sequence[Sample]
+
+
+@dataclass
+class Validation:
+    """An epoch's checked validation detail; its blob is written on the spool thread."""
+
+    detail: Detail
 
 
 @dataclass
@@ -83,7 +91,7 @@ class Marker:
     reached: threading.Event = field(default_factory=threading.Event)
 
 
-Entry = Metrics | Previews | File | Lines | Info | Finish | Marker
+Entry = Metrics | Previews | Validation | File | Lines | Info | Finish | Marker
 Point = tuple[str, int, float, int | None]
 
 
@@ -231,18 +239,9 @@ class SpoolWriter:
             self._next_line += len(chunk)
         return records
 
-    def _record(self, entry: Previews | File | Info | Finish) -> dict[str, Any] | None:
-        if isinstance(entry, Previews):
-            try:
-                return preview_record(self._spool.blobs, entry.epoch, entry.samples)
-            except (OSError, ValueError) as error:
-                logger.warning(
-                    "run %s: previews of epoch %d not kept: %s",
-                    self._spool.meta.client_key,
-                    entry.epoch,
-                    error,
-                )
-                return None
+    def _record(self, entry: Previews | Validation | File | Info | Finish) -> dict[str, Any] | None:
+        if isinstance(entry, Previews | Validation):
+            return self._blob_record(entry)
         if isinstance(entry, File):
             try:
                 size, sha256 = file_digest(entry.blob)
@@ -264,3 +263,21 @@ class SpoolWriter:
         if isinstance(entry, Info):
             return {"type": "info", **entry.body}
         return {"type": "finish", "status": entry.status, "reason": entry.reason}
+
+    def _blob_record(self, entry: Previews | Validation) -> dict[str, Any] | None:
+        """The record of an entry whose data goes into blobs (PNGs, an .npz)."""
+        try:
+            if isinstance(entry, Previews):
+                return preview_record(self._spool.blobs, entry.epoch, entry.samples)
+            return validation_record(self._spool.blobs, entry.detail)
+        except (OSError, ValueError) as error:
+            what = "previews" if isinstance(entry, Previews) else "validation detail"
+            epoch = entry.epoch if isinstance(entry, Previews) else entry.detail.epoch
+            logger.warning(
+                "run %s: %s of epoch %d not kept: %s",
+                self._spool.meta.client_key,
+                what,
+                epoch,
+                error,
+            )
+            return None
