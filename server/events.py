@@ -5,7 +5,8 @@ its change was committed; after the commit `EventNotifier.notify` (or `notify_co
 a small message on the Redis channel `segtrack:events`. Reading: `fetch_events` returns committed
 rows after an id; `server.event_hub` is the one reader per process that streams share.
 
-Events of one run carry its `run_id`; events that belong to no run (`dataset` changes) have none.
+Events of one run carry its `run_id`; events that belong to no run (`dataset` and `sweep` changes)
+have none.
 A run's stream delivers both, so a run page follows its dataset's colours on the same connection.
 """
 
@@ -30,7 +31,7 @@ from server.models import Event, utcnow
 logger = logging.getLogger(__name__)
 
 EventKind = Literal[
-    "run", "status", "metrics", "preview", "checkpoint", "file", "dataset", "validation"
+    "run", "status", "metrics", "preview", "checkpoint", "file", "dataset", "validation", "sweep"
 ]
 """Every kind of event that is recorded; streams can be filtered by them."""
 EVENT_KINDS: tuple[EventKind, ...] = get_args(EventKind)
@@ -76,8 +77,10 @@ def record_event(
     Kinds (`EVENT_KINDS`): `run` (created, updated or deleted), `status`, `metrics`, `preview`,
     `checkpoint`, `file` (a file the run logged arrived whole), `validation` (`{"epoch",
     "images"}`: an epoch's confusion matrix and per-image scores were stored), all with the
-    run's id; and `dataset` with no run id (`{"action": "colors", "dataset_id", "name",
-    "class_colors"}` when a dataset's class colours change). Payloads are small JSON objects.
+    run's id; and with no run id `dataset` (`{"action": "colors", "dataset_id", "name",
+    "class_colors"}` when a dataset's class colours change) and `sweep` (`{"action",
+    "sweep_id", "status"}` when a sweep changed: runs queued or pruned by its controller, its
+    status or settings). Payloads are small JSON objects.
     """
     session.execute(
         EVENTS.insert().values(kind=kind, run_id=run_id, payload=payload, created_at=utcnow())
