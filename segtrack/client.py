@@ -397,6 +397,58 @@ class SegtrackClient:
             total["new"] += body["new"]
         return total
 
+    # --- validation detail ----------------------------------------------------------------------
+
+    def confusion(self, run_id: int, epoch: int | None = None) -> dict[str, Any]:
+        """`{"epoch", "epochs", "class_names", "matrix"}`: rows truth, columns prediction, at
+        `epoch` (default: the latest stored)."""
+        params = {} if epoch is None else {"epoch": epoch}
+        body: dict[str, Any] = self._call("GET", f"/api/v1/runs/{run_id}/confusion", params=params)
+        return body
+
+    def confusion_csv(self, run_id: int, epoch: int | None = None) -> str:
+        """The confusion matrix as CSV, headed by the class names."""
+        params = {} if epoch is None else {"epoch": epoch}
+        response = self._http.get(f"/api/v1/runs/{run_id}/confusion.csv", params=params)
+        raise_for_error(response)
+        return response.text
+
+    def images(
+        self,
+        run_id: int,
+        epoch: int | None = None,
+        *,
+        sort: str = "iou",
+        order: str = "asc",
+        class_name: str | None = None,
+        worse_than: int | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> dict[str, Any]:
+        """The validation images at `epoch` (default: the latest) sorted by `sort` (`iou`,
+        `dice`, `pixels_wrong` or `name`; default worst IoU first), only those whose truth has
+        `class_name`, or whose IoU is lower than at epoch `worse_than`: `{"epoch", "epochs",
+        "class_names", "total", "items": [{"index", "name", "iou", "dice", ...}]}`."""
+        params: dict[str, Any] = {"sort": sort, "order": order, "limit": limit, "offset": offset}
+        optional = {"epoch": epoch, "class": class_name, "worse_than": worse_than}
+        params.update({name: value for name, value in optional.items() if value is not None})
+        body: dict[str, Any] = self._call("GET", f"/api/v1/runs/{run_id}/images", params=params)
+        return body
+
+    def image_trend(self, run_id: int, index: int) -> dict[str, Any]:
+        """One validation image's scores at every stored epoch: `{"index", "name", "points":
+        [{"epoch", "iou", "dice", "pixels_wrong"}]}`."""
+        body: dict[str, Any] = self._call("GET", f"/api/v1/runs/{run_id}/images/{index}/trend")
+        return body
+
+    def put_validation(self, run_id: int, epoch: int, detail: Mapping[str, Any]) -> dict[str, Any]:
+        """Store an epoch's `{"class_names", "confusion", "images": {"names", "true_positive",
+        "false_positive", "false_negative"}}` (lists of lists); sent again it replaces."""
+        body: dict[str, Any] = self._call(
+            "PUT", f"/api/v1/runs/{run_id}/validation/{epoch}", json=dict(detail)
+        )
+        return body
+
     def download_checkpoint(self, run_id: int, kind: str = "best", dest: str | Path = ".") -> Path:
         """Save the run's `best` or `last` checkpoint; `dest` is a file or an existing folder."""
         target = Path(dest)
