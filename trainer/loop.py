@@ -220,7 +220,7 @@ def _fit(
     _check_monitor(cfg, data.class_names)
     _check_world(data, world)
 
-    run = _build_run(cfg, data, world, precision, reporter)
+    run = _build_run(cfg, data, world, precision, reporter, fresh=resumed is None)
     progress = _Progress()
     if resumed is not None:
         progress = _restore(run, resumed)
@@ -376,10 +376,16 @@ def _build_run(
     world: World,
     precision: Precision,
     reporter: Reporter,
+    *,
+    fresh: bool,
 ) -> _Run:
+    """Model, optimizer and the rest on `world`'s device; `fresh=False` for a resume, whose
+    weights come from its checkpoint (so `encoder_weights` is not read again: it may be gone)."""
     device = world.device
     out_channels = output_channels(cfg.loss, data.num_classes)
-    model = build_model(cfg, in_channels=data.in_channels, out_channels=out_channels).to(device)
+    model = build_model(
+        cfg, in_channels=data.in_channels, out_channels=out_channels, load_encoder_weights=fresh
+    ).to(device)
     sync_batchnorm, notes = _sync_batchnorm(cfg, world)
     if sync_batchnorm:
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)  # type: ignore[no-untyped-call]
@@ -674,6 +680,15 @@ def _check_resumable(cfg: TrainConfig, checkpoint: Checkpoint) -> None:
         details = ", ".join(f"{k}: {getattr(saved, k)!r} -> {getattr(cfg, k)!r}" for k in changed)
         raise TrainingError(
             f"cannot resume: the checkpoint was trained with a different architecture ({details})"
+        )
+    if saved.encoder_lr_multiplier != cfg.encoder_lr_multiplier:
+        # The optimizer's saved state holds each group's rate (and a multiplier of 1 has one
+        # group, any other two), so a changed multiplier would be silently undone or fail.
+        raise TrainingError(
+            f"cannot resume: the checkpoint was trained with encoder_lr_multiplier "
+            f"{saved.encoder_lr_multiplier!r}, not {cfg.encoder_lr_multiplier!r}; resume with "
+            f"--set encoder_lr_multiplier={saved.encoder_lr_multiplier!r}, or fine-tune from "
+            f"it with init_from to change it"
         )
     if checkpoint.state.epoch >= cfg.epochs:
         raise TrainingError(

@@ -66,6 +66,7 @@ def load_for_inference(checkpoint_path: Path, device: torch.device) -> tuple[Che
         checkpoint.config,
         in_channels=checkpoint.in_channels,
         out_channels=checkpoint.out_channels,
+        load_encoder_weights=False,  # the checkpoint holds them; the file may be long gone
     )
     model.load_state_dict(checkpoint.model_state)
     return checkpoint, model.to(device).eval()

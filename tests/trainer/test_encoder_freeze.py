@@ -19,11 +19,12 @@ from trainer.encoder_freeze import (
     is_frozen_norm,
     set_encoder_frozen,
 )
-from trainer.loop import fit
+from trainer.loop import TrainingError, fit
 from trainer.models.registry import build_model_by_name
 from trainer.models.resnet import ResNetEncoder
 from trainer.models.resnet_unet import ResNetUNet
 from trainer.optim import build_optimizer
+from trainer.predict import load_for_inference
 
 
 def tiny_resnet_unet() -> ResNetUNet:
@@ -195,12 +196,21 @@ def test_fit_keeps_the_loaded_encoder_through_the_frozen_epochs_and_trains_it_af
 
     frozen = fit(tiny_config(demo_dataset, epochs=2, **settings), out_dir=tmp_path / "run")
     after_freeze = load_checkpoint(tmp_path / "run" / "last.pt")
+    with pytest.raises(TrainingError, match=r"encoder_lr_multiplier=0\.5"):
+        fit(
+            tiny_config(demo_dataset, epochs=3, **{**settings, "encoder_lr_multiplier": 1.0}),
+            out_dir=tmp_path / "run",
+            resume_from=tmp_path / "run" / "last.pt",
+        )
+    weights.unlink()  # a resume takes its weights from the checkpoint, not from this file
     resumed = fit(
         tiny_config(demo_dataset, epochs=3, **settings),
         out_dir=tmp_path / "run",
         resume_from=tmp_path / "run" / "last.pt",
     )
     after_unfreeze = load_checkpoint(tmp_path / "run" / "last.pt")
+    _, model = load_for_inference(tmp_path / "run" / "last.pt", torch.device("cpu"))
+    assert model(torch.zeros(1, 3, 32, 32)).shape[2:] == (32, 32)  # without the weights file
 
     assert frozen.status == resumed.status == "completed"
     encoder = {f"encoder.{key}": value for key, value in source.state_dict().items()}
