@@ -96,6 +96,14 @@ def test_train_reports_everything_to_a_server_that_comes_up_mid_run(
     for epoch in range(1, EPOCHS + 1):
         shown = rest(server.url, server.token, f"/api/v1/runs/{run_id}/previews?epoch={epoch}")
         assert len(shown["samples"]) == 2
+    # Every epoch's confusion matrix and per-image scores, the images' counts summing to it.
+    confusion = rest(server.url, server.token, f"/api/v1/runs/{run_id}/confusion")
+    assert confusion["epochs"] == list(range(1, EPOCHS + 1))
+    images = rest(server.url, server.token, f"/api/v1/runs/{run_id}/images?limit=1000")
+    labelled = sum(item["pixels"] for item in images["items"])
+    assert images["total"] == run["run_info"]["num_val"]
+    assert labelled == sum(map(sum, confusion["matrix"]))
+    assert not list((folder / "blobs").glob("validation-*"))
 
     best = rest(server.url, server.token, f"/api/v1/runs/{run_id}/checkpoints/best")
     on_disk = (out / "best.pt").read_bytes()
