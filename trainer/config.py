@@ -525,12 +525,6 @@ class TrainConfig(BaseModel):
                     f"{', '.join(used)} only {verb} to models with an encoder "
                     f"({', '.join(ENCODER_MODELS)}); model '{self.model}' has none"
                 )
-        if self.freeze_encoder_epochs and self.gpus > 1:
-            raise ValueError(
-                "freeze_encoder_epochs needs gpus 1: distributed data parallel expects every "
-                f"weight to get a gradient (got gpus {self.gpus}); set freeze_encoder_epochs 0 "
-                "or gpus 1"
-            )
 
     @property
     def monitor_mode(self) -> Literal["min", "max"]:

@@ -309,17 +309,27 @@ class World:
         dist.broadcast_object_list(holder, src=0, device=self.device)
         return holder[0]  # type: ignore[return-value]
 
-    def data_parallel(self, model: nn.Module) -> DistributedDataParallel | None:
+    def data_parallel(
+        self, model: nn.Module, *, some_weights_frozen: bool = False
+    ) -> DistributedDataParallel | None:
         """`model` wrapped to average gradients over the ranks; None in a world of one.
 
         Buffers are not broadcast at every forward: `average_buffers_` merges them once an
         epoch, which leaves BatchNorm statistics that saw every rank's batches.
+        `some_weights_frozen`: weights will stop getting gradients for a while (a frozen
+        encoder), so each backward pass tells the ranks which ones got none, instead of waiting
+        for their gradients forever (it costs a walk of the autograd graph per step).
         """
         if not self.is_distributed:
             return None
         device_ids = [self.device.index] if self.device.type == "cuda" else None
         options: dict[str, Any] = {_NO_FORWARD_SYNC: False}
-        return DistributedDataParallel(model, device_ids=device_ids, **options)
+        return DistributedDataParallel(
+            model,
+            device_ids=device_ids,
+            find_unused_parameters=some_weights_frozen,
+            **options,
+        )
 
     def average_buffers_(self, module: nn.Module) -> None:
         """Replace each floating-point buffer (running statistics) by its mean over the ranks.

@@ -392,7 +392,7 @@ def _build_run(
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     optimizer = build_optimizer(model, cfg)
-    data_parallel = world.data_parallel(model)
+    data_parallel = world.data_parallel(model, some_weights_frozen=cfg.freeze_encoder_epochs > 0)
     # The plain module is what gets checkpointed; the wrapped and compiled ones are what run.
     trained: nn.Module = data_parallel if data_parallel is not None else model
     evaluated: nn.Module = model

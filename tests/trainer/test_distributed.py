@@ -36,6 +36,7 @@ from trainer.inference import InputNormalizer
 from trainer.loop import FitResult, fit
 from trainer.losses import build_loss, output_channels
 from trainer.models.registry import build_model
+from trainer.models.resnet import ResNetEncoder
 from trainer.optim import lr_scale
 from trainer.reporting import NullReporter, RunInfo
 from trainer.runtime import Precision
@@ -305,6 +306,29 @@ def test_two_ranks_train_and_their_checkpoints_resume_on_any_number(tmp_path: Pa
     assert main.epochs_done == other.epochs_done == 2
     assert sorted(main_record.epochs) == [2]
     assert load_checkpoint(tmp_path / "one" / "last.pt").state.epoch == 2
+
+
+def test_two_ranks_train_with_a_frozen_encoder_then_train_it(tmp_path: Path) -> None:
+    dataset = make_demo_dataset(tmp_path / "demo", count=16, size=32, seed=0).root
+    torch.manual_seed(5)
+    source = ResNetEncoder(18)
+    weights = tmp_path / "resnet18.pth"
+    torch.save(source.state_dict(), weights)
+    cfg = _config(
+        dataset,
+        epochs=2,
+        model="resnet18-unet",
+        image_size=32,
+        encoder_weights=str(weights),
+        freeze_encoder_epochs=1,
+    )
+    (main, _), (other, _) = _results(
+        run_world(2, functools.partial(_fit_job, cfg, tmp_path / "run", None, None), tmp_path)
+    )
+    # Epoch 1 gives the frozen encoder no gradient on either rank, epoch 2 trains it.
+    assert main.status == other.status == "completed"
+    trained = load_checkpoint(tmp_path / "run" / "last.pt").model_state
+    assert not torch.equal(trained["encoder.conv1.weight"], source.state_dict()["conv1.weight"])
 
 
 # --- a failing rank ends the run everywhere ----------------------------------------------------
