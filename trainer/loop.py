@@ -453,6 +453,9 @@ def _run_epoch(
         run.world.average_buffers_(run.model)
     scored = _validate(run)
     metrics = {"lr": lr, "train/loss": trained.loss, **scored.metrics}
+    for group in run.optimizer.param_groups:
+        if group.get("name") == "encoder":  # encoder_lr_multiplier gave it a rate of its own
+            metrics["lr/encoder"] = float(group["lr"])
     if trained.grad_norm is not None:
         metrics["train/grad_norm"] = trained.grad_norm
     metrics["train/images_per_s"] = trained.images / max(train_seconds, 1e-9)

@@ -191,6 +191,7 @@ def test_fit_keeps_the_loaded_encoder_through_the_frozen_epochs_and_trains_it_af
     }
 
     frozen = fit(tiny_config(demo_dataset, epochs=2, **settings), out_dir=tmp_path / "run")
+    assert frozen.last_metrics["lr/encoder"] == pytest.approx(0.5 * frozen.last_metrics["lr"])
     after_freeze = load_checkpoint(tmp_path / "run" / "last.pt")
     with pytest.raises(TrainingError, match=r"encoder_lr_multiplier=0\.5"):
         fit(
