@@ -32,6 +32,7 @@ from server.auth.request_checks import media_type
 from server.auth.router import router as auth_router
 from server.auth.run_access import require_run_owner
 from server.body_limit import BodyLimit, BodySizeLimitMiddleware
+from server.compare.router import router as compare_router
 from server.config_schema.router import router as config_schema_router
 from server.dataset.router import router as datasets_router
 from server.db import (
@@ -219,6 +220,7 @@ def create_app(
     app.include_router(runs_csv_router)
     app.include_router(runs_router, dependencies=owned)
     app.include_router(metrics_router, dependencies=owned)
+    app.include_router(compare_router)
     for owned_router in (tracking_router, uploads_router, validation_router):
         app.include_router(owned_router, dependencies=owned)
     app.include_router(sweeps_router)

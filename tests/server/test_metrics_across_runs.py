@@ -77,6 +77,26 @@ def test_several_runs_series_in_one_call_in_the_order_asked(client: ApiClient) -
     assert len(repeated["items"]) == 1 and "train/loss_step" in repeated["items"][0]["series"]
 
 
+def test_several_runs_series_equal_each_runs_own_answer(client: ApiClient) -> None:
+    runs = [create_external(client, f"long-{index}") for index in range(3)]
+    for index, run in enumerate(runs):
+        _epochs(client, run["id"], [0.1 * index, 0.2, 0.3])
+        _post(
+            client,
+            run["id"],
+            [
+                {"key": "val/loss", "step": step, "value": round(math.cos(step / (30 + index)), 2)}
+                for step in range(index, 3_000 + 500 * index, 1 + index)
+            ],
+        )
+    ids = ",".join(str(run["id"]) for run in runs)
+    for query in ("max_points=97", "keys=val/loss,val/iou&max_points=500", "keys=lr"):
+        items = _get(client, f"/api/v1/metrics/series?run_ids={ids}&{query}")["items"]
+        for run, item in zip(runs, items, strict=True):
+            own = _get(client, f"/api/v1/runs/{run['id']}/metrics?{query}")["series"]
+            assert item == {"run_id": run["id"], "series": own}
+
+
 def test_series_of_unknown_or_malformed_runs_are_refused(client: ApiClient) -> None:
     run = create_external(client)
     missing = client.get(f"/api/v1/metrics/series?run_ids={run['id']},999999")
