@@ -44,6 +44,7 @@ from server.run.schemas import RunCreate
 from server.run.service import cancel_run, create_run
 from server.settings import Settings
 from server.sweep import repository
+from server.sweep.events import sweep_changed
 from server.sweep.spec import SweepSpec, parse_spec
 from server.sweep.trials import Trial, build_study, load_trials
 
@@ -222,7 +223,25 @@ def _finish_on_target(
 def step_sweep(
     session: Session, settings: Settings, task_queue: TaskQueue, sweep: Sweep
 ) -> ControllerReport:
-    """One step of one sweep (the caller holds its row); see the module's docstring."""
+    """One step of one sweep (the caller holds its row); see the module's docstring. A step
+    that changed anything records a `sweep` event."""
+    status = sweep.status
+    report = _step(session, settings, task_queue, sweep)
+    if (
+        report.queued
+        or report.pruned
+        or report.invalid
+        or report.finished
+        or report.cancelled
+        or sweep.status != status
+    ):
+        sweep_changed(session, sweep, "step")
+    return report
+
+
+def _step(
+    session: Session, settings: Settings, task_queue: TaskQueue, sweep: Sweep
+) -> ControllerReport:
     report = ControllerReport()
     spec = parse_spec(sweep.spec)
     trials = load_trials(session, sweep, curves=spec.early_terminate is not None)

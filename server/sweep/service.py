@@ -22,6 +22,7 @@ from server.run.schemas import RunCreate
 from server.run.service import cancel_run, prepare_config
 from server.settings import Settings
 from server.sweep import repository
+from server.sweep.events import sweep_changed
 from server.sweep.schemas import (
     BestSoFar,
     SweepCounts,
@@ -95,7 +96,9 @@ def create_sweep(
         created_at=now,
         updated_at=now,
     )
-    return repository.add_sweep(session, sweep), spec
+    repository.add_sweep(session, sweep)
+    sweep_changed(session, sweep, "created")
+    return sweep, spec
 
 
 def check_owner(sweep: Sweep, principal: Principal) -> None:
@@ -115,6 +118,7 @@ def pause_sweep(session: Session, sweep: Sweep) -> Sweep:
         raise Conflict(f"sweep {sweep.id} is {sweep.status}; only a running sweep can be paused")
     sweep.status = "paused"
     session.flush()
+    sweep_changed(session, sweep, "paused")
     return sweep
 
 
@@ -123,6 +127,7 @@ def resume_sweep(session: Session, sweep: Sweep) -> Sweep:
         raise Conflict(f"sweep {sweep.id} is {sweep.status}; only a paused sweep can be resumed")
     sweep.status, sweep.note = "running", None
     session.flush()
+    sweep_changed(session, sweep, "resumed")
     return sweep
 
 
@@ -136,6 +141,7 @@ def cancel_sweep(session: Session, task_queue: TaskQueue, sweep: Sweep) -> Sweep
         if run.status in ("queued", "running") and run.trial_status is None:
             cancel_run(session, task_queue, run.id)
     session.flush()
+    sweep_changed(session, sweep, "cancelled")
     return sweep
 
 
@@ -161,6 +167,7 @@ def patch_sweep(session: Session, sweep: Sweep, body: SweepPatch) -> Sweep:
         sweep.parallel = body.parallel
     sweep.spec = {**sweep.spec, "max_runs": sweep.max_runs, "parallel": sweep.parallel}
     session.flush()
+    sweep_changed(session, sweep, "updated")
     return sweep
 
 

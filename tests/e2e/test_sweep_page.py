@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.app_api import TINY, WAIT_S, api, auth_headers, unique
+from tests.e2e.app_api import TINY, WAIT_S, api, auth_headers, unique, wait_for_status
 from tests.e2e.conftest import screenshot
 
 
@@ -70,7 +70,7 @@ def test_sweep_page_fills_and_its_brushes_filter_the_table(page: Page, app_url: 
     expect(page.locator("#sweep-pause")).to_be_visible()
     screenshot(page, "sweep-page-starting")
 
-    # The page polls: the runs arrive and end without a reload.
+    # The runs arrive and end without a reload (the event stream says when to read the sweep).
     expect(page.locator("#trials-table tbody tr")).to_have_count(4, timeout=WAIT_S * 2000)
     expect(page.locator('#progress-legend [data-part="done"] strong')).to_have_text(
         "4", timeout=WAIT_S * 2000
@@ -173,3 +173,36 @@ def test_a_missing_sweep_is_a_404_page(app_url: str) -> None:
         urllib.request.urlopen(request, timeout=30)
     assert missing.value.code == 404
     assert "sweep 99999999 does not exist" in missing.value.read().decode()
+
+
+def test_a_sweep_page_follows_its_sweep_on_the_event_stream(page: Page, app_url: str) -> None:
+    """A paused sweep with nothing in flight cannot change by itself, so its page reads nothing
+    until the stream's sweep events say it changed: its parallel changed and its cancel (both
+    from outside the page) show without a reload."""
+    sweep = create_sweep(app_url, parallel=1, max_runs=1)
+    api(app_url, "POST", f"/api/v1/sweeps/{sweep['id']}/pause")
+    for run in api(app_url, "GET", f"/api/v1/sweeps/{sweep['id']}")["runs"]:
+        if run["status"] in ("queued", "running"):
+            api(app_url, "POST", f"/api/v1/runs/{run['id']}/cancel")
+        wait_for_status(app_url, run["id"], "cancelled", "succeeded", "failed")
+    reads: list[str] = []
+    page.on(
+        "request",
+        lambda request: (
+            reads.append(request.url)
+            if request.url.endswith(f"/api/v1/sweeps/{sweep['id']}")
+            else None
+        ),
+    )
+    page.goto(f"{app_url}/sweeps/{sweep['id']}")
+    expect(page.locator("#sweep-page[data-ready]")).to_be_attached()
+    expect(page.locator("#sweep-status")).to_have_text("paused")
+    expect(page.locator("#live-status")).to_have_attribute("data-state", "live")
+    assert reads == [], "a paused sweep with nothing in flight is not read again"
+
+    api(app_url, "PATCH", f"/api/v1/sweeps/{sweep['id']}", {"parallel": 3})
+    expect(page.locator("#sweep-facts")).to_contain_text("3 at once")
+    api(app_url, "POST", f"/api/v1/sweeps/{sweep['id']}/cancel")
+    expect(page.locator("#sweep-status")).to_have_text("cancelled")
+    assert reads, "the page read the sweep when its events came"
+    screenshot(page, "sweep-page-live")

@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 
 import { expandRange, gridSize, neighbourhood, parameterSpec, parseValues, settingAround, specSettings, sweepItemType } from "../../web/static/js/pure/sweep_spec.js";
-import { bestSoFarColumns, importanceBars, isLive, progress, topRuns } from "../../web/static/js/pure/sweep_results.js";
+import { bestSoFarColumns, concernsSweep, importanceBars, isLive, progress, topRuns } from "../../web/static/js/pure/sweep_results.js";
 
 test("values: a comma list of the field's type, each once", () => {
   assert.deepEqual(parseValues("4, 8", "integer"), { value: [4, 8] });
@@ -103,4 +103,15 @@ test("numbers, texts, choices and booleans are swept from the form; lists are no
   assert.equal(sweepItemType({ enum: ["adam", "sgd"] }), "string");
   assert.equal(sweepItemType({ type: "boolean" }), "boolean");
   assert.equal(sweepItemType({ type: "array", items: { type: "integer" } }), null);
+});
+
+test("a sweep's page reads it again on its own sweep events and its runs' status and metrics", () => {
+  const runs = new Set([4, 5]);
+  assert.equal(concernsSweep({ kind: "sweep", sweep_id: 3, run_id: null }, 3, runs), true);
+  assert.equal(concernsSweep({ kind: "sweep", sweep_id: 2, run_id: null }, 3, runs), false);
+  assert.equal(concernsSweep({ kind: "status", run_id: 5 }, 3, runs), true);
+  assert.equal(concernsSweep({ kind: "metrics", run_id: 4 }, 3, runs), true);
+  assert.equal(concernsSweep({ kind: "metrics", run_id: 9 }, 3, runs), false);
+  assert.equal(concernsSweep({ kind: "preview", run_id: 4 }, 3, runs), false);
+  assert.equal(concernsSweep({ kind: "dataset", run_id: null }, 3, runs), false);
 });

@@ -15,6 +15,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from server.db import session_scope
+from server.events import fetch_events
 from server.metric.points import MetricPoint
 from server.metric.service import record_metrics
 from server.models import Run, utcnow
@@ -467,3 +468,39 @@ def test_a_sweep_finishes_when_a_run_reaches_its_metric_target(
     statuses = {run["id"]: run["status"] for run in view["runs"]}
     assert statuses[second] == "running" and statuses[third] == "cancelled"
     assert drive.step().queued == []
+
+
+def test_a_sweep_records_an_event_whenever_it_changes(
+    client: ApiClient,
+    drive: Controller,
+    shapes_dataset: Path,
+    session_factory: sessionmaker[Session],
+) -> None:
+    """Its page follows these instead of polling: created, each controller step that queued
+    runs or finished it, pause, resume, a changed parallel, cancel; a step that changed
+    nothing records none."""
+    sweep_id = client.post("/api/v1/sweeps", json=grid_spec(parallel=1)).json()["id"]
+
+    def actions() -> list[tuple[str, str]]:
+        with session_scope(session_factory, write=False) as session:
+            events = fetch_events(session, 0, kinds=["sweep"])
+        return [
+            (event.payload["action"], event.payload["status"])
+            for event in events
+            if event.payload["sweep_id"] == sweep_id and event.run_id is None
+        ]
+
+    assert actions() == [("created", "running")]
+    drive.step()
+    drive.step()  # nothing new: one run is in flight, parallel is 1
+    assert actions() == [("created", "running"), ("step", "running")]
+    client.post(f"/api/v1/sweeps/{sweep_id}/pause")
+    client.post(f"/api/v1/sweeps/{sweep_id}/resume")
+    client.patch(f"/api/v1/sweeps/{sweep_id}", json={"parallel": 2})
+    client.post(f"/api/v1/sweeps/{sweep_id}/cancel")
+    assert actions()[2:] == [
+        ("paused", "paused"),
+        ("resumed", "running"),
+        ("updated", "running"),
+        ("cancelled", "cancelled"),
+    ]

@@ -1,8 +1,9 @@
 // A sweep's page (/sweeps/{id}): progress, the best run so far with its config, parameter
 // importance, a parallel-coordinates plot whose brushes filter the runs table (and the scatter),
 // the metric against a chosen key, the best-so-far curve, the top runs' curves overlaid, and
-// pause / resume / cancel / max_runs controls. The server puts the sweep in the page; while it
-// may change, its GET is read again every few seconds (sweeps publish no events of their own).
+// pause / resume / cancel / max_runs controls. The server puts the sweep in the page; it is read
+// again when the event stream says it changed: the sweep's own `sweep` events (runs queued or
+// pruned, status, settings) and its runs' status and metrics events, at most every RELOAD_MS.
 // The page marks "sweep-ready" (performance mark) once its first data is drawn and painted, then
 // fills the runs table and sets `data-ready`.
 
@@ -12,14 +13,15 @@ import { api, messageOf } from "./http.js";
 import { show } from "./pure/config_text.js";
 import { formatNumber, formatValue } from "./pure/format.js";
 import { axisSpecs } from "./pure/parallel_coords.js";
-import { bestSoFarColumns, importanceBars, isLive, topRuns } from "./pure/sweep_results.js";
+import { bestSoFarColumns, concernsSweep, importanceBars, isLive, topRuns } from "./pure/sweep_results.js";
 import { ParallelPlot } from "./sweep_parallel.js";
 import { progressLegend, progressParts, progressText } from "./sweep_progress.js";
 import { drawScatter } from "./sweep_scatter.js";
+import { streamOpened, subscribe } from "./live.js";
 import { confirmAction, debounce, statusBadge } from "./widgets.js";
 
 const $ = byId;
-const REFRESH_MS = 3000;
+const RELOAD_MS = 2000;
 const TOP_RUNS = 5;
 const TABLE_ROWS = 100;
 const TOP_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd"];
@@ -290,13 +292,44 @@ async function start() {
   if (sweep) renderTable();
   performance.mark("sweep-table");
   pageEl.dataset.ready = "true";
-  const poll = async () => {
-    if (sweep && isLive(sweep)) {
-      try { await load(); } catch (error) { say(message, messageOf(error), "error"); }
-    }
-    setTimeout(poll, REFRESH_MS);
-  };
-  setTimeout(poll, REFRESH_MS);
+  if (missed || (openedEarly && sweep && isLive(sweep))) reloadSoon();
 }
+
+// --- live ------------------------------------------------------------------------------------
+
+let reloading = false;
+let again = false;
+let lastLoad = 0;
+/** An event came before the page was ready: read the sweep once it is. */
+let missed = false;
+/** The stream opened before the page was ready. */
+let openedEarly = false;
+
+/** Read the sweep again, at most once per RELOAD_MS, and once more if asked meanwhile. */
+function reloadSoon() {
+  if (!pageEl.dataset.ready) { missed = true; return; }
+  if (reloading) { again = true; return; }
+  reloading = true;
+  setTimeout(async () => {
+    try { await load(); } catch (error) { say(message, messageOf(error), "error"); }
+    lastLoad = performance.now();
+    reloading = false;
+    if (again) { again = false; reloadSoon(); }
+  }, Math.max(0, lastLoad + RELOAD_MS - performance.now()));
+}
+
+/** @param {any} event */
+function onEvent(event) {
+  const runIds = new Set(sweep ? sweep.runs.map((/** @type {any} */ run) => run.id) : []);
+  if (concernsSweep(event, sweepId, runIds)) reloadSoon();
+}
+
+// Subscribed before the page reads anything, so no change after the page was rendered is missed
+// (one that came before the stream opened is read by one GET once it has).
+streamOpened(subscribe("/api/v1/events?kind=sweep&kind=status&kind=metrics", onEvent), 3000).then((how) => {
+  if (how !== "open") return;
+  if (!pageEl.dataset.ready) openedEarly = true;
+  else if (sweep && isLive(sweep)) reloadSoon();
+});
 
 start();

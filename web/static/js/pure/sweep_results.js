@@ -63,9 +63,22 @@ export function importanceBars(importance) {
 }
 
 /**
- * Whether the sweep may still change (its page keeps polling).
+ * Whether the sweep may still change (its runs still train, or it may queue more).
  * @param {{status: string, counts: SweepCounts}} sweep
  */
 export function isLive(sweep) {
   return sweep.status === "running" || sweep.counts.running > 0 || sweep.counts.queued > 0;
+}
+
+/**
+ * Whether an event of the stream changes what a sweep's page shows: the sweep's own `sweep`
+ * events, and status and metrics events of its runs.
+ * @param {{kind: string, run_id?: number | null, sweep_id?: number}} event
+ * @param {number} sweepId
+ * @param {Set<number>} runIds
+ */
+export function concernsSweep(event, sweepId, runIds) {
+  if (event.kind === "sweep") return event.sweep_id === sweepId;
+  if (event.kind !== "status" && event.kind !== "metrics") return false;
+  return event.run_id !== null && event.run_id !== undefined && runIds.has(event.run_id);
 }
