@@ -1,0 +1,68 @@
+"""The run page's Evaluate, Predict and Export forms in Chromium against the real app and worker
+(`segtrack up`: SQLite, the embedded broker): each queues a job, the jobs table follows it to
+its end, and its results show: the metrics tables, the overlays of uploaded images, downloads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+from playwright.sync_api import Page, expect
+
+from tests.e2e.app_api import WAIT_S, unique, wait_for_status
+from tests.e2e.conftest import SCREENSHOTS, screenshot
+from tests.e2e.run_page_helpers import open_run, train
+
+WAIT_MS = WAIT_S * 1000
+
+
+@pytest.fixture(scope="module")
+def finished_run(app_url: str) -> dict[str, Any]:
+    run = train(app_url, unique("jobs"), epochs=1)
+    return wait_for_status(app_url, run["id"], "succeeded")
+
+
+def _job_row(page: Page, kind: str) -> Any:
+    return page.locator("#jobs-table tbody tr", has_text=kind).first
+
+
+def test_evaluate_predict_and_export_from_the_run_page(
+    page: Page, app_url: str, finished_run: dict[str, Any], tmp_path: Path
+) -> None:
+    open_run(page, app_url, finished_run["id"])
+    expect(page.locator("#jobs-empty")).to_be_visible()
+
+    page.select_option("#evaluate-form select[name=split]", "val")
+    page.click("#evaluate-button")
+    expect(page.locator("#jobs-message")).to_contain_text("queued")
+    row = _job_row(page, "evaluate")
+    expect(row.locator(".status")).to_have_text("succeeded", timeout=WAIT_MS)
+    expect(page.locator("#job-result table[aria-label='Per class'] tbody tr")).to_have_count(4)
+    expect(page.locator("#job-result")).to_contain_text("val/iou")
+
+    page.click("#export-button")
+    expect(_job_row(page, "export").locator(".status")).to_have_text("succeeded", timeout=WAIT_MS)
+    expect(page.locator("#job-result a", has_text="model.onnx")).to_be_visible()
+
+    images = []
+    rng = np.random.default_rng(0)
+    for index in range(2):
+        images.append(tmp_path / f"new_{index}.png")
+        Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(images[-1])
+    page.set_input_files("#predict-files", [str(path) for path in images])
+    page.check("#predict-form input[name=tta]")
+    page.click("#predict-button")
+    expect(_job_row(page, "predict").locator(".status")).to_have_text("succeeded", timeout=WAIT_MS)
+    overlays = page.locator("#job-result .overlay-grid img")
+    expect(overlays).to_have_count(2)
+    expect(overlays.first).to_have_js_property("complete", True)
+    assert overlays.first.evaluate("image => image.naturalWidth") == 64
+    expect(page.locator("#job-result a", has_text="masks.zip")).to_be_visible()
+    screenshot(page, "run_jobs")
+    page.locator("#jobs-panel").screenshot(path=str(SCREENSHOTS / "run_jobs_panel.png"))
+
+    page.click("#predict-form button[type=submit]")
+    expect(page.locator("#jobs-message")).to_contain_text("choose images to upload")

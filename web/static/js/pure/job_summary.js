@@ -1,0 +1,95 @@
+// What the run page says about a job (evaluate, predict, export): its request in a few words,
+// its result in one line, and an evaluation's per-class table. DOM-free, so node tests it.
+
+/**
+ * @typedef {object} JobLike
+ * @property {string} kind
+ * @property {string} status
+ * @property {Record<string, any>} parameters
+ * @property {Record<string, any> | null} result
+ */
+
+/** Kinds of the summary metrics an evaluation shows, in order. */
+export const SUMMARY_KEYS = ["iou", "dice", "miou", "pixel_acc", "loss"];
+/** The per-class columns of an evaluation's table. */
+export const PER_CLASS_KINDS = ["iou", "dice", "precision", "recall"];
+
+/**
+ * @param {number | null | undefined} value
+ * @param {number} [digits]
+ */
+function fixed(value, digits = 4) {
+  return value === null || value === undefined || !Number.isFinite(value) ? "–" : value.toFixed(digits);
+}
+
+/**
+ * The request in a few words: "best checkpoint, test split of shapes", "last, ONNX".
+ * @param {JobLike} job
+ */
+export function describeRequest(job) {
+  const p = job.parameters || {};
+  const checkpoint = `${p.checkpoint || "best"} checkpoint`;
+  if (job.kind === "evaluate") return `${checkpoint}, ${p.split} split of ${p.dataset}`;
+  if (job.kind === "export") return `${checkpoint}, ${p.format === "torchscript" ? "TorchScript" : "ONNX"}`;
+  const source = p.upload ? "uploaded images" : `folder ${p.folder}`;
+  return `${checkpoint}, ${source}${p.tta ? ", flip TTA" : ""}`;
+}
+
+/**
+ * The result in one line, once the job succeeded; its reason when it failed.
+ * @param {JobLike} job
+ */
+export function describeResult(job) {
+  if (job.status !== "succeeded") return "";
+  const r = job.result;
+  if (!r) return "";
+  if (job.kind === "evaluate") {
+    const prefix = r.split;
+    const iou = r.metrics ? r.metrics[`${prefix}/iou`] : undefined;
+    const dice = r.metrics ? r.metrics[`${prefix}/dice`] : undefined;
+    return `${prefix}/iou ${fixed(iou)}, ${prefix}/dice ${fixed(dice)} on ${r.num_images} images (epoch ${r.epoch})`;
+  }
+  if (job.kind === "export") {
+    const worst = Math.max(...Object.values(r.max_abs_diff || {}).map(Number));
+    return `${r.format === "torchscript" ? "TorchScript" : "ONNX"}, matches PyTorch within ${worst.toExponential(1)}`;
+  }
+  const counted = r.count === 1 ? "1 mask" : `${r.count} masks`;
+  return `${counted}${r.tta ? " (flip TTA)" : ""}`;
+}
+
+/**
+ * An evaluation's summary metrics as [key, formatted value] pairs, in SUMMARY_KEYS order.
+ * @param {Record<string, any>} result
+ * @returns {[string, string][]}
+ */
+export function summaryRows(result) {
+  const metrics = result.metrics || {};
+  /** @type {[string, string][]} */
+  const rows = [];
+  for (const kind of SUMMARY_KEYS) {
+    const key = `${result.split}/${kind}`;
+    if (key in metrics) rows.push([key, fixed(metrics[key])]);
+  }
+  return rows;
+}
+
+/**
+ * An evaluation's per-class rows: the class name, then PER_CLASS_KINDS formatted ("–": not
+ * defined, the class absent from truth and prediction).
+ * @param {Record<string, any>} result
+ * @returns {string[][]}
+ */
+export function perClassRows(result) {
+  return (result.per_class || []).map((/** @type {Record<string, any>} */ row) => [
+    String(row.class),
+    ...PER_CLASS_KINDS.map((kind) => fixed(row[kind])),
+  ]);
+}
+
+/**
+ * Whether the jobs list should be read again soon: a job is still queued or running.
+ * @param {JobLike[]} jobs
+ */
+export function anyPending(jobs) {
+  return jobs.some((job) => job.status === "queued" || job.status === "running");
+}
