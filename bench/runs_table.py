@@ -86,6 +86,10 @@ QUERIES: list[tuple[str, str]] = [
         "&filter=config.batch_size = 8 or config.model = 'unet++'",
     ),
     (
+        "  sorted by a key:value tag column (numbers first)",
+        f"columns={COLUMNS},tag.lr&sort=-tag.lr",
+    ),
+    (
         "  sorted by a metric column",
         f"columns={COLUMNS},metrics.val/iou.best&sort=-metrics.val/iou.best",
     ),
