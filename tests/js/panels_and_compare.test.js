@@ -3,7 +3,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 
-import { compareQuery, dataWarnings, groupRuns, nearestEpoch, parseIds } from "../../web/static/js/pure/compare_state.js";
+import { compareQuery, dataWarnings, groupRuns, nearestEpoch, parseIds, widthChanged } from "../../web/static/js/pure/compare_state.js";
 import { datasetFacts, reportSummary } from "../../web/static/js/pure/dataset_facts.js";
 import { PANELS, panelOf, standardIndex, systemSeriesOf } from "../../web/static/js/pure/metric_panels.js";
 
@@ -88,4 +88,12 @@ test("runs on different datasets or class sets are warned about; runs that say n
     "These runs used different datasets: demo (#1, #2); roads (#3); /data/x (#4). Their scores do not compare directly.",
     "These runs used different class sets: background, car (#1, #2); background, car, road (#3); 2 classes (#4). Per-class and mean scores cover different classes.",
   ]);
+});
+
+test("a chart asks for its series again only when its width strays from the points asked", () => {
+  assert.equal(widthChanged(581, 593), false, "a dozen pixels more: a first guess, a scrollbar");
+  assert.equal(widthChanged(581, 560), false);
+  assert.equal(widthChanged(581, 700), true, "detail to gain");
+  assert.equal(widthChanged(581, 400), true, "points to spare");
+  assert.equal(widthChanged(0, 300), true, "never asked");
 });

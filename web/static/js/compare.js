@@ -12,7 +12,7 @@ import { byId, el } from "./dom.js";
 import { api, messageOf } from "./http.js";
 import { errorLegend, tile } from "./mask_tiles.js";
 import { runColors } from "./pure/colors.js";
-import { compareQuery, dataWarnings, groupRuns, nearestEpoch, parseIds } from "./pure/compare_state.js";
+import { compareQuery, dataWarnings, groupRuns, nearestEpoch, parseIds, widthChanged } from "./pure/compare_state.js";
 import { differingKeys, show } from "./pure/config_text.js";
 import { formatNumber, formatValue } from "./pure/format.js";
 import { tagKeys, tagValue } from "./pure/run_columns.js";
@@ -58,6 +58,8 @@ const chartsByKey = new Map();
 const seriesByKey = new Map();
 /** @type {Map<string, Promise<any>>} series asked for while the runs were still being read */
 const earlySeries = new Map();
+/** @type {Map<string, number>} the points per run last asked for, by metric key */
+const askedPoints = new Map();
 /** @type {Map<string, Promise<any>>} previews by `<run id>@<epoch>` */
 const previewLists = new Map();
 /** @type {Map<number, Promise<number[]>>} epochs with previews by run id */
@@ -169,6 +171,7 @@ function draw(key) {
  * @param {number} maxPoints
  */
 function fetchSeries(ids, key, maxPoints) {
+  askedPoints.set(key, maxPoints);
   const query = new URLSearchParams({ run_ids: ids.join(","), keys: key, max_points: String(maxPoints) });
   return api(`/api/v1/metrics/series?${query}`);
 }
@@ -223,7 +226,11 @@ function addChart(key) {
   const chart = charts.create(slot, {
     id: `cmp:${key}`, title: key, xLabel, xTime: system,
     syncKey: `compare-${system ? "time" : xLabel}`, emptyText: "No run has this metric",
-    onWidthChange: () => { if (chart.isDownsampled()) loadKey(key).catch(reportError); },
+    // A few pixels more or less (the first guess of the width, a scrollbar) are not worth
+    // reading every run's series again.
+    onWidthChange: (width) => {
+      if (chart.isDownsampled() && widthChanged(askedPoints.get(key) ?? 0, width)) loadKey(key).catch(reportError);
+    },
   });
   chartsByKey.set(key, chart);
   return loadKey(key).catch(reportError);
@@ -459,9 +466,10 @@ async function start() {
     return;
   }
   askSeriesEarly(wanted);
-  const results = await Promise.allSettled(wanted.map((id) => api(`/api/v1/runs/${id}`)));
-  state.runs = results.filter((result) => result.status === "fulfilled").map((result) => result.value);
-  const missing = wanted.filter((_, index) => results[index].status === "rejected");
+  const found = await api(`/api/v1/compare/runs?run_ids=${wanted.join(",")}`);
+  state.runs = found.items;
+  /** @type {number[]} */
+  const missing = found.missing;
   if (missing.length) earlySeries.clear();
   if (missing.length) showMessage(`Not found: run ${missing.join(", ")}.`);
   if (state.runs.length < MIN_RUNS) return;
@@ -480,7 +488,9 @@ async function start() {
   renderTagPicker();
   const loads = state.keys.map(addChart);
   renderGrouping();
-  markDrawn(loads);
+  // The epoch tables and the previews (below the charts) are read once the charts are drawn:
+  // asked for sooner, their reads (the previews' are one per run) slow the series down.
+  await markDrawn(loads);
   const withDataset = state.runs.find((run) => run.dataset_id !== null) || state.runs[0];
   try {
     palette = await paletteForRun(withDataset);

@@ -17,6 +17,20 @@ export function parseIds(text) {
   return seen;
 }
 
+/** How far a chart's plot width may stray from the points asked for before asking again. */
+export const WIDTH_SLACK = 0.1;
+
+/**
+ * Whether a chart `width` pixels wide should ask for its series again, having asked for
+ * `asked` points per run: when it is more than WIDTH_SLACK wider (detail to gain) or narrower
+ * (points to spare); the few pixels a first guess or a scrollbar miss by are not worth it.
+ * @param {number} asked
+ * @param {number} width
+ */
+export function widthChanged(asked, width) {
+  return Math.abs(width - asked) > asked * WIDTH_SLACK;
+}
+
 /**
  * @typedef {object} CompareView
  * @property {number[]} ids
