@@ -31,10 +31,11 @@ from sqlalchemy import select
 
 from server.artifacts import checkpoint_path
 from server.db import session_scope
+from server.events import notify_committed
 from server.job import repository
 from server.job.paths import LOG_NAME, OUTCOME_NAME, job_dir
 from server.metric.points import MetricPoint
-from server.metric.upsert import upsert_points
+from server.metric.service import record_metrics
 from server.models import Run, utcnow
 from worker.job_outcome import REQUEST_NAME, JobOutcome, JobRequest
 from worker.retry import OUTAGE_LIMIT_SETTING, retry_write
@@ -83,7 +84,7 @@ def _claim(context: WorkerContext, job_id: int) -> ClaimedJob | None:
     )
 
 
-def _claim_on_slot(context: WorkerContext, job_id: int) -> tuple[ClaimedJob, Slot] | None:
+def claim_on_slot(context: WorkerContext, job_id: int) -> tuple[ClaimedJob, Slot] | None:
     """Wait for a free slot, then claim the job on it (the slot is held for the job)."""
     pool = context.slots
     while not context.shutting_down.is_set():
@@ -164,7 +165,7 @@ def _run_child(context: WorkerContext, claimed: ClaimedJob, slot: Slot) -> JobOu
     return outcome
 
 
-def test_points(claimed: ClaimedJob, outcome: JobOutcome) -> list[MetricPoint]:
+def evaluation_points(claimed: ClaimedJob, outcome: JobOutcome) -> list[MetricPoint]:
     """The `test/*` metrics a succeeded test-split evaluation attaches to its run."""
     result = outcome.result or {}
     if claimed.kind != "evaluate" or outcome.status != "succeeded" or result.get("split") != "test":
@@ -179,7 +180,7 @@ def test_points(claimed: ClaimedJob, outcome: JobOutcome) -> list[MetricPoint]:
 
 
 def _record(context: WorkerContext, claimed: ClaimedJob, outcome: JobOutcome) -> None:
-    points = test_points(claimed, outcome)
+    points = evaluation_points(claimed, outcome)
 
     def record() -> None:
         with session_scope(context.sessions) as session:
@@ -195,7 +196,9 @@ def _record(context: WorkerContext, claimed: ClaimedJob, outcome: JobOutcome) ->
                 files=outcome.files,
             )
             if ended and held is not None and points:
-                upsert_points(session, claimed.run_id, points)
+                # As every metric write: checked, upserted, and a `metrics` event for the
+                # run's open pages.
+                record_metrics(session, claimed.run_id, points)
 
     retry_write(
         record,
@@ -203,6 +206,7 @@ def _record(context: WorkerContext, claimed: ClaimedJob, outcome: JobOutcome) ->
         limit_s=context.settings.worker_outage_limit_s,
         setting=OUTAGE_LIMIT_SETTING,
     )
+    notify_committed(context.settings.redis_url)
 
 
 def execute_job(context: WorkerContext, job_id: int) -> str:
@@ -214,7 +218,7 @@ def execute_job(context: WorkerContext, job_id: int) -> str:
     if context.shutting_down.is_set():
         raise JobDeferred(f"job {job_id} waits for another worker: this one is shutting down")
     with context.threads.busy():
-        taken = _claim_on_slot(context, job_id)
+        taken = claim_on_slot(context, job_id)
         if taken is None and context.shutting_down.is_set():
             raise JobDeferred(f"job {job_id} waits for another worker: this one is shutting down")
         if taken is None:
