@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -96,10 +96,6 @@ def put_epoch(session: Session, run_id: int, stored: StoredEpoch) -> None:
         },
         ["run_id", "epoch"],
     )
-
-
-def delete_epochs(session: Session, run_id: int) -> None:
-    session.execute(delete(ValidationEpoch).where(ValidationEpoch.run_id == run_id))
 
 
 def epochs(session: Session, run_id: int) -> list[int]:
