@@ -16,8 +16,9 @@ from server.job.repository import claim_job
 from server.models import Job, utcnow
 from server.settings import Settings
 from worker.heartbeat import Heartbeat, WorkerIdentity
+from worker.job_child import do_job
 from worker.job_execution import ClaimedJob, claim_on_slot, evaluation_points
-from worker.job_outcome import JobOutcome
+from worker.job_outcome import JobOutcome, JobRequest
 from worker.slots import Slot, SlotPool
 from worker.training import TaskThreads, WorkerContext
 
@@ -87,3 +88,11 @@ def test_only_a_succeeded_test_evaluation_gives_metrics_at_the_checkpoints_epoch
         == []
     )
     assert evaluation_points(evaluation, JobOutcome("failed", result=result)) == []
+
+
+def test_a_job_that_cannot_be_done_fails_with_its_reason(tmp_path: Path) -> None:
+    missing = tmp_path / "gone.pt"
+    JobRequest(1, 2, "export", str(missing), {"format": "onnx"}).write(tmp_path / "request.json")
+    outcome = do_job(tmp_path)
+    assert outcome.status == "failed"
+    assert outcome.reason is not None and "gone.pt" in outcome.reason

@@ -125,3 +125,6 @@ def test_a_predict_job_on_uploaded_images_returns_masks_in_0_and_255(
     saved = client.download_job_file(job["id"], overlay, tmp_path / "overlay.png")
     with Image.open(saved) as shown:
         assert shown.size == (SIZE, SIZE)
+    # A folder inside the dataset roots works as well as an upload.
+    from_folder = _done(client, client.predict(run_id, folder="demo/images/test"))
+    assert from_folder["result"]["count"] == 2
