@@ -4,6 +4,7 @@ on two datasets with their tags as columns."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -340,3 +341,34 @@ def test_a_run_that_is_gone_is_named_and_the_others_compared(
                 .map((column) => column.filter((value) => value !== null).length)"""
         )
         assert lengths == [5, 5]
+
+
+def test_fifty_long_runs_drawn_from_one_runs_read_and_one_series_read_per_chart(
+    page: Page, app_url: str
+) -> None:
+    runs = []
+    for index in range(50):
+        run = external(app_url, unique(f"fifty{index}"), params={"seed": index})
+        points = [
+            {"key": "val/iou", "step": step, "value": (step % (50 + index)) / 100, "epoch": step}
+            for step in range(1, 1_501)
+        ]
+        log_points(app_url, run["id"], points)
+        runs.append(run)
+    asked: list[str] = []
+    page.on("request", lambda request: asked.append(request.url))
+    _open(page, app_url, f"ids={','.join(str(run['id']) for run in runs)}")
+    expect(page.locator("#compare-page[data-charts-drawn]")).to_be_attached()
+    expect(page.locator("#run-legend li")).to_have_count(50)
+    drawn = page.evaluate(
+        """() => segtrackCharts.get("cmp:val/iou").plot.data.slice(1)
+            .map((column) => column.filter((value) => value !== null).length)"""
+    )
+    assert len(drawn) == 50 and min(drawn) > 20, "every run has its (downsampled) curve"
+    width = page.evaluate("""() => segtrackCharts.get("cmp:val/iou").pixelWidth()""")
+    assert max(drawn) <= width, "at most a point per pixel of the plot"
+    paths = [url.split("?")[0].removeprefix(app_url) for url in asked]
+    assert paths.count("/api/v1/compare/runs") == 1
+    assert not [path for path in paths if re.fullmatch(r"/api/v1/runs/\d+", path)], "one per run"
+    assert paths.count("/api/v1/metrics/series") == 1, "one chart, one read of every run's series"
+    screenshot(page, "compare-fifty")

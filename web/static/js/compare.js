@@ -8,25 +8,18 @@
 import * as charts from "./charts.js";
 import { legend } from "./class_legend.js";
 import { Palette, paletteForRun } from "./class_palette.js";
+import { DEFAULT_KEYS, MAX_RUNS, MIN_RUNS, askedPoints, early, fetchSeries } from "./compare_early.js";
 import { byId, el } from "./dom.js";
 import { api, messageOf } from "./http.js";
 import { errorLegend, tile } from "./mask_tiles.js";
 import { runColors } from "./pure/colors.js";
-import { compareQuery, dataWarnings, groupRuns, nearestEpoch, parseIds, widthChanged } from "./pure/compare_state.js";
+import { compareQuery, dataWarnings, groupRuns, nearestEpoch, widthChanged } from "./pure/compare_state.js";
 import { differingKeys, show } from "./pure/config_text.js";
 import { formatNumber, formatValue } from "./pure/format.js";
 import { tagKeys, tagValue } from "./pure/run_columns.js";
 import { meanStd } from "./pure/series_math.js";
 
 const $ = byId;
-const MIN_RUNS = 2;
-/** As many as GET /api/v1/metrics/series takes in one call. */
-const MAX_RUNS = 50;
-const DEFAULT_KEYS = ["val/iou", "val/loss", "train/loss", "lr"];
-/** The fewest points the series endpoint downsamples to. */
-const MIN_SERIES_POINTS = 5;
-/** Pixels of a chart slot that are not plot: the y axis and the figure's padding. */
-const CHART_CHROME_PX = 90;
 const TABLE_KEYS = ["val/iou", "val/dice", "val/miou", "val/pixel_acc", "val/loss", "train/loss"];
 const STEP_ONLY_KEYS = ["train/loss_step"];
 const SYSTEM_PREFIX = "sys/";
@@ -57,9 +50,7 @@ const chartsByKey = new Map();
 /** @type {Map<string, any[]>} the series answer's items by metric key */
 const seriesByKey = new Map();
 /** @type {Map<string, Promise<any>>} series asked for while the runs were still being read */
-const earlySeries = new Map();
-/** @type {Map<string, number>} the points per run last asked for, by metric key */
-const askedPoints = new Map();
+const earlySeries = early.series;
 /** @type {Map<string, Promise<any>>} previews by `<run id>@<epoch>` */
 const previewLists = new Map();
 /** @type {Map<number, Promise<number[]>>} epochs with previews by run id */
@@ -164,47 +155,12 @@ function draw(key) {
   }
 }
 
-/**
- * Ask for one key's series of `ids`, at most `maxPoints` per run.
- * @param {number[]} ids
- * @param {string} key
- * @param {number} maxPoints
- */
-function fetchSeries(ids, key, maxPoints) {
-  askedPoints.set(key, maxPoints);
-  const query = new URLSearchParams({ run_ids: ids.join(","), keys: key, max_points: String(maxPoints) });
-  return api(`/api/v1/metrics/series?${query}`);
-}
-
-// A chart's plot width before there is a chart: an empty slot of the chart grid, less the y
-// axis and the figure's padding (rather under than over: at most a point per pixel).
-function plotWidthGuess() {
-  const probe = el("div", { class: "chart-slot" });
-  $("compare-charts").append(probe);
-  const width = probe.clientWidth;
-  probe.remove();
-  return Math.max(MIN_SERIES_POINTS, Math.floor(width) - CHART_CHROME_PX);
-}
-
-// The first charts' series are asked for with the runs (both take a while for 50 runs): the
-// first chart's alone, the others once it has come, so it is drawn without waiting for them;
-// what fails (a run that is gone) is asked again once the runs are known.
-/** @param {number[]} ids */
-function askSeriesEarly(ids) {
-  const [first, ...rest] = (params.get("keys") || DEFAULT_KEYS.join(",")).split(",").filter(Boolean);
-  if (!first) return;
-  const width = plotWidthGuess();
-  const ask = (key) => fetchSeries(ids, key, width).catch(() => null);
-  const firstAnswer = ask(first);
-  earlySeries.set(first, firstAnswer);
-  for (const key of rest) earlySeries.set(key, firstAnswer.then(() => ask(key)));
-}
-
 async function loadKey(key) {
   const chart = chartsByKey.get(key);
-  const early = earlySeries.get(key);
+  const sent = earlySeries.get(key);
   earlySeries.delete(key);
-  const body = (early && await early) || await fetchSeries(state.runs.map((run) => run.id), key, chart.pixelWidth());
+  // The first chart's series first: the others' are asked for once it has come.
+  const body = (sent && await sent) || await early.first.then(() => fetchSeries(state.runs.map((run) => run.id), key, chart.pixelWidth()));
   seriesByKey.set(key, body.items);
   draw(key);
 }
@@ -456,17 +412,12 @@ function bindPreviews() {
 }
 
 async function start() {
-  let wanted = parseIds(params.get("ids"));
-  if (wanted.length > MAX_RUNS) {
-    showMessage(`Comparing the first ${MAX_RUNS} of the ${wanted.length} runs asked for.`);
-    wanted = wanted.slice(0, MAX_RUNS);
-  }
-  if (wanted.length < MIN_RUNS) {
+  if (early.asked > MAX_RUNS) showMessage(`Comparing the first ${MAX_RUNS} of the ${early.asked} runs asked for.`);
+  if (!early.runs) {
     showMessage(`Choose 2 to ${MAX_RUNS} runs to compare: tick them on the runs page, or open /compare?ids=1,2,3.`);
     return;
   }
-  askSeriesEarly(wanted);
-  const found = await api(`/api/v1/compare/runs?run_ids=${wanted.join(",")}`);
+  const found = await early.runs;
   state.runs = found.items;
   /** @type {number[]} */
   const missing = found.missing;
