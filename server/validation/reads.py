@@ -39,6 +39,7 @@ from server.validation.schemas import (
     ThenOut,
     TrendOut,
     TrendPointOut,
+    ValidationEpochsOut,
 )
 
 
@@ -81,6 +82,17 @@ def _epoch(run_id: int, epochs: list[int], asked: int | None, *, field: str | No
     if field is None:
         raise NotFound(message)
     raise InvalidInput(message, [{"field": field, "message": message}])
+
+
+def stored_epochs(session: Session, run_id: int) -> ValidationEpochsOut:
+    """The epochs stored so far, an empty list before the first (only a missing run is 404)."""
+    if session.scalar(select(Run.id).where(Run.id == run_id)) is None:
+        raise NotFound(f"run {run_id} does not exist")
+    stored = repository.get_set(session, run_id)
+    return ValidationEpochsOut(
+        epochs=repository.epochs(session, run_id),
+        images=0 if stored is None else stored.image_count,
+    )
 
 
 def confusion(session: Session, run_id: int, epoch: int | None) -> ConfusionOut:

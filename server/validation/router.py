@@ -22,6 +22,7 @@ from server.validation.schemas import (
     Order,
     SortKey,
     TrendOut,
+    ValidationEpochsOut,
     ValidationIn,
     ValidationWriteOut,
 )
@@ -73,6 +74,13 @@ def put_validation(
     return ValidationWriteOut(
         epoch=epoch, images=len(counts.names), classes=len(counts.class_names), replaced=replaced
     )
+
+
+@router.get("/validation", responses=error_responses(404))
+def read_validation_epochs(run_id: RunIdPath, session: SessionDep) -> ValidationEpochsOut:
+    """The epochs with stored validation detail and the validation set's size; an empty list
+    until the first epoch's is stored (a page asks this before the endpoints that 404 then)."""
+    return reads.stored_epochs(session, run_id)
 
 
 @router.get("/confusion", responses=error_responses(404))

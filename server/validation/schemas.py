@@ -51,6 +51,11 @@ class ValidationWriteOut(BaseModel):
     replaced: bool = Field(description="True when the epoch was stored before (a replay)")
 
 
+class ValidationEpochsOut(BaseModel):
+    epochs: list[int] = Field(description="Epochs with stored validation detail (empty: none yet)")
+    images: int = Field(description="Images in the run's validation set (0 before the first)")
+
+
 class ConfusionOut(BaseModel):
     epoch: int
     epochs: list[int] = Field(description="Every epoch with a stored confusion matrix")
