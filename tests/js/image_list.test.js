@@ -63,3 +63,20 @@ test("a sparkline spans the box, 1 at the top, and marks one point", () => {
   assert.equal(sparkline([2], 10, 10, 0, 0).path, "M5,0", "one point sits in the middle, clamped to 1");
   assert.equal(sparkline([0.5], 10, 10, 3).dot, null);
 });
+
+test("the validation views' epoch: nearest stored, following new epochs only from the latest", async () => {
+  const { EpochChoice } = await import("../../web/static/js/pure/epoch_choice.js");
+  const choice = new EpochChoice();
+  let changes = 0;
+  choice.onChange(() => { changes += 1; });
+  choice.setEpochs([3, 1, 2]);
+  assert.deepEqual([choice.epochs, choice.current], [[1, 2, 3], 3]);
+  choice.add(4);
+  assert.equal(choice.current, 4, "the latest was shown: the new one is");
+  assert.equal(choice.choose(1.6), true);
+  assert.equal(choice.current, 2);
+  assert.equal(choice.choose(2), false, "the same epoch again changes nothing");
+  choice.add(5);
+  assert.deepEqual([choice.epochs, choice.current], [[1, 2, 3, 4, 5], 2], "an older epoch stays shown");
+  assert.equal(changes, 4);
+});

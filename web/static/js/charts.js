@@ -99,6 +99,43 @@ let uid = 0;
 
 /** @typedef {{min: number, max: number}} Range */
 
+/** A vertical marker at x (the best epoch), labelled. @typedef {{x: number, label: string}} Marker */
+
+const MARKER_COLOR = "#b45309";
+
+/**
+ * Draw `marker` as a dashed vertical line with its label, when x is on the chart.
+ * @param {uPlot} u
+ * @param {Marker | null} marker
+ */
+function drawMarker(u, marker) {
+  if (!marker || !u.data[0].length) return;
+  const { min, max } = u.scales.x;
+  if (min === undefined || max === undefined || marker.x < min || marker.x > max) return;
+  const x = Math.round(u.valToPos(marker.x, "x", true));
+  const { top, height } = u.bbox;
+  const { ctx } = u;
+  const ratio = devicePixelRatio || 1;
+  ctx.save();
+  ctx.strokeStyle = MARKER_COLOR;
+  ctx.lineWidth = ratio;
+  ctx.setLineDash([4 * ratio, 3 * ratio]);
+  ctx.beginPath();
+  ctx.moveTo(x, top);
+  ctx.lineTo(x, top + height);
+  ctx.stroke();
+  ctx.fillStyle = MARKER_COLOR;
+  ctx.font = `${11 * ratio}px sans-serif`;
+  // uPlot leaves the context centred from drawing its axes.
+  ctx.textAlign = "left";
+  ctx.textBaseline = "alphabetic";
+  const width = ctx.measureText(marker.label).width;
+  // The label sits right of the line unless that runs off the plot.
+  const textX = x + 4 * ratio + width > u.bbox.left + u.bbox.width ? x - 4 * ratio - width : x + 4 * ratio;
+  ctx.fillText(marker.label, textX, top + 12 * ratio);
+  ctx.restore();
+}
+
 export class Chart {
   /**
    * @param {HTMLElement} container where the chart's figure goes
@@ -123,6 +160,8 @@ export class Chart {
     this.renderedWidth = 0;
     /** @type {Range | null} */
     this.zoom = null;
+    /** @type {Marker | null} */
+    this.marker = null;
     this.build(container);
     registry.set(this.id, this);
     const zoomed = zoomGroup(this).find((other) => other.zoom);
@@ -212,6 +251,18 @@ export class Chart {
     series.color = color;
     this.rebuild = true;
     this.schedule();
+  }
+
+  /**
+   * Mark x (the best epoch) with a labelled vertical line; null removes it.
+   * @param {Marker | null} marker
+   */
+  setMarker(marker) {
+    const same = marker && this.marker && marker.x === this.marker.x && marker.label === this.marker.label;
+    if (same || (!marker && !this.marker)) return;
+    this.marker = marker;
+    this.figure.dataset.marker = marker ? String(marker.x) : "";
+    if (this.plot) this.plot.redraw(false);
   }
 
   /** @param {Band[]} bands */
@@ -403,7 +454,7 @@ export class Chart {
         // Double-click resets every chart zoomed with this one, not only this one.
         bind: { dblclick: () => () => { this.resetZoom(); return null; } },
       },
-      hooks: { setSelect: [(u) => this.selected(u)] },
+      hooks: { setSelect: [(u) => this.selected(u)], draw: [(u) => drawMarker(u, this.marker)] },
     };
   }
 

@@ -2,7 +2,8 @@
 // class index of 3 reads 3) and cached by URL, then drawn as an image, a coloured mask, an
 // overlay or an error view (pixel maths in pure/mask_pixels.js).
 
-import { classPixels, errorPixels, maskPixels, overlayPixels } from "./pure/mask_pixels.js";
+import { drawOutline, outline } from "./pure/mask_outline.js";
+import { classPixels, errorPixels, indices, maskPixels, overlayPixels } from "./pure/mask_pixels.js";
 
 /** @typedef {import("./pure/mask_pixels.js").Pixels} Pixels */
 
@@ -103,6 +104,21 @@ export function paintErrors(canvas, image, truth, prediction) {
   const { pixels, counts } = errorPixels(image, truth, prediction);
   put(canvas, truth.width, truth.height, pixels);
   return counts;
+}
+
+/**
+ * Draw the truth's class boundaries over what `canvas` shows (a prediction or overlay painted
+ * at the truth's size; another size is left as it is).
+ * @param {HTMLCanvasElement} canvas
+ * @param {Pixels & {outline?: Uint8Array}} truth
+ */
+export function paintOutline(canvas, truth) {
+  if (canvas.width !== truth.width || canvas.height !== truth.height) return;
+  const classes = indices(truth);
+  if (!truth.outline) truth.outline = outline(classes, truth.width, truth.height);
+  const context = canvas.getContext("2d", { willReadFrequently: true });
+  const { data } = context.getImageData(0, 0, canvas.width, canvas.height);
+  put(canvas, truth.width, truth.height, drawOutline(data, truth.outline, classes, truth.width, truth.height));
 }
 
 /**

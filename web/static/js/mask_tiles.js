@@ -2,7 +2,7 @@
 // overlay, errors) painted with the page's class palette, and the error view's legend.
 
 import { el } from "./dom.js";
-import { load, paintErrors, paintImage, paintMask, paintOverlay } from "./mask_canvas.js";
+import { load, paintErrors, paintImage, paintMask, paintOutline, paintOverlay } from "./mask_canvas.js";
 import { ERROR_COLORS } from "./pure/mask_pixels.js";
 
 /** @type {Record<string, string>} */
@@ -14,8 +14,9 @@ const KIND_TITLES = {
 export const KINDS = Object.freeze(["image", "truth", "prediction", "overlay", "errors"]);
 
 /**
- * What every tile of a page shares: the class palette and the overlay's opacity.
- * @typedef {{palette: import("./class_palette.js").Palette, opacity: number}} TileView
+ * What every tile of a page shares: the class palette, the overlay's opacity and whether the
+ * truth's outline is drawn over predictions and overlays.
+ * @typedef {{palette: import("./class_palette.js").Palette, opacity: number, outline?: boolean}} TileView
  */
 
 /**
@@ -41,24 +42,28 @@ export function tile(kind, sample, view, caption) {
     overlay: ["image_url", "prediction_url"], errors: ["image_url", "truth_url", "prediction_url"],
   }[kind];
   canvas.dataset.src = sample[needs[needs.length - 1]];
+  // Predictions and overlays also load the truth, for the truth-outline mode.
+  const outlined = kind === "prediction" || kind === "overlay";
+  const loads = outlined ? [...needs, "truth_url"] : needs;
   canvas.setAttribute("aria-label", `${KIND_TITLES[kind]} of ${sample.name}`);
   /** @type {import("./pure/mask_pixels.js").Pixels[] | null} */
   let images = null;
   const repaint = () => {
     if (!images) return;
     const [first, second, third] = images;
-    if (kind === "image") paintImage(canvas, first);
-    else if (kind === "truth" || kind === "prediction") paintMask(canvas, first, view.palette.table());
-    else if (kind === "overlay") paintOverlay(canvas, first, second, view.palette.table(), view.opacity, view.palette.hidden);
-    else {
+    if (kind === "errors") {
       const counts = paintErrors(canvas, first, second, third);
       const pixels = first.width * first.height || 1;
       status.textContent = ` ${((100 * (counts.fp + counts.fn + counts.both)) / pixels).toFixed(1)}% wrong`;
       return;
     }
+    if (kind === "image") paintImage(canvas, first);
+    else if (kind === "truth" || kind === "prediction") paintMask(canvas, first, view.palette.table());
+    else paintOverlay(canvas, first, second, view.palette.table(), view.opacity, view.palette.hidden);
+    if (outlined && view.outline) paintOutline(canvas, images[images.length - 1]);
     status.textContent = "";
   };
-  const ready = Promise.all(needs.map((field) => load(sample[field]))).then((loaded) => {
+  const ready = Promise.all(loads.map((field) => load(sample[field]))).then((loaded) => {
     images = loaded;
     element.classList.add("loaded");
     repaint();

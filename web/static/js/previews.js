@@ -1,17 +1,33 @@
 // The run page's mask previews: an epoch slider over the epochs that have previews (plus a
 // go-to box and arrow keys), each epoch's samples loaded when first shown and cached, and new
 // epochs arriving live extend the slider, following them only when the latest one was shown.
+// Each sample is headed by its scores at the epoch shown (when the run scored every validation
+// image), and a switch draws the truth's outline over predictions and overlays.
 
 import { el } from "./dom.js";
 import { api } from "./http.js";
 import { KINDS, tile } from "./mask_tiles.js";
+import { formatNumber } from "./pure/format.js";
+
+/** An image's scores at one epoch. @typedef {{epoch: number, iou: number, dice: number, pixels_wrong: number}} ImageScore */
+
+/**
+ * The score line of a sample: "IoU 0.7120 · Dice 0.8001 · 312 px wrong".
+ * @param {ImageScore} score
+ */
+export function scoreText(score) {
+  return `IoU ${formatNumber(score.iou, 4)} · Dice ${formatNumber(score.dice, 4)} · ${score.pixels_wrong.toLocaleString("en-US")} px wrong`;
+}
 
 export class PreviewBrowser {
   /**
    * @param {{runId: number, area: HTMLElement, slider: HTMLInputElement, output: HTMLElement,
    *   gotoInput: HTMLInputElement, opacityInput: HTMLInputElement, opacityOutput: HTMLElement,
-   *   palette: import("./class_palette.js").Palette, onError: (error: unknown) => void}} options
-   *   `area`: the samples' container (focusable)
+   *   palette: import("./class_palette.js").Palette, onError: (error: unknown) => void,
+   *   outlineInput?: HTMLInputElement, onEpoch?: (epoch: number) => void,
+   *   scoreOf?: (sample: any, epoch: number) => Promise<ImageScore | null>}} options
+   *   `area`: the samples' container (focusable); `onEpoch`: the slider chose an epoch;
+   *   `scoreOf`: a sample's scores at an epoch (null: none stored)
    */
   constructor(options) {
     this.options = options;
@@ -24,7 +40,13 @@ export class PreviewBrowser {
     this.tiles = [];
     this.shownEpoch = null;
     this.token = 0;
-    this.view = { palette: options.palette, opacity: Number(options.opacityInput.value) };
+    /** @type {import("./mask_tiles.js").TileView} shared with every tile the page shows */
+    this.view = {
+      palette: options.palette, opacity: Number(options.opacityInput.value),
+      outline: Boolean(options.outlineInput && options.outlineInput.checked),
+    };
+    /** @type {Set<() => void>} other tiles' owners that repaint with these (the Images viewer) */
+    this.repaintListeners = new Set();
     this.bind();
   }
 
@@ -47,11 +69,20 @@ export class PreviewBrowser {
       opacityOutput.textContent = this.view.opacity.toFixed(2);
       this.repaint("overlay");
     });
+    const { outlineInput } = this.options;
+    if (outlineInput) {
+      outlineInput.addEventListener("change", () => {
+        this.view.outline = outlineInput.checked;
+        this.repaint("prediction");
+        this.repaint("overlay");
+      });
+    }
     palette.onChange(() => this.repaint());
   }
 
   repaint(kind = null) {
     for (const tile of this.tiles) if (kind === null || tile.kind === kind) tile.repaint();
+    for (const listener of this.repaintListeners) listener();
   }
 
   fetchEpoch(epoch) {
@@ -103,6 +134,7 @@ export class PreviewBrowser {
     this.updateSlider();
     const epoch = this.epochs[index];
     this.options.gotoInput.value = String(epoch);
+    if (this.options.onEpoch && epoch !== undefined) this.options.onEpoch(epoch);
     const token = ++this.token;
     try {
       const body = await this.fetchEpoch(epoch);
@@ -119,9 +151,11 @@ export class PreviewBrowser {
     for (const sample of body.samples) {
       const sampleTiles = KINDS.map((kind) => tile(kind, sample, this.view));
       tiles.push(...sampleTiles);
+      const score = el("span", { class: "sample-score", "data-sample-score": sample.name });
       rows.push(el("div", { class: "sample-row", "data-sample": sample.name },
-        el("h3", { class: "sample-name" }, sample.name),
+        el("h3", { class: "sample-name" }, sample.name, score),
         el("div", { class: "sample-tiles" }, ...sampleTiles.map((tile) => tile.element))));
+      this.fillScore(score, sample, body.epoch);
     }
     // Keep the old epoch on screen until the new one is painted: no flicker while scrubbing.
     await Promise.all(tiles.map((tile) => tile.ready));
@@ -131,6 +165,37 @@ export class PreviewBrowser {
     const { area } = this.options;
     area.dataset.epoch = String(body.epoch);
     area.replaceChildren(...(rows.length ? rows : [el("p", { class: "muted" }, "No preview samples at this epoch.")]));
+  }
+
+  /**
+   * Write the sample's scores at `epoch` into `target` once known (nothing without a scorer or
+   * a stored score).
+   * @param {HTMLElement} target
+   * @param {any} sample
+   * @param {number} epoch
+   */
+  fillScore(target, sample, epoch) {
+    const { scoreOf } = this.options;
+    if (!scoreOf) return;
+    scoreOf(sample, epoch).then((score) => {
+      target.textContent = score ? scoreText(score) : "";
+      target.title = score ? `Scores of ${sample.name} at epoch ${score.epoch}` : "";
+    }, () => { target.textContent = ""; });
+  }
+
+  /** Fill in the score lines shown again (after the scores of a new epoch were stored). */
+  refreshScores() {
+    if (this.shownEpoch === null) return;
+    for (const row of this.options.area.querySelectorAll(".sample-row")) {
+      const target = row.querySelector(".sample-score");
+      const sample = this.cache.get(this.shownEpoch);
+      if (!target || !sample) continue;
+      const name = row.getAttribute("data-sample");
+      sample.then((body) => {
+        const found = body.samples.find((item) => item.name === name);
+        if (found) this.fillScore(/** @type {HTMLElement} */ (target), found, this.shownEpoch);
+      }, () => {});
+    }
   }
 
   /** A `preview` event: a new (or redone) epoch. */

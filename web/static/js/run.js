@@ -1,6 +1,7 @@
 // The run page: header (status, timings, actions), live charts, per-class table, mask previews,
 // config, tags, notes and the log tail, kept current by the run's event stream (which also carries
-// its dataset's colour changes).
+// its dataset's colour changes). The validation views (every image's scores and the confusion
+// heatmap) show one epoch, chosen by the previews' slider or their own selectors.
 
 import { legend } from "./class_legend.js";
 import { Palette, paletteForRun } from "./class_palette.js";
@@ -12,7 +13,10 @@ import { errorLegend } from "./mask_tiles.js";
 import { PreviewBrowser } from "./previews.js";
 import { defaultPalette } from "./pure/colors.js";
 import { yaml } from "./pure/config_text.js";
+import { EpochChoice } from "./pure/epoch_choice.js";
 import { formatDuration, formatNumber, formatTime } from "./pure/format.js";
+import { ConfusionView } from "./run_confusion.js";
+import { ImagesView } from "./run_images.js";
 import * as runInfo from "./run_info.js";
 import { RunMetrics } from "./run_metrics.js";
 import * as runOrigin from "./run_origin.js";
@@ -33,6 +37,12 @@ let palette = null;
 let metrics = null;
 /** @type {PreviewBrowser} */
 let previews = null;
+/** @type {ImagesView} */
+let images = null;
+/** @type {ConfusionView} */
+let confusion = null;
+/** The epoch the validation views show. */
+const validationEpoch = new EpochChoice();
 /** @type {any[]} */
 let checkpoints = [];
 let notesDirty = false;
@@ -127,6 +137,7 @@ function renderHeader() {
   }
   renderActions();
   renderCancelOutcome();
+  if (metrics) metrics.setBestEpoch(run.best_epoch ?? null, run.monitor || "val/iou");
 }
 
 // A queued run no online worker of its queue can take (it needs more GPUs) says so.
@@ -403,6 +414,8 @@ function handle(event) {
     scheduleDetail(500);
   } else if (event.kind === "preview") {
     previews.addEpoch(event.epoch);
+  } else if (event.kind === "validation") {
+    addValidationEpoch(event.epoch);
   } else if (event.kind === "checkpoint") {
     refreshCheckpoints().catch(reportError);
   } else if (event.kind === "file") {
@@ -422,6 +435,39 @@ function handle(event) {
     // The run's stream also carries dataset events: colours another page saved.
     palette.applyEvent(event);
   }
+}
+
+// --- validation views ---------------------------------------------------------------------
+
+/** A `validation` event: that epoch's scores and matrix are stored (or stored again). */
+function addValidationEpoch(epoch) {
+  confusion.forget(epoch);
+  images.newEpoch();
+  validationEpoch.add(epoch);
+  previews.refreshScores();
+}
+
+/** Whether a preview sample's scores at `epoch` are stored (its trend is never asked before). */
+function scoreOf(sample, epoch) {
+  return validationEpoch.epochs.includes(epoch) ? images.scoreOf(sample, epoch) : Promise.resolve(null);
+}
+
+/** An epoch picked in a validation view's selector: the previews go there too when they can. */
+function chooseValidationEpoch(epoch) {
+  validationEpoch.choose(epoch);
+  if (previews.epochs.includes(epoch) && previews.shownEpoch !== epoch) previews.goTo(epoch);
+}
+
+async function startValidationViews() {
+  // Asked first: the reads of the views are 404 before the first epoch's detail is stored.
+  const { epochs } = await api(`/api/v1/runs/${runId}/validation`);
+  if (!epochs.length) return;
+  await Promise.all([images.start(), confusion.start()]);
+  validationEpoch.setEpochs(epochs);
+  // The slider may already show an older epoch than the latest stored.
+  const shown = previews.epochs[previews.index];
+  if (shown !== undefined) validationEpoch.choose(shown);
+  previews.refreshScores();
 }
 
 async function loadPalette() {
@@ -478,9 +524,20 @@ async function start() {
   previews = new PreviewBrowser({
     runId, area: $("preview-area"), slider: $("epoch-slider", HTMLInputElement), output: $("epoch-value"),
     gotoInput: $("epoch-goto", HTMLInputElement), opacityInput: $("overlay-opacity", HTMLInputElement), opacityOutput: $("opacity-value"),
-    palette, onError: reportError,
+    palette, onError: reportError, outlineInput: $("truth-outline", HTMLInputElement),
+    onEpoch: (epoch) => validationEpoch.choose(epoch),
+    scoreOf,
   });
-  Object.assign(runPage, { metrics, previews, palette });
+  images = new ImagesView({
+    runId, panel: $("images-panel"), container: $("images"), choice: validationEpoch, previews,
+    onChoose: chooseValidationEpoch, onError: reportError,
+  });
+  confusion = new ConfusionView({
+    runId, panel: $("confusion-panel"), container: $("confusion"), choice: validationEpoch, palette,
+    onChoose: chooseValidationEpoch, onError: reportError,
+  });
+  metrics.setBestEpoch(run.best_epoch ?? null, run.monitor || "val/iou");
+  Object.assign(runPage, { metrics, previews, palette, images, confusion, validationEpoch });
   await Promise.all([
     metrics.load(Object.keys(run.metrics)).catch(reportError),
     previews.start().catch(reportError),
@@ -490,6 +547,8 @@ async function start() {
   if (!previews.epochs.length && !ACTIVE.includes(run.status)) $("preview-empty").textContent = "This run saved no previews.";
   // External runs never get previews from a worker: the section only shows when there are some.
   $("previews-panel").hidden = run.external && !previews.epochs.length;
+  // After the previews: the validation views start at the slider's epoch.
+  await startValidationViews().catch(reportError);
   ready = true;
   for (const event of buffered.splice(0)) handle(event);
   // Points committed while the stream was connecting are fetched once.
@@ -500,7 +559,8 @@ async function start() {
 /**
  * The page's parts once it has started (its charts, previews and class palette), for the
  * browser console and the browser tests, which import this module to reach them.
- * @type {{metrics?: RunMetrics, previews?: PreviewBrowser, palette?: Palette}}
+ * @type {{metrics?: RunMetrics, previews?: PreviewBrowser, palette?: Palette, images?: ImagesView,
+ *   confusion?: ConfusionView, validationEpoch?: EpochChoice}}
  */
 export const runPage = {};
 

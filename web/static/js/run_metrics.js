@@ -33,6 +33,8 @@ export class RunMetrics {
     this.order = 0;
     this.tableTimer = 0;
     this.run = null;
+    /** @type {import("./charts.js").Marker | null} the best epoch, marked on epoch charts */
+    this.best = null;
     options.palette.onChange(() => this.recolourClasses());
     if (options.withDefaults) for (const panel of PANELS.filter((item) => item.always)) this.chartFor(panel);
   }
@@ -77,6 +79,7 @@ export class RunMetrics {
     });
     entry = { panel, chart };
     this.panels.set(panel.id, entry);
+    if (this.marks(panel)) chart.setMarker(this.best);
     if (panel.id === "per-class") {
       for (const name of this.options.palette.names) {
         const key = `${PER_CLASS_IOU}${name}`;
@@ -86,6 +89,25 @@ export class RunMetrics {
       for (const key of panel.keys) chart.addSeries({ key, label: key, color: this.colorOf(key, panel) });
     }
     return chart;
+  }
+
+  /**
+   * Whether `panel`'s x axis is the run's epochs (system series and panels of their own x are
+   * not).
+   * @param {Panel} panel
+   */
+  marks(panel) {
+    return !panel.system && !panel.x && this.options.xLabel === "epoch";
+  }
+
+  /**
+   * Mark the best epoch (by the run's monitor) on every epoch chart; null clears the marks.
+   * @param {number | null} epoch
+   * @param {string} [monitor]
+   */
+  setBestEpoch(epoch, monitor = "val/iou") {
+    this.best = epoch === null || epoch === undefined ? null : { x: epoch, label: `best ${monitor} (epoch ${epoch})` };
+    for (const { panel, chart } of this.panels.values()) if (this.marks(panel)) chart.setMarker(this.best);
   }
 
   /** @param {Panel} panel */
@@ -199,22 +221,23 @@ export class RunMetrics {
       .filter((key) => key.startsWith("val/iou/")).map((key) => key.slice(8));
     const cell = (values, prefix, name) => el("td", { class: "num" }, formatNumber(values[`${prefix}${name}`], 4));
     const epochText = (item) => (item.epoch === null ? "–" : `epoch ${item.epoch}`);
+    const columns = [["val/iou/", "IoU"], ["val/dice/", "Dice"], ["val/precision/", "Precision"], ["val/recall/", "Recall"]];
+    const cells = (values, name) => columns.map(([prefix]) => cell(values, prefix, name));
+    // The foot's means: val/iou and val/dice; precision and recall have no overall key.
+    const means = (values) => ["val/iou", "val/dice", "val/precision", "val/recall"]
+      .map((key) => el("td", { class: "num" }, formatNumber(values[key], 4)));
     table.replaceChildren(
       el("thead", {},
         el("tr", {}, el("th", { rowspan: "2", scope: "col" }, "Class"),
-          el("th", { colspan: "2", scope: "colgroup" }, `Best (${epochText(atBest)})`),
-          el("th", { colspan: "2", scope: "colgroup" }, `Last (${epochText(atLast)})`)),
-        el("tr", {}, ...["IoU", "Dice", "IoU", "Dice"].map((label) => el("th", { scope: "col", class: "num" }, label)))),
+          el("th", { colspan: String(columns.length), scope: "colgroup" }, `Best (${epochText(atBest)})`),
+          el("th", { colspan: String(columns.length), scope: "colgroup" }, `Last (${epochText(atLast)})`)),
+        el("tr", {}, ...[...columns, ...columns].map(([, label]) => el("th", { scope: "col", class: "num" }, label)))),
       el("tbody", {}, ...names.map((name, index) => el("tr", {},
         el("th", { scope: "row" },
           el("span", { class: "swatch", style: `background: ${palette.colors[index] || "#999"}` }), name),
-        cell(atBest.values, "val/iou/", name), cell(atBest.values, "val/dice/", name),
-        cell(atLast.values, "val/iou/", name), cell(atLast.values, "val/dice/", name)))),
+        ...cells(atBest.values, name), ...cells(atLast.values, name)))),
       el("tfoot", {}, el("tr", {}, el("th", { scope: "row" }, "Mean of foreground (val/iou, val/dice)"),
-        el("td", { class: "num" }, formatNumber(atBest.values["val/iou"], 4)),
-        el("td", { class: "num" }, formatNumber(atBest.values["val/dice"], 4)),
-        el("td", { class: "num" }, formatNumber(atLast.values["val/iou"], 4)),
-        el("td", { class: "num" }, formatNumber(atLast.values["val/dice"], 4)))));
+        ...means(atBest.values), ...means(atLast.values))));
   }
 }
 

@@ -1,0 +1,256 @@
+"""The run page's validation views in Chromium against the real app and worker: every
+validation image of a trained run listed by score (sorted, filtered, paged, with trends), the
+worst one opened, previews with their scores and the truth outline, the confusion heatmap
+following the epoch slider, precision and recall per class, the best epoch on the charts, and
+the epoch list growing while a run trains."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Locator, Page, expect
+
+from tests.e2e.app_api import WAIT_S, api, unique, wait_for_status
+from tests.e2e.conftest import SCREENSHOTS
+from tests.e2e.run_page_helpers import open_run, train
+
+WAIT_MS = WAIT_S * 1000
+EPOCHS = 4
+NO_VALUE = "\u2013"
+PREDICTION = "#preview-area .sample-row canvas.kind-prediction"
+
+SORTED_WRONG_JS = """(order) => {
+    const cells = [...document.querySelectorAll("#images-table tbody tr td:nth-child(5)")]
+        .map((cell) => Number(cell.textContent.split(" ")[0].replace(/,/g, "")));
+    const inOrder = (v, i) => i === 0 || (order === "asc" ? cells[i - 1] <= v : cells[i - 1] >= v);
+    return cells.length > 1 && cells.every(inOrder);
+}"""
+"""Whether the Images table's pixels-wrong column is in `order`."""
+
+WHITE_PIXELS_JS = """(canvas) => {
+    const data = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+    let n = 0;
+    for (let i = 0; i < data.length; i += 4) {
+        if (data[i] === 255 && data[i + 1] === 255 && data[i + 2] === 255) n++;
+    }
+    return n;
+}"""
+"""White pixels of a canvas (the truth outline's colour)."""
+
+
+@pytest.fixture(scope="module")
+def scored_run(app_url: str) -> dict[str, Any]:
+    """A 4-epoch run of the demo dataset that has succeeded: every validation image scored and
+    a confusion matrix stored each epoch, previews every epoch."""
+    run = train(app_url, unique("scored"), epochs=EPOCHS)
+    return wait_for_status(app_url, run["id"], "succeeded")
+
+
+def view_screenshot(page: Page, name: str, target: Locator) -> Path:
+    """A 1440x900 screenshot with `target` scrolled to the top of the view."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    target.evaluate("node => node.scrollIntoView({block: 'start'})")
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path))
+    return path
+
+
+def column(page: Page, index: int) -> list[str]:
+    """The texts of one column of the Images table's rows."""
+    texts: list[str] = page.locator(
+        f"#images-table tbody tr td:nth-child({index})"
+    ).all_inner_texts()
+    return texts
+
+
+def scores(page: Page, index: int) -> list[float]:
+    return [float(text.split(" ")[0].replace(",", "")) for text in column(page, index)]
+
+
+def test_images_sort_worst_first_and_open_the_worst(
+    page: Page, app_url: str, scored_run: dict[str, Any]
+) -> None:
+    run_id = scored_run["id"]
+    listed = api(app_url, "GET", f"/api/v1/runs/{run_id}/images?limit=1000")
+    open_run(page, app_url, run_id)
+    panel = page.locator("#images-panel")
+    expect(panel).to_be_visible()
+    table = page.locator("#images-table")
+    expect(table).to_have_attribute("data-epoch", str(EPOCHS))
+    rows = page.locator("#images-table tbody tr")
+    expect(rows).to_have_count(min(25, listed["total"]))
+    expect(page.locator("#images-page")).to_contain_text(f"of {listed['total']} image")
+
+    # Worst first by IoU: ascending, as the API sorts them.
+    ious = scores(page, 3)
+    assert ious == sorted(ious)
+    assert page.locator("#images-table tbody th").first.inner_text() == listed["items"][0]["name"]
+    # Sparklines load once their rows are on screen.
+    table.scroll_into_view_if_needed()
+    expect(
+        page.locator("#images-table tbody tr").first.locator("svg.sparkline path")
+    ).to_have_count(1)
+
+    # Pixels wrong, worst first: the most wrong on top; then best first.
+    page.select_option("#images-sort", "pixels_wrong")
+    expect(page.locator("#images-order")).to_have_value("desc")
+    page.wait_for_function(SORTED_WRONG_JS, arg="desc")
+    page.select_option("#images-order", "asc")
+    page.wait_for_function(SORTED_WRONG_JS, arg="asc")
+    page.select_option("#images-sort", "name")
+    names = page.locator("#images-table tbody th")
+    expect(names.first).to_have_text(sorted(item["name"] for item in listed["items"])[0])
+
+    # A class filter keeps only images whose truth has it.
+    class_name = listed["class_names"][-1]
+    page.select_option("#images-class", class_name)
+    expect(page.locator("#images-page")).not_to_contain_text(f"of {listed['total']} image")
+    for text in column(page, 6):
+        assert class_name in text.split(", ")
+    page.select_option("#images-class", "")
+
+    # Back to IoU, worst first, and open the worst image.
+    page.select_option("#images-sort", "iou")
+    expect(page.locator("#images-order")).to_have_value("asc")
+    worst = listed["items"][0]
+    expect(names.first).to_have_text(worst["name"])
+    names.first.locator("button").click()
+    viewer = page.locator("#image-viewer")
+    expect(viewer).to_be_visible()
+    expect(viewer).to_have_attribute("data-image", worst["name"])
+    expect(viewer).to_contain_text(f"{worst['name']} at epoch {EPOCHS}")
+    preview_names = {
+        sample["name"]
+        for sample in api(app_url, "GET", f"/api/v1/runs/{run_id}/previews")["samples"]
+    }
+    if worst["name"] in preview_names:
+        expect(viewer.locator(".mask-tile.loaded")).to_have_count(5)
+    else:
+        expect(viewer.locator(".viewer-none")).to_contain_text(
+            f"No prediction of {worst['name']} was saved at epoch {EPOCHS}"
+        )
+    view_screenshot(page, "run-images-worst", panel)
+
+    # An image with a saved preview opens all five views.
+    saved = page.locator(
+        "#images-table tbody tr", has=page.locator("td.preview-mark", has_text="saved")
+    )
+    saved.first.locator("th button").click()
+    expect(viewer).to_have_attribute("data-preview", "shown")
+    expect(viewer.locator(".mask-tile.loaded")).to_have_count(5)
+    view_screenshot(page, "run-images", panel)
+
+
+def test_previews_show_scores_and_the_truth_outline(
+    page: Page, app_url: str, scored_run: dict[str, Any]
+) -> None:
+    run_id = scored_run["id"]
+    open_run(page, app_url, run_id)
+    row = page.locator("#preview-area .sample-row").first
+    name = row.get_attribute("data-sample")
+    sample = next(
+        item
+        for item in api(app_url, "GET", f"/api/v1/runs/{run_id}/previews")["samples"]
+        if item["name"] == name
+    )
+    trend = api(app_url, "GET", f"/api/v1/runs/{run_id}/images/{sample['sample_index']}/trend")
+    last = trend["points"][-1]
+    expect(row.locator(".sample-score")).to_contain_text(f"IoU {last['iou']:.4f}")
+
+    prediction = row.locator("canvas.kind-prediction")
+    expect(row.locator(".mask-tile.loaded")).to_have_count(5)
+    before = prediction.evaluate(WHITE_PIXELS_JS)
+    page.check("#truth-outline")
+    page.wait_for_function(
+        f"(n) => ({WHITE_PIXELS_JS})(document.querySelector({PREDICTION!r})) > n", arg=before
+    )
+    page.uncheck("#truth-outline")
+    page.wait_for_function(
+        f"(n) => ({WHITE_PIXELS_JS})(document.querySelector({PREDICTION!r})) === n", arg=before
+    )
+
+
+def test_confusion_heatmap_follows_the_epoch_slider(
+    page: Page, app_url: str, scored_run: dict[str, Any]
+) -> None:
+    run_id = scored_run["id"]
+    open_run(page, app_url, run_id)
+    heatmap = page.locator("#confusion-table")
+    expect(heatmap).to_have_attribute("data-epoch", str(EPOCHS))
+    classes = len(api(app_url, "GET", f"/api/v1/runs/{run_id}/confusion")["class_names"])
+    expect(heatmap.locator("td.confusion-cell")).to_have_count(classes * classes)
+    expect(page.locator("#confusion-csv")).to_have_attribute(
+        "href", f"/api/v1/runs/{run_id}/confusion.csv?epoch={EPOCHS}"
+    )
+
+    page.locator("#epoch-slider").focus()
+    page.keyboard.press("Home")
+    expect(page.locator("#preview-area")).to_have_attribute("data-epoch", "1")
+    expect(heatmap).to_have_attribute("data-epoch", "1")
+    expect(page.locator("#images-table")).to_have_attribute("data-epoch", "1")
+    first = api(app_url, "GET", f"/api/v1/runs/{run_id}/confusion?epoch=1")["matrix"]
+    assert heatmap.locator('td[data-row="0"][data-column="0"]').get_attribute("data-count") == str(
+        first[0][0]
+    )
+    page.keyboard.press("ArrowRight")
+    expect(heatmap).to_have_attribute("data-epoch", "2")
+    expect(page.locator("#confusion-csv")).to_have_attribute(
+        "href", f"/api/v1/runs/{run_id}/confusion.csv?epoch=2"
+    )
+
+    # Shares of the true class by default; counts on the toggle.
+    expect(heatmap).to_have_attribute("data-mode", "true")
+    page.check("#confusion-mode-counts")
+    expect(heatmap).to_have_attribute("data-mode", "counts")
+    page.check("#confusion-mode-true")
+
+    # The heatmap's own selector moves the slider too.
+    page.select_option("#confusion-epoch", "3")
+    expect(page.locator("#preview-area")).to_have_attribute("data-epoch", "3")
+    expect(heatmap).to_have_attribute("data-epoch", "3")
+    view_screenshot(page, "run-confusion", page.locator("#confusion-panel"))
+
+    csv = page.request.get(f"{app_url}/api/v1/runs/{run_id}/confusion.csv?epoch=3")
+    assert csv.ok and csv.text().startswith("truth \\ prediction,")
+
+
+def test_per_class_precision_recall_and_the_best_epoch_marker(
+    page: Page, app_url: str, scored_run: dict[str, Any]
+) -> None:
+    run_id = scored_run["id"]
+    open_run(page, app_url, run_id)
+    table = page.locator("#class-table")
+    expect(table.locator("thead")).to_contain_text("Precision")
+    expect(table.locator("thead")).to_contain_text("Recall")
+    first_row = table.locator("tbody tr").first.locator("td")
+    expect(first_row).to_have_count(8)
+    assert all(text != NO_VALUE for text in first_row.all_inner_texts())
+    best = api(app_url, "GET", f"/api/v1/runs/{run_id}")["best_epoch"]
+    assert best is not None
+    expect(page.locator('figure.chart[data-chart="scores"]')).to_have_attribute(
+        "data-marker", str(best)
+    )
+    view_screenshot(page, "run-per-class", page.locator("#charts-title"))
+
+
+def test_the_epoch_list_grows_while_the_run_trains(page: Page, app_url: str) -> None:
+    run = train(app_url, unique("growing"), epochs=12)
+    try:
+        open_run(page, app_url, run["id"])
+        page.wait_for_function(
+            "() => document.querySelectorAll('#images-epoch option').length >= 1", timeout=WAIT_MS
+        )
+        page.evaluate("window.__marker = 'still here'")
+        known = page.locator("#images-epoch option").count()
+        page.wait_for_function(
+            "(n) => document.querySelectorAll('#images-epoch option').length > n"
+            " && document.querySelectorAll('#confusion-epoch option').length > n",
+            arg=known,
+            timeout=WAIT_MS,
+        )
+        assert page.evaluate("window.__marker") == "still here", "the page was reloaded"
+    finally:
+        if api(app_url, "GET", f"/api/v1/runs/{run['id']}")["status"] in ("queued", "running"):
+            api(app_url, "POST", f"/api/v1/runs/{run['id']}/cancel")
