@@ -92,6 +92,11 @@ def test_a_run_trains_on_a_worker_and_streams_its_epochs(
     assert image.status_code == 200 and image.content.startswith(b"\x89PNG")
     checkpoints = client._call("GET", f"/api/v1/runs/{run['id']}/checkpoints")
     assert {item["kind"] for item in checkpoints["checkpoints"]} == {"best", "last"}
+    confusion = client.confusion(run["id"])  # every validation image scored, every epoch
+    assert confusion["epochs"] == [1, 2, 3] and confusion["class_names"] == final["class_names"]
+    scored = client.images(run["id"], epoch=3)
+    assert scored["total"] == info["num_val"]
+    assert sum(item["pixels"] for item in scored["items"]) == sum(map(sum, confusion["matrix"]))
     logs = client._call("GET", f"/api/v1/runs/{run['id']}/logs")
     assert any(f"[run {run['id']}]" in line and "epoch 3" in line for line in logs["lines"])
 
