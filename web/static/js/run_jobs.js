@@ -60,7 +60,13 @@ function statusBadge(job) {
 
 /** @param {any} job */
 function row(job) {
-  const outcome = job.status === "failed" ? el("span", { class: "job-reason" }, job.reason || "failed") : describeResult(job);
+  const outcome =
+    job.status === "failed"
+      ? [
+          el("span", { class: "job-reason" }, job.reason || "failed"),
+          job.details ? el("details", {}, el("summary", {}, "Details"), el("pre", { class: "traceback" }, job.details)) : "",
+        ]
+      : describeResult(job);
   return el(
     "tr",
     { class: job.id === selected ? "selected" : "", dataset: { jobId: String(job.id) } },
