@@ -3,7 +3,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 
 import {
-  PAGE_SIZE, imagesQuery, initialState, nearestEpoch, orderLabel, pageInfo, pageText, sparkline, update, worstFirst,
+  PAGE_SIZE, imagesQuery, initialState, nearestEpoch, orderLabel, pageInfo, pageText, sparkRange, sparkline, update,
+  worstFirst,
 } from "../../web/static/js/pure/image_list.js";
 
 test("worst first is the lowest IoU or Dice and the most pixels wrong", () => {
@@ -62,6 +63,17 @@ test("a sparkline spans the box, 1 at the top, and marks one point", () => {
   assert.deepEqual(dot, { x: 50, y: 0 });
   assert.equal(sparkline([2], 10, 10, 0, 0).path, "M5,0", "one point sits in the middle, clamped to 1");
   assert.equal(sparkline([0.5], 10, 10, 3).dot, null);
+  assert.equal(sparkline([0.2, 0.4], 10, 10, -1, 0, [0.2, 0.4]).path, "M0,10L10,0", "a range fills the box");
+});
+
+test("a sparkline's range: the values' own, at least the minimum span, within 0..1", () => {
+  const near = (actual, expected) => assert.ok(
+    actual.every((value, i) => Math.abs(value - expected[i]) < 1e-9), `${actual} is not ${expected}`);
+  near(sparkRange([0.1, 0.6, 0.3]), [0.1, 0.6]);
+  near(sparkRange([0.5, 0.52]), [0.46, 0.56]);
+  near(sparkRange([0, 0.01]), [0, 0.1]);
+  near(sparkRange([1, 1]), [0.9, 1]);
+  near(sparkRange([]), [0, 1]);
 });
 
 test("the validation views' epoch: nearest stored, following new epochs only from the latest", async () => {

@@ -10,7 +10,7 @@ import { KINDS, tile } from "./mask_tiles.js";
 import { scoreText } from "./previews.js";
 import { formatNumber } from "./pure/format.js";
 import {
-  SORTS, imagesQuery, initialState, orderLabel, pageInfo, pageText, sparkline, update,
+  SORTS, imagesQuery, initialState, orderLabel, pageInfo, pageText, sparkRange, sparkline, update,
 } from "./pure/image_list.js";
 
 const SPARK_WIDTH = 120;
@@ -245,7 +245,8 @@ export class ImagesView {
       const body = await this.trend(Number(cell.dataset.index));
       const values = body.points.map((point) => point.iou);
       const marked = body.points.findIndex((point) => point.epoch === this.state.epoch);
-      const { path, dot } = sparkline(values, SPARK_WIDTH, SPARK_HEIGHT, marked);
+      const range = sparkRange(values);
+      const { path, dot } = sparkline(values, SPARK_WIDTH, SPARK_HEIGHT, marked, 3, range);
       const chart = svg("svg", {
         width: String(SPARK_WIDTH), height: String(SPARK_HEIGHT), viewBox: `0 0 ${SPARK_WIDTH} ${SPARK_HEIGHT}`,
         class: "sparkline", role: "img",
@@ -254,7 +255,7 @@ export class ImagesView {
       chart.append(svg("path", { d: path, fill: "none", stroke: "#2563eb", "stroke-width": "1.5" }));
       if (dot) chart.append(svg("circle", { cx: String(dot.x), cy: String(dot.y), r: "2.5", fill: "#b45309" }));
       const title = svg("title", {});
-      title.textContent = body.points.map((point) => `epoch ${point.epoch}: IoU ${point.iou.toFixed(4)}`).join("\n");
+      title.textContent = `IoU from ${range[0].toFixed(2)} (bottom) to ${range[1].toFixed(2)} (top)\n` + body.points.map((point) => `epoch ${point.epoch}: IoU ${point.iou.toFixed(4)}`).join("\n");
       chart.append(title);
       cell.replaceChildren(chart);
     } catch (error) {

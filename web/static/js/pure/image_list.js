@@ -129,18 +129,42 @@ export function nearestEpoch(epochs, epoch) {
 }
 
 /**
- * An SVG path of `values` over `width` x `height` (y of 1 at the top, 0 at the bottom for
- * scores in 0..1), and the position of the point at `marked` (an index) for a dot.
+ * The y range of a sparkline: the values' own, widened to at least `minSpan` around their middle
+ * (a flat trend stays flat instead of magnifying noise), kept within 0..1.
+ * @param {number[]} values scores in 0..1
+ * @param {number} [minSpan]
+ * @returns {[number, number]}
+ */
+export function sparkRange(values, minSpan = 0.1) {
+  if (!values.length) return [0, 1];
+  let low = Math.min(...values);
+  let high = Math.max(...values);
+  if (high - low < minSpan) {
+    const middle = (low + high) / 2;
+    low = middle - minSpan / 2;
+    high = middle + minSpan / 2;
+  }
+  if (low < 0) { high = Math.min(1, high - low); low = 0; }
+  if (high > 1) { low = Math.max(0, low - (high - 1)); high = 1; }
+  return [low, high];
+}
+
+/**
+ * An SVG path of `values` over `width` x `height` (`range`'s top at the top, its bottom at the
+ * bottom), and the position of the point at `marked` (an index) for a dot.
  * @param {number[]} values scores in 0..1
  * @param {number} width
  * @param {number} height
  * @param {number} [marked] the index to mark (-1: none)
  * @param {number} [pad] pixels kept free at the edges
+ * @param {[number, number]} [range] the y values at the bottom and the top
  */
-export function sparkline(values, width, height, marked = -1, pad = 2) {
+export function sparkline(values, width, height, marked = -1, pad = 2, range = [0, 1]) {
   const inner = { width: width - 2 * pad, height: height - 2 * pad };
+  const [low, high] = range;
+  const span = high - low || 1;
   const x = (/** @type {number} */ i) => pad + (values.length < 2 ? inner.width / 2 : (i * inner.width) / (values.length - 1));
-  const y = (/** @type {number} */ v) => pad + (1 - Math.min(1, Math.max(0, v))) * inner.height;
+  const y = (/** @type {number} */ v) => pad + (1 - Math.min(1, Math.max(0, (v - low) / span))) * inner.height;
   const round = (/** @type {number} */ n) => Math.round(n * 10) / 10;
   const path = values.map((v, i) => `${i ? "L" : "M"}${round(x(i))},${round(y(v))}`).join("");
   const dot = marked >= 0 && marked < values.length ? { x: round(x(marked)), y: round(y(values[marked])) } : null;
