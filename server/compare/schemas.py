@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, Field
 
-from server.run.schemas import RunOut
+from server.run.schemas import MetricSummaryOut, RunSummaryOut
+
+
+class CompareRunOut(RunSummaryOut):
+    """A run as the compare page needs it: its summary (as in the runs list), what it was
+    trained with, and the last value and range of each of its metric keys. The rest of a run
+    (lineage, environment, traceback) is in `GET /api/v1/runs/{id}`."""
+
+    config: dict[str, Any] | None
+    params: dict[str, Any] | None
+    dataset_path: str | None
+    class_names: list[str] | None
+    metrics: dict[str, MetricSummaryOut]
 
 
 class CompareRunsOut(BaseModel):
-    """The runs asked for, in the order given (each as `GET /api/v1/runs/{id}` gives it), and
-    the ids that name no run."""
+    """The runs asked for, in the order given, and the ids that name no run."""
 
-    items: list[RunOut]
+    items: list[CompareRunOut]
     missing: list[int] = Field(description="Ids asked for that name no run, in the order given")

@@ -1,5 +1,6 @@
-"""GET /api/v1/compare/runs: the compare page's runs in one call, each exactly as
-GET /api/v1/runs/{id} gives it, in the order asked, with the ids that name no run listed."""
+"""GET /api/v1/compare/runs: the compare page's runs in one call, in the order asked, each
+with the values GET /api/v1/runs/{id} and the runs list give it, and the ids that name no run
+listed."""
 
 from __future__ import annotations
 
@@ -36,7 +37,13 @@ def test_runs_in_one_call_equal_each_runs_own_answer(client: ApiClient) -> None:
     assert [run["id"] for run in body["items"]] == ids
     assert body["missing"] == []
     for run in body["items"]:
-        assert _still(run) == _still(_get(client, f"/api/v1/runs/{run['id']}"))
+        own = _get(client, f"/api/v1/runs/{run['id']}")
+        assert _still(run) == {key: own[key] for key in _still(run)}
+        listed = _get(client, f"/api/v1/runs?filter=id%20%3D%20{run['id']}")["items"][0]
+        assert {key: run[key] for key in _still(listed) if key != "columns"} == {
+            key: value for key, value in _still(listed).items() if key != "columns"
+        }
+        assert set(run) >= {"config", "params", "dataset_path", "class_names", "metrics"}
     assert body["items"][0]["metrics"]["val/iou"]["last_value"] == 0.2
     assert body["items"][1]["tags"] == ["a", "lr=0.1"]
 
