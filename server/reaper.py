@@ -6,6 +6,8 @@ it from its `last` checkpoint, or starts it over when the worker died before the
 written. Otherwise it fails with "worker lost (no heartbeat for N s)". Several API processes may
 run reapers: rows are locked with SKIP LOCKED (PostgreSQL) and each update re-checks the status,
 so a run is handled once.
+A running evaluate, predict or export job whose heartbeat is older than the timeout fails the
+same way ("worker lost"); it can be queued again from its run.
 An external run whose tracker announced a heartbeat (`heartbeat_timeout_s`) and fell silent for
 longer fails the same way: its training process was killed.
 A queued run whose message went out `redispatch_after_s` ago while a worker serving its queue has
@@ -35,7 +37,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from server.auth.repository import delete_expired_access
 from server.db import session_scope
-from server.models import Event, Metric, Run, utcnow
+from server.models import Event, Job, Metric, Run, utcnow
 from server.preview.repository import get_checkpoint
 from server.queue import TaskQueue
 from server.run.lifecycle import RUNNING_STATUSES, FinalStatus, dispatch, end_now, enqueue
@@ -52,6 +54,7 @@ class ReapReport:
     """What one pass did."""
 
     failed: list[int] = field(default_factory=list)
+    failed_jobs: list[int] = field(default_factory=list)
     requeued: list[int] = field(default_factory=list)
     redispatched: list[int] = field(default_factory=list)
     dropped_workers: list[str] = field(default_factory=list)
@@ -134,6 +137,28 @@ def fail_silent_trackers(session: Session, now: datetime) -> list[int]:
     return silent
 
 
+def fail_lost_jobs(session: Session, now: datetime, timeout_s: float) -> list[int]:
+    """End the running jobs whose worker stopped beating their heartbeat; returns their ids."""
+    cutoff = now - timedelta(seconds=timeout_s)
+    lost = session.scalars(
+        select(Job)
+        .where(Job.status == "running", func.coalesce(Job.heartbeat_at, Job.started_at) < cutoff)
+        .order_by(Job.id)
+        .with_for_update(skip_locked=True)
+    ).all()
+    for job in lost:
+        job.status = "failed"
+        job.reason = (
+            f"worker lost (no heartbeat for {timeout_s:g} s); queue the {job.kind} again from "
+            f"run {job.run_id}"
+        )
+        job.finished_at = now
+        logger.warning(
+            "job %d (run %d): %s; worker was %s", job.id, job.run_id, job.reason, job.worker
+        )
+    return [job.id for job in lost]
+
+
 def reap_once(
     session: Session,
     settings: Settings,
@@ -196,6 +221,7 @@ def _reap_lost(
             end_now(session, run, outcome, failure_reason=reason)
             report.failed.append(run.id)
     report.failed += fail_silent_trackers(session, now)
+    report.failed_jobs = fail_lost_jobs(session, now, timeout)
     report.dropped_workers = drop_stale_workers(session, cutoff)
 
 

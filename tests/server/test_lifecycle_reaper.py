@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from server.db import create_db_engine, make_session_factory, session_scope
 from server.metric.repository import MetricPoint
 from server.metric.service import record_metrics
-from server.models import Event, Metric, Run, Worker, utcnow
+from server.models import Event, Job, Metric, Run, Worker, utcnow
 from server.preview.repository import upsert_checkpoint
 from server.reaper import reap_once
 from server.run.lifecycle import claim_run, finish_run, heartbeat, record_start
@@ -207,3 +207,36 @@ def test_the_app_runs_the_reaper_in_the_background(
         assert final["status"] == "failed"
         assert final["failure_reason"] == "worker lost (no heartbeat for 0.5 s)"
     engine.dispose()
+
+
+def test_reaper_fails_jobs_whose_worker_stopped_beating(
+    client: ApiClient,
+    shapes_dataset: Path,
+    db_session: Session,
+    settings: Settings,
+    task_queue: RecordingTaskQueue,
+) -> None:
+    run_id = _queued(client)
+    timeout = settings.heartbeat_timeout_s
+
+    def job(status: str, beat_seconds_ago: float | None) -> Job:
+        beat = None if beat_seconds_ago is None else utcnow() - timedelta(seconds=beat_seconds_ago)
+        added = Job(
+            run_id=run_id, kind="evaluate", status=status, parameters={"checkpoint": "best"},
+            queue="gpu", worker="w1", started_at=beat, heartbeat_at=beat,
+        )  # fmt: skip
+        db_session.add(added)
+        return added
+
+    lost, alive, waiting = job("running", timeout + 5), job("running", 1), job("queued", None)
+    db_session.flush()
+    report = reap_once(db_session, settings, task_queue)
+    db_session.commit()
+
+    assert report.failed_jobs == [lost.id]
+    failed = client.get(f"/api/v1/jobs/{lost.id}").json()
+    assert failed["status"] == "failed"
+    assert failed["reason"].startswith(f"worker lost (no heartbeat for {timeout:g} s)")
+    assert client.get(f"/api/v1/jobs/{alive.id}").json()["status"] == "running"
+    assert client.get(f"/api/v1/jobs/{waiting.id}").json()["status"] == "queued"
+    assert reap_once(db_session, settings, task_queue).failed_jobs == []
