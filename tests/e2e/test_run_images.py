@@ -166,6 +166,7 @@ def test_previews_show_scores_and_the_truth_outline(
     page.wait_for_function(
         f"(n) => ({WHITE_PIXELS_JS})(document.querySelector({PREDICTION!r})) > n", arg=before
     )
+    view_screenshot(page, "run-previews-outline", page.locator("#previews-panel"))
     page.uncheck("#truth-outline")
     page.wait_for_function(
         f"(n) => ({WHITE_PIXELS_JS})(document.querySelector({PREDICTION!r})) === n", arg=before
@@ -232,7 +233,8 @@ def test_per_class_precision_recall_and_the_best_epoch_marker(
     expect(page.locator('figure.chart[data-chart="scores"]')).to_have_attribute(
         "data-marker", str(best)
     )
-    view_screenshot(page, "run-per-class", page.locator("#charts-title"))
+    view_screenshot(page, "run-best-epoch", page.locator("#charts-title"))
+    view_screenshot(page, "run-per-class", page.locator("#classes-panel"))
 
 
 def test_the_epoch_list_grows_while_the_run_trains(page: Page, app_url: str) -> None:
