@@ -9,16 +9,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
 from tests.e2e.app_api import WAIT_S, api, unique, wait_for_status
 from tests.e2e.conftest import SCREENSHOTS
-from tests.e2e.run_page_helpers import open_run, train
+from tests.e2e.run_page_helpers import external, open_run, train
 
 WAIT_MS = WAIT_S * 1000
 EPOCHS = 4
 NO_VALUE = "\u2013"
+"""An en dash: an empty cell, and between the first and last row of a page."""
 PREDICTION = "#preview-area .sample-row canvas.kind-prediction"
 
 SORTED_WRONG_JS = """(order) => {
@@ -256,3 +258,77 @@ def test_the_epoch_list_grows_while_the_run_trains(page: Page, app_url: str) -> 
     finally:
         if api(app_url, "GET", f"/api/v1/runs/{run['id']}")["status"] in ("queued", "running"):
             api(app_url, "POST", f"/api/v1/runs/{run['id']}/cancel")
+
+
+def _scored_set(
+    classes: int, images: int, seed: int
+) -> tuple[list[list[int]], dict[str, list[list[int]]]]:
+    """A consistent epoch of `images` images over `classes` classes: each image's confusion
+    matrix made up, its TP/FP/FN read from it, the set's matrix their sum."""
+    rng = np.random.default_rng(seed)
+    total = np.zeros((classes, classes), dtype=np.int64)
+    tp, fp, fn = [], [], []
+    for _ in range(images):
+        present = rng.choice(classes, size=3, replace=False)
+        matrix = np.zeros((classes, classes), dtype=np.int64)
+        for truth in present:
+            matrix[truth, truth] = rng.integers(50, 400)
+            matrix[truth, rng.choice(present)] += rng.integers(0, 120)
+        total += matrix
+        diagonal = np.diag(matrix)
+        tp.append(diagonal.tolist())
+        fp.append((matrix.sum(axis=0) - diagonal).tolist())
+        fn.append((matrix.sum(axis=1) - diagonal).tolist())
+    return total.tolist(), {"true_positive": tp, "false_positive": fp, "false_negative": fn}
+
+
+def test_thirty_classes_and_sixty_images_page_and_read(page: Page, app_url: str) -> None:
+    """A run trained elsewhere logs two epochs of 60 images over 30 classes: the list pages
+    through them, "worse than" compares epochs, and the 30 x 30 heatmap stays readable."""
+    classes = [f"class_{i:02d}" for i in range(30)]
+    names = [f"tile_{i:03d}" for i in range(60)]
+    run = external(app_url, unique("thirty"))
+    api(app_url, "PUT", f"/api/v1/runs/{run['id']}/info", {"class_names": classes})
+    for epoch in (1, 2):
+        matrix, counts = _scored_set(len(classes), len(names), seed=epoch)
+        detail = {"class_names": classes, "confusion": matrix, "images": {"names": names, **counts}}
+        api(app_url, "PUT", f"/api/v1/runs/{run['id']}/validation/{epoch}", detail)
+
+    open_run(page, app_url, run["id"])
+    expect(page.locator("#images-table")).to_have_attribute("data-epoch", "2")
+    pager = page.locator("#images-page")
+    expect(pager).to_have_text(f"1{NO_VALUE}25 of 60 images (page 1 of 3)")
+    page.click("#images-next")
+    expect(pager).to_have_text(f"26{NO_VALUE}50 of 60 images (page 2 of 3)")
+    expect(page.locator("#images-table tbody tr").first.locator("td").first).to_have_text("26")
+    page.click("#images-last")
+    expect(pager).to_have_text(f"51{NO_VALUE}60 of 60 images (page 3 of 3)")
+    expect(page.locator("#images-table tbody tr")).to_have_count(10)
+    expect(page.locator("#images-next")).to_be_disabled()
+    page.click("#images-first")
+    expect(pager).to_contain_text("page 1 of 3")
+
+    page.select_option("#images-worse", "1")
+    expect(page.locator("#images-table thead")).to_contain_text("IoU at epoch 1")
+    worse = api(app_url, "GET", f"/api/v1/runs/{run['id']}/images?worse_than=1&limit=1")
+    expect(pager).to_contain_text(f"of {worse['total']} image")
+    for row in page.locator("#images-table tbody tr").all()[:5]:
+        now, then = (float(row.locator("td").nth(i).inner_text()) for i in (1, 7))
+        assert now < then
+    page.select_option("#images-worse", "")
+
+    # No previews for this run: the viewer says so.
+    page.locator("#images-table tbody th button").first.click()
+    expect(page.locator("#image-viewer .viewer-none")).to_contain_text("This run saved no previews")
+
+    heatmap = page.locator("#confusion-table")
+    expect(heatmap.locator("td.confusion-cell")).to_have_count(900)
+    expect(heatmap).to_have_attribute("data-epoch", "2")
+    page.select_option("#confusion-epoch", "1")
+    expect(heatmap).to_have_attribute("data-epoch", "1")
+    expect(page.locator("#images-table")).to_have_attribute("data-epoch", "1")
+    view_screenshot(page, "run-confusion-30-classes", page.locator("#confusion-panel"))
+    page.check("#confusion-mode-counts")
+    expect(heatmap).to_have_attribute("data-mode", "counts")
+    view_screenshot(page, "run-confusion-30-classes-counts", page.locator("#confusion-panel"))
+    view_screenshot(page, "run-images-paged", page.locator("#images-panel"))
