@@ -42,6 +42,7 @@ from trainer.encoder_freeze import freeze_encoder_for_epoch, hold_frozen_norms, 
 from trainer.environment import describe_environment
 from trainer.inference import InputNormalizer
 from trainer.losses import build_loss, output_channels
+from trainer.model_card import PeakMemory, measure_model_card, training_size
 from trainer.models.registry import build_model
 from trainer.models.weights_file import WeightsFileError
 from trainer.optim import LrSchedule, build_optimizer, lr_scale
@@ -150,6 +151,7 @@ class _Run:
     checkpoints: CheckpointWriter
     out_channels: int
     notes: tuple[str, ...]
+    memory: PeakMemory
 
     def autocast(self) -> torch.autocast:
         return self.precision.autocast(self.device)
@@ -235,6 +237,7 @@ def _fit(
     )
 
     reporter.on_start(_run_info(run, report.warnings, progress))
+    run.memory.start()
 
     if world.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -331,7 +334,25 @@ def _run_info(run: _Run, warnings: Sequence[str], progress: _Progress) -> RunInf
         effective_batch_size=cfg.batch_size * run.world.world_size * cfg.grad_accum_steps,
         # Only rank 0 reports, so only it asks git and CUDA.
         environment=describe_environment() if run.world.is_main else {},
+        model_card=_model_card(run) if run.world.is_main else {},
     )
+
+
+def _model_card(run: _Run) -> dict[str, Any]:
+    """The model's cost at the training size, on rank 0 right before epoch 1 (others wait)."""
+    size = training_size(run.cfg.image_size, run.data.val_dataset)
+    if size is None:
+        return {}
+    return measure_model_card(
+        run.model,
+        in_channels=run.data.in_channels,
+        image_size=size,
+        batch_size=run.cfg.batch_size,
+        device=run.device,
+        autocast=run.autocast,
+        precision=run.precision.name,
+        channels_last=run.cfg.channels_last,
+    ).to_dict()
 
 
 def _checkpoint(run: _Run, progress: _Progress, out_dir: Path) -> bool:
@@ -420,6 +441,7 @@ def _build_run(
         checkpoints=CheckpointWriter(reporter),
         out_channels=out_channels,
         notes=notes,
+        memory=PeakMemory(device),
     )
 
 
@@ -459,6 +481,7 @@ def _run_epoch(
     if trained.grad_norm is not None:
         metrics["train/grad_norm"] = trained.grad_norm
     metrics["train/images_per_s"] = trained.images / max(train_seconds, 1e-9)
+    metrics.update(run.memory.metrics())
     return metrics, scored
 
 

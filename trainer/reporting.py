@@ -51,6 +51,10 @@ class RunInfo:
     environment: Mapping[str, Any] = field(default_factory=dict)
     """Where it trains (`trainer.environment.describe_environment`); the reporter adds where
     the run came from (`origin`)."""
+    model_card: Mapping[str, Any] = field(default_factory=dict)
+    """What the model costs on the training device (`trainer.model_card.ModelCard.to_dict`):
+    parameters, FLOPs of one image at the training size, latency at batch 1 and batch_size,
+    images/s, device; measured on rank 0 only (empty elsewhere)."""
 
 
 @dataclass(frozen=True)
