@@ -24,7 +24,7 @@ from server.metric.service import record_metrics
 from server.preview.png_files import write_preview_array
 from server.preview.repository import add_preview, upsert_checkpoint
 from server.run.lifecycle import record_start
-from server.run.schemas import MaskEncodingOut, RunInfoOut
+from server.run.schemas import MaskEncodingOut, ModelCardOut, RunInfoOut
 from server.validation.detail import ValidationCounts
 from server.validation.service import record_validation
 from trainer.reporting import CheckpointKind, NullReporter, PreviewSample, RunInfo
@@ -49,6 +49,7 @@ def run_info_out(info: RunInfo) -> RunInfoOut:
         warnings=list(info.warnings),
         world_size=info.world_size,
         effective_batch_size=info.effective_batch_size,
+        model_card=ModelCardOut.model_validate(dict(info.model_card)) if info.model_card else None,
     )
 
 

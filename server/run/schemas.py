@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from server.bounds import NoNul
+from server.bounds import Count64, NoNul
 from server.models import Run
 
 Tag = Annotated[
@@ -220,6 +220,37 @@ class MaskEncodingOut(BaseModel):
     )
 
 
+Milliseconds = Annotated[float, Field(ge=0.0, le=1e9, allow_inf_nan=False)]
+
+
+class ModelCardOut(BaseModel):
+    """What the model costs, measured by the trainer on its device right before epoch 1."""
+
+    parameters: Count64 = Field(description="Model parameters")
+    trainable_parameters: Count64 = Field(description="Parameters the optimizer updates")
+    flops: Count64 | None = Field(
+        description="FLOPs of one forward pass of one image at image_size (torch's flop "
+        "counter; a multiply-add counts as 2); null when they could not be counted"
+    )
+    image_size: tuple[
+        Annotated[int, Field(ge=1, le=2**20)], Annotated[int, Field(ge=1, le=2**20)]
+    ] = Field(description="[height, width] of the measured input")
+    in_channels: int = Field(ge=1, le=2**16, description="Channels of the measured input")
+    batch_size: int = Field(ge=1, le=2**20, description="The batch of `latency_ms_batch`")
+    latency_ms_batch_1: Milliseconds | None = Field(
+        description="Milliseconds per forward pass of one image (eval mode, no grad, the "
+        "training precision, median after warm-up)"
+    )
+    latency_ms_batch: Milliseconds | None = Field(
+        description="Milliseconds per forward pass of batch_size images"
+    )
+    images_per_s: float | None = Field(
+        ge=0.0, le=1e12, allow_inf_nan=False, description="batch_size / latency_ms_batch"
+    )
+    device: ShortText = Field(description="Where it was measured, e.g. cuda:0 (NVIDIA H200)")
+    precision: ShortText = Field(description="float32, bf16 or fp16")
+
+
 class RunInfoOut(BaseModel):
     """What the trainer resolved about the data and the model before epoch 1."""
 
@@ -240,6 +271,12 @@ class RunInfoOut(BaseModel):
     effective_batch_size: int | None = Field(
         None,
         description="Images per optimizer step: batch_size x processes x grad_accum_steps",
+        exclude_if=lambda value: value is None,
+    )
+    model_card: ModelCardOut | None = Field(
+        None,
+        description="Parameters, FLOPs, latency and images/s on the training device; the "
+        "peak training memory is the metric train/peak_memory_mib",
         exclude_if=lambda value: value is None,
     )
 
