@@ -32,6 +32,7 @@ def run_info_body(info: RunInfo) -> dict[str, Any]:
         "warnings": list(info.warnings),
         "world_size": info.world_size,
         "effective_batch_size": info.effective_batch_size,
+        "model_card": dict(info.model_card) if info.model_card else None,
     }
 
 
