@@ -46,8 +46,15 @@ SWEEP_STATUSES: tuple[str, ...] = ("running", "paused", "finished", "cancelled")
 SWEEP_METHODS: tuple[str, ...] = ("grid", "random", "bayes")
 ROLES: tuple[str, ...] = ("admin", "member", "viewer")
 TOKEN_SCOPES: tuple[str, ...] = ("read", "write")
-JOB_KINDS: tuple[str, ...] = ("evaluate", "predict", "export")
-JOB_STATUSES: tuple[str, ...] = ("queued", "running", "succeeded", "failed")
+JOB_KINDS: tuple[str, ...] = ("evaluate", "predict", "export", "predict_image")
+JOB_STATUSES: tuple[str, ...] = (
+    "queued",
+    "running",
+    "succeeded",
+    "failed",
+    "cancelling",
+    "cancelled",
+)
 
 JsonType = JSON().with_variant(JSONB(), "postgresql")
 # SQLite only auto-increments an INTEGER PRIMARY KEY (the rowid alias), not BIGINT.
