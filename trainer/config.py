@@ -52,6 +52,10 @@ MAX_SEED = 2**32 - 1
 """numpy's legacy seeding takes 32 bits; torch's generators are seeded from a multiple."""
 MAX_GPUS = 64
 """Processes (GPUs) one run may train on."""
+MAX_PREVIEW_WORST = 16
+"""Worst validation images previewed each epoch, at most (`preview_worst`)."""
+MAX_PINNED_IMAGES = 16
+"""Validation images a user may pin on one run (each previewed every epoch)."""
 MAX_PATH = 4096
 MAX_NAME = 200
 """Class names and metric keys (`monitor`), as long as the server stores them."""
@@ -446,6 +450,14 @@ class TrainConfig(BaseModel):
         ge=0,
         le=32,
         description="Validation images whose predictions are kept every epoch",
+        json_schema_extra=_group("advanced"),
+    )
+    preview_worst: int = Field(
+        2,
+        ge=0,
+        le=MAX_PREVIEW_WORST,
+        description="Also keep the predictions of this epoch's N worst validation images by "
+        "the monitored score (0: off); images a user pins on the run page are kept too",
         json_schema_extra=_group("advanced"),
     )
     log_every_steps: int = Field(

@@ -46,8 +46,8 @@ from trainer.model_card import PeakMemory, measure_model_card, training_size
 from trainer.models.registry import build_model
 from trainer.models.weights_file import WeightsFileError
 from trainer.optim import LrSchedule, build_optimizer, lr_scale
-from trainer.previews import PreviewSet
-from trainer.reporting import EpochProgress, NullReporter, Reporter, RunInfo
+from trainer.previews import PreviewSet, worst_images
+from trainer.reporting import EpochProgress, NullReporter, PreviewSample, Reporter, RunInfo
 from trainer.runtime import Precision, resolve_precision, seed_everything
 from trainer.scoring import ScoredSet, score_set
 from trainer.validation_detail import ValidationDetail
@@ -271,11 +271,7 @@ def _train_epochs(
             return "stopped"
         try:
             validated = _run_epoch(run, epoch, progress)
-            samples = (
-                previews.predict(run.evaluated, run.normalizer, flip_tta=cfg.tta)
-                if previews is not None
-                else []
-            )
+            samples = _preview_samples(run, previews, validated)
         except torch.cuda.OutOfMemoryError as error:
             raise TrainingError(_out_of_memory_advice(cfg)) from error
         if validated is None:
@@ -299,6 +295,25 @@ def _train_epochs(
         if epoch < cfg.epochs and world.broadcast_flag(reporter.stop_after_epoch(epoch)):
             return "stopped_after_epoch"
     return "completed"
+
+
+def _preview_samples(
+    run: _Run,
+    previews: PreviewSet | None,
+    validated: tuple[dict[str, float], ScoredSet] | None,
+) -> list[PreviewSample]:
+    """Rank 0: predictions of the fixed set, the images a user pinned and this epoch's worst
+    by the monitored score (from the validation that just scored every image)."""
+    if previews is None or validated is None:
+        return []
+    images = validated[1].images
+    worst = (
+        worst_images(images, run.cfg.monitor, run.data.class_names, run.cfg.preview_worst)
+        if images is not None
+        else []
+    )
+    chosen = previews.choose(pinned=run.reporter.pinned_images(), worst=worst)
+    return previews.predict(run.evaluated, run.normalizer, flip_tta=run.cfg.tta, chosen=chosen)
 
 
 def _inspect(cfg: TrainConfig, world: World) -> InspectionReport:

@@ -27,6 +27,10 @@ from trainer.validation_detail import ValidationDetail
 logger = logging.getLogger(__name__)
 
 CheckpointKind = Literal["best", "last"]
+PreviewReason = Literal["fixed", "worst", "pinned"]
+"""Why a validation image is previewed at an epoch: one of the set chosen at the start, among
+that epoch's worst (`preview_worst`), or pinned by a user."""
+PREVIEW_REASONS: tuple[PreviewReason, ...] = ("fixed", "pinned", "worst")
 
 
 @dataclass(frozen=True)
@@ -62,7 +66,9 @@ class PreviewSample:
     """One validation image with its truth and prediction at the training resolution.
 
     `image` is uint8 (H, W) or (H, W, 3) ready to display; `truth` and `prediction` are uint8 (H, W)
-    class indices (255 = ignored pixel in the truth).
+    class indices (255 = ignored pixel in the truth). `index` is the image's position in the
+    validation set; `reasons` say why it is previewed (every one that applies, in
+    PREVIEW_REASONS order).
     """
 
     index: int
@@ -70,6 +76,7 @@ class PreviewSample:
     image: npt.NDArray[np.uint8]
     truth: npt.NDArray[np.uint8]
     prediction: npt.NDArray[np.uint8]
+    reasons: tuple[PreviewReason, ...] = ("fixed",)
 
 
 @dataclass(frozen=True)
@@ -116,6 +123,11 @@ class Reporter(Protocol):
         pruner gave up on the run); asked once per epoch, on rank 0."""
         ...
 
+    def pinned_images(self) -> Sequence[int]:
+        """Validation images (positions in the set) a user pinned, previewed besides the fixed
+        set; asked once per epoch on rank 0, after validation and before `on_preview`."""
+        ...
+
 
 class NullReporter:
     """Ignores everything; base class for reporters that care about a few hooks only."""
@@ -148,6 +160,9 @@ class NullReporter:
 
     def stop_after_epoch(self, epoch: int) -> bool:
         return False
+
+    def pinned_images(self) -> Sequence[int]:
+        return ()
 
 
 @dataclass
@@ -191,6 +206,11 @@ class MultiReporter:
 
     def stop_after_epoch(self, epoch: int) -> bool:
         return any(reporter.stop_after_epoch(epoch) for reporter in self.reporters)
+
+    def pinned_images(self) -> Sequence[int]:
+        """Every reporter's pins, first seen first."""
+        pinned = {index: None for reporter in self.reporters for index in reporter.pinned_images()}
+        return tuple(pinned)
 
 
 def _describe_mapping(info: RunInfo) -> str | None:

@@ -31,6 +31,7 @@ TINY = {
     "num_workers": 0,
     "augment": "none",
     "preview_count": 2,
+    "preview_worst": 0,
 }
 """A run that trains in seconds on a CPU."""
 

@@ -26,6 +26,7 @@ def tiny_config(dataset: Path, **overrides: Any) -> TrainConfig:
         "num_workers": 0,
         "augment": "none",
         "preview_count": 2,
+        "preview_worst": 0,
         **overrides,
     }
     return validate_config(settings)
