@@ -19,6 +19,7 @@ import { ConfusionView } from "./run_confusion.js";
 import { ImagesView } from "./run_images.js";
 import * as runInfo from "./run_info.js";
 import { RunMetrics } from "./run_metrics.js";
+import * as modelCard from "./run_model_card.js";
 import * as runOrigin from "./run_origin.js";
 
 const $ = byId;
@@ -118,6 +119,7 @@ function renderHeader() {
     ...(run.attempt > 0 || run.max_retries > 0 ? fact("Attempt", `${run.attempt} (retries allowed: ${run.max_retries})`) : []),
   );
   runInfo.show(run, $("run-facts"), $("data-warnings"));
+  modelCard.show(run, $("model-card-panel"), $("model-card"));
   runOrigin.show(run, $("provenance-panel"), $("provenance"));
   renderPlacementNote();
 
