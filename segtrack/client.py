@@ -522,6 +522,22 @@ class SegtrackClient:
             request["folder"] = folder
         return self.create_job(run_id, request)
 
+    def predict_image(self, run_id: int, image: int, epoch: int | None = None) -> dict[str, Any]:
+        """Queue a prediction of the run's validation image `image` (its index in the run's
+        images) from the checkpoint nearest `epoch` (default: the newest). The same image and
+        checkpoint asked again gives back the earlier job (`reused`); once it has succeeded its
+        `result` has the epoch really used and the image, truth and prediction PNG URLs."""
+        request: dict[str, Any] = {"kind": "predict_image", "image": image}
+        if epoch is not None:
+            request["epoch"] = epoch
+        return self.create_job(run_id, request)
+
+    def cancel_job(self, job_id: int) -> dict[str, Any]:
+        """Cancel a queued job (it never starts) or a running one (`cancelling` until its
+        worker has stopped it, then `cancelled`)."""
+        job: dict[str, Any] = self._call("POST", f"/api/v1/jobs/{job_id}/cancel")
+        return job
+
     def get_job(self, job_id: int) -> dict[str, Any]:
         job: dict[str, Any] = self._call("GET", f"/api/v1/jobs/{job_id}")
         return job
@@ -534,11 +550,12 @@ class SegtrackClient:
     def wait_job(
         self, job_id: int, timeout: float | None = None, poll: float = 2.0
     ) -> dict[str, Any]:
-        """Poll until the job has succeeded or failed; TimeoutError after `timeout` seconds."""
+        """Poll until the job has succeeded, failed or been cancelled; TimeoutError after
+        `timeout` seconds."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             job = self.get_job(job_id)
-            if job["status"] in ("succeeded", "failed"):
+            if job["status"] in ("succeeded", "failed", "cancelled"):
                 return job
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f"job {job_id} is still {job['status']} after {timeout} s")

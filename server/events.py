@@ -31,7 +31,16 @@ from server.models import Event, utcnow
 logger = logging.getLogger(__name__)
 
 EventKind = Literal[
-    "run", "status", "metrics", "preview", "checkpoint", "file", "dataset", "validation", "sweep"
+    "run",
+    "status",
+    "metrics",
+    "preview",
+    "checkpoint",
+    "file",
+    "dataset",
+    "validation",
+    "sweep",
+    "job",
 ]
 """Every kind of event that is recorded; streams can be filtered by them."""
 EVENT_KINDS: tuple[EventKind, ...] = get_args(EventKind)
@@ -76,11 +85,12 @@ def record_event(
 
     Kinds (`EVENT_KINDS`): `run` (created, updated or deleted), `status`, `metrics`, `preview`,
     `checkpoint`, `file` (a file the run logged arrived whole), `validation` (`{"epoch",
-    "images"}`: an epoch's confusion matrix and per-image scores were stored), all with the
-    run's id; and with no run id `dataset` (`{"action": "colors", "dataset_id", "name",
-    "class_colors"}` when a dataset's class colours change) and `sweep` (`{"action",
-    "sweep_id", "status"}` when a sweep changed: runs queued or pruned by its controller, its
-    status or settings). Payloads are small JSON objects.
+    "images"}`: an epoch's confusion matrix and per-image scores were stored), `job`
+    (`{"job_id", "job_kind", "status"}`: one of the run's jobs was queued, started, is being
+    cancelled or ended), all with the run's id; and with no run id `dataset` (`{"action":
+    "colors", "dataset_id", "name", "class_colors"}` when a dataset's class colours change)
+    and `sweep` (`{"action", "sweep_id", "status"}` when a sweep changed: runs queued or pruned
+    by its controller, its status or settings). Payloads are small JSON objects.
     """
     session.execute(
         EVENTS.insert().values(kind=kind, run_id=run_id, payload=payload, created_at=utcnow())

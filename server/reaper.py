@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from server.auth.repository import delete_expired_access
 from server.db import session_scope
+from server.job.repository import record_job_event
 from server.models import Event, Job, Metric, Run, utcnow
 from server.preview.repository import get_checkpoint
 from server.queue import TaskQueue
@@ -138,21 +139,32 @@ def fail_silent_trackers(session: Session, now: datetime) -> list[int]:
 
 
 def fail_lost_jobs(session: Session, now: datetime, timeout_s: float) -> list[int]:
-    """End the running jobs whose worker stopped beating their heartbeat; returns their ids."""
+    """End the running jobs whose worker stopped beating their heartbeat (failed; a job being
+    cancelled ends cancelled, as asked); returns their ids."""
     cutoff = now - timedelta(seconds=timeout_s)
     lost = session.scalars(
         select(Job)
-        .where(Job.status == "running", func.coalesce(Job.heartbeat_at, Job.started_at) < cutoff)
+        .where(
+            Job.status.in_(("running", "cancelling")),
+            func.coalesce(Job.heartbeat_at, Job.started_at) < cutoff,
+        )
         .order_by(Job.id)
         .with_for_update(skip_locked=True)
     ).all()
     for job in lost:
-        job.status = "failed"
-        job.reason = (
-            f"worker lost (no heartbeat for {timeout_s:g} s); queue the {job.kind} again from "
-            f"run {job.run_id}"
-        )
+        if job.status == "cancelling":
+            job.status = "cancelled"
+            job.reason = f"{job.reason or 'cancelled'}; its worker was lost meanwhile"
+        else:
+            job.status = "failed"
+            job.reason = (
+                f"worker lost (no heartbeat for {timeout_s:g} s); queue the {job.kind} again "
+                f"from run {job.run_id}"
+            )
         job.finished_at = now
+        record_job_event(
+            session, job_id=job.id, run_id=job.run_id, kind=job.kind, status=job.status
+        )
         logger.warning(
             "job %d (run %d): %s; worker was %s", job.id, job.run_id, job.reason, job.worker
         )

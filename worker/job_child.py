@@ -4,8 +4,8 @@ A worker starts one per job (`worker.job_execution`) on a slot of its own, with
 `CUDA_VISIBLE_DEVICES` set to the slot's GPU, so CUDA lives here and never in the worker. It
 reads `request.json` from the job's folder, does the job with the trainer's own functions
 (`trainer.evaluate.evaluate_checkpoint`, `trainer.predict.predict_paths`,
-`trainer.export.export_model`), writes the output files beside it and `outcome.json` saying how
-it went; it touches no database.
+`trainer.export.export_model`; one validation image: `worker.job_image`), writes the output
+files beside it and `outcome.json` saying how it went; it touches no database.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from trainer.data.errors import DatasetLayoutError
 from trainer.evaluate import EvaluateError, EvaluateOptions, MissingSplitError, evaluate_checkpoint
 from trainer.export import ExportError, export_model
 from trainer.predict import PredictError, PredictOptions, predict_paths
+from worker.job_image import ImageMismatchError, predict_image
 from worker.job_outcome import REQUEST_NAME, JobOutcome, JobRequest
 from worker.run_child import die_with_parent
 
@@ -124,7 +125,12 @@ def predict(request: JobRequest, folder: Path) -> JobOutcome:
     return JobOutcome("succeeded", result=result, files=files)
 
 
-KINDS = {"evaluate": evaluate, "export": export, "predict": predict}
+KINDS = {
+    "evaluate": evaluate,
+    "export": export,
+    "predict": predict,
+    "predict_image": predict_image,
+}
 
 
 def do_job(folder: Path) -> JobOutcome:
@@ -141,6 +147,7 @@ def do_job(folder: Path) -> JobOutcome:
         PredictError,
         ExportError,
         CheckpointError,
+        ImageMismatchError,
     ) as error:
         return JobOutcome("failed", str(error), traceback.format_exc())
     except Exception as error:

@@ -5,10 +5,13 @@ A job needs a slot as a run does, so it never shares a GPU with a training: it w
 of the worker's slots is free and holds it (as `-job_id` in the slot pool, so it cannot be taken
 for a run's id) until its process has exited. The claim is atomic: a queued job, or a running
 one whose worker stopped beating (it died and the message came back); every other copy of the
-message is turned away. The process (`worker.job_child`) gets `request.json` in the job's
-folder and writes `outcome.json` there; the worker beats the job's heartbeat meanwhile, then
-stores the outcome, and for a test-split evaluation the `test/*` metrics on the run, in one
-transaction.
+message is turned away, and so is a job cancelled while it was queued. The process
+(`worker.job_child`) gets `request.json` in the job's folder and writes `outcome.json` there;
+the worker beats the job's heartbeat meanwhile, and the status each beat reads back is how a
+cancel reaches it: a `cancelling` job's process is stopped (SIGTERM to its process group, SIGKILL
+after a grace period) and the job ends `cancelled`. Then the worker stores the outcome, and for
+a test-split evaluation the `test/*` metrics on the run, in one transaction. The claim and the
+outcome each record a `job` event on the run's stream.
 
 Test metrics are stored at step = epoch = the checkpoint's epoch, so they chart beside the
 training curves at the epoch the evaluated weights come from and compare across runs by key;
@@ -49,6 +52,9 @@ BEAT_S = 5.0
 """How often a running job's heartbeat is written."""
 SHUTDOWN_REASON = "stopped: the worker was shut down; submit the job again"
 STOP_GRACE_S = 10.0
+"""How long a stopped job's process has after SIGTERM before SIGKILL."""
+CHILD_MODULE = "worker.job_child"
+"""The module a job's process runs (`python -m CHILD_MODULE JOB_DIR`)."""
 
 
 class JobDeferred(Exception):  # noqa: N818 (it is no error)
@@ -74,14 +80,20 @@ def _claim(context: WorkerContext, job_id: int) -> ClaimedJob | None:
             )
             if job is None:
                 return None
+            repository.record_job_event(
+                session, job_id=job.id, run_id=job.run_id, kind=job.kind, status=job.status
+            )
             return ClaimedJob(job.id, job.run_id, job.kind, dict(job.parameters))
 
-    return retry_write(
+    claimed = retry_write(
         claim,
         what=f"claim of job {job_id}",
         limit_s=context.settings.worker_outage_limit_s,
         setting=OUTAGE_LIMIT_SETTING,
     )
+    if claimed is not None:
+        notify_committed(context.settings.redis_url)
+    return claimed
 
 
 def claim_on_slot(context: WorkerContext, job_id: int) -> tuple[ClaimedJob, Slot] | None:
@@ -102,12 +114,15 @@ def claim_on_slot(context: WorkerContext, job_id: int) -> tuple[ClaimedJob, Slot
     return None
 
 
-def _beat(context: WorkerContext, job_id: int) -> None:
+def _beat(context: WorkerContext, job_id: int) -> str | None:
+    """Beat the job's heartbeat; its status now (`gone` when it ended or was deleted meanwhile,
+    None when the database could not be reached)."""
     try:
         with session_scope(context.sessions) as session:
-            repository.beat(session, [job_id])
+            return repository.beat(session, [job_id]).get(job_id, "gone")
     except Exception as error:  # a missed beat is not fatal; the next one may get through
         logger.warning("job %d: could not write its heartbeat: %s", job_id, error)
+        return None
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
@@ -138,7 +153,7 @@ def _run_child(context: WorkerContext, claimed: ClaimedJob, slot: Slot) -> JobOu
     gpus = [slot.gpu] if slot.gpu is not None else []
     with log.open("ab") as output:
         process = subprocess.Popen(
-            [sys.executable, "-m", "worker.job_child", str(folder)],
+            [sys.executable, "-m", CHILD_MODULE, str(folder)],
             env=child_environment(gpus, cpu_threads=context.cpu_threads()),
             stdin=subprocess.DEVNULL,
             stdout=output,
@@ -155,7 +170,12 @@ def _run_child(context: WorkerContext, claimed: ClaimedJob, slot: Slot) -> JobOu
         if context.shutting_down.is_set():
             _stop(process)
             return JobOutcome("failed", SHUTDOWN_REASON)
-        _beat(context, claimed.job_id)
+        status = _beat(context, claimed.job_id)
+        if status in ("cancelling", "gone"):
+            logger.info("job %d is %s; stopping its process", claimed.job_id, status)
+            _stop(process)
+            # The reason the cancel stored (who asked) stays.
+            return JobOutcome("cancelled")
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, signal.SIGKILL)  # what the process left behind in its group
     outcome = JobOutcome.read(folder / OUTCOME_NAME)
@@ -195,6 +215,14 @@ def _record(context: WorkerContext, claimed: ClaimedJob, outcome: JobOutcome) ->
                 result=outcome.result,
                 files=outcome.files,
             )
+            if ended:
+                repository.record_job_event(
+                    session,
+                    job_id=claimed.job_id,
+                    run_id=claimed.run_id,
+                    kind=claimed.kind,
+                    status=outcome.status,
+                )
             if ended and held is not None and points:
                 # As every metric write: checked, upserted, and a `metrics` event for the
                 # run's open pages.
@@ -224,6 +252,7 @@ def execute_job(context: WorkerContext, job_id: int) -> str:
         if taken is None:
             return f"skipped: job {job_id} is not queued"
         claimed, slot = taken
+        context.heartbeat.beat()  # the workers page shows the slot busy with the job now
         try:
             logger.info("job %d (%s) of run %d on slot %s", job_id, claimed.kind,
                         claimed.run_id, slot.label)  # fmt: skip
@@ -233,4 +262,5 @@ def execute_job(context: WorkerContext, job_id: int) -> str:
             _record(context, claimed, outcome)
         finally:
             context.slots.release(-job_id)
+            context.heartbeat.beat()
     return f"job {job_id} {outcome.status}"

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 REQUEST_NAME = "request.json"
 
-JobStatus = Literal["succeeded", "failed"]
+JobStatus = Literal["succeeded", "failed", "cancelled"]
 
 
 @dataclass(frozen=True)

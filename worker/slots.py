@@ -157,8 +157,13 @@ class SlotPool:
             self.changed.wait_for(lambda: self._releases != after, timeout)
 
     def holders(self) -> list[SlotHolder]:
-        """Every slot with the run holding it, for the worker's row."""
+        """Every slot with the run or job holding it, for the worker's row (a job holds its
+        slot as minus its id, see `worker.job_execution`)."""
         with self.changed:
-            return [
-                SlotHolder(slot.index, slot.gpu, self._holders[slot.index]) for slot in self.slots
-            ]
+            holders = [(slot, self._holders[slot.index]) for slot in self.slots]
+        return [
+            SlotHolder(slot.index, slot.gpu, None, -holder)
+            if holder is not None and holder < 0
+            else SlotHolder(slot.index, slot.gpu, holder)
+            for slot, holder in holders
+        ]

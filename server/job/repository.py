@@ -1,5 +1,5 @@
-"""SQL for jobs: add, read, list a run's, and the worker's claim, heartbeat and outcome. Never
-commits."""
+"""SQL for jobs: add, read, list a run's, cancel, and the worker's claim, heartbeat and outcome.
+Never commits."""
 
 from __future__ import annotations
 
@@ -7,11 +7,20 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import case, or_, select, update
 from sqlalchemy.orm import Session
 
 from server.errors import NotFound
+from server.events import record_event
 from server.models import Job, utcnow
+
+ACTIVE: tuple[str, ...] = ("running", "cancelling")
+"""A worker holds a job in these."""
+
+
+def record_job_event(session: Session, *, job_id: int, run_id: int, kind: str, status: str) -> None:
+    """A `job` event on the run's stream: the job's id, kind and status now."""
+    record_event(session, "job", run_id, {"job_id": job_id, "job_kind": kind, "status": status})
 
 
 def add_job(session: Session, job: Job) -> Job:
@@ -57,14 +66,38 @@ def claim_job(session: Session, job_id: int, *, worker: str, stale_before: datet
     return session.get(Job, job_id)
 
 
-def beat(session: Session, job_ids: Sequence[int]) -> None:
-    """The jobs' workers are alive: their claims stay theirs."""
-    if job_ids:
-        session.execute(
-            update(Job)
-            .where(Job.id.in_(list(job_ids)), Job.status == "running")
-            .values(heartbeat_at=utcnow())
+def beat(session: Session, job_ids: Sequence[int]) -> dict[int, str]:
+    """The jobs' workers are alive: their claims stay theirs. Returns the status of each job
+    still running or cancelling (a job missing was ended or deleted meanwhile)."""
+    if not job_ids:
+        return {}
+    rows = session.execute(
+        update(Job)
+        .where(Job.id.in_(list(job_ids)), Job.status.in_(ACTIVE))
+        .values(heartbeat_at=utcnow())
+        .returning(Job.id, Job.status)
+    ).all()
+    return {job_id: status for job_id, status in rows}  # noqa: C416 (rows are tuples)
+
+
+def request_cancel(session: Session, job_id: int, *, reason: str) -> bool:
+    """A queued job ends `cancelled` now; a running one becomes `cancelling` for its worker to
+    stop. False when it is neither (it ended, or is cancelling already)."""
+    now = utcnow()
+    queued = Job.status == "queued"
+    changed = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status.in_(("queued", "running")))
+        .values(
+            status=case((queued, "cancelled"), else_="cancelling"),
+            reason=reason[:1000],
+            finished_at=case((queued, now), else_=None),
         )
+        .returning(Job.id)
+    ).scalar_one_or_none()
+    if changed is not None:
+        session.expire_all()
+    return changed is not None
 
 
 def finish_job(
@@ -77,13 +110,14 @@ def finish_job(
     result: dict[str, Any] | None,
     files: Sequence[str],
 ) -> bool:
-    """Record how a running job ended; False when it is not running any more (gone)."""
+    """Record how a running (or cancelling) job ended; False when it is neither any more."""
     ended = session.execute(
         update(Job)
-        .where(Job.id == job_id, Job.status == "running")
+        .where(Job.id == job_id, Job.status.in_(ACTIVE))
         .values(
             status=status,
-            reason=reason[:1000] if reason else None,
+            # A cancelled job keeps the reason its cancel gave (who asked) unless told another.
+            reason=reason[:1000] if reason else (Job.reason if status == "cancelled" else None),
             details=details,
             result=result,
             files=list(files),

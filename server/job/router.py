@@ -1,11 +1,12 @@
-"""Jobs on a run's checkpoint: `POST /api/v1/runs/{run_id}/jobs` (evaluate, predict, export),
-the run's jobs, images to predict on, and `/api/v1/jobs/{job_id}` with its files."""
+"""Jobs on a run's checkpoint: `POST /api/v1/runs/{run_id}/jobs` (evaluate, predict, export,
+predict_image), the run's jobs, images to predict on, and `/api/v1/jobs/{job_id}` with its
+files and its cancel."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, File, Query, UploadFile, status
+from fastapi import APIRouter, Body, Depends, File, Query, Response, UploadFile, status
 from fastapi.responses import FileResponse
 
 from server.auth.principal import PrincipalDep
@@ -34,6 +35,7 @@ JOB_EXAMPLES = {
     "predict": {
         "value": {"kind": "predict", "checkpoint": "best", "tta": False, "folder": "new_images"}
     },
+    "predict_image": {"value": {"kind": "predict_image", "image": 7, "epoch": 12}},
 }
 _FILE: dict[int | str, dict[str, Any]] = {
     200: {"content": {"application/octet-stream": {}}, "description": "The file"}
@@ -41,17 +43,26 @@ _FILE: dict[int | str, dict[str, Any]] = {
 
 
 @run_jobs_router.post(
-    "/jobs", status_code=status.HTTP_201_CREATED, responses=error_responses(403, 404, 409, 422)
+    "/jobs",
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        200: {
+            "description": "A predict_image job of the same image and checkpoint, reused",
+            "model": JobOut,
+        },
+        **error_responses(403, 404, 409, 422),
+    },
 )
 def create_job(  # noqa: PLR0917 (FastAPI's dependencies)
     run_id: RunIdPath,
     body: Annotated[JobCreate, Body(openapi_examples=JOB_EXAMPLES)],
+    response: Response,
     session: SessionDep,
     settings: SettingsDep,
     task_queue: TaskQueueDep,
     principal: PrincipalDep,
 ) -> JobOut:
-    """Queue an evaluate, predict or export job on the run's `best` or `last` checkpoint.
+    """Queue an evaluate, predict, export or predict_image job on one of the run's checkpoints.
 
     - `evaluate`: the dataset's `test` split (or `val`, the part training used) of the run's
       dataset or of another registered one with the same classes (422 names the class sets,
@@ -61,9 +72,17 @@ def create_job(  # noqa: PLR0917 (FastAPI's dependencies)
     - `predict`: the images of an `upload` (`POST .../predict-inputs`) or of a `folder` inside
       the dataset roots, with flip TTA if `tta`; masks in the dataset's encoding (a zip) and
       overlays.
+    - `predict_image`: validation image `image` (its index in `GET .../images`) predicted from
+      the checkpoint (best or last) whose epoch is nearest `epoch`; the result says the epoch
+      really used and links the image, truth and prediction PNGs (the previews' format). The
+      same image and checkpoint asked again answers 200 with the job already queued, running
+      or done (`reused`). 404: no such image; 409: no checkpoint, no validation images yet,
+      or a dataset this server cannot read.
     """
-    job = service.create_job(session, settings, task_queue, principal, run_id, body)
-    return service.job_out(settings, job)
+    job, reused = service.create_job(session, settings, task_queue, principal, run_id, body)
+    if reused:
+        response.status_code = status.HTTP_200_OK
+    return service.job_out(settings, job, reused=reused)
 
 
 @run_jobs_router.get("/jobs", responses=error_responses(404))
@@ -103,6 +122,16 @@ def upload_predict_inputs(
 @jobs_router.get("/{job_id}", responses=error_responses(404))
 def get_job(job_id: Id32, session: SessionDep, settings: SettingsDep) -> JobOut:
     return service.job_out(settings, repository.get_job(session, job_id))
+
+
+@jobs_router.post("/{job_id}/cancel", responses=error_responses(403, 404, 409))
+def cancel_job(
+    job_id: Id32, session: SessionDep, settings: SettingsDep, principal: PrincipalDep
+) -> JobOut:
+    """Cancel a job: a queued one is `cancelled` at once and never starts; a running one is
+    `cancelling` until its worker stops its process (within a heartbeat, then SIGTERM and,
+    after a grace period, SIGKILL) and records `cancelled`. 409 for a job that already ended."""
+    return service.job_out(settings, service.cancel_job(session, principal, job_id))
 
 
 @jobs_router.get(

@@ -1,4 +1,5 @@
-"""Job request and response bodies: evaluate, predict and export, told apart by `kind`."""
+"""Job request and response bodies: evaluate, predict, export and predict_image, told apart by
+`kind`."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from server.bounds import Id32, ServerPath, Text
+from server.bounds import Count32, Id32, ServerPath, Text
 
 Checkpoint = Literal["best", "last"]
 InputsId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
@@ -61,9 +62,29 @@ class PredictJobCreate(BaseModel):
         return self
 
 
+class PredictImageJobCreate(BaseModel):
+    """Predict one validation image of the run (its index in the run's Images view) from the
+    checkpoint nearest `epoch`, for a run page that saved no preview of it there."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["predict_image"]
+    image: Count32 = Field(description="The validation image's index (`GET .../images`)")
+    epoch: Count32 | None = Field(
+        None,
+        description="The epoch wanted; the run's checkpoint (best or last) nearest it is used "
+        "(default: the newest checkpoint)",
+    )
+
+
 JobCreate = Annotated[
-    EvaluateJobCreate | ExportJobCreate | PredictJobCreate, Field(discriminator="kind")
+    EvaluateJobCreate | ExportJobCreate | PredictJobCreate | PredictImageJobCreate,
+    Field(discriminator="kind"),
 ]
+JobKind = Literal["evaluate", "predict", "export", "predict_image"]
+JobStatus = Literal["queued", "running", "cancelling", "succeeded", "failed", "cancelled"]
+PENDING_STATUSES: tuple[str, ...] = ("queued", "running", "cancelling")
+"""A job in one of these has not ended yet."""
 
 
 class JobFileOut(BaseModel):
@@ -80,13 +101,20 @@ class JobOut(BaseModel):
     `result` of an evaluation: `epoch`, `split`, `dataset`, `num_images`, `metrics` (keys
     `test/...` or `val/...`), `per_class` rows and `confusion_matrix`; of an export: `format`,
     `size_bytes` and `max_abs_diff` per checked input size; of a prediction: `count`,
-    `class_counts` and `images` (name, mask and overlay file names).
+    `class_counts` and `images` (name, mask and overlay file names); of a predict_image:
+    `epoch` (the epoch of the checkpoint's weights really used), `checkpoint`, `image`,
+    `name`, `width`, `height`, `classes_present` and the `image_url`, `truth_url` and
+    `prediction_url` of its PNGs (the previews' format: the image, and truth and prediction as
+    class-index masks).
+
+    `status`: `queued`, `running`, `cancelling` (its worker is stopping it), then
+    `succeeded`, `failed` or `cancelled`.
     """
 
     id: int
     run_id: int
-    kind: Literal["evaluate", "predict", "export"]
-    status: Literal["queued", "running", "succeeded", "failed"]
+    kind: JobKind
+    status: JobStatus
     parameters: dict[str, Any]
     result: dict[str, Any] | None
     files: list[JobFileOut]
@@ -97,6 +125,11 @@ class JobOut(BaseModel):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    reused: bool = Field(
+        False,
+        description="A predict_image answered by an earlier job of the same image and "
+        "checkpoint (queued, running or succeeded) instead of a new one",
+    )
 
 
 class JobList(BaseModel):

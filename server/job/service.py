@@ -1,7 +1,8 @@
-"""Job rules for the API: check an evaluate, predict or export request against its run (the
-checkpoint exists, the dataset has the run's classes and the split, the images are images),
-store it queued and send it to the run's queue once committed; store images to predict on;
-describe jobs and find their files."""
+"""Job rules for the API: check an evaluate, predict, export or predict_image request against its
+run (the checkpoint exists, the dataset has the run's classes and the split, the images are
+images), store it queued and send it to the run's queue once committed; cancel a job; store
+images to predict on; describe jobs and find their files. Every change of a job records a `job`
+event on its run's stream."""
 
 from __future__ import annotations
 
@@ -21,14 +22,16 @@ from server.bounds import ascii_id
 from server.dataset import repository as datasets
 from server.dataset.service import resolve_dataset_path
 from server.db import after_commit
-from server.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
-from server.job import repository
+from server.errors import Conflict, Forbidden, InvalidInput, NotFound, PayloadTooLarge
+from server.job import image_prediction, repository
 from server.job.paths import job_dir, predict_inputs_dir
 from server.job.schemas import (
+    PENDING_STATUSES,
     EvaluateJobCreate,
     ExportJobCreate,
     JobFileOut,
     JobOut,
+    PredictImageJobCreate,
     PredictJobCreate,
 )
 from server.job.splits import available_splits
@@ -146,20 +149,34 @@ def _predict_parameters(
     }
 
 
+def job_event(session: Session, job: Job) -> None:
+    """A `job` event on the job's run: its id, kind and status now."""
+    repository.record_job_event(
+        session, job_id=job.id, run_id=job.run_id, kind=job.kind, status=job.status
+    )
+
+
 def create_job(  # noqa: PLR0917 (the request's parts)
     session: Session,
     settings: Settings,
     task_queue: TaskQueue,
     principal: Principal,
     run_id: int,
-    body: EvaluateJobCreate | ExportJobCreate | PredictJobCreate,
-) -> Job:
-    """Store a queued job on run `run_id`, sent to the run's queue once committed."""
+    body: EvaluateJobCreate | ExportJobCreate | PredictJobCreate | PredictImageJobCreate,
+) -> tuple[Job, bool]:
+    """Store a queued job on run `run_id`, sent to the run's queue once committed; returns it
+    and whether it is an earlier predict_image job of the same image and checkpoint (reused,
+    nothing queued)."""
     run = get_run(session, run_id)
     if isinstance(body, EvaluateJobCreate):
         parameters = _evaluate_parameters(session, settings, run, body)
     elif isinstance(body, PredictJobCreate):
         parameters = _predict_parameters(session, settings, run, body)
+    elif isinstance(body, PredictImageJobCreate):
+        parameters = image_prediction.predict_image_parameters(session, settings, run, body)
+        earlier = image_prediction.reusable_job(session, settings, run.id, parameters)
+        if earlier is not None:
+            return earlier, True
     else:
         parameters = {
             "checkpoint": _checkpoint(settings, run, body.checkpoint),
@@ -178,6 +195,7 @@ def create_job(  # noqa: PLR0917 (the request's parts)
             created_by=principal.name,
         ),
     )
+    job_event(session, job)
     job_id, queue, task_id = job.id, job.queue, job.task_id
     assert task_id is not None
 
@@ -188,10 +206,51 @@ def create_job(  # noqa: PLR0917 (the request's parts)
             logger.warning("job %d: could not send its message to %s (%s)", job_id, queue, error)
 
     after_commit(session, send)
+    return job, False
+
+
+def _check_owner(session: Session, principal: Principal, job: Job) -> None:
+    """Members cancel jobs of their own runs only (admins any), as they change only those."""
+    if principal.is_admin:
+        return
+    run = get_run(session, job.run_id)
+    if run.submitted_by_id != principal.user_id:
+        owner = run.submitted_by or "nobody recorded"
+        raise Forbidden(
+            f"job {job.id} belongs to run {run.id}, submitted by {owner}; a {principal.role} may "
+            "only cancel jobs of the runs they submitted (admins may cancel any)"
+        )
+
+
+def cancel_job(session: Session, principal: Principal, job_id: int) -> Job:
+    """Cancel a job: a queued one ends `cancelled` now and is never started (its worker's claim
+    finds it taken); a running one becomes `cancelling` until its worker, at its next heartbeat,
+    stops the job's process (SIGTERM, then SIGKILL) and records `cancelled`. Asking again while
+    it is cancelling changes nothing; Conflict for a job that already ended."""
+    job = repository.get_job(session, job_id)
+    _check_owner(session, principal, job)
+    if job.status == "cancelling":
+        return job
+    if job.status not in PENDING_STATUSES:
+        raise Conflict(
+            f"job {job.id} already {job.status}; only a queued or running job can be cancelled",
+            {"status": job.status},
+        )
+    who = principal.name
+    if repository.request_cancel(session, job.id, reason=f"cancelled by {who}"):
+        session.refresh(job)
+        job_event(session, job)
+    else:  # it ended (or was taken) meanwhile
+        session.refresh(job)
+        if job.status not in ("cancelling", "cancelled"):
+            raise Conflict(
+                f"job {job.id} already {job.status}; only a queued or running job can be cancelled",
+                {"status": job.status},
+            )
     return job
 
 
-def job_out(settings: Settings, job: Job) -> JobOut:
+def job_out(settings: Settings, job: Job, *, reused: bool = False) -> JobOut:
     folder = job_dir(settings.artifacts_dir, job.run_id, job.id)
     files = []
     for name in job.files or []:
@@ -200,13 +259,22 @@ def job_out(settings: Settings, job: Job) -> JobOut:
         files.append(
             JobFileOut(name=name, size_bytes=size, url=f"/api/v1/jobs/{job.id}/files/{name}")
         )
+    result = job.result
+    if job.kind == image_prediction.KIND and result is not None:
+        base = f"/api/v1/jobs/{job.id}/files"
+        result = {
+            **result,
+            "image_url": f"{base}/image.png",
+            "truth_url": f"{base}/truth.png",
+            "prediction_url": f"{base}/prediction.png",
+        }
     return JobOut(
         id=job.id,
         run_id=job.run_id,
         kind=job.kind,
         status=job.status,
         parameters={k: v for k, v in job.parameters.items() if not k.endswith("_path")},
-        result=job.result,
+        result=result,
         files=files,
         reason=job.reason,
         details=job.details,
@@ -215,6 +283,7 @@ def job_out(settings: Settings, job: Job) -> JobOut:
         created_at=job.created_at,
         started_at=job.started_at,
         finished_at=job.finished_at,
+        reused=reused,
     )
 
 

@@ -18,14 +18,16 @@ WORKERS: Table = Worker.__table__  # type: ignore[assignment]
 
 @dataclass(frozen=True)
 class SlotHolder:
-    """One slot of a worker: its position, its GPU (None on a CPU slot) and the run holding it."""
+    """One slot of a worker: its position, its GPU (None on a CPU slot) and the run or the job
+    (evaluate, predict, export, predict_image) holding it; both None when it is free."""
 
     slot: int
     gpu: str | None
     run_id: int | None
+    job_id: int | None = None
 
     def as_json(self) -> dict[str, Any]:
-        return {"slot": self.slot, "gpu": self.gpu, "run_id": self.run_id}
+        return {"slot": self.slot, "gpu": self.gpu, "run_id": self.run_id, "job_id": self.job_id}
 
 
 def upsert_worker(

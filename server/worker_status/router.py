@@ -1,5 +1,5 @@
-"""GET /api/v1/workers: workers online, which run holds each of their slots (GPUs), and the
-queue in the order it will run."""
+"""GET /api/v1/workers: workers online, which run or job holds each of their slots (GPUs), and
+the queue in the order it will run."""
 
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ from fastapi import APIRouter
 from sqlalchemy import select
 
 from server.deps import SessionDep, SettingsDep
-from server.models import Run, utcnow
+from server.models import Job, Run, utcnow
 from server.run.repository import queued_runs
 from server.unit_of_work import UnitOfWorkRoute
 from server.worker_status.repository import online_workers
 from server.worker_status.schemas import (
+    JobRef,
     QueuedRunOut,
     RunRef,
     SlotOut,
@@ -30,15 +31,32 @@ def list_workers(session: SessionDep, settings: SettingsDep) -> WorkersOut:
     """Workers seen within the heartbeat timeout; queued runs by priority (high first), then age."""
     seen_after = utcnow() - timedelta(seconds=settings.heartbeat_timeout_s)
     workers = online_workers(session, seen_after)
-    run_ids = {slot["run_id"] for worker in workers for slot in worker.slots if slot["run_id"]}
+    slots = [slot for worker in workers for slot in worker.slots]
+    job_ids = {slot["job_id"] for slot in slots if slot.get("job_id")}
+    jobs = {
+        job_id: (kind, status, run_id)
+        for job_id, kind, status, run_id in session.execute(
+            select(Job.id, Job.kind, Job.status, Job.run_id).where(Job.id.in_(job_ids))
+        )
+    }
+    run_ids = {slot["run_id"] for slot in slots if slot.get("run_id")}
+    run_ids |= {run_id for _, _, run_id in jobs.values()}
     names: dict[int, str] = dict(
         session.execute(select(Run.id, Run.name).where(Run.id.in_(run_ids))).all()
     )
 
+    def run_ref(run_id: int | None) -> RunRef | None:
+        return RunRef(id=run_id, name=names[run_id]) if run_id in names else None
+
     def slot_out(slot: dict[str, Any]) -> SlotOut:
-        run_id = slot.get("run_id")
-        run = RunRef(id=run_id, name=names[run_id]) if run_id in names else None
-        return SlotOut(slot=slot["slot"], gpu=slot.get("gpu"), run=run)
+        job_id = slot.get("job_id")
+        job = None
+        if job_id in jobs:
+            kind, status, run_id = jobs[job_id]
+            job = JobRef(id=job_id, kind=kind, status=status, run=run_ref(run_id))
+        return SlotOut(
+            slot=slot["slot"], gpu=slot.get("gpu"), run=run_ref(slot.get("run_id")), job=job
+        )
 
     return WorkersOut(
         workers=[

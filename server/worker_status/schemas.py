@@ -12,12 +12,25 @@ class RunRef(BaseModel):
     name: str
 
 
+class JobRef(BaseModel):
+    """A job holding a slot: its id and kind, and the run it works on."""
+
+    id: int
+    kind: str
+    status: str
+    run: RunRef | None
+
+
 class SlotOut(BaseModel):
-    """One slot of a worker: a GPU (`gpu` its index or id) or a CPU slot (`gpu` null)."""
+    """One slot of a worker: a GPU (`gpu` its index or id) or a CPU slot (`gpu` null), held by
+    a run, by a job, or free (both null)."""
 
     slot: int
     gpu: str | None
-    run: RunRef | None = Field(description="The run training on this slot; null when free")
+    run: RunRef | None = Field(description="The run training on this slot; null otherwise")
+    job: JobRef | None = Field(
+        None, description="The job (evaluate, predict, export, predict_image) on this slot"
+    )
 
 
 class WorkerOut(BaseModel):

@@ -48,7 +48,10 @@ def test_a_job_takes_a_slot_no_run_holds_and_waits_while_all_are_held(
     assert first is not None
     claimed, slot = first
     assert slot.label == "cpu1"
-    assert [holder.run_id for holder in pool.holders()] == [run_id, -claimed.job_id]
+    assert [(holder.run_id, holder.job_id) for holder in pool.holders()] == [
+        (run_id, None),
+        (None, claimed.job_id),
+    ]
 
     second_id = _job(sessions, run_id)
     got: list[tuple[ClaimedJob, Slot] | None] = []

@@ -46,8 +46,8 @@ def test_workers_and_queue_order(
     worker = body["workers"][0]
     assert worker["device"] == "2 x NVIDIA H200" and worker["queues"] == ["gpu"]
     assert worker["slots"] == [
-        {"slot": 0, "gpu": "0", "run": {"id": external["id"], "name": "busy"}},
-        {"slot": 1, "gpu": "1", "run": None},
+        {"slot": 0, "gpu": "0", "run": {"id": external["id"], "name": "busy"}, "job": None},
+        {"slot": 1, "gpu": "1", "run": None, "job": None},
     ]
     expected = [made[3]["id"], made[1]["id"], made[2]["id"], made[0]["id"], made[4]["id"]]
     assert [run["id"] for run in body["queue"]] == expected
@@ -60,7 +60,7 @@ def test_workers_and_queue_order(
     db_session.execute(update(Run).where(Run.id == made[3]["id"]).values(status="running"))
     db_session.commit()
     body = client.get("/api/v1/workers").json()
-    assert body["workers"][0]["slots"] == [{"slot": 0, "gpu": "0", "run": None}]
+    assert body["workers"][0]["slots"] == [{"slot": 0, "gpu": "0", "run": None, "job": None}]
     assert made[3]["id"] not in [run["id"] for run in body["queue"]]
     remove_worker(db_session, "gpu0@host")
     db_session.commit()
