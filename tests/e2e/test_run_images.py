@@ -332,3 +332,49 @@ def test_thirty_classes_and_sixty_images_page_and_read(page: Page, app_url: str)
     expect(heatmap).to_have_attribute("data-mode", "counts")
     view_screenshot(page, "run-confusion-30-classes-counts", page.locator("#confusion-panel"))
     view_screenshot(page, "run-images-paged", page.locator("#images-panel"))
+
+
+def test_an_image_without_a_preview_is_predicted_from_the_nearest_checkpoint(
+    page: Page, app_url: str, scored_run: dict[str, Any]
+) -> None:
+    """Opening an image no preview was saved of offers "Predict from checkpoint (epoch N)";
+    pressing it queues a predict_image job on the worker, shows its progress and then the five
+    views of its prediction, naming the epoch whose weights made it."""
+    run_id = scored_run["id"]
+    checkpoints = api(app_url, "GET", f"/api/v1/runs/{run_id}/checkpoints")["checkpoints"]
+    last = next(item for item in checkpoints if item["kind"] == "last")
+    assert last["epoch"] == EPOCHS
+    open_run(page, app_url, run_id)
+    expect(page.locator("#images-table")).to_have_attribute("data-epoch", str(EPOCHS))
+    unsaved = page.locator(
+        "#images-table tbody tr", has_not=page.locator("td.preview-mark", has_text="saved")
+    ).first
+    name = unsaved.get_attribute("data-image")
+    assert name
+    unsaved.locator("th button").click()
+    viewer = page.locator("#image-viewer")
+    expect(viewer).to_have_attribute("data-preview", "none")
+    button = viewer.locator("#image-predict")
+    expect(button).to_have_text(f"Predict from checkpoint (epoch {EPOCHS})")
+    button.click()
+    # Progress first (queued or running), then the prediction's five views.
+    expect(viewer).to_have_attribute("data-preview", "predicted", timeout=WAIT_MS)
+    expect(viewer.locator(".mask-tile.loaded")).to_have_count(5)
+    expect(viewer.locator("#image-predict-note")).to_contain_text(f"the weights of epoch {EPOCHS}")
+    jobs = api(app_url, "GET", f"/api/v1/runs/{run_id}/jobs")["items"]
+    predicted = next(job for job in jobs if job["kind"] == "predict_image")
+    assert predicted["status"] == "succeeded"
+    assert predicted["result"]["name"] == name and predicted["result"]["epoch"] == EPOCHS
+    # The jobs panel learnt of it from the job events.
+    expect(page.locator(f'#jobs-table tr[data-job-id="{predicted["id"]}"]')).to_contain_text(
+        "succeeded"
+    )
+    view_screenshot(page, "run-images-predict", page.locator("#images-panel"))
+
+    # Opened again, the job done is shown without asking the worker again.
+    page.locator("#image-viewer .viewer-close").click()
+    unsaved.locator("th button").click()
+    expect(viewer).to_have_attribute("data-preview", "predicted")
+    expect(viewer.locator(".mask-tile.loaded")).to_have_count(5)
+    again = api(app_url, "GET", f"/api/v1/runs/{run_id}/jobs")["items"]
+    assert len([job for job in again if job["kind"] == "predict_image"]) == 1

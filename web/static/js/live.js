@@ -1,7 +1,7 @@
 // Live updates: Server-Sent Events with reconnects, and the header's live indicator.
 
 const RESUBSCRIBE_MS = 5000;
-const EVENT_KINDS = ["status", "metrics", "preview", "checkpoint", "run", "dataset", "file", "sweep", "validation"];
+const EVENT_KINDS = ["status", "metrics", "preview", "checkpoint", "run", "dataset", "file", "sweep", "validation", "job"];
 
 /**
  * Call `onEvent` with each event of the stream at `path`. The browser reconnects by itself

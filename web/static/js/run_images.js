@@ -2,13 +2,18 @@
 // sorted by a score (worst first by default), filtered by a class in its truth or by having got
 // worse since another epoch, a page at a time, each with a sparkline of its IoU over the epochs
 // (fetched only once its row is on screen). Opening an image shows its image / truth /
-// prediction / overlay / error view at that epoch when a preview of it was saved there.
+// prediction / overlay / error view at that epoch when a preview of it was saved there; when none
+// was, "Predict from checkpoint (epoch N)" asks a worker to predict it from the run's checkpoint
+// nearest that epoch (a predict_image job), follows the job's progress through its events and
+// shows the five views of its result, saying which epoch's weights made it.
 
 import { el } from "./dom.js";
-import { api } from "./http.js";
+import { api, messageOf } from "./http.js";
+import { onJobEvent } from "./job_events.js";
 import { KINDS, tile } from "./mask_tiles.js";
 import { scoreText } from "./previews.js";
 import { formatNumber } from "./pure/format.js";
+import { PENDING, nearestCheckpoint, progressText } from "./pure/job_summary.js";
 import {
   SORTS, imagesQuery, initialState, orderLabel, pageInfo, pageText, sparkRange, sparkline, update,
 } from "./pure/image_list.js";
@@ -16,6 +21,8 @@ import {
 const SPARK_WIDTH = 120;
 const SPARK_HEIGHT = 26;
 const SVG = "http://www.w3.org/2000/svg";
+/** How often a followed job is read while no event about it came (the stream may be away). */
+const JOB_POLL_MS = 4000;
 
 /**
  * An SVG element (el() makes HTML ones).
@@ -310,14 +317,152 @@ export class ImagesView {
         ? `Previews are saved for a fixed set of validation images (${saved.join(", ")}).`
         : "This run saved no previews.";
       this.viewer.dataset.preview = "none";
+      const predict = el("div", { class: "viewer-predict" });
       this.viewer.replaceChildren(heading, el("p", { class: "viewer-none", role: "status" },
-        `No prediction of ${item.name} was saved at epoch ${epoch}, so it cannot be shown. ${why}`));
+        `No prediction of ${item.name} was saved at epoch ${epoch}. ${why}`), predict);
+      await this.offerPrediction(item, epoch, heading, predict);
       return;
     }
-    const tiles = KINDS.map((kind) => tile(kind, sample, previews.view));
+    this.showTiles(heading, sample, null);
+  }
+
+  /**
+   * The five views of `sample` below `heading`, with `note` (where the prediction came from).
+   * @param {HTMLElement} heading
+   * @param {any} sample {name, image_url, truth_url, prediction_url}
+   * @param {HTMLElement | null} note
+   */
+  showTiles(heading, sample, note) {
+    const tiles = KINDS.map((kind) => tile(kind, sample, this.options.previews.view));
     this.viewerTiles = tiles;
-    this.viewer.dataset.preview = "shown";
-    this.viewer.replaceChildren(heading, el("div", { class: "sample-tiles" }, ...tiles.map((item) => item.element)));
+    this.viewer.dataset.preview = note ? "predicted" : "shown";
+    this.viewer.replaceChildren(heading, ...(note ? [note] : []),
+      el("div", { class: "sample-tiles" }, ...tiles.map((each) => each.element)));
     this.viewer.focus({ preventScroll: true });
+  }
+
+  /** Whether `item` at `epoch` is still the image the viewer shows. @param {any} item @param {number | null} epoch */
+  stillOpen(item, epoch) {
+    return !this.viewer.hidden && this.opened !== null && this.opened.name === item.name
+      && this.viewer.dataset.epoch === String(epoch);
+  }
+
+  /**
+   * Under the "no prediction saved" line: the button that asks a worker for one from the
+   * checkpoint nearest `epoch`, or the job already asked for (followed, or shown when done).
+   * @param {any} item
+   * @param {number | null} epoch
+   * @param {HTMLElement} heading
+   * @param {HTMLElement} area
+   */
+  async offerPrediction(item, epoch, heading, area) {
+    const runId = this.options.runId;
+    let checkpoints = [];
+    try {
+      checkpoints = (await api(`/api/v1/runs/${runId}/checkpoints`)).checkpoints;
+    } catch (error) {
+      area.replaceChildren(el("p", { class: "muted" }, `The run's checkpoints could not be read: ${messageOf(error)}`));
+      return;
+    }
+    if (!this.stillOpen(item, epoch)) return;
+    const nearest = nearestCheckpoint(checkpoints, epoch ?? 0);
+    if (!nearest) {
+      area.replaceChildren(el("p", { class: "muted" }, "The run has no checkpoint to predict it from."));
+      return;
+    }
+    const earlier = await this.earlierJob(item, nearest).catch(() => null);
+    if (!this.stillOpen(item, epoch)) return;
+    if (earlier) {
+      this.follow(earlier, item, epoch, heading, area);
+      return;
+    }
+    const button = el("button", {
+      type: "button", id: "image-predict", class: "button",
+      title: `Ask a worker to predict ${item.name} with the ${nearest.kind} checkpoint (epoch ${nearest.epoch}), the one nearest epoch ${epoch}`,
+    }, `Predict from checkpoint (epoch ${nearest.epoch})`);
+    button.addEventListener("click", async () => {
+      button.disabled = true;
+      try {
+        const job = await api(`/api/v1/runs/${runId}/jobs`, {
+          method: "POST", json: { kind: "predict_image", image: item.index, epoch },
+        });
+        if (this.stillOpen(item, epoch)) this.follow(job, item, epoch, heading, area);
+      } catch (error) {
+        button.disabled = false;
+        area.append(el("p", { class: "error", role: "alert" }, messageOf(error)));
+      }
+    });
+    area.replaceChildren(button);
+  }
+
+  /**
+   * A predict_image job of the image from that checkpoint that is pending or succeeded.
+   * @param {any} item
+   * @param {{kind: string, epoch: number}} checkpoint
+   */
+  async earlierJob(item, checkpoint) {
+    const { items } = await api(`/api/v1/runs/${this.options.runId}/jobs?limit=200`);
+    return items.find((/** @type {any} */ job) => job.kind === "predict_image"
+      && job.parameters.image_index === item.index && job.parameters.image_name === item.name
+      && job.parameters.checkpoint === checkpoint.kind && job.parameters.checkpoint_epoch === checkpoint.epoch
+      && (job.status === "succeeded" || PENDING.includes(job.status))) || null;
+  }
+
+  /**
+   * Show the job's progress until it ends (its events, and a slow read in case the stream is
+   * away), then its prediction or why there is none.
+   * @param {any} job
+   * @param {any} item
+   * @param {number | null} epoch
+   * @param {HTMLElement} heading
+   * @param {HTMLElement} area
+   */
+  follow(job, item, epoch, heading, area) {
+    const line = el("p", { id: "image-predict-status", class: "muted", role: "status", "aria-live": "polite" });
+    area.replaceChildren(line);
+    /** @type {() => void} */
+    let stop = () => {};
+    let timer = 0;
+    const finish = () => { stop(); window.clearTimeout(timer); };
+    /** @param {any} current */
+    const render = (current) => {
+      if (!this.stillOpen(item, epoch)) { finish(); return; }
+      if (PENDING.includes(current.status)) {
+        line.textContent = `Job #${current.id}: ${progressText(current)}`;
+        line.dataset.status = current.status;
+        return;
+      }
+      finish();
+      if (current.status === "succeeded" && current.result) {
+        const r = current.result;
+        const note = el("p", { class: "viewer-predicted", id: "image-predict-note" },
+          `Predicted by job #${current.id} from the ${r.checkpoint} checkpoint: the weights of epoch ${r.epoch}`,
+          r.epoch === epoch ? "." : ` (nearest the epoch ${epoch} shown; the scores above are epoch ${epoch}'s).`);
+        this.showTiles(heading, {
+          name: item.name, sample_index: item.index,
+          image_url: r.image_url, truth_url: r.truth_url, prediction_url: r.prediction_url,
+        }, note);
+        return;
+      }
+      line.dataset.status = current.status;
+      line.className = current.status === "failed" ? "error" : "muted";
+      line.textContent = `Job #${current.id} ${current.status}: ${current.reason || "no reason given"}`;
+    };
+    const read = async () => {
+      try {
+        render(await api(`/api/v1/jobs/${job.id}`));
+      } catch (error) {
+        line.textContent = `Job #${job.id}: ${messageOf(error)}`;
+      }
+    };
+    const poll = () => {
+      timer = window.setTimeout(async () => {
+        await read();
+        if (PENDING.includes(line.dataset.status || "")) poll();
+      }, JOB_POLL_MS);
+    };
+    stop = onJobEvent(this.options.runId, (event) => { if (event.job_id === job.id) read(); });
+    render(job);
+    if (PENDING.includes(job.status)) poll();
   }
 }

@@ -1,13 +1,16 @@
-// The run page's Evaluate, Predict and Export forms, the run's jobs and a job's results: test
-// metrics and per-class tables, predicted-mask overlays, download links. The jobs list is read
-// again every few seconds while a job is queued or running.
+// The run page's Evaluate, Predict and Export forms, the run's jobs (with a Cancel button while
+// one is queued or running) and a job's results: test metrics and per-class tables,
+// predicted-mask overlays, download links. The list is read again on every job event of the
+// run's stream, and, in case the stream is away, every few seconds while a job is pending.
 
 import { byId, el, say } from "./dom.js";
 import { ApiError, api, csrfToken, messageOf } from "./http.js";
+import { onJobEvent } from "./job_events.js";
 import { formatBytes, formatTime } from "./pure/format.js";
 import {
   PER_CLASS_KINDS,
   anyPending,
+  cancellable,
   describeRequest,
   describeResult,
   perClassRows,
@@ -15,7 +18,8 @@ import {
 } from "./pure/job_summary.js";
 
 const runId = Number(byId("run-page").dataset.runId);
-const POLL_MS = 2000;
+/** The fallback read while a job is pending; job events refresh the list at once. */
+const POLL_MS = 10000;
 const OVERLAYS_SHOWN = 24;
 
 const message = byId("jobs-message");
@@ -58,10 +62,45 @@ function statusBadge(job) {
   return el("span", { class: `status status-${job.status}` }, job.status);
 }
 
+/**
+ * Ask for the job to be cancelled; the list follows from its events.
+ * @param {any} job
+ * @param {HTMLButtonElement} button
+ */
+async function cancel(job, button) {
+  button.disabled = true;
+  try {
+    const answer = await api(`/api/v1/jobs/${job.id}/cancel`, { method: "POST" });
+    say(message, answer.status === "cancelled" ? `Job #${job.id} cancelled.` : `Job #${job.id} is being stopped.`, "ok");
+  } catch (error) {
+    say(message, messageOf(error), "error");
+    button.disabled = false;
+  }
+  await refresh();
+}
+
+/** @param {any} job */
+function actions(job) {
+  if (job.status === "succeeded") {
+    return el("button", { type: "button", class: "link-button", onclick: () => show(job.id) }, "Results");
+  }
+  if (cancellable(job)) {
+    const button = el("button", {
+      type: "button", class: "link-button job-cancel", title: `Cancel job #${job.id}`,
+      "aria-label": `Cancel job #${job.id}`,
+    }, "Cancel");
+    button.addEventListener("click", () => cancel(job, button));
+    return button;
+  }
+  return "";
+}
+
 /** @param {any} job */
 function row(job) {
   const outcome =
-    job.status === "failed"
+    job.status === "cancelled" || job.status === "cancelling"
+      ? el("span", { class: "job-reason muted" }, job.reason || job.status)
+      : job.status === "failed"
       ? [
           el("span", { class: "job-reason" }, job.reason || "failed"),
           job.details ? el("details", {}, el("summary", {}, "Details"), el("pre", { class: "traceback" }, job.details)) : "",
@@ -76,13 +115,7 @@ function row(job) {
     el("td", {}, describeRequest(job)),
     el("td", {}, outcome),
     el("td", {}, formatTime(job.created_at), job.created_by ? ` by ${job.created_by}` : ""),
-    el(
-      "td",
-      {},
-      job.status === "succeeded"
-        ? el("button", { type: "button", class: "link-button", onclick: () => show(job.id) }, "Results")
-        : "",
-    ),
+    el("td", {}, actions(job)),
   );
 }
 
@@ -168,7 +201,9 @@ function show(jobId) {
     return;
   }
   const title = el("h3", {}, `Job #${job.id}: ${job.kind}, ${describeRequest(job)}`);
-  const body = job.kind === "evaluate" ? evaluationTables(job.result) : job.kind === "predict" ? overlays(job) : [el("p", {}, describeResult(job))];
+  const body = job.kind === "evaluate" ? evaluationTables(job.result) : job.kind === "predict" ? overlays(job)
+    : job.kind === "predict_image" ? [el("p", { class: "muted" }, "Shown with its truth, overlay and errors in the Images view.")]
+      : [el("p", {}, describeResult(job))];
   resultArea.replaceChildren(title, el("p", { class: "muted" }, describeResult(job)), ...body, downloads(job));
 }
 
@@ -184,6 +219,13 @@ async function refresh() {
   if (selected !== null) show(selected);
   if (anyPending(jobs)) pollTimer = window.setTimeout(refresh, POLL_MS);
 }
+
+let eventTimer = 0;
+// A burst of events (queued, running, ended) reads the list once.
+onJobEvent(runId, () => {
+  window.clearTimeout(eventTimer);
+  eventTimer = window.setTimeout(refresh, 150);
+});
 
 /**
  * Queue a job and show it; the form's button is disabled meanwhile.

@@ -1,5 +1,5 @@
-// Workers page: workers online with the run holding each of their slots (GPUs), and the queue in
-// the order workers take it, where each queued
+// Workers page: workers online with the run or job holding each of their slots (GPUs), and the
+// queue in the order workers take it, where each queued
 // run's priority and queue can be changed. The endpoint is small, so the page reads it again on
 // every run/status event and every few seconds (worker heartbeats are not events); "last seen"
 // and "queued for" tick every second in between. Queue rows are kept and moved rather than
@@ -26,15 +26,26 @@ function workerRow(worker) {
     el("td", {}, timeAgo(worker.last_seen_at)));
 }
 
+// What holds a slot: a job (evaluate, predict, export, predict_image) of a run, a run, or nothing.
+function holder(slot) {
+  if (slot.job) {
+    const { job } = slot;
+    return el("span", { class: "slot-job", "data-job": job.id },
+      `${job.kind} job #${job.id}`,
+      job.run ? [" of ", el("a", { href: `/runs/${job.run.id}` }, job.run.name), el("span", { class: "muted" }, ` #${job.run.id}`)] : "",
+      job.status === "cancelling" ? el("span", { class: "muted" }, " (being cancelled)") : "");
+  }
+  if (slot.run) return el("a", { href: `/runs/${slot.run.id}` }, slot.run.name, el("span", { class: "muted" }, ` #${slot.run.id}`));
+  return el("span", { class: "muted" }, "free");
+}
+
 // One line per slot (GPU or CPU slot): the run holding it (a run on several GPUs shows on
-// each), or "free".
+// each), the job holding it, or "free".
 function slotList(worker) {
-  const busy = worker.slots.some((slot) => slot.run);
-  const lines = worker.slots.map((slot) => el("div", { class: "slot", "data-slot": slot.slot },
+  const busy = worker.slots.some((slot) => slot.run || slot.job);
+  const lines = worker.slots.map((slot) => el("div", { class: "slot", "data-slot": slot.slot, "data-busy": String(Boolean(slot.run || slot.job)) },
     el("span", { class: "slot-name" }, slot.gpu !== null ? `GPU ${slot.gpu}` : `slot ${slot.slot + 1}`), ": ",
-    slot.run
-      ? el("a", { href: `/runs/${slot.run.id}` }, slot.run.name, el("span", { class: "muted" }, ` #${slot.run.id}`))
-      : el("span", { class: "muted" }, "free")));
+    holder(slot)));
   if (!busy && worker.idle_since) lines.push(el("div", { class: "muted" }, "idle for ", elapsedSince(worker.idle_since)));
   return lines;
 }

@@ -1,5 +1,7 @@
-// What the run page says about a job (evaluate, predict, export): its request in a few words,
-// its result in one line, and an evaluation's per-class table. DOM-free, so node tests it.
+// What the run page says about a job (evaluate, predict, export, predict_image): its request in a
+// few words, its result in one line, an evaluation's per-class table, whether it may still be
+// cancelled, and which checkpoint a validation image is predicted from. DOM-free, so node tests
+// it.
 
 /**
  * @typedef {object} JobLike
@@ -31,6 +33,9 @@ export function describeRequest(job) {
   const checkpoint = `${p.checkpoint || "best"} checkpoint`;
   if (job.kind === "evaluate") return `${checkpoint}, ${p.split} split of ${p.dataset}`;
   if (job.kind === "export") return `${checkpoint}, ${p.format === "torchscript" ? "TorchScript" : "ONNX"}`;
+  if (job.kind === "predict_image") {
+    return `validation image ${p.image_name} (#${p.image_index}), ${p.checkpoint} checkpoint (epoch ${p.checkpoint_epoch})`;
+  }
   const source = p.upload ? "uploaded images" : `folder ${p.folder}`;
   return `${checkpoint}, ${source}${p.tta ? ", flip TTA" : ""}`;
 }
@@ -52,6 +57,10 @@ export function describeResult(job) {
   if (job.kind === "export") {
     const worst = Math.max(...Object.values(r.max_abs_diff || {}).map(Number));
     return `${r.format === "torchscript" ? "TorchScript" : "ONNX"}, matches PyTorch within ${worst.toExponential(1)}`;
+  }
+  if (job.kind === "predict_image") {
+    const classes = (r.classes_present || []).join(", ") || "none";
+    return `${r.width}×${r.height} prediction with the weights of epoch ${r.epoch}; classes predicted: ${classes}`;
   }
   const counted = r.count === 1 ? "1 mask" : `${r.count} masks`;
   return `${counted}${r.tta ? " (flip TTA)" : ""}`;
@@ -86,10 +95,58 @@ export function perClassRows(result) {
   ]);
 }
 
+/** Statuses of a job that has not ended yet. */
+export const PENDING = Object.freeze(["queued", "running", "cancelling"]);
+
 /**
- * Whether the jobs list should be read again soon: a job is still queued or running.
+ * Whether the jobs list should be read again soon: a job is still queued, running or being
+ * cancelled.
  * @param {JobLike[]} jobs
  */
 export function anyPending(jobs) {
-  return jobs.some((job) => job.status === "queued" || job.status === "running");
+  return jobs.some((job) => PENDING.includes(job.status));
+}
+
+/**
+ * Whether a cancel may be asked for: the job is queued or running (a cancelling one is being
+ * stopped already).
+ * @param {JobLike} job
+ */
+export function cancellable(job) {
+  return job.status === "queued" || job.status === "running";
+}
+
+/**
+ * What a pending job is doing, in a few words, for a progress line.
+ * @param {JobLike} job
+ */
+export function progressText(job) {
+  if (job.status === "queued") return "queued, waiting for a free worker slot…";
+  if (job.status === "running") return "running on a worker…";
+  if (job.status === "cancelling") return "being cancelled…";
+  return job.status;
+}
+
+/**
+ * @typedef {{kind: string, epoch: number}} CheckpointLike
+ */
+
+/**
+ * The checkpoint a validation image at `epoch` is predicted from, as the server picks it: the
+ * one whose epoch is nearest (`best` on a tie); null when there is none.
+ * @param {CheckpointLike[]} checkpoints
+ * @param {number} epoch
+ * @returns {CheckpointLike | null}
+ */
+export function nearestCheckpoint(checkpoints, epoch) {
+  /** @type {CheckpointLike | null} */
+  let chosen = null;
+  for (const checkpoint of checkpoints) {
+    if (checkpoint.kind !== "best" && checkpoint.kind !== "last") continue;
+    if (chosen === null) { chosen = checkpoint; continue; }
+    const distance = Math.abs(checkpoint.epoch - epoch);
+    const best = Math.abs(chosen.epoch - epoch);
+    if (distance < best || (distance === best && checkpoint.kind < chosen.kind)) chosen = checkpoint;
+  }
+  return chosen;
 }
