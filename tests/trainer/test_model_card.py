@@ -183,3 +183,28 @@ def test_a_tiny_training_run_reports_its_card_and_peak_memory(
     peaks = [recorder.epochs[epoch][PEAK_MEMORY_KEY] for epoch in (1, 2)]
     assert all(peak >= 0 for peak in peaks)
     assert peaks[1] >= peaks[0], "a peak since the training started never falls"
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_on_cuda_the_card_names_the_gpu_and_the_peak_counts_the_allocator() -> None:
+    device = torch.device("cuda", 0)
+    memory = PeakMemory(device)
+    memory.start()
+    model = _tiny_unet().to(device)
+    card = measure_model_card(
+        model,
+        in_channels=3,
+        image_size=(64, 64),
+        batch_size=4,
+        device=device,
+        autocast=lambda: torch.autocast("cuda", dtype=torch.bfloat16),
+        precision="bf16",
+    ).to_dict()
+    assert card["device"] == f"cuda:0 ({torch.cuda.get_device_name(0)})"
+    assert card["precision"] == "bf16"
+    assert card["latency_ms_batch_1"] > 0 and card["latency_ms_batch"] > 0
+    held = torch.ones(64 * 2**20 // 4, device=device)  # 64 MiB of float32
+    peak = memory.peak_mib()
+    assert peak is not None and peak >= 64
+    del held
