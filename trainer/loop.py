@@ -349,15 +349,20 @@ def _run_info(run: _Run, warnings: Sequence[str], progress: _Progress) -> RunInf
         effective_batch_size=cfg.batch_size * run.world.world_size * cfg.grad_accum_steps,
         # Only rank 0 reports, so only it asks git and CUDA.
         environment=describe_environment() if run.world.is_main else {},
-        model_card=_model_card(run) if run.world.is_main else {},
+        model_card=_model_card(run, progress.epoch + 1) if run.world.is_main else {},
     )
 
 
-def _model_card(run: _Run) -> dict[str, Any]:
-    """The model's cost at the training size, on rank 0 right before epoch 1 (others wait)."""
+def _model_card(run: _Run, first_epoch: int) -> dict[str, Any]:
+    """The model's cost at the training size, on rank 0 right before its first epoch (others wait).
+
+    The encoder is frozen (or not) as that epoch will have it first, so the trainable count is
+    what the first epoch trains.
+    """
     size = training_size(run.cfg.image_size, run.data.val_dataset)
     if size is None:
         return {}
+    freeze_encoder_for_epoch(run.model, run.cfg, first_epoch)
     return measure_model_card(
         run.model,
         in_channels=run.data.in_channels,

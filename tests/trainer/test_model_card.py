@@ -208,3 +208,16 @@ def test_on_cuda_the_card_names_the_gpu_and_the_peak_counts_the_allocator() -> N
     peak = memory.peak_mib()
     assert peak is not None and peak >= 64
     del held
+
+
+def test_a_run_that_starts_with_a_frozen_encoder_counts_it_out_of_the_trainable(
+    demo_dataset: Path, tmp_path: Path
+) -> None:
+    recorder = _Recorder()
+    cfg = tiny_config(
+        demo_dataset, model="resnet18-unet", epochs=1, freeze_encoder_epochs=1, image_size=[32, 32]
+    )
+    fit(cfg, recorder, out_dir=tmp_path)
+    assert recorder.info is not None
+    card = dict(recorder.info.model_card)
+    assert 0 < card["trainable_parameters"] < card["parameters"] == recorder.info.parameters
