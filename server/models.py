@@ -320,6 +320,29 @@ class MetricSummary(Base):
     count: Mapped[int] = mapped_column(BigInteger)
 
 
+class MetricRollup(Base):
+    """One bucket of a key's points (steps `bucket * width` to `(bucket + 1) * width - 1`) at
+    one of a few widths: its first, lowest, highest and last points and how many there are, so
+    charts of long series read a bucket instead of every point (`server.metric.rollup`; kept
+    on ingest on PostgreSQL)."""
+
+    __tablename__ = "metric_rollups"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    width: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bucket: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+    first_step: Mapped[int] = mapped_column(BigInteger)
+    first_value: Mapped[float]
+    min_step: Mapped[int] = mapped_column(BigInteger)
+    min_value: Mapped[float]
+    max_step: Mapped[int] = mapped_column(BigInteger)
+    max_value: Mapped[float]
+    last_step: Mapped[int] = mapped_column(BigInteger)
+    last_value: Mapped[float]
+
+
 class Preview(Base):
     """One validation sample at one epoch: image, truth and prediction PNG paths."""
 

@@ -11,10 +11,10 @@ from sqlalchemy.orm import Session
 
 from server.bounds import INT32_MAX, ascii_id, ascii_int
 from server.errors import InvalidInput, NotFound
-from server.metric.packed_series import read_packed
+from server.metric.chart_reads import keys_of, read_chart_series
 from server.metric.repository import epoch_values, last_epoch
-from server.metric.service import read_metrics, series_out
-from server.models import MetricSummary, Run
+from server.metric.service import read_metrics
+from server.models import Run
 
 MAX_RUNS = 50
 EpochChoice = int | Literal["best", "last"]
@@ -85,18 +85,12 @@ def _runs(session: Session, run_ids: Sequence[int]) -> dict[int, Run]:
     return found
 
 
-def _keys_of(session: Session, run_ids: Sequence[int]) -> list[str]:
-    """Every key any of the runs has, sorted."""
-    query = select(MetricSummary.key).where(MetricSummary.run_id.in_(run_ids)).distinct()
-    return sorted(session.scalars(query))
-
-
 def read_many(
     session: Session, run_ids: Sequence[int], *, keys: Sequence[str] | None, max_points: int | None
 ) -> list[dict[str, Any]]:
     """`[{"run_id", "series"}]` in the order of `run_ids`; each `series` is what
     `server.metric.service.read_metrics` returns for that run. On PostgreSQL every series is
-    read in one query (`server.metric.packed_series`)."""
+    read in a few queries, long ones from their rollups (`server.metric.chart_reads`)."""
     _refuse_missing(run_ids, set(session.scalars(select(Run.id).where(Run.id.in_(run_ids)))))
     if session.get_bind().dialect.name != "postgresql":
         return [
@@ -108,16 +102,12 @@ def read_many(
             }
             for run_id in run_ids
         ]
-    every_key = _keys_of(session, run_ids) if keys is None else sorted(set(keys))
-    packed = read_packed(session, run_ids, every_key) if every_key else {}
+    every_key = keys_of(session, run_ids) if keys is None else sorted(set(keys))
+    packed = read_chart_series(session, run_ids, every_key, max_points) if every_key else {}
     return [
         {
             "run_id": run_id,
-            "series": {
-                key: series_out(packed[run_id, key], max_points)
-                for key in every_key
-                if (run_id, key) in packed
-            },
+            "series": {key: packed[run_id, key] for key in every_key if (run_id, key) in packed},
         }
         for run_id in run_ids
     ]

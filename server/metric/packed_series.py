@@ -1,6 +1,6 @@
 """Several runs' series read in one query on PostgreSQL, for the compare page: each (run, key)
-comes back as two byte strings (its steps and values packed by the database), which numpy
-reads without a Python object per point. Never commits."""
+comes back as byte strings (its steps and values, or its rollup buckets, packed by the
+database), which numpy reads without a Python object per point. Never commits."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import numpy as np
 import psycopg
 from sqlalchemy.orm import Session
 
+from server.metric.downsample import Buckets
 from server.metric.points import Series
 
 # One aggregate per (run, key), each over its own range of the primary key's index: about a
@@ -18,34 +19,89 @@ from server.metric.points import Series
 # spills to disk at 500,000 rows). Both aggregates of a pair see its rows in the same order, so
 # the n-th step and the n-th value belong together; the reader restores step order anyway.
 _PACKED = """
-SELECT run.id, wanted.key, packed.steps, packed.values
-FROM unnest(%s::int[]) AS run(id)
-CROSS JOIN unnest(%s::text[]) AS wanted(key)
+SELECT pair.run_id, pair.key, packed.steps, packed.values
+FROM unnest(%s::int[], %s::text[]) AS pair(run_id, key)
 CROSS JOIN LATERAL (
     SELECT string_agg(int8send(step), ''::bytea) AS steps,
            string_agg(float8send(value), ''::bytea) AS values
     FROM metrics
-    WHERE metrics.run_id = run.id AND metrics.key = wanted.key
+    WHERE metrics.run_id = pair.run_id AND metrics.key = pair.key
 ) AS packed
 WHERE packed.steps IS NOT NULL
 """
 
+_BUCKET_COLUMNS = (
+    ("first_step", "int8"),
+    ("first_value", "float8"),
+    ("min_step", "int8"),
+    ("min_value", "float8"),
+    ("max_step", "int8"),
+    ("max_value", "float8"),
+    ("last_step", "int8"),
+    ("last_value", "float8"),
+)
+_PACKED_BUCKETS = f"""
+SELECT pair.run_id, pair.key, {", ".join(f"packed.{name}" for name, _ in _BUCKET_COLUMNS)}
+FROM unnest(%s::int[], %s::text[], %s::int[]) AS pair(run_id, key, width)
+CROSS JOIN LATERAL (
+    SELECT {", ".join(f"string_agg({kind}send({name}), ''::bytea) AS {name}"
+                      for name, kind in _BUCKET_COLUMNS)}
+    FROM metric_rollups
+    WHERE metric_rollups.run_id = pair.run_id AND metric_rollups.key = pair.key
+      AND metric_rollups.width = pair.width
+) AS packed
+WHERE packed.first_step IS NOT NULL
+"""  # fmt: skip
 
-def read_packed(
-    session: Session, run_ids: Sequence[int], keys: Sequence[str]
-) -> dict[tuple[int, str], Series]:
-    """Every point of each (run, key) there is among `run_ids` x `keys`, in step order."""
+
+def _fetch(session: Session, sql: str, parameters: list[Any]) -> list[tuple[Any, ...]]:
     dbapi = cast(psycopg.Connection[Any], session.connection().connection.dbapi_connection)
     with dbapi.cursor(binary=True) as cursor:
-        # 200 index scans look costly enough to the planner to compile the query first (JIT),
-        # which takes longer than running it.
+        # Hundreds of index scans look costly enough to the planner to compile the query first
+        # (JIT), which takes longer than running it.
         cursor.execute("SET LOCAL jit = off")
-        cursor.execute(_PACKED, [list(run_ids), list(keys)])
-        rows = cursor.fetchall()
+        cursor.execute(sql, parameters)
+        return cursor.fetchall()
+
+
+def _array(packed: bytes, kind: str) -> Any:
+    return np.frombuffer(packed, dtype=">i8" if kind == "int8" else ">f8").astype(
+        np.int64 if kind == "int8" else np.float64
+    )
+
+
+def read_packed(
+    session: Session, pairs: Sequence[tuple[int, str]]
+) -> dict[tuple[int, str], Series]:
+    """Every point of each (run, key) of `pairs` that has any, in step order."""
+    if not pairs:
+        return {}
+    rows = _fetch(session, _PACKED, [[run for run, _ in pairs], [key for _, key in pairs]])
     found: dict[tuple[int, str], Series] = {}
     for run_id, key, packed_steps, packed_values in rows:
-        steps = np.frombuffer(packed_steps, dtype=">i8").astype(np.int64)
-        values = np.frombuffer(packed_values, dtype=">f8").astype(np.float64)
+        steps = _array(packed_steps, "int8")
+        values = _array(packed_values, "float8")
         order = np.argsort(steps, kind="stable")
         found[run_id, key] = Series(steps[order], values[order])
+    return found
+
+
+def read_packed_buckets(
+    session: Session, wanted: Sequence[tuple[int, str, int]]
+) -> dict[tuple[int, str], Buckets]:
+    """The rollup buckets of each (run, key, width) of `wanted` that has any, in step order."""
+    if not wanted:
+        return {}
+    rows = _fetch(
+        session,
+        _PACKED_BUCKETS,
+        [[run for run, _, _ in wanted], [key for _, key, _ in wanted], [w for *_, w in wanted]],
+    )
+    found: dict[tuple[int, str], Buckets] = {}
+    for run_id, key, *packed in rows:
+        arrays = [
+            _array(data, kind) for data, (_, kind) in zip(packed, _BUCKET_COLUMNS, strict=True)
+        ]
+        order = np.argsort(arrays[0], kind="stable")
+        found[run_id, key] = Buckets(*(array[order] for array in arrays))
     return found

@@ -16,7 +16,6 @@ from typing import Any, cast
 from sqlalchemy import (
     ColumnElement,
     Table,
-    and_,
     case,
     delete,
     func,
@@ -27,9 +26,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import CursorResult, Result
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from server.metric.points import MetricPoint, UpsertStats
+from server.metric.rollup import update_rollups
 from server.models import Metric, MetricSummary, Run
 
 METRICS = cast(Table, Metric.__table__)
@@ -205,51 +205,40 @@ def _rowcount(result: Result[Any]) -> int:
 
 
 def recompute_summaries(session: Session, run_id: int, keys: Iterable[str]) -> None:
-    """Rebuild the summaries of `keys` from the stored points."""
+    """Rebuild the summaries of `keys` from the stored points.
+
+    One pass over the keys' points, and the last value through the primary key's index: a join
+    of the aggregates back to the points let the planner, which counts the rows of a
+    transaction's own writes as none, rerun an aggregate once per point.
+    """
     keys = sorted(set(keys))
     if not keys:
         return
     session.execute(
         delete(MetricSummary).where(MetricSummary.run_id == run_id, MetricSummary.key.in_(keys))
     )
-    last_step = (
-        select(Metric.key, func.max(Metric.step).label("step"))
-        .where(Metric.run_id == run_id, Metric.key.in_(keys))
-        .group_by(Metric.key)
-        .subquery()
-    )
-    aggregates = (
-        select(
-            Metric.key,
-            func.count().label("count"),
-            func.min(Metric.value).label("min_value"),
-            func.max(Metric.value).label("max_value"),
-        )
-        .where(Metric.run_id == run_id, Metric.key.in_(keys))
-        .group_by(Metric.key)
-        .subquery()
+    latest = aliased(Metric)
+    last_value = (
+        select(latest.value)
+        .where(latest.run_id == Metric.run_id, latest.key == Metric.key)
+        .order_by(latest.step.desc())
+        .limit(1)
+        .scalar_subquery()
     )
     session.execute(
         SUMMARIES.insert().from_select(
             ["run_id", "key", "count", "min_value", "max_value", "last_step", "last_value"],
             select(
                 Metric.run_id,
-                aggregates.c.key,
-                aggregates.c.count,
-                aggregates.c.min_value,
-                aggregates.c.max_value,
-                last_step.c.step,
-                Metric.value,
+                Metric.key,
+                func.count(),
+                func.min(Metric.value),
+                func.max(Metric.value),
+                func.max(Metric.step),
+                last_value,
             )
-            .join(last_step, last_step.c.key == aggregates.c.key)
-            .join(
-                Metric,
-                and_(
-                    Metric.run_id == run_id,
-                    Metric.key == last_step.c.key,
-                    Metric.step == last_step.c.step,
-                ),
-            ),
+            .where(Metric.run_id == run_id, Metric.key.in_(keys))
+            .group_by(Metric.run_id, Metric.key),
         )
     )
 
@@ -296,9 +285,10 @@ def upsert_points(
 ) -> UpsertStats:
     """Write `points` of one run (the last of duplicate (key, step) pairs wins).
 
-    Also maintains `metric_summaries` and the run's summary columns (`epochs_done`,
-    `best_val_iou`, `last_val_iou`, and `best_metric`/`best_epoch` of `monitor`, by default
-    val/iou). The caller checks that the run exists and holds it (see `record_metrics`).
+    Also maintains `metric_summaries`, on PostgreSQL `metric_rollups`
+    (`server.metric.rollup`), and the run's summary columns (`epochs_done`, `best_val_iou`,
+    `last_val_iou`, and `best_metric`/`best_epoch` of `monitor`, by default val/iou). The
+    caller checks that the run exists and holds it (see `record_metrics`).
     """
     unique = {(point.key, point.step): point for point in points}
     ordered = [unique[pair] for pair in sorted(unique)]
@@ -307,6 +297,9 @@ def upsert_points(
     postgres = session.get_bind().dialect.name == "postgresql"
     new_points, changed = (_write_postgres if postgres else _write_sqlite)(session, run_id, ordered)
     recompute_summaries(session, run_id, changed)
+    if postgres:
+        # After the summaries: their rows, locked until the commit, serialise the key's writers.
+        update_rollups(session, run_id, ordered)
     _update_run_summary(session, run_id, ordered, monitor or MONITOR_DEFAULT)
     steps = [point.step for point in ordered]
     return UpsertStats(
