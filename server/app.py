@@ -49,6 +49,7 @@ from server.http_errors import install_error_handlers, patched_once
 from server.job.router import jobs_router, run_jobs_router
 from server.metric.router import router as metrics_router
 from server.pages import install_pages
+from server.pins.router import router as pins_router
 from server.preview.router import router as files_router
 from server.queue import CeleryTaskQueue, TaskQueue
 from server.reaper import run_reaper
@@ -221,7 +222,7 @@ def create_app(
     app.include_router(runs_router, dependencies=owned)
     app.include_router(metrics_router, dependencies=owned)
     app.include_router(compare_router)
-    for owned_router in (tracking_router, uploads_router, validation_router):
+    for owned_router in (tracking_router, uploads_router, validation_router, pins_router):
         app.include_router(owned_router, dependencies=owned)
     app.include_router(sweeps_router)
     for router in (

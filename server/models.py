@@ -357,7 +357,26 @@ class Preview(Base):
     image_path: Mapped[str] = mapped_column(String(1000))
     truth_path: Mapped[str] = mapped_column(String(1000))
     prediction_path: Mapped[str] = mapped_column(String(1000))
+    reasons: Mapped[list[str]] = mapped_column(
+        JsonType, default=lambda: ["fixed"], server_default='["fixed"]'
+    )
+    """Why the image is previewed at this epoch: "fixed", "pinned", "worst" (all that apply)."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PinnedImage(Base):
+    """A validation image a user pinned on a run: previewed every epoch from the next one on.
+
+    `image_index` is its position in the run's validation set (as in `previews.sample_index`).
+    """
+
+    __tablename__ = "pinned_images"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    image_index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(500))
+    pinned_by: Mapped[str | None] = mapped_column(String(100))
+    pinned_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class ValidationSet(Base):

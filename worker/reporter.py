@@ -7,6 +7,7 @@ are written by the run's `ReportWriter`, in order, one short transaction each, a
 published (Redis) after each commit so dashboards update within a fraction of a second. A locked
 or unreachable database delays the rows, never the training: they wait in memory, bounded, and
 are retried for the worker's outage limit; past it the next report raises `ReportWriteError`.
+The images users pin on the run are read once per epoch (`pin_reader`), before its previews.
 """
 
 from __future__ import annotations
@@ -15,12 +16,15 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from sqlalchemy.orm import Session
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
 
 from server.artifacts import preview_paths, relative_path
+from server.db import session_scope
 from server.events import record_event
 from server.metric.points import MetricPoint
 from server.metric.service import record_metrics
+from server.pins.repository import pinned_indices
 from server.preview.png_files import write_preview_array
 from server.preview.repository import add_preview, upsert_checkpoint
 from server.run.lifecycle import record_start
@@ -82,12 +86,14 @@ class DbReporter(NullReporter):
         artifacts_dir: Path,
         stop_requested: Callable[[], bool],
         prune_requested: Callable[[], bool] = lambda: False,
+        pinned_images: Callable[[], Sequence[int]] = tuple,
     ) -> None:
         self._run_id = run_id
         self._writer = writer
         self._artifacts_dir = artifacts_dir
         self._stop_requested = stop_requested
         self._prune_requested = prune_requested
+        self._pinned_images = pinned_images
 
     def on_start(self, info: RunInfo) -> None:
         environment = {**info.environment, "origin": "worker"}
@@ -152,6 +158,7 @@ class DbReporter(NullReporter):
                     image_path=relative_path(self._artifacts_dir, paths.image),
                     truth_path=relative_path(self._artifacts_dir, paths.truth),
                     prediction_path=relative_path(self._artifacts_dir, paths.prediction),
+                    reasons=sample.reasons,
                 )
             record_event(session, "preview", self._run_id, {"epoch": epoch, "count": len(stored)})
 
@@ -188,3 +195,23 @@ class DbReporter(NullReporter):
 
     def stop_after_epoch(self, epoch: int) -> bool:
         return self._prune_requested()
+
+    def pinned_images(self) -> Sequence[int]:
+        return self._pinned_images()
+
+
+def pin_reader(sessions: sessionmaker[Session], run_id: int) -> Callable[[], Sequence[int]]:
+    """The images pinned on the run, read from the database (once per epoch: the trainer asks
+    before its previews); a database that does not answer leaves the pins last read."""
+    last: list[int] = []
+
+    def pinned_images() -> Sequence[int]:
+        nonlocal last
+        try:
+            with session_scope(sessions, write=False) as session:
+                last = pinned_indices(session, run_id)
+        except SQLAlchemyError as error:
+            logger.warning("could not read the run's pinned images, keeping %s: %s", last, error)
+        return tuple(last)
+
+    return pinned_images

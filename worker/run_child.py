@@ -43,7 +43,7 @@ from trainer.distributed import launch_command, launched_rank
 from trainer.loop import FitResult, TrainingError, fit
 from trainer.reporting import ConsoleReporter, MultiReporter
 from worker.report_writer import ReportWriteError, ReportWriter
-from worker.reporter import DbReporter
+from worker.reporter import DbReporter, pin_reader
 from worker.retry import OUTAGE_LIMIT_SETTING, DatabaseUnavailableError, retry_write
 from worker.run_logging import CURRENT_RUN, install_run_id_logging
 from worker.run_outcome import TrainingOutcome, TrainingStatus, outcome_path, stop_path
@@ -134,6 +134,7 @@ def train(
                     artifacts_dir=settings.artifacts_dir,
                     stop_requested=stop_requested,
                     prune_requested=prune_check(sessions, run_id),
+                    pinned_images=pin_reader(sessions, run_id),
                 ),
                 # Epoch summaries and warnings in the run's log, which the run page tails.
                 ConsoleReporter(progress_bars=False),

@@ -105,11 +105,18 @@ class TrackingApi:
         self._with_body("POST", f"/api/v1/runs/{run_id}/metrics", {"points": list(points)})
 
     def post_preview(
-        self, run_id: int, epoch: int, index: int, name: str, pngs: Mapping[str, bytes]
+        self,
+        run_id: int,
+        epoch: int,
+        index: int,
+        name: str,
+        pngs: Mapping[str, bytes],
+        *,
+        reasons: str = "fixed",
     ) -> None:
-        """One sample's `image`, `truth` and `prediction` PNGs."""
+        """One sample's `image`, `truth` and `prediction` PNGs; `reasons` comma-separated."""
         files = {part: (f"{part}.png", data, "image/png") for part, data in pngs.items()}
-        fields = {"epoch": str(epoch), "sample_index": str(index), "name": name}
+        fields = {"epoch": str(epoch), "sample_index": str(index), "name": name, "reasons": reasons}
         self._send("POST", f"/api/v1/runs/{run_id}/previews", data=fields, files=files)
 
     def put_validation(self, run_id: int, epoch: int, body: Mapping[str, Any]) -> None:

@@ -1,6 +1,7 @@
 """A tracked run's heartbeat: a daemon thread that tells the server every few seconds that the
 training process is alive (the server fails the run when heartbeats stop for the run's
-`heartbeat_timeout_s`) and learns from the answer whether someone asked the run to stop.
+`heartbeat_timeout_s`) and learns from the answer whether someone asked the run to stop, and
+which validation images users pinned on it.
 
 It has its own thread and connection so that a long upload on the sender's never delays it.
 """
@@ -29,14 +30,18 @@ class Heartbeat:
         on_stop_requested: Callable[[str], None],
         *,
         name: str = "segtrack-heartbeat",
+        on_pins: Callable[[tuple[int, ...]], None] = lambda pins: None,
     ) -> None:
         """Args:
         on_stop_requested: Called with the run's status when an answer asks the run to stop
             (a cancel from the dashboard, or a run the server already ended).
+        on_pins: Called with the validation images pinned on the run, from every answer
+            that lists them.
         """
         self._api = api
         self._run_id = run_id
         self._on_stop_requested = on_stop_requested
+        self._on_pins = on_pins
         self._interval_s = INTERVAL_S
         self._wake = threading.Event()
         self._stopping = False
@@ -69,3 +74,6 @@ class Heartbeat:
                 continue
             if answer.get("stop_requested"):
                 self._on_stop_requested(str(answer.get("status")))
+            pins = answer.get("pinned_images")
+            if isinstance(pins, list):
+                self._on_pins(tuple(pin for pin in pins if isinstance(pin, int) and pin >= 0))

@@ -29,6 +29,31 @@ class Sample:
     image: npt.NDArray[np.uint8]
     truth: npt.NDArray[np.uint8]
     prediction: npt.NDArray[np.uint8]
+    reasons: tuple[str, ...] = ("fixed",)
+
+
+MAX_INDEX = 2**31 - 1
+"""A sample's index is its position in the validation set, stored as an int4."""
+REASONS = ("fixed", "pinned", "worst")
+"""Why a sample is previewed (a trainer PreviewSample's `reasons`); a script's own samples are
+the fixed kind unless they say otherwise."""
+
+
+def _reasons(sample: object) -> tuple[str, ...]:
+    raw: Any = (
+        sample.get("reasons", ("fixed",))
+        if isinstance(sample, Mapping)
+        else getattr(sample, "reasons", ("fixed",))
+    )
+    if not isinstance(raw, str | Sequence):
+        raise ValueError(f"a preview sample's reasons are a list of text; got {type(raw).__name__}")
+    reasons = (raw,) if isinstance(raw, str) else tuple(raw)
+    unknown = [reason for reason in reasons if reason not in REASONS]
+    if unknown or not reasons:
+        raise ValueError(
+            f"a preview sample's reasons are some of {', '.join(REASONS)}; got {list(reasons)}"
+        )
+    return tuple(reason for reason in REASONS if reason in reasons)
 
 
 def _field(sample: object, name: str) -> Any:
@@ -53,7 +78,8 @@ def _mask(values: object, what: str) -> npt.NDArray[np.uint8]:
 
 def check_sample(sample: object) -> Sample:
     """`sample` (a trainer PreviewSample, or a mapping with `index`, `name`, `image`, `truth`,
-    `prediction`) as a Sample with copies of its arrays; ValueError says what is wrong."""
+    `prediction` and optionally `reasons`) as a Sample with copies of its arrays; ValueError
+    says what is wrong."""
     image = np.asarray(_field(sample, "image"))
     if image.dtype != np.uint8 or not (
         image.ndim == 2 or (image.ndim == 3 and image.shape[2] in (1, 3))
@@ -71,10 +97,10 @@ def check_sample(sample: object) -> Sample:
             "must have the same height and width"
         )
     index = int(_field(sample, "index"))
-    if not 0 <= index < 1000:
-        raise ValueError(f"a preview sample index is 0-999; got {index}")
+    if not 0 <= index <= MAX_INDEX:
+        raise ValueError(f"a preview sample index is 0-{MAX_INDEX}; got {index}")
     name = str(_field(sample, "name")).replace("\x00", "")[:500]
-    return Sample(index, name, image.copy(), truth, prediction)
+    return Sample(index, name, image.copy(), truth, prediction, _reasons(sample))
 
 
 def encode_png(pixels: npt.NDArray[np.uint8], *, labels: bool) -> bytes:
@@ -115,6 +141,7 @@ def preview_record(blobs: Path, epoch: int, samples: Sequence[Sample]) -> dict[s
                 "image": _store(blobs, encode_png(sample.image, labels=False)),
                 "truth": _store(blobs, encode_png(sample.truth, labels=True)),
                 "prediction": _store(blobs, encode_png(sample.prediction, labels=True)),
+                "reasons": list(sample.reasons),
             }
         )
     return {"type": "previews", "epoch": epoch, "samples": stored}

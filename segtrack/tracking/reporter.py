@@ -72,3 +72,6 @@ class HttpReporter(NullReporter):
 
     def should_stop(self) -> bool:
         return self.run.should_stop()
+
+    def pinned_images(self) -> Sequence[int]:
+        return self.run.pinned_images()

@@ -87,6 +87,7 @@ class TrackedRun:
         self._finished = False
         self._finish_lock = threading.Lock()
         self._stop_requested = False
+        self._pinned_images: tuple[int, ...] = ()
         self._log_handler: RunLogHandler | None = None
         self._log_logger: str | None = None
         self._new_records = threading.Event()
@@ -108,6 +109,7 @@ class TrackedRun:
                 lambda: self.spool.meta.run_id,
                 self._on_stop_requested,
                 name=f"segtrack-heartbeat-{self.key}",
+                on_pins=self._on_pins,
             )
             self._sender_thread = threading.Thread(
                 target=self._send_loop, name=f"segtrack-send-{self.key}", daemon=True
@@ -254,6 +256,11 @@ class TrackedRun:
         """Whether the server asked the run to stop (a cancel from the dashboard or REST)."""
         return self._stop_requested
 
+    def pinned_images(self) -> tuple[int, ...]:
+        """The validation images (positions in the set) users pinned on the run, as of the
+        latest heartbeat answer (every few seconds): a trainer previews them."""
+        return self._pinned_images
+
     def capture_logs(self, logger_name: str | None = None) -> RunLogHandler:
         """Send the lines of `logger_name` (None: the root logger) to the run's log until the
         run finishes."""
@@ -391,6 +398,11 @@ class TrackedRun:
         if not self._stop_requested:
             logger.info("run %s: the server asks it to stop (it is %s)", self.key, status)
         self._stop_requested = True
+
+    def _on_pins(self, pins: tuple[int, ...]) -> None:
+        if pins != self._pinned_images:
+            logger.info("run %s: pinned validation images %s", self.key, list(pins) or "none")
+        self._pinned_images = pins
 
     def _after_finish(self, what: str) -> None:
         logger.warning("run %s: %s after finish() is ignored", self.key, what)

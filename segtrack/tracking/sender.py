@@ -19,6 +19,7 @@ after a crash costs time, never correctness: `sent.json` is saved about once a s
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import random
 import threading
@@ -345,10 +346,12 @@ class Sender:
                 logger.warning("run %s: preview %s skipped: %s", self.key, sample["name"], error)
                 continue
             epoch, index, name = int(body["epoch"]), int(sample["index"]), str(sample["name"])
-            self._retrying(
-                "send previews",
-                lambda: self.api.post_preview(run_id, epoch, index, name, pngs),  # noqa: B023
+            # Spools written before previews had reasons hold the fixed set only.
+            reasons = ",".join(sample.get("reasons", ["fixed"]))
+            send = functools.partial(
+                self.api.post_preview, run_id, epoch, index, name, pngs, reasons=reasons
             )
+            self._retrying("send previews", send)
 
     def _send_validation(self, run_id: int, record: Spooled) -> None:
         blob = self.spool.folder / record.body["blob"]

@@ -3,6 +3,7 @@ root (`server.artifacts.relative_path`)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import Table, select
@@ -28,13 +29,16 @@ def add_preview(
     image_path: str,
     truth_path: str,
     prediction_path: str,
+    reasons: Sequence[str] = ("fixed",),
 ) -> None:
-    """Store (or replace, when an epoch is redone after a resume) one preview sample."""
+    """Store (or replace, when an epoch is redone after a resume) one preview sample;
+    `reasons` say why it is previewed ("fixed", "pinned", "worst")."""
     values = {
         "name": name,
         "image_path": image_path,
         "truth_path": truth_path,
         "prediction_path": prediction_path,
+        "reasons": list(reasons),
         "created_at": utcnow(),
     }
     statement = _insert(session, Preview.__table__).values(  # type: ignore[arg-type]

@@ -18,6 +18,7 @@ from server.preview.schemas import (
     LogOut,
     PreviewSampleOut,
     PreviewsOut,
+    known_reasons,
 )
 from server.run.repository import get_run
 from server.unit_of_work import UnitOfWorkRoute
@@ -50,6 +51,7 @@ def list_previews(
             PreviewSampleOut(
                 sample_index=preview.sample_index,
                 name=preview.name,
+                reasons=known_reasons(preview.reasons),
                 image_url=f"{base}/{preview.sample_index}/image.png",
                 truth_url=f"{base}/{preview.sample_index}/truth.png",
                 prediction_url=f"{base}/{preview.sample_index}/prediction.png",

@@ -33,11 +33,12 @@ _TAIL_BLOCK = 64 * 1024
 
 @dataclass(frozen=True)
 class PreviewSampleFiles:
-    """One preview sample the worker saved: its index, name and PNG paths."""
+    """One preview sample the worker saved: its index, name, PNG paths and why it is there."""
 
     sample_index: int
     name: str
     paths: PreviewPaths
+    reasons: tuple[str, ...] = ("fixed",)
 
 
 def record_previews(
@@ -58,6 +59,7 @@ def record_previews(
             image_path=relative_path(artifacts_dir, sample.paths.image),
             truth_path=relative_path(artifacts_dir, sample.paths.truth),
             prediction_path=relative_path(artifacts_dir, sample.paths.prediction),
+            reasons=sample.reasons,
         )
     record_event(session, "preview", run_id, {"epoch": epoch, "count": len(samples)})
 

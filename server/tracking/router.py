@@ -17,6 +17,7 @@ from server.tracking import service
 from server.tracking.schemas import (
     MAX_PREVIEW_FILE_BYTES,
     MAX_SAMPLE_INDEX,
+    PREVIEW_REASONS_PATTERN,
     HeartbeatOut,
     LogsIn,
     LogsOut,
@@ -81,6 +82,13 @@ def post_preview(  # noqa: PLR0917 (one form field each)
     image: Annotated[UploadFile, File(description="PNG, 8-bit grey or RGB")],
     truth: Annotated[UploadFile, File(description="PNG, mode L, class indices (255 ignored)")],
     prediction: Annotated[UploadFile, File(description="PNG, mode L, class indices")],
+    reasons: Annotated[
+        str,
+        Form(
+            pattern=PREVIEW_REASONS_PATTERN,
+            description="Why it is previewed, comma-separated: fixed, pinned, worst",
+        ),
+    ] = "fixed",
 ) -> PreviewOut:
     """One validation sample of an epoch as the run page shows it: image, truth and prediction
     PNGs of one size (at most 4096 px a side, 16 MiB each). A sample sent again replaces it."""
@@ -100,6 +108,7 @@ def post_preview(  # noqa: PLR0917 (one form field each)
         sample_index=sample_index,
         name=name,
         files=files,
+        reasons=tuple(dict.fromkeys(reasons.split(","))),
     )
     if not new:
         response.status_code = status.HTTP_200_OK

@@ -14,7 +14,10 @@ LogLine = Annotated[str, StringConstraints(max_length=4000), NoNul]
 MAX_LOG_LINES_PER_CALL = 1000
 MAX_PREVIEW_FILE_BYTES = 16 * 1024 * 1024
 MAX_PREVIEW_SIDE = 4096
-MAX_SAMPLE_INDEX = 999
+MAX_SAMPLE_INDEX = INT32_MAX
+"""A sample's index is its position in the validation set (the worst or a pinned image may be
+any of them)."""
+PREVIEW_REASONS_PATTERN = r"^(fixed|pinned|worst)(,(fixed|pinned|worst)){0,2}$"
 
 
 class TrackedInfo(BaseModel):
@@ -33,6 +36,11 @@ class HeartbeatOut(BaseModel):
     status: str
     stop_requested: bool = Field(
         description="True once the run is being cancelled or has ended: the tracker stops"
+    )
+    pinned_images: list[int] = Field(
+        default_factory=list,
+        description="Validation images (positions in the set) users pinned on the run: the "
+        "tracker previews them from its next epoch on",
     )
 
 

@@ -5,6 +5,7 @@ already held are skipped, heartbeats only move the time."""
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
@@ -15,6 +16,7 @@ from server.artifacts import log_path, preview_paths, relative_path
 from server.errors import Conflict, InvalidInput
 from server.events import record_event
 from server.models import TERMINAL_STATUSES, Preview, Run, utcnow
+from server.pins.repository import pinned_indices
 from server.preview.png_files import write_preview_png
 from server.preview.repository import add_preview
 from server.run.lifecycle import RUNNING_STATUSES, record_start
@@ -71,7 +73,9 @@ def heartbeat(session: Session, run_id: int) -> HeartbeatOut:
         run.heartbeat_at = utcnow()
         session.flush()
     stop = run.status == "cancelling" or run.status in TERMINAL_STATUSES
-    return HeartbeatOut(status=run.status, stop_requested=stop)
+    return HeartbeatOut(
+        status=run.status, stop_requested=stop, pinned_images=pinned_indices(session, run.id)
+    )
 
 
 def append_logs(session: Session, artifacts_dir: Path, run_id: int, body: LogsIn) -> int:
@@ -127,6 +131,7 @@ def record_preview(
     sample_index: int,
     name: str,
     files: dict[str, bytes],
+    reasons: Sequence[str] = ("fixed",),
 ) -> bool:
     """Store one preview sample from its PNGs; True when it is new (False: it replaced one)."""
     run = external_run(session, run_id)
@@ -157,6 +162,7 @@ def record_preview(
         image_path=relative_path(artifacts_dir, paths.image),
         truth_path=relative_path(artifacts_dir, paths.truth),
         prediction_path=relative_path(artifacts_dir, paths.prediction),
+        reasons=reasons,
     )
     record_event(session, "preview", run.id, {"epoch": epoch, "count": 1})
     return existed is None

@@ -105,11 +105,12 @@ def test_a_workers_run_takes_no_tracking_reports(client: ApiClient, shapes_datas
 def test_a_cancel_reaches_the_tracker_through_its_heartbeat(client: ApiClient) -> None:
     run = _tracked(client)
     beat = client.post(f"/api/v1/runs/{run['id']}/heartbeat", json={}).json()
-    assert beat == {"status": "running", "stop_requested": False}
+    assert beat == {"status": "running", "stop_requested": False, "pinned_images": []}
     assert client.post(f"/api/v1/runs/{run['id']}/cancel").json()["status"] == "cancelling"
     assert client.post(f"/api/v1/runs/{run['id']}/heartbeat", json={}).json() == {
         "status": "cancelling",
         "stop_requested": True,
+        "pinned_images": [],
     }
     finished = client.patch(f"/api/v1/runs/{run['id']}", json={"status": "cancelled"})
     assert finished.status_code == 200 and finished.json()["status"] == "cancelled"
@@ -117,7 +118,7 @@ def test_a_cancel_reaches_the_tracker_through_its_heartbeat(client: ApiClient) -
     assert replay.status_code == 200
     assert client.patch(f"/api/v1/runs/{run['id']}", json={"status": "failed"}).status_code == 409
     after = client.post(f"/api/v1/runs/{run['id']}/heartbeat", json={}).json()
-    assert after == {"status": "cancelled", "stop_requested": True}
+    assert after == {"status": "cancelled", "stop_requested": True, "pinned_images": []}
 
 
 def test_a_script_without_a_heartbeat_is_cancelled_at_once(client: ApiClient) -> None:
@@ -169,7 +170,9 @@ def test_bad_preview_files_are_refused_by_name(client: ApiClient) -> None:
     files["truth"] = ("t.png", _png(np.zeros((8, 8), np.uint8)), "image/png")
     response = client.post(url, data=form, files=files)
     assert response.status_code == 422 and "same size" in response.json()["error"]["message"]
-    out_of_range = client.post(url, data={**form, "sample_index": "5000"}, files=_preview_files())
+    out_of_range = client.post(
+        url, data={**form, "sample_index": str(2**31)}, files=_preview_files()
+    )
     assert out_of_range.status_code == 422
 
 

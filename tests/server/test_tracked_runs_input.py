@@ -125,7 +125,10 @@ def test_preview_forms_refuse_bad_fields_and_files_by_name(client: ApiClient) ->
     url = f"/api/v1/runs/{_create(client)['id']}/previews"
     _refused(client.post(url, data={**FORM, "epoch": "-1"}, files=_files()), "epoch")
     _refused(client.post(url, data={**FORM, "epoch": str(2**63)}, files=_files()), "epoch")
-    _refused(client.post(url, data={**FORM, "sample_index": "1000"}, files=_files()), "sample")
+    _refused(client.post(url, data={**FORM, "sample_index": str(2**31)}, files=_files()), "sample")
+    _refused(client.post(url, data={**FORM, "sample_index": "-1"}, files=_files()), "sample")
+    for reasons in ("best", "fixed,", "fixed;worst", "fixed\x00"):
+        _refused(client.post(url, data={**FORM, "reasons": reasons}, files=_files()), "reasons")
     _refused(client.post(url, data={**FORM, "name": "n\x00"}, files=_files()), "name")
     _refused(client.post(url, data={**FORM, "name": "n" * 501}, files=_files()), "name")
     files = _files()
