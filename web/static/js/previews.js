@@ -2,7 +2,10 @@
 // go-to box and arrow keys), each epoch's samples loaded when first shown and cached, and new
 // epochs arriving live extend the slider, following them only when the latest one was shown.
 // Each sample is headed by its scores at the epoch shown (when the run scored every validation
-// image), and a switch draws the truth's outline over predictions and overlays.
+// image) and badges saying why it is there (the fixed set, pinned by a user, among the epoch's
+// worst), and a switch draws the truth's outline over predictions and overlays. A pin bar
+// pins validation images by position or name (and each sample's Pin button pins it): the
+// run's trainer previews them from its next epoch on.
 
 import { el } from "./dom.js";
 import { api } from "./http.js";
@@ -10,6 +13,25 @@ import { KINDS, tile } from "./mask_tiles.js";
 import { formatNumber } from "./pure/format.js";
 
 /** An image's scores at one epoch. @typedef {{epoch: number, iou: number, dice: number, pixels_wrong: number}} ImageScore */
+/** A pinned validation image. @typedef {{index: number, name: string, pinned_by: string | null, pinned_at: string}} PinnedImage */
+
+/** Why a sample is previewed, as its badge says it and its tooltip explains. */
+export const REASONS = {
+  fixed: { label: "fixed", title: "One of the images chosen when the run started, shown every epoch" },
+  pinned: { label: "pinned", title: "Pinned on this run: shown every epoch from the one after it was pinned" },
+  worst: { label: "worst", title: "Among this epoch's worst validation images by the monitored score" },
+};
+
+/**
+ * The badges of a sample's reasons (unknown ones left out), in the order given.
+ * @param {string[] | undefined} reasons
+ */
+export function reasonBadges(reasons) {
+  return (reasons || ["fixed"]).filter((reason) => reason in REASONS).map((reason) => {
+    const { label, title } = REASONS[/** @type {keyof typeof REASONS} */ (reason)];
+    return el("span", { class: `preview-reason reason-${reason}`, title, "data-reason": reason }, label);
+  });
+}
 
 /**
  * The score line of a sample: "IoU 0.7120 · Dice 0.8001 · 312 px wrong".
@@ -25,9 +47,11 @@ export class PreviewBrowser {
    *   gotoInput: HTMLInputElement, opacityInput: HTMLInputElement, opacityOutput: HTMLElement,
    *   palette: import("./class_palette.js").Palette, onError: (error: unknown) => void,
    *   outlineInput?: HTMLInputElement, onEpoch?: (epoch: number) => void,
-   *   scoreOf?: (sample: any, epoch: number) => Promise<ImageScore | null>}} options
+   *   scoreOf?: (sample: any, epoch: number) => Promise<ImageScore | null>,
+   *   pins?: boolean}} options
    *   `area`: the samples' container (focusable); `onEpoch`: the slider chose an epoch;
-   *   `scoreOf`: a sample's scores at an epoch (null: none stored)
+   *   `scoreOf`: a sample's scores at an epoch (null: none stored); `pins`: show the pin bar
+   *   and each sample's Pin button (the run's validation images can be pinned)
    */
   constructor(options) {
     this.options = options;
@@ -47,7 +71,99 @@ export class PreviewBrowser {
     };
     /** @type {Set<() => void>} other tiles' owners that repaint with these (the Images viewer) */
     this.repaintListeners = new Set();
+    /** @type {PinnedImage[]} the run's pinned images, oldest first */
+    this.pinned = [];
+    this.maxPinned = 0;
+    /** @type {HTMLElement | null} */
+    this.pinBar = options.pins ? this.buildPinBar() : null;
     this.bind();
+  }
+
+  /** The pin bar, above the samples: a box for a position or name, and the pinned chips. */
+  buildPinBar() {
+    const input = el("input", {
+      type: "text", id: "pin-image", maxlength: "500", placeholder: "position or name", autocomplete: "off",
+      "aria-describedby": "pin-help",
+    });
+    const form = el("form", { class: "pin-form", "aria-label": "Pin a validation image" },
+      el("label", { for: "pin-image" }, "Pin a validation image"), input,
+      el("button", { type: "submit", class: "button" }, "Pin"));
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const value = /** @type {HTMLInputElement} */ (input).value.trim();
+      if (value) this.pin(value).then(() => { /** @type {HTMLInputElement} */ (input).value = ""; }, () => {});
+    });
+    const bar = el("div", { class: "pin-bar", id: "pin-bar" }, form,
+      el("ul", { class: "pinned-list", id: "pinned-list", "aria-label": "Pinned images" }),
+      el("p", { class: "muted pin-help", id: "pin-help" },
+        "Pinned images are previewed from the run's next epoch on, beside the fixed set and each epoch's worst."));
+    this.options.area.before(bar);
+    return bar;
+  }
+
+  /** Read the run's pins and show them. */
+  async loadPins() {
+    if (!this.pinBar) return;
+    const body = await api(`/api/v1/runs/${this.options.runId}/pinned-images`);
+    this.setPinned(body);
+  }
+
+  /** @param {{images: PinnedImage[], max_pinned: number}} body */
+  setPinned(body) {
+    this.pinned = body.images;
+    this.maxPinned = body.max_pinned;
+    this.renderPins();
+  }
+
+  /** The index of each pinned image. */
+  pinnedIndices() {
+    return new Set(this.pinned.map((pin) => pin.index));
+  }
+
+  renderPins() {
+    if (!this.pinBar) return;
+    const list = /** @type {HTMLElement} */ (this.pinBar.querySelector(".pinned-list"));
+    list.replaceChildren(...this.pinned.map((pin) => el("li", { class: "chip pinned-chip", "data-pinned": String(pin.index) },
+      `${pin.name} (#${pin.index})`,
+      el("button", {
+        type: "button", class: "chip-remove", "aria-label": `Unpin ${pin.name}`, title: "Unpin",
+        onclick: () => this.unpin(String(pin.index)).catch(() => {}),
+      }, "×"))));
+    if (this.maxPinned) list.title = `${this.pinned.length} of at most ${this.maxPinned} pinned`;
+    const pinned = this.pinnedIndices();
+    for (const button of this.options.area.querySelectorAll("button.pin-toggle")) {
+      const on = pinned.has(Number(button.getAttribute("data-index")));
+      button.setAttribute("aria-pressed", String(on));
+      button.textContent = on ? "Unpin" : "Pin";
+    }
+  }
+
+  /**
+   * Pin a validation image by position or name; errors go to `onError` (and reject).
+   * @param {string} image
+   */
+  async pin(image) {
+    try {
+      this.setPinned(await api(`/api/v1/runs/${this.options.runId}/pinned-images/${encodeURIComponent(image)}`, { method: "PUT" }));
+    } catch (error) {
+      this.options.onError(error);
+      throw error;
+    }
+  }
+
+  /** @param {string} image */
+  async unpin(image) {
+    try {
+      this.setPinned(await api(`/api/v1/runs/${this.options.runId}/pinned-images/${encodeURIComponent(image)}`, { method: "DELETE" }));
+    } catch (error) {
+      this.options.onError(error);
+      throw error;
+    }
+  }
+
+  /** A `run` event with the pins as they are now (another page changed them). */
+  pinsChanged() {
+    this.loadPins().catch(this.options.onError);
   }
 
   bind() {
@@ -97,11 +213,13 @@ export class PreviewBrowser {
 
   /** Load the epoch list and show the latest epoch. */
   async start() {
+    const pins = this.loadPins().catch(this.options.onError);
     const latest = await api(`/api/v1/runs/${this.options.runId}/previews`);
     if (latest.epoch !== null) this.cache.set(latest.epoch, Promise.resolve(latest));
     this.epochs = latest.epochs.slice();
     this.updateSlider();
     if (this.epochs.length) await this.select(this.epochs.length - 1);
+    await pins;
   }
 
   updateSlider() {
@@ -148,12 +266,23 @@ export class PreviewBrowser {
   async show(body, token) {
     const rows = [];
     const tiles = [];
+    const pinned = this.pinnedIndices();
     for (const sample of body.samples) {
       const sampleTiles = KINDS.map((kind) => tile(kind, sample, this.view));
       tiles.push(...sampleTiles);
       const score = el("span", { class: "sample-score", "data-sample-score": sample.name });
-      rows.push(el("div", { class: "sample-row", "data-sample": sample.name },
-        el("h3", { class: "sample-name" }, sample.name, score),
+      const on = pinned.has(sample.sample_index);
+      const toggle = this.pinBar && el("button", {
+        type: "button", class: "pin-toggle", "data-index": String(sample.sample_index), "aria-pressed": String(on),
+        "aria-label": `Pin or unpin ${sample.name}`,
+        onclick: () => {
+          const index = String(sample.sample_index);
+          (this.pinnedIndices().has(sample.sample_index) ? this.unpin(index) : this.pin(index)).catch(() => {});
+        },
+      }, on ? "Unpin" : "Pin");
+      rows.push(el("div", { class: "sample-row", "data-sample": sample.name, "data-reasons": (sample.reasons || ["fixed"]).join(" ") },
+        el("h3", { class: "sample-name" }, sample.name,
+          el("span", { class: "preview-reasons" }, ...reasonBadges(sample.reasons)), score, toggle),
         el("div", { class: "sample-tiles" }, ...sampleTiles.map((tile) => tile.element))));
       this.fillScore(score, sample, body.epoch);
     }

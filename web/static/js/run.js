@@ -432,6 +432,10 @@ function handle(event) {
       showMessage("This run was deleted.");
       return;
     }
+    if (event.action === "pins") {
+      previews.pinsChanged();
+      return;
+    }
     scheduleDetail(0);
   } else if (event.kind === "dataset") {
     // The run's stream also carries dataset events: colours another page saved.
@@ -528,7 +532,7 @@ async function start() {
     gotoInput: $("epoch-goto", HTMLInputElement), opacityInput: $("overlay-opacity", HTMLInputElement), opacityOutput: $("opacity-value"),
     palette, onError: reportError, outlineInput: $("truth-outline", HTMLInputElement),
     onEpoch: (epoch) => validationEpoch.choose(epoch),
-    scoreOf,
+    scoreOf, pins: true,
   });
   images = new ImagesView({
     runId, panel: $("images-panel"), container: $("images"), choice: validationEpoch, previews,
