@@ -48,6 +48,7 @@ def test_train_reports_everything_to_a_server_that_comes_up_mid_run(
                 "num_workers": 0,
                 "augment": "none",
                 "preview_count": 2,
+                "preview_worst": 0,
                 "log_every_steps": 1,
             }
         )
@@ -163,6 +164,7 @@ def test_under_torchrun_rank_0_alone_reports_the_run(server: LiveServer, tmp_pat
                 "num_workers": 0,
                 "augment": "none",
                 "preview_count": 2,
+                "preview_worst": 0,
             }
         )
     )
