@@ -16,33 +16,10 @@ from server.db import session_scope
 from server.job.paths import job_dir
 from server.job.repository import request_cancel
 from server.models import Job, Worker
-from server.settings import Settings
 from tests.integration.services import wait_for
+from tests.integration.worker_jobs import queued_job, worker_context
 from worker import job_execution
-from worker.heartbeat import Heartbeat, WorkerIdentity
 from worker.slots import Slot, SlotPool
-from worker.training import TaskThreads, WorkerContext
-
-
-def _job(sessions: sessionmaker[Session], run_id: int) -> int:
-    with session_scope(sessions) as session:
-        job = Job(
-            run_id=run_id,
-            kind="predict_image",
-            status="queued",
-            parameters={"checkpoint": "best"},
-            queue="default",
-        )
-        session.add(job)
-        session.flush()
-        return job.id
-
-
-def _context(sessions: sessionmaker[Session], tmp_path: Path, pool: SlotPool) -> WorkerContext:
-    settings = Settings(data_dir=tmp_path, database_url="sqlite://", redis_url=None)
-    identity = WorkerIdentity("cpu1@test", "test", 1, "cpu", ("default",))
-    heartbeat = Heartbeat(sessions, identity, interval=60, slots=pool, taking_messages=lambda: True)
-    return WorkerContext(settings, sessions, identity, pool, TaskThreads(2), heartbeat)
 
 
 def _job_row(sessions: sessionmaker[Session], job_id: int) -> tuple[str, str | None, bool]:
@@ -70,8 +47,8 @@ def test_a_running_job_cancelled_is_stopped_and_ends_cancelled(
     sessions: sessionmaker[Session], run_id: int, tmp_path: Path
 ) -> None:
     pool = SlotPool([Slot(0, None)])
-    context = _context(sessions, tmp_path, pool)
-    job_id = _job(sessions, run_id)
+    context = worker_context(sessions, tmp_path, pool)
+    job_id = queued_job(sessions, run_id, "predict_image", {"checkpoint": "best"})
     said: list[str] = []
     worker = threading.Thread(
         target=lambda: said.append(job_execution.execute_job(context, job_id))
@@ -100,9 +77,9 @@ def test_a_job_cancelled_while_waiting_for_a_slot_never_starts(
     sessions: sessionmaker[Session], run_id: int, tmp_path: Path
 ) -> None:
     pool = SlotPool([Slot(0, None)])
-    context = _context(sessions, tmp_path, pool)
+    context = worker_context(sessions, tmp_path, pool)
     pool.hold(run_id, ["cpu0"])  # a training has the only slot
-    job_id = _job(sessions, run_id)
+    job_id = queued_job(sessions, run_id, "predict_image", {"checkpoint": "best"})
     said: list[str] = []
     worker = threading.Thread(
         target=lambda: said.append(job_execution.execute_job(context, job_id))

@@ -14,37 +14,20 @@ from sqlalchemy.orm import Session, sessionmaker
 from server.db import session_scope
 from server.job.repository import claim_job
 from server.models import Job, utcnow
-from server.settings import Settings
-from worker.heartbeat import Heartbeat, WorkerIdentity
+from tests.integration.worker_jobs import queued_job, worker_context
 from worker.job_child import do_job
 from worker.job_execution import ClaimedJob, claim_on_slot, evaluation_points
 from worker.job_outcome import JobOutcome, JobRequest
 from worker.slots import Slot, SlotPool
-from worker.training import TaskThreads, WorkerContext
-
-
-def _job(sessions: sessionmaker[Session], run_id: int) -> int:
-    with session_scope(sessions) as session:
-        job = Job(run_id=run_id, kind="export", status="queued", parameters={}, queue="default")
-        session.add(job)
-        session.flush()
-        return job.id
-
-
-def _context(sessions: sessionmaker[Session], tmp_path: Path, pool: SlotPool) -> WorkerContext:
-    settings = Settings(data_dir=tmp_path, database_url="sqlite://", redis_url=None)
-    identity = WorkerIdentity("cpu1@test", "test", 1, "cpu", ("default",))
-    heartbeat = Heartbeat(sessions, identity, interval=60, slots=pool, taking_messages=lambda: True)
-    return WorkerContext(settings, sessions, identity, pool, TaskThreads(2), heartbeat)
 
 
 def test_a_job_takes_a_slot_no_run_holds_and_waits_while_all_are_held(
     sessions: sessionmaker[Session], run_id: int, tmp_path: Path
 ) -> None:
     pool = SlotPool([Slot(0, None), Slot(1, None)])
-    context = _context(sessions, tmp_path, pool)
+    context = worker_context(sessions, tmp_path, pool)
     pool.hold(run_id, ["cpu0"])
-    first = claim_on_slot(context, _job(sessions, run_id))
+    first = claim_on_slot(context, queued_job(sessions, run_id))
     assert first is not None
     claimed, slot = first
     assert slot.label == "cpu1"
@@ -53,7 +36,7 @@ def test_a_job_takes_a_slot_no_run_holds_and_waits_while_all_are_held(
         (None, claimed.job_id),
     ]
 
-    second_id = _job(sessions, run_id)
+    second_id = queued_job(sessions, run_id)
     got: list[tuple[ClaimedJob, Slot] | None] = []
     waiting = threading.Thread(target=lambda: got.append(claim_on_slot(context, second_id)))
     waiting.start()
@@ -67,7 +50,7 @@ def test_a_job_takes_a_slot_no_run_holds_and_waits_while_all_are_held(
 def test_a_job_is_claimed_once_and_taken_over_only_from_a_silent_worker(
     sessions: sessionmaker[Session], run_id: int
 ) -> None:
-    job_id = _job(sessions, run_id)
+    job_id = queued_job(sessions, run_id)
     recent = utcnow() - timedelta(seconds=30)
     with session_scope(sessions) as session:
         assert claim_job(session, job_id, worker="a", stale_before=recent) is not None
