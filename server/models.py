@@ -298,6 +298,8 @@ class Metric(Base):
     """
 
     __tablename__ = "metrics"
+    # Values at an epoch (compare) and a run's last epoch read points by epoch.
+    __table_args__ = (Index("ix_metrics_run_id_epoch", "run_id", "epoch"),)
 
     run_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
