@@ -100,7 +100,7 @@ def test_compare_shows_test_metrics_and_links_to_each_evaluation(page: Page, app
         per_image = row.locator('a[data-file="per_image.csv"]')
         assert page.request.get(f"{app_url}{per_image.get_attribute('href')}").ok
         expect(row.get_by_role("link", name=f"job #{job['id']}")).to_have_attribute(
-            "href", f"/runs/{run['id']}#jobs-panel"
+            "href", f"/runs/{run['id']}#job-{job['id']}"
         )
 
     logged_row = panel.locator(f'tbody tr[data-run-id="{logged["id"]}"]')

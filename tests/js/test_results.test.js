@@ -4,7 +4,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 
 import {
-  TEST_FILES, bestValues, fileUrl, isTestKey, testColumns, testEvaluation, testRows,
+  TEST_FILES, bestValues, fileUrl, isTestKey, jobLink, testColumns, testEvaluation, testRows,
 } from "../../web/static/js/pure/test_results.js";
 
 /** @param {number} step @param {number} value */
@@ -66,4 +66,6 @@ test("the evaluation a row links to: the latest succeeded test-split evaluate jo
   assert.equal(fileUrl(chosen, "model.onnx"), null);
   assert.equal(testEvaluation(jobs, 2), null);
   assert.equal(fileUrl(null, TEST_FILES.perImage), null);
+  assert.equal(jobLink(3, chosen), "/runs/3#job-5");
+  assert.equal(jobLink(3, null), "/runs/3#jobs-panel");
 });

@@ -18,7 +18,7 @@ import { differingKeys, show } from "./pure/config_text.js";
 import { formatNumber, formatValue } from "./pure/format.js";
 import { tagKeys, tagValue } from "./pure/run_columns.js";
 import { meanStd } from "./pure/series_math.js";
-import { TEST_FILES, bestValues, fileUrl, testColumns, testEvaluation, testRows } from "./pure/test_results.js";
+import { TEST_FILES, bestValues, fileUrl, jobLink, testColumns, testEvaluation, testRows } from "./pure/test_results.js";
 
 const $ = byId;
 const TABLE_KEYS = ["val/iou", "val/dice", "val/miou", "val/pixel_acc", "val/loss", "train/loss"];
@@ -308,7 +308,7 @@ async function refreshTables() {
 
 /**
  * The links of a run's test row: the evaluation's confusion matrix and per-image scores (its
- * files), and the run page's jobs, where its per-class table is.
+ * files), and its job on the run page, where its per-class table is.
  * @param {any} run
  * @param {import("./pure/test_results.js").EvaluateJob | null} job
  */
@@ -320,7 +320,7 @@ function testLinks(run, job) {
     confusion && perImage ? " · " : "",
     perImage ? el("a", { href: perImage, download: true, "data-file": TEST_FILES.perImage }, "per-image scores") : "",
     confusion || perImage ? " · " : "",
-    el("a", { href: `/runs/${run.id}#jobs-panel`, title: job ? `evaluate job #${job.id} on the run page` : "the run's evaluations" },
+    el("a", { href: jobLink(run.id, job), title: job ? `evaluate job #${job.id} on the run page` : "the run's evaluations" },
       job ? `job #${job.id}` : "run page"),
     job ? "" : el("span", { class: "muted" }, " (no evaluate job left: logged by the run)"),
   ];

@@ -140,3 +140,14 @@ export function fileUrl(job, name) {
   const file = job ? job.files.find((candidate) => candidate.name === name) : undefined;
   return file ? file.url : null;
 }
+
+/**
+ * Where a run's test row points on the run page: the evaluate job's own entry in the jobs
+ * panel, or the panel itself when no job is left.
+ * @param {number} runId
+ * @param {EvaluateJob | null} job
+ * @returns {string}
+ */
+export function jobLink(runId, job) {
+  return job ? `/runs/${runId}#job-${job.id}` : `/runs/${runId}#jobs-panel`;
+}
