@@ -35,7 +35,8 @@ IMAGE_FILES: tuple[str, ...] = ("image.png", "truth.png", "prediction.png")
 """What a predict_image job writes, in the previews' PNG format."""
 REUSED_STATUSES: tuple[str, ...] = ("queued", "running", "succeeded")
 MAX_SCANNED = 1000
-"""A run's newest predict_image jobs looked through for one to reuse."""
+"""A run's newest predict_image jobs looked through for one to reuse, or for the images they
+predicted."""
 
 
 @dataclass(frozen=True)
@@ -142,3 +143,21 @@ def reusable_job(
         if all((folder / name).is_file() for name in IMAGE_FILES):
             return job
     return None
+
+
+def predicted_epochs(session: Session, run_id: int) -> dict[tuple[int, str], list[int]]:
+    """The checkpoint epochs each validation image (by index and name) was predicted from by a
+    succeeded predict_image job of the run, ascending: one query, whatever the page shows."""
+    query = (
+        select(Job.parameters)
+        .where(Job.run_id == run_id, Job.kind == KIND, Job.status == "succeeded")
+        .order_by(Job.id.desc())
+        .limit(MAX_SCANNED)
+    )
+    epochs: dict[tuple[int, str], set[int]] = {}
+    for parameters in session.scalars(query):
+        image = (parameters.get("image_index"), parameters.get("image_name"))
+        epoch = parameters.get("checkpoint_epoch")
+        if isinstance(image[0], int) and isinstance(image[1], str) and isinstance(epoch, int):
+            epochs.setdefault((image[0], image[1]), set()).add(epoch)
+    return {image: sorted(found) for image, found in epochs.items()}

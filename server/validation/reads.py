@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from server.errors import InvalidInput, NotFound
 from server.exports import spreadsheet_safe
+from server.job.image_prediction import predicted_epochs
 from server.models import Run
 from server.validation import repository
 from server.validation.detail import ImageScores
@@ -175,6 +176,7 @@ def images(session: Session, run_id: int, query: ImageQuery) -> ImagesOut:
     page = ordered[query.offset : query.offset + query.limit]
     per_class_iou, per_class_dice = scores.iou(), scores.dice()
     present = scores.present()
+    predicted = predicted_epochs(session, run_id) if page else {}
     items = [
         ImageOut(
             index=index,
@@ -198,6 +200,7 @@ def images(session: Session, run_id: int, query: ImageQuery) -> ImagesOut:
             else ThenOut(
                 epoch=then_epoch, iou=float(then["iou"][index]), dice=float(then["dice"][index])
             ),
+            predicted_epochs=predicted.get((index, names[index]), []),
         )
         for index in page
     ]

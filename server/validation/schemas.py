@@ -88,6 +88,11 @@ class ImageOut(BaseModel):
         description="IoU and Dice of each class in the image's truth or prediction"
     )
     then: ThenOut | None = Field(description="Scores at the `worse_than` epoch (null without)")
+    predicted_epochs: list[int] = Field(
+        default_factory=list,
+        description="Epochs of the checkpoints a succeeded predict_image job predicted the image "
+        "from (its result is there to show without asking a worker again)",
+    )
 
 
 class ImagesOut(BaseModel):

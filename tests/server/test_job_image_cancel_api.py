@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import update
+from sqlalchemy import Connection, event, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from server.artifacts import checkpoint_path
@@ -202,6 +202,51 @@ def test_a_cancelled_queued_job_is_never_claimed_and_a_running_one_ends_cancelle
     assert client.post("/api/v1/jobs/999999/cancel").status_code == 404
     assert client.post("/api/v1/jobs/0/cancel").status_code == 422
     assert client.post("/api/v1/jobs/abc/cancel").status_code == 422
+
+
+def _succeed(sessions: sessionmaker[Session], job_id: int) -> None:
+    with session_scope(sessions) as session:
+        assert claim_job(session, job_id, worker="w", stale_before=utcnow()) is not None
+        assert finish_job(
+            session, job_id, status="succeeded", reason=None, details=None, result={},
+            files=[],
+        )  # fmt: skip
+
+
+def test_the_images_list_names_the_epochs_an_image_was_predicted_from_in_one_query(
+    client: ApiClient, run_id: int, session_factory: sessionmaker[Session], connection: Connection
+) -> None:
+    best = _ask(client, run_id, image=2, epoch=3).json()
+    last = _ask(client, run_id, image=2, epoch=5).json()
+    pending = _ask(client, run_id, image=1, epoch=5).json()
+    failed = _ask(client, run_id, image=0, epoch=5).json()
+    _succeed(session_factory, best["id"])
+    _succeed(session_factory, last["id"])
+    with session_scope(session_factory) as session:
+        claim_job(session, failed["id"], worker="w", stale_before=utcnow())
+        finish_job(
+            session, failed["id"], status="failed", reason="x", details=None, result=None,
+            files=[],
+        )  # fmt: skip
+    assert client.get(f"/api/v1/jobs/{pending['id']}").json()["status"] == "queued"
+
+    job_reads: list[str] = []
+
+    def count(*args: Any) -> None:
+        statement = str(args[2])
+        if "FROM jobs" in statement:
+            job_reads.append(statement)
+
+    event.listen(connection, "before_cursor_execute", count)
+    try:
+        listed = client.get(f"/api/v1/runs/{run_id}/images?sort=name&limit=10")
+    finally:
+        event.remove(connection, "before_cursor_execute", count)
+    assert listed.status_code == 200, listed.text
+    by_index = {item["index"]: item["predicted_epochs"] for item in listed.json()["items"]}
+    # Only succeeded jobs count: queued and failed ones have nothing to show yet.
+    assert by_index == {0: [], 1: [], 2: [3, 5], 3: []}
+    assert len(job_reads) == 1, job_reads
 
 
 @pytest.fixture
