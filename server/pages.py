@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from server.auth.principal import PRINCIPAL_KEY, Principal
+from server.auth.run_access import may_change_run
 from server.bounds import INT32_MAX
 from server.deps import SessionDep
 from server.http_errors import http_error
@@ -106,9 +107,13 @@ def new_run_page(request: Request) -> HTMLResponse:
 @router.get("/runs/{run_id:int}", response_class=HTMLResponse)
 def run_page(request: Request, run_id: int, session: SessionDep) -> HTMLResponse:
     # An id beyond the int4 column names no run (the database would refuse to look it up).
-    if run_id > INT32_MAX or session.get(Run, run_id) is None:
+    run = session.get(Run, run_id) if run_id <= INT32_MAX else None
+    if run is None:
         raise HTTPException(404, f"run {run_id} does not exist")
-    return _page(request, "run.html", f"Run {run_id}", run_id=run_id)
+    # The page offers pins, jobs and cancels only to users the API lets change the run.
+    principal = _principal(request)
+    can_change = principal is not None and may_change_run(principal, run.submitted_by_id)
+    return _page(request, "run.html", f"Run {run_id}", run_id=run_id, can_change=can_change)
 
 
 @router.get("/compare", response_class=HTMLResponse)

@@ -7,12 +7,18 @@ from __future__ import annotations
 from fastapi import Request
 from sqlalchemy import select
 
-from server.auth.principal import PrincipalDep
+from server.auth.principal import Principal, PrincipalDep
 from server.auth.request_checks import SAFE_METHODS
 from server.bounds import ascii_id
 from server.db import session_scope
 from server.errors import Forbidden
 from server.models import Run
+
+
+def may_change_run(principal: Principal, owner_id: int | None) -> bool:
+    """Whether `principal` may change a run submitted by user `owner_id`: it can write, and is
+    an admin or that user."""
+    return principal.can_write and (principal.is_admin or owner_id == principal.user_id)
 
 
 def require_run_owner(request: Request, principal: PrincipalDep) -> None:
@@ -32,7 +38,7 @@ def require_run_owner(request: Request, principal: PrincipalDep) -> None:
     if row is None:
         return
     owner_id, owner_name = row
-    if owner_id != principal.user_id:
+    if not may_change_run(principal, owner_id):
         owner = owner_name or "nobody recorded"
         raise Forbidden(
             f"run {run_id} was submitted by {owner}; a {principal.role} may only change the runs "

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from server.artifacts import checkpoint_path
 from server.auth.principal import Principal
+from server.auth.run_access import may_change_run
 from server.bounds import ascii_id
 from server.dataset import repository as datasets
 from server.dataset.service import resolve_dataset_path
@@ -214,7 +215,7 @@ def _check_owner(session: Session, principal: Principal, job: Job) -> None:
     if principal.is_admin:
         return
     run = get_run(session, job.run_id)
-    if run.submitted_by_id != principal.user_id:
+    if not may_change_run(principal, run.submitted_by_id):
         owner = run.submitted_by or "nobody recorded"
         raise Forbidden(
             f"job {job.id} belongs to run {run.id}, submitted by {owner}; a {principal.role} may "

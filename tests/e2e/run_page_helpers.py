@@ -9,9 +9,9 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from playwright.sync_api import ConsoleMessage, Page, expect
+from playwright.sync_api import Browser, ConsoleMessage, Page, expect
 
-from tests.e2e.app_api import TINY, api
+from tests.e2e.app_api import TINY, api, unique
 
 expect.set_options(timeout=30_000)
 
@@ -100,3 +100,31 @@ def second_page(page: Page) -> Iterator[Page]:
     finally:
         other.close()
     assert not errors, f"the second page logged errors: {errors}"
+
+
+USER_PASSWORD = "a long enough password"
+
+
+@contextmanager
+def signed_in_user(browser: Browser, app_url: str, role: str) -> Iterator[Page]:
+    """A page of a new user of `role` ("member", "viewer"), signed in through the sign-in form;
+    its console errors fail the test."""
+    name = unique(role)
+    api(app_url, "POST", "/api/v1/users", {"name": name, "role": role, "password": USER_PASSWORD})
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on(
+        "console", lambda message: errors.append(message.text) if message.type == "error" else None
+    )
+    try:
+        page.goto(f"{app_url}/login")
+        page.fill("#login-name", name)
+        page.fill("#login-password", USER_PASSWORD)
+        page.click("#login-form button[type=submit]")
+        expect(page.locator("#who-name")).to_have_text(name)
+        yield page
+    finally:
+        context.close()
+    assert not errors, f"{name}'s page logged errors: {errors}"

@@ -1,8 +1,9 @@
 """The run page's validation views in Chromium against the real app and worker: every
 validation image of a trained run listed by score (sorted, filtered, paged, with trends), the
-worst one opened, previews with their scores and the truth outline, the confusion heatmap
-following the epoch slider, precision and recall per class, the best epoch on the charts, and
-the epoch list growing while a run trains."""
+worst one opened, images pinned from their rows in step with the pin bar, previews with their
+scores and the truth outline, the confusion heatmap following the epoch slider, precision and
+recall per class, the best epoch on the charts, the epoch list growing while a run trains, and
+an image predicted from a checkpoint (marked in the list, drawn in the jobs panel)."""
 
 from __future__ import annotations
 
@@ -143,6 +144,41 @@ def test_images_sort_worst_first_and_open_the_worst(
     expect(viewer).to_have_attribute("data-preview", "shown")
     expect(viewer.locator(".mask-tile.loaded")).to_have_count(5)
     view_screenshot(page, "run-images", panel)
+
+
+def test_images_are_pinned_from_their_rows_in_step_with_the_pin_bar(
+    page: Page, app_url: str, scored_run: dict[str, Any]
+) -> None:
+    run_id = scored_run["id"]
+    open_run(page, app_url, run_id)
+    index = page.locator("#images-table tbody tr").nth(1).get_attribute("data-index")
+    row = page.locator(f'#images-table tbody tr[data-index="{index}"]')
+    name = row.get_attribute("data-image")
+    assert index is not None and name
+    toggle = row.locator("button.pin-toggle")
+    expect(toggle).to_have_text("Pin")
+    toggle.click()
+    chip = page.locator(f"#pinned-list [data-pinned='{index}']")
+    expect(chip).to_contain_text(name)
+    expect(toggle).to_have_attribute("aria-pressed", "true")
+    expect(toggle).to_have_text("Unpin")
+    expect(row.locator(".pinned-mark")).to_have_text("pinned")
+    pins = api(app_url, "GET", f"/api/v1/runs/{run_id}/pinned-images")["images"]
+    assert [pin["index"] for pin in pins] == [int(index)]
+    view_screenshot(page, "run-images-pinned", page.locator("#images-panel"))
+
+    # Unpinned from the pin bar's chip, the row follows; pinned there by name, too.
+    chip.get_by_role("button", name=f"Unpin {name}").click()
+    expect(toggle).to_have_text("Pin")
+    expect(row.locator(".pinned-mark")).to_have_text("")
+    page.fill("#pin-image", name)
+    page.get_by_role("button", name="Pin", exact=True).click()
+    expect(toggle).to_have_text("Unpin")
+    # Unpinned from the row, the chip goes.
+    toggle.click()
+    expect(chip).to_have_count(0)
+    expect(toggle).to_have_text("Pin")
+    assert api(app_url, "GET", f"/api/v1/runs/{run_id}/pinned-images")["images"] == []
 
 
 def test_previews_show_scores_and_the_truth_outline(
@@ -365,11 +401,16 @@ def test_an_image_without_a_preview_is_predicted_from_the_nearest_checkpoint(
     predicted = next(job for job in jobs if job["kind"] == "predict_image")
     assert predicted["status"] == "succeeded"
     assert predicted["result"]["name"] == name and predicted["result"]["epoch"] == EPOCHS
-    # The jobs panel learnt of it from the job events.
-    expect(page.locator(f'#jobs-table tr[data-job-id="{predicted["id"]}"]')).to_contain_text(
-        "succeeded"
-    )
+    # The list marks the image predicted; the jobs panel learnt of the job from its events and
+    # draws the prediction: an overlay in its row, the five views as its results.
+    expect(unsaved.locator("td.preview-mark")).to_have_text(f"predicted (epoch {EPOCHS})")
+    job_row = page.locator(f'#jobs-table tr[data-job-id="{predicted["id"]}"]')
+    expect(job_row).to_contain_text("succeeded")
+    expect(job_row.locator(".job-thumbnail .mask-tile.loaded canvas.kind-overlay")).to_have_count(1)
     view_screenshot(page, "run-images-predict", page.locator("#images-panel"))
+    job_row.get_by_role("button", name="Results").click()
+    expect(page.locator("#job-result .mask-tile.loaded")).to_have_count(5)
+    view_screenshot(page, "run-jobs-predicted-image", page.locator("#jobs-panel"))
 
     # Opened again, the job done is shown without asking the worker again.
     page.locator("#image-viewer .viewer-close").click()
@@ -378,3 +419,7 @@ def test_an_image_without_a_preview_is_predicted_from_the_nearest_checkpoint(
     expect(viewer.locator(".mask-tile.loaded")).to_have_count(5)
     again = api(app_url, "GET", f"/api/v1/runs/{run_id}/jobs")["items"]
     assert len([job for job in again if job["kind"] == "predict_image"]) == 1
+    # A fresh page learns from the images list which images were predicted.
+    open_run(page, app_url, run_id)
+    marked = page.locator(f'#images-table tbody tr[data-image="{name}"] td.preview-mark')
+    expect(marked).to_have_text(f"predicted (epoch {EPOCHS})")

@@ -1,6 +1,8 @@
 """The run page's Evaluate, Predict and Export forms in Chromium against the real app and worker
 (`segtrack up`: SQLite, the embedded broker): each queues a job, the jobs table follows it to
-its end, and its results show: the metrics tables, the overlays of uploaded images, downloads."""
+its end, and its results show: the metrics tables, the overlays of uploaded images, downloads.
+A viewer sees the jobs and the pins without the controls the API would refuse them; a member
+gets them on their own run only."""
 
 from __future__ import annotations
 
@@ -10,11 +12,11 @@ from typing import Any
 import numpy as np
 import pytest
 from PIL import Image
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
-from tests.e2e.app_api import WAIT_S, unique, wait_for_status
+from tests.e2e.app_api import TINY, WAIT_S, unique, wait_for_status
 from tests.e2e.conftest import SCREENSHOTS, screenshot
-from tests.e2e.run_page_helpers import open_run, train
+from tests.e2e.run_page_helpers import open_run, signed_in_user, train
 
 WAIT_MS = WAIT_S * 1000
 
@@ -66,3 +68,57 @@ def test_evaluate_predict_and_export_from_the_run_page(
 
     page.click("#predict-form button[type=submit]")
     expect(page.locator("#jobs-message")).to_contain_text("choose images to upload")
+
+
+SUBMIT_JS = """(body) => import("/static/js/http.js")
+    .then((http) => http.api("/api/v1/runs", {method: "POST", json: body}))"""
+"""A page function: submit a run as the page's user."""
+
+
+def _offers_changes(page: Page, offered: bool) -> None:
+    """Whether the run page shows the job forms, the pin form and the rows' Pin buttons."""
+    count = 1 if offered else 0
+    expect(page.locator("#images-table tbody tr").first).to_be_visible()
+    expect(page.locator("#pin-bar")).to_be_visible()
+    expect(page.locator("#evaluate-form")).to_have_count(count)
+    expect(page.locator("#pin-image")).to_have_count(count)
+    toggles = page.locator("#images-table button.pin-toggle")
+    if offered:
+        expect(toggles.first).to_be_visible()
+    else:
+        expect(toggles).to_have_count(0)
+        expect(page.locator(".pin-toggle, .chip-remove, button.job-cancel")).to_have_count(0)
+
+
+def test_viewers_see_no_pin_or_job_controls_and_members_get_them_on_their_own_runs(
+    browser: Browser, app_url: str, finished_run: dict[str, Any]
+) -> None:
+    with signed_in_user(browser, app_url, "viewer") as viewer:
+        open_run(viewer, app_url, finished_run["id"])
+        _offers_changes(viewer, offered=False)
+        expect(viewer.locator("#jobs-title")).to_have_text("Jobs")
+        unsaved = viewer.locator(
+            "#images-table tbody tr", has_not=viewer.locator("td.preview-mark", has_text="saved")
+        ).first
+        unsaved.locator("th button").click()
+        expect(viewer.locator("#image-viewer .viewer-predict")).to_contain_text(
+            "Only the run's owner"
+        )
+        expect(viewer.locator("#image-predict")).to_have_count(0)
+        viewer.locator("#previews-panel").evaluate("node => node.scrollIntoView({block: 'start'})")
+        viewer.screenshot(path=str(SCREENSHOTS / "run-page-viewer-pins.png"))
+        viewer.locator("#images-panel").screenshot(
+            path=str(SCREENSHOTS / "run-page-viewer-images.png")
+        )
+        viewer.locator("#jobs-panel").screenshot(path=str(SCREENSHOTS / "run-page-viewer-jobs.png"))
+
+    with signed_in_user(browser, app_url, "member") as member:
+        open_run(member, app_url, finished_run["id"])  # an admin's run
+        _offers_changes(member, offered=False)
+        own = member.evaluate(
+            SUBMIT_JS, {"name": unique("members"), "config": {**TINY, "epochs": 1}}
+        )
+        wait_for_status(app_url, own["id"], "succeeded")
+        open_run(member, app_url, own["id"])
+        _offers_changes(member, offered=True)
+        expect(member.locator("#jobs-title")).to_have_text("Evaluate, predict, export")

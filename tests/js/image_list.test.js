@@ -3,8 +3,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 
 import {
-  PAGE_SIZE, imagesQuery, initialState, nearestEpoch, orderLabel, pageInfo, pageText, sparkRange, sparkline, update,
-  worstFirst,
+  PAGE_SIZE, imagesQuery, initialState, nearestEpoch, orderLabel, pageInfo, pageText, predictedText, sparkRange,
+  sparkline, update, worstFirst,
 } from "../../web/static/js/pure/image_list.js";
 
 test("worst first is the lowest IoU or Dice and the most pixels wrong", () => {
@@ -91,4 +91,9 @@ test("the validation views' epoch: nearest stored, following new epochs only fro
   choice.add(5);
   assert.deepEqual([choice.epochs, choice.current], [[1, 2, 3, 4, 5], 2], "an older epoch stays shown");
   assert.equal(changes, 4);
+});
+
+test("an image predicted already names the epochs of the weights used", () => {
+  assert.equal(predictedText([4]), "predicted (epoch 4)");
+  assert.equal(predictedText([2, 4]), "predicted (epochs 2, 4)");
 });

@@ -5,7 +5,8 @@
 // image) and badges saying why it is there (the fixed set, pinned by a user, among the epoch's
 // worst), and a switch draws the truth's outline over predictions and overlays. A pin bar
 // pins validation images by position or name (and each sample's Pin button pins it): the
-// run's trainer previews them from its next epoch on.
+// run's trainer previews them from its next epoch on. Users who may not change the run see
+// the pins without the controls.
 
 import { el } from "./dom.js";
 import { api } from "./http.js";
@@ -41,6 +42,38 @@ export function scoreText(score) {
   return `IoU ${formatNumber(score.iou, 4)} · Dice ${formatNumber(score.dice, 4)} · ${score.pixels_wrong.toLocaleString("en-US")} px wrong`;
 }
 
+/**
+ * A Pin / Unpin button of validation image `index` (`name` in its label) that pins or unpins it
+ * on `browser`; `syncPinToggles` keeps its state.
+ * @param {PreviewBrowser} browser
+ * @param {number} index
+ * @param {string} name
+ */
+export function pinToggle(browser, index, name) {
+  const on = browser.pinnedIndices().has(index);
+  return el("button", {
+    type: "button", class: "pin-toggle", "data-index": String(index), "aria-pressed": String(on),
+    "aria-label": `Pin or unpin ${name}`,
+    onclick: () => {
+      const asked = browser.pinnedIndices().has(index) ? browser.unpin(String(index)) : browser.pin(String(index));
+      asked.catch(() => {});
+    },
+  }, on ? "Unpin" : "Pin");
+}
+
+/**
+ * Set the Pin / Unpin buttons under `root` to the pins of `pinned` (indices).
+ * @param {ParentNode} root
+ * @param {Set<number>} pinned
+ */
+export function syncPinToggles(root, pinned) {
+  for (const button of root.querySelectorAll("button.pin-toggle")) {
+    const on = pinned.has(Number(button.getAttribute("data-index")));
+    button.setAttribute("aria-pressed", String(on));
+    button.textContent = on ? "Unpin" : "Pin";
+  }
+}
+
 export class PreviewBrowser {
   /**
    * @param {{runId: number, area: HTMLElement, slider: HTMLInputElement, output: HTMLElement,
@@ -48,10 +81,10 @@ export class PreviewBrowser {
    *   palette: import("./class_palette.js").Palette, onError: (error: unknown) => void,
    *   outlineInput?: HTMLInputElement, onEpoch?: (epoch: number) => void,
    *   scoreOf?: (sample: any, epoch: number) => Promise<ImageScore | null>,
-   *   pins?: boolean}} options
+   *   pins?: "edit" | "read"}} options
    *   `area`: the samples' container (focusable); `onEpoch`: the slider chose an epoch;
-   *   `scoreOf`: a sample's scores at an epoch (null: none stored); `pins`: show the pin bar
-   *   and each sample's Pin button (the run's validation images can be pinned)
+   *   `scoreOf`: a sample's scores at an epoch (null: none stored); `pins`: show the run's
+   *   pinned images, with ("edit") the pin form, each chip's unpin and each sample's Pin button
    */
   constructor(options) {
     this.options = options;
@@ -74,6 +107,10 @@ export class PreviewBrowser {
     /** @type {PinnedImage[]} the run's pinned images, oldest first */
     this.pinned = [];
     this.maxPinned = 0;
+    /** Whether this page's user may pin and unpin (the controls are shown). */
+    this.canPin = options.pins === "edit";
+    /** @type {Set<() => void>} called after the pins changed (the Images list's Pin buttons) */
+    this.pinListeners = new Set();
     /** @type {HTMLElement | null} */
     this.pinBar = options.pins ? this.buildPinBar() : null;
     this.bind();
@@ -93,7 +130,7 @@ export class PreviewBrowser {
       const value = /** @type {HTMLInputElement} */ (input).value.trim();
       if (value) this.pin(value).then(() => { /** @type {HTMLInputElement} */ (input).value = ""; }, () => {});
     });
-    const bar = el("div", { class: "pin-bar", id: "pin-bar" }, form,
+    const bar = el("div", { class: "pin-bar", id: "pin-bar" }, this.canPin ? form : el("span", {}, "Pinned images"),
       el("ul", { class: "pinned-list", id: "pinned-list", "aria-label": "Pinned images" }),
       el("p", { class: "muted pin-help", id: "pin-help" },
         "Pinned images are previewed from the run's next epoch on, beside the fixed set and each epoch's worst."));
@@ -125,17 +162,14 @@ export class PreviewBrowser {
     const list = /** @type {HTMLElement} */ (this.pinBar.querySelector(".pinned-list"));
     list.replaceChildren(...this.pinned.map((pin) => el("li", { class: "chip pinned-chip", "data-pinned": String(pin.index) },
       `${pin.name} (#${pin.index})`,
-      el("button", {
+      this.canPin && el("button", {
         type: "button", class: "chip-remove", "aria-label": `Unpin ${pin.name}`, title: "Unpin",
         onclick: () => this.unpin(String(pin.index)).catch(() => {}),
       }, "×"))));
+    if (!this.pinned.length && !this.canPin) list.append(el("li", { class: "muted" }, "none"));
     if (this.maxPinned) list.title = `${this.pinned.length} of at most ${this.maxPinned} pinned`;
-    const pinned = this.pinnedIndices();
-    for (const button of this.options.area.querySelectorAll("button.pin-toggle")) {
-      const on = pinned.has(Number(button.getAttribute("data-index")));
-      button.setAttribute("aria-pressed", String(on));
-      button.textContent = on ? "Unpin" : "Pin";
-    }
+    syncPinToggles(this.options.area, this.pinnedIndices());
+    for (const listener of this.pinListeners) listener();
   }
 
   /**
@@ -266,20 +300,11 @@ export class PreviewBrowser {
   async show(body, token) {
     const rows = [];
     const tiles = [];
-    const pinned = this.pinnedIndices();
     for (const sample of body.samples) {
       const sampleTiles = KINDS.map((kind) => tile(kind, sample, this.view));
       tiles.push(...sampleTiles);
       const score = el("span", { class: "sample-score", "data-sample-score": sample.name });
-      const on = pinned.has(sample.sample_index);
-      const toggle = this.pinBar && el("button", {
-        type: "button", class: "pin-toggle", "data-index": String(sample.sample_index), "aria-pressed": String(on),
-        "aria-label": `Pin or unpin ${sample.name}`,
-        onclick: () => {
-          const index = String(sample.sample_index);
-          (this.pinnedIndices().has(sample.sample_index) ? this.unpin(index) : this.pin(index)).catch(() => {});
-        },
-      }, on ? "Unpin" : "Pin");
+      const toggle = this.pinBar && this.canPin && pinToggle(this, sample.sample_index, sample.name);
       rows.push(el("div", { class: "sample-row", "data-sample": sample.name, "data-reasons": (sample.reasons || ["fixed"]).join(" ") },
         el("h3", { class: "sample-name" }, sample.name,
           el("span", { class: "preview-reasons" }, ...reasonBadges(sample.reasons)), score, toggle),

@@ -1,7 +1,8 @@
 // The run page: header (status, timings, actions), live charts, per-class table, mask previews,
 // config, tags, notes and the log tail, kept current by the run's event stream (which also carries
 // its dataset's colour changes). The validation views (every image's scores and the confusion
-// heatmap) show one epoch, chosen by the previews' slider or their own selectors.
+// heatmap) show one epoch, chosen by the previews' slider or their own selectors. The jobs panel
+// (run_jobs.js) paints predictions with the previews' colours.
 
 import { legend } from "./class_legend.js";
 import { Palette, paletteForRun } from "./class_palette.js";
@@ -18,6 +19,7 @@ import { formatDuration, formatNumber, formatTime } from "./pure/format.js";
 import { ConfusionView } from "./run_confusion.js";
 import { ImagesView } from "./run_images.js";
 import * as runInfo from "./run_info.js";
+import * as jobsPanel from "./run_jobs.js";
 import { RunMetrics } from "./run_metrics.js";
 import * as modelCard from "./run_model_card.js";
 import * as runOrigin from "./run_origin.js";
@@ -25,6 +27,8 @@ import * as runOrigin from "./run_origin.js";
 const $ = byId;
 const root = $("run-page");
 const runId = Number(root.dataset.runId);
+/** Whether the signed-in user may change this run (the server decides; the API refuses others). */
+const canChange = root.dataset.canChange === "true";
 const ACTIVE = ["queued", "running", "cancelling"];
 const RESUMABLE = ["failed", "cancelled", "pruned"];
 const LOG_POLL_MS = 2000;
@@ -163,14 +167,15 @@ function renderCancelOutcome() {
 
 function renderActions() {
   const cancel = $("cancel-run", HTMLButtonElement);
-  cancel.hidden = !ACTIVE.includes(run.status);
+  cancel.hidden = !canChange || !ACTIVE.includes(run.status);
   cancel.disabled = run.status === "cancelling";
   if (run.status === "cancelling") cancel.textContent = "Cancelling…";
   else if (!cancel.dataset.confirming) cancel.textContent = "Cancel";
   const hasLast = checkpoints.some((item) => item.kind === "last");
   const resume = $("resume-group");
   const wasHidden = resume.hidden;
-  resume.hidden = run.external || !RESUMABLE.includes(run.status) || !hasLast;
+  resume.hidden = !canChange || run.external || !RESUMABLE.includes(run.status) || !hasLast;
+  $("delete-run").hidden = !canChange;
   // A sweep's run resumes outside its sweep: its trial stays as it ended.
   $("resume-run").title = run.sweep_id
     ? `Continue from the last checkpoint, outside sweep ${run.sweep_id}: it stays a ${run.trial_status || run.status} trial there and no new trial is made`
@@ -532,11 +537,13 @@ async function start() {
     gotoInput: $("epoch-goto", HTMLInputElement), opacityInput: $("overlay-opacity", HTMLInputElement), opacityOutput: $("opacity-value"),
     palette, onError: reportError, outlineInput: $("truth-outline", HTMLInputElement),
     onEpoch: (epoch) => validationEpoch.choose(epoch),
-    scoreOf, pins: true,
+    scoreOf, pins: canChange ? "edit" : "read",
   });
+  jobsPanel.paintWith(previews.view);
+  previews.repaintListeners.add(jobsPanel.repaint);
   images = new ImagesView({
     runId, panel: $("images-panel"), container: $("images"), choice: validationEpoch, previews,
-    onChoose: chooseValidationEpoch, onError: reportError,
+    onChoose: chooseValidationEpoch, onError: reportError, canChange,
   });
   confusion = new ConfusionView({
     runId, panel: $("confusion-panel"), container: $("confusion"), choice: validationEpoch, palette,

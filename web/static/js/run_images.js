@@ -5,17 +5,20 @@
 // prediction / overlay / error view at that epoch when a preview of it was saved there; when none
 // was, "Predict from checkpoint (epoch N)" asks a worker to predict it from the run's checkpoint
 // nearest that epoch (a predict_image job), follows the job's progress through its events and
-// shows the five views of its result, saying which epoch's weights made it.
+// shows the five views of its result, saying which epoch's weights made it. The list marks the
+// images predicted so already (opened, they show at once), and each row pins or unpins its
+// image like the previews' pin bar, in step with it. Users who may not change the run get
+// neither the Pin buttons nor the Predict one.
 
 import { el } from "./dom.js";
 import { api, messageOf } from "./http.js";
 import { onJobEvent } from "./job_events.js";
 import { KINDS, tile } from "./mask_tiles.js";
-import { scoreText } from "./previews.js";
+import { pinToggle, scoreText, syncPinToggles } from "./previews.js";
 import { formatNumber } from "./pure/format.js";
 import { PENDING, nearestCheckpoint, progressText } from "./pure/job_summary.js";
 import {
-  SORTS, imagesQuery, initialState, orderLabel, pageInfo, pageText, sparkRange, sparkline, update,
+  SORTS, imagesQuery, initialState, orderLabel, pageInfo, pageText, predictedText, sparkRange, sparkline, update,
 } from "./pure/image_list.js";
 
 const SPARK_WIDTH = 120;
@@ -35,13 +38,25 @@ function svg(tag, attributes) {
   return node;
 }
 
+/**
+ * The Preview cell of an image a predict_image job predicted (empty when none did).
+ * @param {number[] | undefined} epochs the epochs of the weights used
+ */
+function predictedMark(epochs) {
+  if (!epochs || !epochs.length) return "";
+  return el("span", {
+    class: "predicted-mark", title: "A prediction a worker made from a checkpoint: opening the image shows it at once",
+  }, predictedText(epochs));
+}
+
 export class ImagesView {
   /**
    * @param {{runId: number, panel: HTMLElement, container: HTMLElement,
    *   choice: import("./pure/epoch_choice.js").EpochChoice,
    *   previews: import("./previews.js").PreviewBrowser, onChoose: (epoch: number) => void,
-   *   onError: (error: unknown) => void}} options
-   *   `onChoose`: the user picked an epoch in the view's own selector
+   *   onError: (error: unknown) => void, canChange: boolean}} options
+   *   `onChoose`: the user picked an epoch in the view's own selector; `canChange`: the user
+   *   may pin images and queue predictions
    */
   constructor(options) {
     this.options = options;
@@ -68,6 +83,19 @@ export class ImagesView {
     this.build();
     options.choice.onChange(() => this.followChoice());
     options.previews.repaintListeners.add(() => { for (const item of this.viewerTiles) item.repaint(); });
+    options.previews.pinListeners.add(() => this.syncPins());
+  }
+
+  /** The rows' pinned marks and Pin buttons, as the run's pins are now. */
+  syncPins() {
+    const pinned = this.options.previews.pinnedIndices();
+    for (const row of this.table.querySelectorAll("tbody tr[data-index]")) {
+      const on = pinned.has(Number(row.getAttribute("data-index")));
+      row.classList.toggle("pinned", on);
+      const mark = row.querySelector(".pinned-mark");
+      if (mark) mark.textContent = on ? "pinned" : "";
+    }
+    syncPinToggles(this.table, pinned);
   }
 
   build() {
@@ -201,9 +229,12 @@ export class ImagesView {
     this.pager[3].disabled = next === null;
     const withPreview = await this.previewNames().catch(() => new Set());
     const then = this.state.worseThan;
+    const { previews, canChange } = this.options;
+    const pinned = previews.pinnedIndices();
     const head = el("tr", {}, ...["#", "Image", "IoU", "Dice", "Pixels wrong", "Classes in truth", "IoU by epoch", "Preview"]
       .map((label, i) => el("th", { scope: "col", class: i >= 2 && i <= 4 ? "num" : "" }, label)),
-    then === null ? null : el("th", { scope: "col", class: "num" }, `IoU at epoch ${then}`));
+    then === null ? null : el("th", { scope: "col", class: "num" }, `IoU at epoch ${then}`),
+    el("th", { scope: "col" }, "Pinned"));
     const rows = body.items.map((item, i) => {
       const trend = el("td", { class: "trend", "data-index": String(item.index) });
       const open = el("button", {
@@ -219,12 +250,16 @@ export class ImagesView {
         el("td", { class: "num" }, `${item.pixels_wrong.toLocaleString("en-US")}${share}`),
         el("td", { class: "classes" }, item.classes_present.join(", ") || "–"),
         trend,
-        el("td", { class: "preview-mark" }, withPreview.has(item.name) ? "saved" : ""),
-        then === null || !item.then ? null : el("td", { class: "num" }, formatNumber(item.then.iou, 4)));
+        el("td", { class: "preview-mark" }, withPreview.has(item.name) ? "saved" : predictedMark(item.predicted_epochs)),
+        then === null ? null : el("td", { class: "num" }, item.then ? formatNumber(item.then.iou, 4) : "–"),
+        el("td", { class: "pin-cell" },
+          el("span", { class: "pinned-mark" }, pinned.has(item.index) ? "pinned" : ""),
+          canChange && previews.pinBar ? pinToggle(previews, item.index, item.name) : null));
+      row.classList.toggle("pinned", pinned.has(item.index));
       this.observer.observe(trend);
       return row;
     });
-    const empty = el("tr", {}, el("td", { colspan: "9", class: "muted" },
+    const empty = el("tr", {}, el("td", { colspan: "10", class: "muted" },
       then === null ? "No image matches." : `No image has a lower IoU than at epoch ${then}.`));
     this.table.dataset.epoch = String(body.epoch);
     this.renderSelectors();
@@ -233,6 +268,20 @@ export class ImagesView {
     const opened = this.opened && !this.viewer.hidden && this.viewer.dataset.epoch !== String(body.epoch)
       ? body.items.find((item) => item.name === this.opened.name) : null;
     if (opened) this.open(opened);
+  }
+
+  /**
+   * The list's row of `item` says it was predicted from the weights of `epoch` (a job just did).
+   * @param {any} item
+   * @param {number} epoch
+   */
+  markPredicted(item, epoch) {
+    const shown = this.items.find((each) => each.index === item.index && each.name === item.name);
+    if (!shown) return;
+    const epochs = shown.predicted_epochs || [];
+    if (!epochs.includes(epoch)) shown.predicted_epochs = [...epochs, epoch].sort((a, b) => a - b);
+    const cell = this.table.querySelector(`tbody tr[data-index="${item.index}"] td.preview-mark`);
+    if (cell && cell.textContent !== "saved") cell.replaceChildren(predictedMark(shown.predicted_epochs));
   }
 
   /** @param {number} index */
@@ -376,6 +425,10 @@ export class ImagesView {
       this.follow(earlier, item, epoch, heading, area);
       return;
     }
+    if (!this.options.canChange) {
+      area.replaceChildren(el("p", { class: "muted" }, "Only the run's owner (or an admin) may ask a worker to predict it."));
+      return;
+    }
     const button = el("button", {
       type: "button", id: "image-predict", class: "button",
       title: `Ask a worker to predict ${item.name} with the ${nearest.kind} checkpoint (epoch ${nearest.epoch}), the one nearest epoch ${epoch}`,
@@ -442,6 +495,7 @@ export class ImagesView {
           name: item.name, sample_index: item.index,
           image_url: r.image_url, truth_url: r.truth_url, prediction_url: r.prediction_url,
         }, note);
+        this.markPredicted(item, r.epoch);
         return;
       }
       line.dataset.status = current.status;

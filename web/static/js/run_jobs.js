@@ -1,11 +1,14 @@
 // The run page's Evaluate, Predict and Export forms, the run's jobs (with a Cancel button while
 // one is queued or running) and a job's results: test metrics and per-class tables,
-// predicted-mask overlays, download links. The list is read again on every job event of the
-// run's stream, and, in case the stream is away, every few seconds while a job is pending.
+// predicted-mask overlays, a validation image's prediction painted with the page's class
+// colours, download links. The list is read again on every job event of the run's stream, and,
+// in case the stream is away, every few seconds while a job is pending. A URL ending in
+// `#job-<id>` opens that job: its row is scrolled to and marked, its results shown.
 
 import { byId, el, say } from "./dom.js";
 import { ApiError, api, csrfToken, messageOf } from "./http.js";
 import { onJobEvent } from "./job_events.js";
+import { KINDS, tile } from "./mask_tiles.js";
 import { formatBytes, formatTime } from "./pure/format.js";
 import {
   PER_CLASS_KINDS,
@@ -18,8 +21,12 @@ import {
 } from "./pure/job_summary.js";
 
 const runId = Number(byId("run-page").dataset.runId);
+/** Whether the signed-in user may queue and cancel the run's jobs (else the forms are hidden). */
+const canChange = byId("run-page").dataset.canChange === "true";
 /** The fallback read while a job is pending; job events refresh the list at once. */
 const POLL_MS = 10000;
+/** Jobs listed, at most (the API's limit): a linked job is looked for among them. */
+const MAX_LISTED = 200;
 const OVERLAYS_SHOWN = 24;
 
 const message = byId("jobs-message");
@@ -31,7 +38,51 @@ const resultArea = byId("job-result");
 let jobs = [];
 /** @type {number | null} the job whose results are shown */
 let selected = null;
+/** @type {number | null} the job the URL names (`#job-<id>`), marked in the list */
+let linked = null;
 let pollTimer = 0;
+/** @type {import("./mask_tiles.js").TileView | null} the page's class colours, once it has them */
+let tileView = null;
+/** @type {import("./mask_tiles.js").Tile[]} the predictions painted, repainted on a colour change */
+let tiles = [];
+
+/**
+ * Paint predictions with `view` (the run page's palette and overlay opacity, shared with its
+ * previews); before this, predict_image jobs are described in words only.
+ * @param {import("./mask_tiles.js").TileView} view
+ */
+export function paintWith(view) {
+  tileView = view;
+  drawTable();
+  if (selected !== null) show(selected);
+}
+
+/** Repaint the predictions shown (the palette or the opacity changed). */
+export function repaint() {
+  for (const each of tiles) each.repaint();
+}
+
+/**
+ * A predict_image job's prediction as a preview sample, for the mask tiles.
+ * @param {any} job
+ */
+function predictedSample(job) {
+  const r = job.result;
+  const name = job.parameters.image_name;
+  return { name, image_url: r.image_url, truth_url: r.truth_url, prediction_url: r.prediction_url };
+}
+
+/**
+ * A tile of a succeeded predict_image job's prediction (null until the page's colours are known).
+ * @param {any} job
+ * @param {string} kind
+ */
+function predictionTile(job, kind) {
+  if (!tileView || job.kind !== "predict_image" || job.status !== "succeeded" || !job.result) return null;
+  const made = tile(kind, predictedSample(job), tileView);
+  tiles.push(made);
+  return made.element;
+}
 
 /**
  * POST images as a multipart form (the JSON helper sends JSON only).
@@ -84,7 +135,7 @@ function actions(job) {
   if (job.status === "succeeded") {
     return el("button", { type: "button", class: "link-button", onclick: () => show(job.id) }, "Results");
   }
-  if (cancellable(job)) {
+  if (canChange && cancellable(job)) {
     const button = el("button", {
       type: "button", class: "link-button job-cancel", title: `Cancel job #${job.id}`,
       "aria-label": `Cancel job #${job.id}`,
@@ -97,18 +148,20 @@ function actions(job) {
 
 /** @param {any} job */
 function row(job) {
+  const thumbnail = predictionTile(job, "overlay");
   const outcome =
     job.status === "cancelled" || job.status === "cancelling"
-      ? el("span", { class: "job-reason muted" }, job.reason || job.status)
+      ? el("span", { class: "job-reason job-reason-cancelled" }, job.reason || job.status)
       : job.status === "failed"
       ? [
-          el("span", { class: "job-reason" }, job.reason || "failed"),
+          el("span", { class: "job-reason job-reason-failed" }, job.reason || "failed"),
           job.details ? el("details", {}, el("summary", {}, "Details"), el("pre", { class: "traceback" }, job.details)) : "",
         ]
-      : describeResult(job);
+      : [describeResult(job), thumbnail ? el("div", { class: "job-thumbnail" }, thumbnail) : ""];
+  const marks = [job.id === selected ? "selected" : "", job.id === linked ? "linked" : ""];
   return el(
     "tr",
-    { class: job.id === selected ? "selected" : "", dataset: { jobId: String(job.id) } },
+    { id: `job-${job.id}`, class: marks.filter(Boolean).join(" "), dataset: { jobId: String(job.id) } },
     el("td", {}, `#${job.id}`),
     el("td", {}, job.kind),
     el("td", {}, statusBadge(job)),
@@ -120,6 +173,7 @@ function row(job) {
 }
 
 function drawTable() {
+  tiles = [];
   empty.hidden = jobs.length > 0;
   table.hidden = jobs.length === 0;
   table.replaceChildren(
@@ -202,7 +256,7 @@ function show(jobId) {
   }
   const title = el("h3", {}, `Job #${job.id}: ${job.kind}, ${describeRequest(job)}`);
   const body = job.kind === "evaluate" ? evaluationTables(job.result) : job.kind === "predict" ? overlays(job)
-    : job.kind === "predict_image" ? [el("p", { class: "muted" }, "Shown with its truth, overlay and errors in the Images view.")]
+    : job.kind === "predict_image" ? [el("div", { class: "sample-tiles" }, KINDS.map((kind) => predictionTile(job, kind)))]
       : [el("p", {}, describeResult(job))];
   resultArea.replaceChildren(title, el("p", { class: "muted" }, describeResult(job)), ...body, downloads(job));
 }
@@ -210,7 +264,7 @@ function show(jobId) {
 async function refresh() {
   window.clearTimeout(pollTimer);
   try {
-    jobs = (await api(`/api/v1/runs/${runId}/jobs`)).items;
+    jobs = (await api(`/api/v1/runs/${runId}/jobs?limit=${MAX_LISTED}`)).items;
   } catch (error) {
     say(message, messageOf(error), "error");
     return;
@@ -218,6 +272,25 @@ async function refresh() {
   drawTable();
   if (selected !== null) show(selected);
   if (anyPending(jobs)) pollTimer = window.setTimeout(refresh, POLL_MS);
+}
+
+/** The job a `#job-<id>` URL names, or null. */
+function jobInUrl() {
+  const match = /^#job-([0-9]{1,10})$/.exec(window.location.hash);
+  return match ? Number(match[1]) : null;
+}
+
+/** Scroll to the job the URL names, mark it and show its results (or say it is not listed). */
+function openLinked() {
+  linked = jobInUrl();
+  if (linked === null) return;
+  if (!jobs.some((job) => job.id === linked)) {
+    say(message, `Job #${linked} is not among this run's ${jobs.length} latest jobs.`, "error");
+    drawTable();
+    return;
+  }
+  show(linked);
+  document.getElementById(`job-${linked}`)?.scrollIntoView({ block: "center" });
 }
 
 let eventTimer = 0;
@@ -308,6 +381,21 @@ async function fillDatasets() {
   }
 }
 
-wireForms();
-fillDatasets();
-refresh();
+// The template leaves the forms out for users who may not queue jobs.
+if (canChange) {
+  wireForms();
+  fillDatasets();
+}
+window.addEventListener("hashchange", openLinked);
+refresh().then(() => {
+  openLinked();
+  // The panels above grow as the run page draws them: scroll to the linked job again then.
+  const page = byId("run-page");
+  if (linked === null || page.dataset.ready) return;
+  const observer = new MutationObserver(() => {
+    if (!page.dataset.ready) return;
+    observer.disconnect();
+    if (linked !== null) document.getElementById(`job-${linked}`)?.scrollIntoView({ block: "center" });
+  });
+  observer.observe(page, { attributes: true, attributeFilter: ["data-ready"] });
+});

@@ -1,6 +1,6 @@
 // State of the run page's "Images" list: which epoch, sort, order, class and "worse than" epoch,
-// which page; the query it sends to GET /api/v1/runs/{id}/images, the pager's text, and the
-// per-image trend drawn as a sparkline.
+// which page; the query it sends to GET /api/v1/runs/{id}/images, the pager's text, what it says
+// of an image already predicted, and the per-image trend drawn as a sparkline.
 
 /** @typedef {"iou" | "dice" | "pixels_wrong" | "name"} SortKey */
 /** @typedef {"asc" | "desc"} Order */
@@ -112,6 +112,15 @@ export function pageText(total, offset, limit) {
   const { from, to, page, pages } = pageInfo(total, offset, limit);
   const count = total.toLocaleString("en-US");
   return `${from}–${to} of ${count} image${total === 1 ? "" : "s"} (page ${page} of ${pages})`;
+}
+
+/**
+ * What the Images list says of an image predicted from checkpoints of `epochs` (ascending):
+ * "predicted (epoch 4)", "predicted (epochs 2, 4)".
+ * @param {number[]} epochs
+ */
+export function predictedText(epochs) {
+  return `predicted (epoch${epochs.length === 1 ? "" : "s"} ${epochs.join(", ")})`;
 }
 
 /**
