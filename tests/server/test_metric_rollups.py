@@ -109,8 +109,8 @@ def test_charts_read_from_rollups_get_the_points_of_downsampling_every_point(
             for step, value in zip(steps, values, strict=True)
         ]
         _post(client, run["id"], points)
-    # Budgets from the fewest points a chart asks for to ones that need the finest widths.
-    for max_points in (5, 7, 50, 307, 581, 1_500):
+    # Budgets from the fewest points a chart asks for to one read from the finest width (16).
+    for max_points in (5, 7, 50, 307, 581, 1_500, 2_000):
         query = f"run_ids={','.join(map(str, ids))}&keys=val/iou&max_points={max_points}"
         many = client.get(f"/api/v1/metrics/series?{query}")
         assert many.status_code == 200, many.text
