@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from server.bounds import INT32_MAX, ascii_id, ascii_int
 from server.errors import InvalidInput, NotFound
 from server.metric.chart_reads import keys_of, read_chart_series
+from server.metric.points import WHOLE, StepRange
 from server.metric.repository import epoch_facts, epoch_values
 from server.metric.service import read_metrics
 from server.models import Run
@@ -79,24 +80,29 @@ def _refuse_missing(run_ids: Sequence[int], found: Collection[int]) -> None:
 
 
 def read_many(
-    session: Session, run_ids: Sequence[int], *, keys: Sequence[str] | None, max_points: int | None
+    session: Session,
+    run_ids: Sequence[int],
+    *,
+    keys: Sequence[str] | None,
+    max_points: int | None,
+    steps: StepRange = WHOLE,
 ) -> list[dict[str, Any]]:
     """`[{"run_id", "series"}]` in the order of `run_ids`; each `series` is what
-    `server.metric.service.read_metrics` returns for that run. On PostgreSQL every series is
-    read in a few queries, long ones from their rollups (`server.metric.chart_reads`)."""
+    `server.metric.service.read_metrics` returns for that run and `steps`. On PostgreSQL every
+    series is read in a few queries, long ones from their rollups (`server.metric.chart_reads`)."""
     _refuse_missing(run_ids, set(session.scalars(select(Run.id).where(Run.id.in_(run_ids)))))
     if session.get_bind().dialect.name != "postgresql":
         return [
             {
                 "run_id": run_id,
                 "series": read_metrics(
-                    session, run_id, keys=keys, after_step=None, max_points=max_points
+                    session, run_id, keys=keys, after_step=None, max_points=max_points, steps=steps
                 ),
             }
             for run_id in run_ids
         ]
     every_key = keys_of(session, run_ids) if keys is None else sorted(set(keys))
-    packed = read_chart_series(session, run_ids, every_key, max_points) if every_key else {}
+    packed = read_chart_series(session, run_ids, every_key, max_points, steps) if every_key else {}
     return [
         {
             "run_id": run_id,

@@ -21,7 +21,7 @@ from server.metric.downsample import (
     stored_width,
 )
 from server.metric.packed_series import read_packed, read_packed_buckets
-from server.metric.points import Series
+from server.metric.points import WHOLE, Series, StepRange
 from server.models import MetricSummary
 
 # A rollup is used only when its coarsest buckets count every point the summary counts: data
@@ -65,9 +65,23 @@ def series_out(series: Series, max_points: int | None) -> dict[str, Any]:
 
 
 def read_chart_series(
-    session: Session, run_ids: Sequence[int], keys: Sequence[str], max_points: int | None
+    session: Session,
+    run_ids: Sequence[int],
+    keys: Sequence[str],
+    max_points: int | None,
+    steps: StepRange = WHOLE,
 ) -> dict[tuple[int, str], dict[str, Any]]:
-    """`series_out` of each (run, key) of `run_ids` x `keys` that has points."""
+    """`series_out` of each (run, key) of `run_ids` x `keys` that has points in `steps`.
+
+    A part of the steps (a zoomed chart) is read point by point: a stored bucket across one of
+    its ends holds points on both sides.
+    """
+    if not steps.whole:
+        pairs = [(run_id, key) for run_id in run_ids for key in keys]
+        return {
+            pair: series_out(series, max_points)
+            for pair, series in read_packed(session, pairs, steps).items()
+        }
     dbapi = cast(psycopg.Connection[Any], session.connection().connection.dbapi_connection)
     with dbapi.cursor() as cursor:
         cursor.execute("SET LOCAL jit = off")
@@ -95,9 +109,9 @@ def read_chart_series(
     )
     for pair, kept in buckets.items():
         width, (_, count, low, high, last_step, last_value) = by_buckets[pair]
-        steps, values = reduce_buckets(kept, width)
+        kept_steps, values = reduce_buckets(kept, width)
         found[pair] = {
-            "step": steps,
+            "step": kept_steps,
             "value": values,
             "min": float(low),
             "max": float(high),

@@ -11,8 +11,9 @@ import numpy as np
 import psycopg
 from sqlalchemy.orm import Session
 
+from server.bounds import INT64_MAX, INT64_MIN
 from server.metric.downsample import Buckets
-from server.metric.points import Series
+from server.metric.points import WHOLE, Series, StepRange
 
 # One aggregate per (run, key), each over its own range of the primary key's index: about a
 # third of the database's time of grouping every row of the runs in one hash aggregate (which
@@ -26,6 +27,7 @@ CROSS JOIN LATERAL (
            string_agg(float8send(value), ''::bytea) AS values
     FROM metrics
     WHERE metrics.run_id = pair.run_id AND metrics.key = pair.key
+      AND metrics.step >= %s AND metrics.step <= %s
 ) AS packed
 WHERE packed.steps IS NOT NULL
 """
@@ -71,18 +73,21 @@ def _array(packed: bytes, kind: str) -> Any:
 
 
 def read_packed(
-    session: Session, pairs: Sequence[tuple[int, str]]
+    session: Session, pairs: Sequence[tuple[int, str]], steps: StepRange = WHOLE
 ) -> dict[tuple[int, str], Series]:
-    """Every point of each (run, key) of `pairs` that has any, in step order."""
+    """Every point in `steps` of each (run, key) of `pairs` that has any, in step order."""
     if not pairs:
         return {}
-    rows = _fetch(session, _PACKED, [[run for run, _ in pairs], [key for _, key in pairs]])
+    first = steps.first if steps.first is not None else INT64_MIN
+    last = steps.last if steps.last is not None else INT64_MAX
+    runs, keys = [run for run, _ in pairs], [key for _, key in pairs]
+    rows = _fetch(session, _PACKED, [runs, keys, first, last])
     found: dict[tuple[int, str], Series] = {}
     for run_id, key, packed_steps, packed_values in rows:
-        steps = _array(packed_steps, "int8")
+        at = _array(packed_steps, "int8")
         values = _array(packed_values, "float8")
-        order = np.argsort(steps, kind="stable")
-        found[run_id, key] = Series(steps[order], values[order])
+        order = np.argsort(at, kind="stable")
+        found[run_id, key] = Series(at[order], values[order])
     return found
 
 

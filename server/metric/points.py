@@ -40,6 +40,23 @@ class UpsertStats:
 
 
 @dataclass(frozen=True)
+class StepRange:
+    """Steps `first` to `last`, both included; None leaves that end open (a zoomed chart asks
+    for the steps it shows)."""
+
+    first: int | None = None
+    last: int | None = None
+
+    @property
+    def whole(self) -> bool:
+        """Whether the range leaves out no step."""
+        return self.first is None and self.last is None
+
+
+WHOLE = StepRange()
+
+
+@dataclass(frozen=True)
 class Series:
     """One key's points in step order: int64 steps and float64 values, shape (N,)."""
 

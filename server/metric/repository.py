@@ -14,7 +14,7 @@ import psycopg
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from server.metric.points import SYSTEM_PREFIX, MetricPoint, Series, UpsertStats
+from server.metric.points import SYSTEM_PREFIX, MetricPoint, Series, StepRange, UpsertStats
 from server.metric.upsert import upsert_points
 from server.models import Metric, MetricSummary, Run
 
@@ -44,7 +44,7 @@ def summaries(session: Session, run_ids: Sequence[int]) -> dict[int, dict[str, M
 
 
 def _fetch(
-    session: Session, run_id: int, keys: Sequence[str] | None, after_step: int | None
+    session: Session, run_id: int, keys: Sequence[str] | None, steps: StepRange
 ) -> list[tuple[str, int, float]]:
     """(key, step, value) rows through the driver's own cursor (psycopg in binary mode): about
     three times faster than SQLAlchemy result rows for the 10,000-point histories charts ask for.
@@ -60,9 +60,12 @@ def _fetch(
         else:
             sql += f" AND key IN ({', '.join('?' for _ in keys)})"
             params.extend(keys)
-    if after_step is not None:
-        sql += f" AND step > {mark}"
-        params.append(after_step)
+    if steps.first is not None:
+        sql += f" AND step >= {mark}"
+        params.append(steps.first)
+    if steps.last is not None:
+        sql += f" AND step <= {mark}"
+        params.append(steps.last)
     sql += " ORDER BY key, step"
     dbapi = session.connection().connection.dbapi_connection
     rows: list[tuple[str, int, float]]
@@ -80,15 +83,15 @@ def _fetch(
 
 
 def read_series(
-    session: Session, run_id: int, keys: Sequence[str] | None, after_step: int | None
+    session: Session, run_id: int, keys: Sequence[str] | None, steps: StepRange
 ) -> dict[str, Series]:
-    """Points of the run per key in step order; all keys when `keys` is None."""
-    rows = _fetch(session, run_id, sorted(set(keys)) if keys is not None else None, after_step)
+    """Points of the run in `steps` per key in step order; all keys when `keys` is None."""
+    rows = _fetch(session, run_id, sorted(set(keys)) if keys is not None else None, steps)
     series: dict[str, Series] = {}
     if not rows:
         return series
-    names, steps, values = zip(*rows, strict=True)
-    step_array = np.asarray(steps, dtype=np.int64)
+    names, at, values = zip(*rows, strict=True)
+    step_array = np.asarray(at, dtype=np.int64)
     value_array = np.asarray(values, dtype=np.float64)
     start = 0
     for index in range(1, len(names) + 1):

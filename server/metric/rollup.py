@@ -7,9 +7,9 @@ reads the buckets of one width instead of every point, and gets the same points
 Kept exact on ingest: after an upsert every bucket the batch touched is recomputed in one
 statement, the finest width from the stored points and each coarser one from the four buckets
 of the width below, so a replay, a changed value or a point landing in an old bucket leave no
-trace but the right answer. Writers of one (run, key) are serialised by the key's summary row, which the upsert
-locks before this runs: the later writer recomputes in a statement that sees the earlier one's
-commit. Never commits.
+trace but the right answer. Writers of one (run, key) are serialised by the key's summary row,
+which the upsert locks before this runs: the later writer recomputes in a statement that sees
+the earlier one's commit. Never commits.
 """
 
 from __future__ import annotations

@@ -13,11 +13,20 @@ from pydantic import BaseModel, ValidationError
 from server import exports
 from server.bounds import Int64, RunIdPath, Text
 from server.deps import SessionDep
+from server.errors import InvalidInput
 from server.http_errors import error_responses
 from server.metric import across_runs, service
 from server.metric.downsample import MIN_POINTS
+from server.metric.points import StepRange
 from server.metric.repository import MetricPoint, read_rows
-from server.metric.schemas import IngestOut, MetricsOut, PointsIn, RunsSeriesOut, ValuesAtOut
+from server.metric.schemas import (
+    MAX_STEP,
+    IngestOut,
+    MetricsOut,
+    PointsIn,
+    RunsSeriesOut,
+    ValuesAtOut,
+)
 from server.responses import OrjsonResponse
 from server.run.repository import get_run
 from server.unit_of_work import UnitOfWorkRoute
@@ -36,6 +45,14 @@ MaxPointsParam = Annotated[
         le=1_000_000,
         description="Downsample longer series: per step bucket keep min, max and last",
     ),
+]
+MinStepParam = Annotated[
+    int | None,
+    Query(ge=0, le=MAX_STEP, description="Only steps from this one on (a zoomed chart's left end)"),
+]
+MaxStepParam = Annotated[
+    int | None,
+    Query(ge=0, le=MAX_STEP, description="Only steps up to this one (a zoomed chart's right end)"),
 ]
 RunIdsParam = Annotated[
     list[Text],
@@ -65,6 +82,16 @@ def inline_schema(model: type[BaseModel]) -> dict[str, Any]:
 
 def _keys(raw: list[str]) -> list[str] | None:
     return [key for item in raw for key in item.split(",") if key] or None
+
+
+def _steps(min_step: int | None, max_step: int | None) -> StepRange:
+    """The steps asked for; InvalidInput when the range is empty."""
+    if min_step is not None and max_step is not None and min_step > max_step:
+        raise InvalidInput(
+            f"min_step ({min_step}) must be at most max_step ({max_step})",
+            [{"field": "min_step", "message": "at most max_step"}],
+        )
+    return StepRange(min_step, max_step)
 
 
 async def points_body(request: Request) -> PointsIn:
@@ -104,13 +131,23 @@ def ingest_metrics(
 def read_metrics(
     run_id: RunIdPath,
     session: SessionDep,
+    *,
     keys: KeysParam = [],  # noqa: B006 (FastAPI reads it)
     after_step: Annotated[Int64 | None, Query(description="Only steps after this one")] = None,
     max_points: MaxPointsParam = None,
+    min_step: MinStepParam = None,
+    max_step: MaxStepParam = None,
 ) -> OrjsonResponse:
-    """`{"series": {key: {step, value, min, max, last, count, downsampled}}}`."""
+    """`{"series": {key: {step, value, min, max, last, count, downsampled}}}`; with `min_step`
+    and `max_step`, of those steps only (min, max, last and count too), downsampled to
+    `max_points` across them. An empty range (min_step above max_step) is a 422."""
     series = service.read_metrics(
-        session, run_id, keys=_keys(keys), after_step=after_step, max_points=max_points
+        session,
+        run_id,
+        keys=_keys(keys),
+        after_step=after_step,
+        max_points=max_points,
+        steps=_steps(min_step, max_step),
     )
     return OrjsonResponse({"series": series})
 
@@ -147,13 +184,21 @@ def metrics_csv(
 def read_many_metrics(
     session: SessionDep,
     run_ids: RunIdsParam,
+    *,
     keys: KeysParam = [],  # noqa: B006 (FastAPI reads it)
     max_points: MaxPointsParam = None,
+    min_step: MinStepParam = None,
+    max_step: MaxStepParam = None,
 ) -> OrjsonResponse:
-    """Several runs' series in one call (each as `GET /api/v1/runs/{id}/metrics` gives it):
-    `{"items": [{"run_id", "series": {key: {step, value, ...}}}]}`; 404 names unknown runs."""
+    """Several runs' series in one call (each as `GET /api/v1/runs/{id}/metrics` gives it,
+    `min_step` and `max_step` too): `{"items": [{"run_id", "series": {key: {step, value,
+    ...}}}]}`; 404 names unknown runs."""
     items = across_runs.read_many(
-        session, across_runs.parse_run_ids(run_ids), keys=_keys(keys), max_points=max_points
+        session,
+        across_runs.parse_run_ids(run_ids),
+        keys=_keys(keys),
+        max_points=max_points,
+        steps=_steps(min_step, max_step),
     )
     return OrjsonResponse({"items": items})
 

@@ -17,6 +17,7 @@ from server.errors import InvalidInput, NotFound, PayloadTooLarge
 from server.events import record_event
 from server.metric.chart_reads import keys_of, read_chart_series, series_out
 from server.metric.downsample import MIN_POINTS
+from server.metric.points import WHOLE, StepRange
 from server.metric.repository import MetricPoint, UpsertStats, read_series, upsert_points
 from server.metric.schemas import MAX_KEY_LENGTH, MAX_STEP
 from server.models import Run
@@ -113,12 +114,14 @@ def read_metrics(
     keys: Sequence[str] | None,
     after_step: int | None,
     max_points: int | None,
+    steps: StepRange = WHOLE,
 ) -> dict[str, dict[str, Any]]:
-    """The run's series per key, each downsampled to `max_points` when longer.
+    """The run's series per key in `steps` (and after `after_step`), each downsampled to
+    `max_points` when longer.
 
     Returns `{key: {"step", "value", "min", "max", "last": {"step", "value"}, "count",
     "downsampled"}}` where min, max, last and count describe the series before downsampling
-    (after `after_step`). Steps and values are numpy arrays (the router encodes them).
+    (of the steps read). Steps and values are numpy arrays (the router encodes them).
     """
     if session.scalar(select(Run.id).where(Run.id == run_id)) is None:
         raise NotFound(f"run {run_id} does not exist")
@@ -127,16 +130,16 @@ def read_metrics(
             f"max_points must be at least {MIN_POINTS}",
             [{"field": "max_points", "message": f"must be at least {MIN_POINTS}"}],
         )
-    if (
-        max_points is not None
-        and after_step is None
-        and session.get_bind().dialect.name == "postgresql"
-    ):
+    if after_step is not None:
+        # Steps end at MAX_STEP, so the step after it is still a bigint.
+        after = min(after_step, MAX_STEP) + 1
+        steps = StepRange(after if steps.first is None else max(after, steps.first), steps.last)
+    if max_points is not None and steps.whole and session.get_bind().dialect.name == "postgresql":
         # Long series from their rollups: the same points, fewer rows read.
         every_key = sorted(set(keys)) if keys is not None else keys_of(session, [run_id])
         found = read_chart_series(session, [run_id], every_key, max_points)
         return {key: found[run_id, key] for key in every_key if (run_id, key) in found}
     return {
         key: series_out(series, max_points)
-        for key, series in read_series(session, run_id, keys, after_step).items()
+        for key, series in read_series(session, run_id, keys, steps).items()
     }

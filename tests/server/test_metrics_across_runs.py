@@ -6,8 +6,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 import pytest
 
+from server.metric.downsample import downsample
 from tests.server.helpers import ApiClient, create_external
 
 
@@ -174,3 +176,56 @@ def test_values_at_refuses_a_bad_epoch(client: ApiClient) -> None:
     assert response.status_code == 422
     assert "'best' or 'last'" in response.json()["error"]["message"]
     assert client.get(f"/api/v1/metrics/at?run_ids={run['id']}").status_code == 422
+
+
+def test_a_zoomed_range_comes_back_at_full_resolution_downsampled_across_it(
+    client: ApiClient,
+) -> None:
+    runs = [create_external(client, f"zoom-{index}") for index in range(2)]
+    for index, run in enumerate(runs):
+        points = [
+            {"key": "val/loss", "step": step, "value": math.sin(step / (40 + index))}
+            for step in range(10_000)
+        ]
+        _post(client, run["id"], points)
+    first = runs[0]["id"]
+    whole = _get(client, f"/api/v1/runs/{first}/metrics?max_points=100")["series"]["val/loss"]
+    assert not [step for step in whole["step"] if 2_000 < step < 2_060], "too coarse to zoom"
+
+    url = f"/api/v1/runs/{first}/metrics?max_points=100&min_step=2000&max_step=2999"
+    zoomed = _get(client, url)["series"]["val/loss"]
+    steps = np.arange(2_000, 3_000)
+    want_steps, want_values = downsample(steps, np.sin(steps / 40), 100)
+    assert zoomed["step"] == want_steps.tolist()
+    assert zoomed["value"] == pytest.approx(want_values.tolist())
+    assert zoomed["count"] == 1_000 and zoomed["downsampled"] is True
+    assert zoomed["last"]["step"] == 2_999
+
+    exact = _get(client, f"/api/v1/runs/{first}/metrics?min_step=2000&max_step=2059")
+    assert exact["series"]["val/loss"]["step"] == list(range(2_000, 2_060))
+    after = f"/api/v1/runs/{first}/metrics?min_step=2000&max_step=2059&after_step=2049"
+    assert _get(client, after)["series"]["val/loss"]["step"] == list(range(2_050, 2_060))
+
+    ids = ",".join(str(run["id"]) for run in runs)
+    many = _get(
+        client, f"/api/v1/metrics/series?run_ids={ids}&max_points=100&min_step=2000&max_step=2999"
+    )
+    assert many["items"][0]["series"]["val/loss"] == zoomed
+    second = _get(
+        client, f"/api/v1/runs/{runs[1]['id']}/metrics?max_points=100&min_step=2000&max_step=2999"
+    )
+    assert many["items"][1]["series"]["val/loss"] == second["series"]["val/loss"]
+    open_ended = _get(client, f"/api/v1/metrics/series?run_ids={ids}&min_step=9990")
+    assert open_ended["items"][1]["series"]["val/loss"]["step"] == list(range(9_990, 10_000))
+
+
+@pytest.mark.parametrize(
+    "query", ["min_step=5&max_step=4", "min_step=-1", "max_step=abc", f"max_step={2**63}"]
+)
+def test_a_bad_step_range_is_refused(client: ApiClient, query: str) -> None:
+    run = create_external(client)
+    for url in (f"/api/v1/runs/{run['id']}/metrics", f"/api/v1/metrics/series?run_ids={run['id']}"):
+        response = client.get(f"{url}{'&' if '?' in url else '?'}{query}")
+        assert response.status_code == 422, response.text
+    empty = client.get(f"/api/v1/runs/{run['id']}/metrics?min_step=5&max_step=4").json()
+    assert "min_step (5) must be at most max_step (4)" in empty["error"]["message"]
