@@ -18,6 +18,8 @@ from typing import Any, BinaryIO
 import redis
 
 from segtrack.client import SegtrackClient
+from server.auth.service import create_token, create_user
+from server.db import create_db_engine, make_session_factory, session_scope, upgrade_database
 from tests.conftest import create_scratch_database, drop_scratch_database
 from tests.own_servers import free_port
 
@@ -58,20 +60,17 @@ def answers(client: SegtrackClient) -> bool:
 
 def admin_token(environment: dict[str, str], name: str) -> str:
     """Bring the database of `environment` to the head migration, create an admin and return
-    a token of theirs named `name`."""
-    subprocess.run([*SEGTRACK, "db", "upgrade"], env=environment, check=True)
-    subprocess.run(
-        [*SEGTRACK, "user", "create", "admin", "--role", "admin", "--no-password"],
-        env=environment,
-        check=True,
-    )
-    return subprocess.run(
-        [*SEGTRACK, "token", "create", "--user", "admin", "--name", name],
-        env=environment,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
+    a token of theirs named `name` (what `segtrack db upgrade`, `user create` and `token create`
+    do, here in the test process rather than in three fresh ones)."""
+    url = environment["SEGTRACK_DATABASE_URL"]
+    upgrade_database(url)
+    engine = create_db_engine(url)
+    try:
+        with session_scope(make_session_factory(engine)) as session:
+            admin = create_user(session, "admin", "admin", None)
+            return create_token(session, admin.id, name).token
+    finally:
+        engine.dispose()
 
 
 @dataclass
