@@ -28,8 +28,9 @@ from tests.integration.services import TINY, Service, admin_token, answers, wait
 from tests.own_servers import OwnPostgres, OwnRedis, free_port
 from trainer.data.demo import make_demo_dataset
 
-EPOCHS = 300
-"""About 30 s of training here (the outages take about 10 s of it: training goes on meanwhile)."""
+EPOCHS = 200
+"""About 20 s of training here (the outages take about 10 s of it: training goes on meanwhile),
+enough that the run is still far from its end when both outages are over."""
 HEARTBEAT_TIMEOUT_S = 4.0
 DATABASE_OUTAGE_S = 5.0
 """Longer than the heartbeat timeout: the worker's heartbeats fail too."""
