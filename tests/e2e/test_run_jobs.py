@@ -76,8 +76,15 @@ SUBMIT_JS = """(body) => import("/static/js/http.js")
 
 
 def _offers_changes(page: Page, offered: bool) -> None:
-    """Whether the run page shows the job forms, the pin form and the rows' Pin buttons."""
+    """Whether the run page shows the job forms, the pin form and the rows' Pin buttons, and
+    lets the run be renamed, tagged and deleted."""
     count = 1 if offered else 0
+    for control in ("#tag-form", "#delete-run", "#save-notes"):
+        if offered:
+            expect(page.locator(control)).to_be_visible()
+        else:
+            expect(page.locator(control)).to_be_hidden()
+    expect(page.locator("#run-name")).to_be_editable(editable=offered)
     expect(page.locator("#images-table tbody tr").first).to_be_visible()
     expect(page.locator("#pin-bar")).to_be_visible()
     expect(page.locator("#evaluate-form")).to_have_count(count)

@@ -152,6 +152,11 @@ def test_only_the_owner_or_an_admin_changes_pins_and_viewers_read_them(
         assert error_of(other.request("DELETE", f"{base}/1"), 403)
         assert client.request("PUT", f"{base}/2").status_code == 201, "admins change any run"
         assert [index for index, _ in pinned(viewer, run_id)] == [1, 2]
+        # The run page offers the pin controls (and the jobs') to those same users only.
+        for caller, offered in ((owner, True), (client, True), (other, False), (viewer, False)):
+            page = caller.get(f"/runs/{run_id}", headers={"Accept": "text/html"})
+            assert page.status_code == 200, page.text
+            assert f'data-can-change="{str(offered).lower()}"' in page.text
 
 
 def _png(pixels: np.ndarray[Any, Any]) -> bytes:

@@ -287,7 +287,7 @@ function bindName() {
 function renderTags() {
   $("tags").replaceChildren(...run.tags.map((tag) => el("li", { class: "tag" },
     el("span", {}, tag),
-    el("button", {
+    canChange && el("button", {
       type: "button", class: "tag-remove", "aria-label": `Remove tag ${tag}`, title: "Remove",
       onclick: () => saveTags(run.tags.filter((item) => item !== tag)),
     }, "×"))));
@@ -328,6 +328,16 @@ function bindTagsAndNotes() {
   notes.addEventListener("keydown", (event) => {
     if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) { event.preventDefault(); save(); }
   });
+}
+
+/** For a user who may not change the run: its name and notes read-only, no tag form. */
+function readOnlyEdits() {
+  const name = $("run-name", HTMLInputElement);
+  name.readOnly = true;
+  name.title = "Only the run's owner (or an admin) may rename it";
+  $("tag-form").hidden = true;
+  $("notes", HTMLTextAreaElement).readOnly = true;
+  $("save-notes").parentElement.hidden = true;
 }
 
 function renderNotes() {
@@ -506,8 +516,12 @@ async function start() {
   // Listening from here on: the stream usually opens while the palette is still loading.
   const opened = streamOpened(source, 3000);
   bindActions();
-  bindName();
-  bindTagsAndNotes();
+  if (canChange) {
+    bindName();
+    bindTagsAndNotes();
+  } else {
+    readOnlyEdits();
+  }
   renderHeader();
   renderTags();
   renderNotes();
