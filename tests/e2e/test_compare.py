@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from playwright.sync_api import Browser, FloatRect, Page, expect
@@ -372,3 +373,61 @@ def test_fifty_long_runs_drawn_from_one_runs_read_and_one_series_read_per_chart(
     assert not [path for path in paths if re.fullmatch(r"/api/v1/runs/\d+", path)], "one per run"
     assert paths.count("/api/v1/metrics/series") == 1, "one chart, one read of every run's series"
     screenshot(page, "compare-fifty")
+
+
+def test_zooming_a_long_curve_reads_the_zoomed_steps_at_full_resolution(
+    page: Page, app_url: str
+) -> None:
+    runs = []
+    for seed in (0, 1):
+        run = external(app_url, unique(f"long-zoom{seed}"), params={"seed": seed})
+        points = [
+            {
+                "key": "val/iou",
+                "step": step,
+                "value": ((step * (7 + seed)) % 97) / 97,
+                "epoch": step,
+            }
+            for step in range(1, 4_001)
+        ]
+        for start in range(0, len(points), 2_000):
+            log_points(app_url, run["id"], points[start : start + 2_000])
+        runs.append(run)
+    ids = ",".join(str(run["id"]) for run in runs)
+    _open(page, app_url, f"ids={ids}&keys=val/iou")
+    chart = "cmp:val/iou"
+    note = page.locator(f"figure[data-chart='{chart}'] .chart-note")
+    expect(note).to_contain_text("downsampled")
+    overview = page.evaluate("(id) => segtrackCharts.get(id).plot.data[0].length", chart)
+
+    box = _plot_box(page, chart)
+    middle = box["y"] + box["height"] / 2
+    with page.expect_response(lambda response: "min_step=" in response.url) as zoom_read:
+        page.mouse.move(box["x"] + box["width"] * 0.45, middle)
+        page.mouse.down()
+        page.mouse.move(box["x"] + box["width"] * 0.55, middle, steps=6)
+        page.mouse.up()
+    assert zoom_read.value.ok and "/api/v1/metrics/series" in zoom_read.value.url
+    low, high = _x_range(page, chart)
+    assert 1_500 < low < high < 2_500
+    query = parse_qs(urlsplit(zoom_read.value.url).query)
+    first, last = int(query["min_step"][0]), int(query["max_step"][0])
+    assert first <= low and high <= last <= high + 1, "every step shown, no more"
+    page.wait_for_function(
+        "([id, n]) => segtrackCharts.get(id).plot.data[0][0] === n", arg=[chart, first]
+    )
+    xs: list[float] = page.evaluate("(id) => segtrackCharts.get(id).plot.data[0]", chart)
+    # A tenth of 4,000 epochs fits the plot's width: every point of the range, no other.
+    assert xs == list(range(first, last + 1))
+    expect(note).to_be_hidden()
+    assert _x_range(page, chart) == [low, high], "the new points keep the zoomed range"
+    screenshot(page, "compare-zoomed-long")
+
+    asked: list[str] = []
+    page.on("request", lambda request: asked.append(request.url))
+    page.get_by_role("button", name="Reset zoom").click()
+    page.wait_for_function(
+        "([id, n]) => segtrackCharts.get(id).plot.data[0].length === n", arg=[chart, overview]
+    )
+    assert _x_range(page, chart) == [1, 4_000]
+    assert not [url for url in asked if "/api/v1/metrics/series" in url], "the overview is kept"

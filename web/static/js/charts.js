@@ -86,6 +86,8 @@ let uid = 0;
  * @property {string | null} [syncKey] charts with the same key share the hover cursor and the
  *   zoomed x range: give them the same x axis
  * @property {(width: number) => void} [onWidthChange] after the plot's width changed (debounced)
+ * @property {(range: Range | null) => void} [onZoom] after the shown x range changed (null: all
+ *   of it), by this chart or one zoomed with it; the page may fetch that range's points
  * @property {Band[]} [bands]
  */
 
@@ -165,7 +167,7 @@ export class Chart {
     this.build(container);
     registry.set(this.id, this);
     const zoomed = zoomGroup(this).find((other) => other.zoom);
-    if (zoomed) this.showRange(zoomed.zoom);
+    if (zoomed) this.showRange(zoomed.zoom, { quiet: true });
   }
 
   /** @param {HTMLElement} container */
@@ -342,9 +344,15 @@ export class Chart {
     this.zoomTo(null);
   }
 
-  /** @param {Range | null} range */
-  showRange(range) {
+  /**
+   * @param {Range | null} range
+   * @param {{quiet?: boolean}} [options] quiet: leave out onZoom (a chart joining its group)
+   */
+  showRange(range, { quiet = false } = {}) {
+    const before = this.zoom;
     this.zoom = range ? { min: range.min, max: range.max } : null;
+    const changed = (before?.min ?? null) !== (this.zoom?.min ?? null) || (before?.max ?? null) !== (this.zoom?.max ?? null);
+    if (changed && !quiet && this.options.onZoom) this.options.onZoom(this.zoom);
     this.resetButton.hidden = !this.zoom;
     this.figure.toggleAttribute("data-zoomed", Boolean(this.zoom));
     if (!this.plot) return;

@@ -48,8 +48,12 @@ const state = {
 };
 /** @type {Map<string, charts.Chart>} by metric key */
 const chartsByKey = new Map();
-/** @type {Map<string, any[]>} the series answer's items by metric key */
+/** @type {Map<string, any[]>} the series answer's items by metric key, as drawn */
 const seriesByKey = new Map();
+/** @type {Map<string, any[]>} the items of every step (the chart unzoomed), by metric key */
+const overviewByKey = new Map();
+/** @type {Map<string, number>} the latest read of each key's series: older answers are dropped */
+const readsByKey = new Map();
 /** @type {Map<string, Promise<any>>} series asked for while the runs were still being read */
 const earlySeries = early.series;
 /** @type {Map<string, Promise<any>>} previews by `<run id>@<epoch>` */
@@ -156,13 +160,35 @@ function draw(key) {
   }
 }
 
+/**
+ * @param {string} key
+ * @param {any[]} items
+ */
+const downsampled = (key, items) => items.some((item) => item.series[key]?.downsampled);
+
+/**
+ * Read `key`'s series at the chart's width and draw them: of every step, or, when the chart
+ * is zoomed and the overview was downsampled, of the zoomed steps (at full resolution there).
+ * @param {string} key
+ */
 async function loadKey(key) {
   const chart = chartsByKey.get(key);
-  const sent = earlySeries.get(key);
-  earlySeries.delete(key);
-  // The first chart's series first: the others' are asked for once it has come.
-  const body = (sent && await sent) || await early.first.then(() => fetchSeries(state.runs.map((run) => run.id), key, chart.pixelWidth()));
-  seriesByKey.set(key, body.items);
+  const read = (readsByKey.get(key) ?? 0) + 1;
+  readsByKey.set(key, read);
+  const ids = state.runs.map((run) => run.id);
+  let overview = overviewByKey.get(key);
+  if (!overview) {
+    const sent = earlySeries.get(key);
+    earlySeries.delete(key);
+    // The first chart's series first: the others' are asked for once it has come.
+    const body = (sent && await sent) || await early.first.then(() => fetchSeries(ids, key, chart.pixelWidth()));
+    overview = body.items;
+    overviewByKey.set(key, overview);
+  }
+  const items = chart.zoom && downsampled(key, overview)
+    ? (await fetchSeries(ids, key, chart.pixelWidth(), chart.zoom)).items : overview;
+  if (readsByKey.get(key) !== read || chartsByKey.get(key) !== chart) return;
+  seriesByKey.set(key, items);
   draw(key);
 }
 
@@ -186,8 +212,12 @@ function addChart(key) {
     // A few pixels more or less (the first guess of the width, a scrollbar) are not worth
     // reading every run's series again.
     onWidthChange: (width) => {
-      if (chart.isDownsampled() && widthChanged(askedPoints.get(key) ?? 0, width)) loadKey(key).catch(reportError);
+      if (!chart.isDownsampled() || !widthChanged(askedPoints.get(key) ?? 0, width)) return;
+      overviewByKey.delete(key);
+      loadKey(key).catch(reportError);
     },
+    // Zoomed in: that range's points at the chart's width; zoomed out: the overview again.
+    onZoom: () => { loadKey(key).catch(reportError); },
   });
   chartsByKey.set(key, chart);
   return loadKey(key).catch(reportError);
@@ -199,6 +229,7 @@ function removeChart(key) {
   chart.destroy();
   chartsByKey.delete(key);
   seriesByKey.delete(key);
+  overviewByKey.delete(key);
   const slot = document.querySelector(`#compare-charts .chart-slot[data-key="${CSS.escape(key)}"]`);
   if (slot) slot.remove();
 }

@@ -6,7 +6,7 @@
 
 import { byId, el } from "./dom.js";
 import { api } from "./http.js";
-import { parseIds } from "./pure/compare_state.js";
+import { parseIds, zoomSteps } from "./pure/compare_state.js";
 
 export const MIN_RUNS = 2;
 /** As many as GET /api/v1/metrics/series and /api/v1/compare/runs take in one call. */
@@ -21,14 +21,18 @@ const CHART_CHROME_PX = 90;
 export const askedPoints = new Map();
 
 /**
- * Ask for one key's series of `ids`, at most `maxPoints` per run.
+ * Ask for one key's series of `ids`, at most `maxPoints` per run: of every step, or of the
+ * steps of a zoomed x range.
  * @param {number[]} ids
  * @param {string} key
  * @param {number} maxPoints
+ * @param {{min: number, max: number} | null} [zoom]
  */
-export function fetchSeries(ids, key, maxPoints) {
+export function fetchSeries(ids, key, maxPoints, zoom = null) {
   askedPoints.set(key, maxPoints);
-  const query = new URLSearchParams({ run_ids: ids.join(","), keys: key, max_points: String(maxPoints) });
+  const query = new URLSearchParams({
+    run_ids: ids.join(","), keys: key, max_points: String(maxPoints), ...(zoom ? zoomSteps(zoom) : {}),
+  });
   return api(`/api/v1/metrics/series?${query}`);
 }
 
