@@ -27,6 +27,9 @@ TINY: dict[str, Any] = {
 WAIT_S = 180.0
 """Runs wait for the one shared worker, which may be training other tests' runs first."""
 
+_FINAL = frozenset({"succeeded", "failed", "cancelled", "pruned"})
+"""Statuses a run leaves only when a user resumes it."""
+
 
 def unique(prefix: str) -> str:
     """`prefix` plus a random suffix: tests sharing one app never see each other's runs."""
@@ -94,6 +97,9 @@ def wait_for_status(app_url: str, run_id: int, *statuses: str) -> dict[str, Any]
         run: dict[str, Any] = api(app_url, "GET", f"/api/v1/runs/{run_id}")
         if run["status"] in statuses:
             return run
-        if time.monotonic() > deadline:
-            raise AssertionError(f"run {run_id} is {run['status']}, not one of {statuses}")
+        if run["status"] in _FINAL or time.monotonic() > deadline:
+            raise AssertionError(
+                f"run {run_id} is {run['status']} ({run.get('failure_reason')}), "
+                f"not one of {statuses}"
+            )
         time.sleep(0.3)
