@@ -16,47 +16,14 @@ import pytest
 from PIL import Image
 
 from segtrack.client import SegtrackClient
-from tests.integration.services import TINY, Service, serving
-
-SIZE = 32
-
-
-def _binary_pair(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """A dark image with a bright square, and its 0/255 mask."""
-    image = rng.integers(0, 60, (SIZE, SIZE, 3), dtype=np.uint8)
-    mask = np.zeros((SIZE, SIZE), dtype=np.uint8)
-    top, left = rng.integers(2, SIZE // 2, 2)
-    image[top : top + 12, left : left + 12] = 220
-    mask[top : top + 12, left : left + 12] = 255
-    return image, mask
-
-
-def write_binary_dataset(root: Path, *, train: int = 12, test: int = 2) -> Path:
-    """images/ + masks/ (0/255 PNGs) with a test split in images/test + masks/test."""
-    rng = np.random.default_rng(3)
-    for part, count in (("", train), ("test", test)):
-        for index in range(count):
-            image, mask = _binary_pair(rng)
-            for folder, pixels in (("images", image), ("masks", mask)):
-                target = root / folder / part / f"{part or 'train'}_{index}.png"
-                target.parent.mkdir(parents=True, exist_ok=True)
-                Image.fromarray(pixels).save(target)
-    return root
+from tests.integration.binary_dataset import SIZE, binary_pair
+from tests.integration.services import TINY, Service
 
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    data_dir = tmp_path_factory.mktemp("jobs")
-    # Registered by `serving` as "demo".
-    write_binary_dataset(data_dir / "datasets" / "demo")
-    with serving(data_dir, "jobs", {"SEGTRACK_HEARTBEAT_TIMEOUT_S": "10"}) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def trained(service: Service) -> Iterator[tuple[SegtrackClient, int]]:
+def trained(jobs_service: Service) -> Iterator[tuple[SegtrackClient, int]]:
     """A client and a run trained for one epoch on the binary dataset."""
-    with SegtrackClient(service.url, token=service.token, timeout=30) as client:
+    with SegtrackClient(jobs_service.url, token=jobs_service.token, timeout=30) as client:
         config = {**TINY, "epochs": 1, "batch_size": 4, "image_size": SIZE}
         run = client.submit(config, name="jobs")
         final = client.wait(run["id"], timeout=240, poll=1)
@@ -107,7 +74,7 @@ def test_a_predict_job_on_uploaded_images_returns_masks_in_0_and_255(
     rng = np.random.default_rng(11)
     images = []
     for index in range(2):
-        image, _ = _binary_pair(rng)
+        image, _ = binary_pair(rng)
         images.append(tmp_path / f"new_{index}.png")
         Image.fromarray(image).save(images[-1])
     job = _done(client, client.predict(run_id, images, tta=True))

@@ -18,30 +18,29 @@ import pytest
 from PIL import Image
 
 from segtrack.client import SegtrackClient
-from tests.integration.services import TINY, Service, serving, wait_for
-from tests.integration.test_job_worker import SIZE, write_binary_dataset
+from tests.integration.binary_dataset import PREDICT_DATASET, SIZE
+from tests.integration.services import TINY, Service, wait_for
 
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    data_dir = tmp_path_factory.mktemp("predict_image")
-    # 20 pairs: 4 validation images, 1 of them previewed. Registered by `serving` as "demo".
-    write_binary_dataset(data_dir / "datasets" / "demo", train=20, test=0)
-    with serving(data_dir, "predict_image", {"SEGTRACK_HEARTBEAT_TIMEOUT_S": "10"}) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def api(service: Service) -> Iterator[httpx.Client]:
-    headers = {"Authorization": f"Bearer {service.token}"}
-    with httpx.Client(base_url=service.url, headers=headers, timeout=30) as client:
+def api(jobs_service: Service) -> Iterator[httpx.Client]:
+    headers = {"Authorization": f"Bearer {jobs_service.token}"}
+    with httpx.Client(base_url=jobs_service.url, headers=headers, timeout=30) as client:
         yield client
 
 
 @pytest.fixture(scope="module")
-def trained(service: Service) -> Iterator[tuple[SegtrackClient, int]]:
-    with SegtrackClient(service.url, token=service.token, timeout=30) as client:
-        config = {**TINY, "epochs": 2, "batch_size": 4, "image_size": SIZE, "preview_count": 1}
+def trained(jobs_service: Service) -> Iterator[tuple[SegtrackClient, int]]:
+    with SegtrackClient(jobs_service.url, token=jobs_service.token, timeout=30) as client:
+        # 20 pairs: 4 validation images, 1 of them previewed.
+        config = {
+            **TINY,
+            "dataset": PREDICT_DATASET,
+            "epochs": 2,
+            "batch_size": 4,
+            "image_size": SIZE,
+            "preview_count": 1,
+        }
         run = client.submit(config, name="predict-image")
         final = client.wait(run["id"], timeout=240, poll=1)
         assert final["status"] == "succeeded", final.get("failure_reason")
@@ -128,7 +127,8 @@ def test_a_job_cancelled_while_a_training_holds_the_slot_never_starts(
 ) -> None:
     client, run_id = trained
     long_run = client.submit(
-        {**TINY, "epochs": 200, "batch_size": 4, "image_size": SIZE}, name="holds the slot"
+        {**TINY, "dataset": PREDICT_DATASET, "epochs": 200, "batch_size": 4, "image_size": SIZE},
+        name="holds the slot",
     )
     wait_for(
         lambda: client.get_run(long_run["id"])["status"] == "running", 120, "the long run to start"
