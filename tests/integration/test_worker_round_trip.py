@@ -48,6 +48,17 @@ def client(service: Service) -> Iterator[SegtrackClient]:
         yield opened
 
 
+@pytest.fixture(scope="module")
+def finished_run(service: Service) -> dict[str, Any]:
+    """A one-epoch run trained to the end, as the run found once it had ended; the tests that
+    use it only read it (or resend its message)."""
+    with SegtrackClient(service.url, token=service.token, timeout=30) as client:
+        run = client.submit({**TINY, "epochs": 1}, name="trained once")
+        finished = client.wait(run["id"], timeout=120)
+    assert finished["status"] == "succeeded", finished.get("failure_reason")
+    return finished
+
+
 def _status(client: SegtrackClient, run_id: int) -> str:
     status: str = client.get_run(run_id)["status"]
     return status
@@ -163,14 +174,11 @@ def test_a_killed_worker_fails_its_run_or_requeues_it_to_resume(
 
 
 def test_a_redelivered_message_never_trains_a_run_twice(
-    service: Service, client: SegtrackClient
+    service: Service, client: SegtrackClient, finished_run: dict[str, Any]
 ) -> None:
     from celery import Celery
 
-    run = client.submit({**TINY, "epochs": 1}, name="once")
-    finished = client.wait(run["id"], timeout=120)
-    assert finished["status"] == "succeeded"
-
+    run = finished_run
     sender = Celery(broker=REDIS_URL, set_as_current=False)
     sender.send_task(
         "training.run", args=[run["id"]], queue=service.environment["SEGTRACK_DEFAULT_QUEUE"]
@@ -180,8 +188,8 @@ def test_a_redelivered_message_never_trains_a_run_twice(
     assert client.wait(probe["id"], timeout=120)["status"] == "succeeded"
     again = client.get_run(run["id"])
     assert again["status"] == "succeeded"
-    assert again["started_at"] == finished["started_at"]
-    assert again["finished_at"] == finished["finished_at"]
+    assert again["started_at"] == run["started_at"]
+    assert again["finished_at"] == run["finished_at"]
 
 
 def test_a_higher_priority_run_trains_first(client: SegtrackClient) -> None:
@@ -223,9 +231,10 @@ def test_a_message_the_broker_lost_is_sent_again(service: Service, client: Segtr
     assert f"run {stranded['id']}: still queued" in api_log
 
 
-def test_a_run_fine_tunes_from_another_runs_checkpoint(client: SegtrackClient) -> None:
-    source = client.submit({**TINY, "epochs": 1}, name="to fine-tune from")
-    assert client.wait(source["id"], timeout=120)["status"] == "succeeded"
+def test_a_run_fine_tunes_from_another_runs_checkpoint(
+    client: SegtrackClient, finished_run: dict[str, Any]
+) -> None:
+    source = finished_run
     tuned = client.submit(
         {**TINY, "epochs": 1, "init_from": f"run:{source['id']}"}, name="fine-tuned"
     )
