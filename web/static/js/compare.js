@@ -6,19 +6,15 @@
 // like any metric, against the time since each run started.
 
 import * as charts from "./charts.js";
-import { legend } from "./class_legend.js";
-import { Palette, paletteForRun } from "./class_palette.js";
 import { DEFAULT_KEYS, MAX_RUNS, MIN_RUNS, askedPoints, early, fetchSeries } from "./compare_early.js";
 import { byId, el } from "./dom.js";
 import { api, messageOf } from "./http.js";
-import { errorLegend, tile } from "./mask_tiles.js";
 import { runColors } from "./pure/colors.js";
-import { compareQuery, dataWarnings, groupRuns, nearestEpoch, widthChanged } from "./pure/compare_state.js";
+import { compareQuery, dataWarnings, groupRuns, widthChanged } from "./pure/compare_state.js";
 import { differingKeys, show } from "./pure/config_text.js";
 import { formatNumber, formatValue } from "./pure/format.js";
 import { tagKeys, tagValue } from "./pure/run_columns.js";
 import { meanStd } from "./pure/series_math.js";
-import { TEST_FILES, bestValues, fileUrl, jobLink, testColumns, testEvaluation, testRows } from "./pure/test_results.js";
 
 const $ = byId;
 const TABLE_KEYS = ["val/iou", "val/dice", "val/miou", "val/pixel_acc", "val/loss", "train/loss"];
@@ -56,18 +52,9 @@ const overviewByKey = new Map();
 const readsByKey = new Map();
 /** @type {Map<string, Promise<any>>} series asked for while the runs were still being read */
 const earlySeries = early.series;
-/** @type {Map<string, Promise<any>>} previews by `<run id>@<epoch>` */
-const previewLists = new Map();
-/** @type {Map<number, Promise<number[]>>} epochs with previews by run id */
-const previewEpochs = new Map();
-/** @type {Palette} */
-let palette = null;
-/** @type {import("./mask_tiles.js").TileView} */
-let view = null;
-/** @type {import("./mask_tiles.js").Tile[]} */
-let tiles = [];
 let epochTimer = 0;
-let previewToken = 0;
+/** @type {import("./compare_samples.js").Samples | null} set once the charts are drawn */
+let samples = null;
 
 function showMessage(text) {
   const message = $("page-message");
@@ -335,118 +322,6 @@ async function refreshTables() {
   renderValues($("at-best"), atBest.items, keys);
 }
 
-// --- test results ---------------------------------------------------------------------------
-
-/**
- * The links of a run's test row: the evaluation's confusion matrix and per-image scores (its
- * files), and its job on the run page, where its per-class table is.
- * @param {any} run
- * @param {import("./pure/test_results.js").EvaluateJob | null} job
- */
-function testLinks(run, job) {
-  const confusion = fileUrl(job, TEST_FILES.confusion);
-  const perImage = fileUrl(job, TEST_FILES.perImage);
-  return [
-    confusion ? el("a", { href: confusion, download: true, "data-file": TEST_FILES.confusion }, "confusion matrix") : "",
-    confusion && perImage ? " · " : "",
-    perImage ? el("a", { href: perImage, download: true, "data-file": TEST_FILES.perImage }, "per-image scores") : "",
-    confusion || perImage ? " · " : "",
-    el("a", { href: jobLink(run.id, job), title: job ? `evaluate job #${job.id} on the run page` : "the run's evaluations" },
-      job ? `job #${job.id}` : "run page"),
-    job ? "" : el("span", { class: "muted" }, " (no evaluate job left: logged by the run)"),
-  ];
-}
-
-/** The runs' `test/*` metrics, one row per run evaluated on a test split; hidden without any. */
-async function renderTestResults() {
-  const columns = testColumns(state.runs);
-  const rows = testRows(state.runs, columns);
-  $("test-panel").hidden = !rows.length;
-  if (!rows.length) return;
-  const jobs = await Promise.all(rows.map((row) => api(`/api/v1/runs/${row.runId}/jobs`)
-    .then((body) => testEvaluation(body.items, row.epoch)).catch(() => null)));
-  const best = bestValues(rows, columns);
-  $("test-results").replaceChildren(
-    el("thead", {}, el("tr", {}, el("th", { scope: "col" }, "Run"), el("th", { scope: "col", class: "num" }, "Epoch"),
-      el("th", { scope: "col" }, "Evaluation"),
-      ...columns.map((key) => el("th", { scope: "col", class: "num" }, key)))),
-    el("tbody", {}, ...rows.map((row, index) => {
-      const run = state.runs.find((candidate) => candidate.id === row.runId);
-      return el("tr", { "data-run-id": row.runId },
-        el("th", { scope: "row" }, el("span", { class: "run-swatch", style: `background: ${colorOf(run)}` }), " ",
-          el("a", { href: `/runs/${run.id}` }, run.name)),
-        el("td", { class: "num", title: "the evaluated checkpoint's epoch" }, String(row.epoch)),
-        // Before the metric columns, which scroll sideways when a dataset has many classes.
-        el("td", { class: "test-links" }, testLinks(run, jobs[index])),
-        ...columns.map((key) => {
-          const value = row.values[key];
-          return el("td", { class: value !== undefined && value === best[key] ? "num best-value" : "num", "data-key": key },
-            value === undefined ? "–" : formatValue(value));
-        }));
-    })));
-}
-
-// --- predictions side by side ---------------------------------------------------------------
-
-async function epochsWithPreviews(run) {
-  if (!previewEpochs.has(run.id)) previewEpochs.set(run.id, api(`/api/v1/runs/${run.id}/previews`).then((body) => body.epochs));
-  return previewEpochs.get(run.id);
-}
-
-function previewsAt(run, epoch) {
-  const key = `${run.id}@${epoch}`;
-  if (!previewLists.has(key)) previewLists.set(key, api(`/api/v1/runs/${run.id}/previews?epoch=${epoch}`));
-  return previewLists.get(key);
-}
-
-async function refreshPreviews() {
-  const token = ++previewToken;
-  const wanted = state.epoch;
-  const perRun = await Promise.all(state.runs.map(async (run) => {
-    const epoch = nearestEpoch(await epochsWithPreviews(run), wanted ?? Infinity);
-    if (epoch === null) return { run, epoch: null, samples: new Map() };
-    const body = await previewsAt(run, epoch);
-    return { run, epoch, samples: new Map(body.samples.map((sample) => [sample.name, sample])) };
-  }));
-  if (token !== previewToken) return;
-  const names = [];
-  for (const entry of perRun) for (const name of entry.samples.keys()) if (!names.includes(name)) names.push(name);
-  const container = $("compare-samples");
-  for (const id of ["preview-controls", "class-legend", "error-legend"]) $(id).hidden = !names.length;
-  if (!names.length) {
-    tiles = [];
-    container.replaceChildren(el("p", { class: "muted" }, "None of these runs has mask previews."));
-    return;
-  }
-  const columns = 2 + perRun.length;
-  const style = `grid-template-columns: repeat(${columns}, minmax(0, 1fr)); max-width: ${columns * 230}px`;
-  const header = el("div", { class: "sample-grid sample-head", style },
-    el("strong", {}, "Image"), el("strong", {}, "Truth"),
-    ...perRun.map(({ run, epoch }) => el("strong", { "data-run-id": run.id },
-      el("span", { class: "run-swatch", style: `background: ${colorOf(run)}` }), " ", run.name,
-      el("span", { class: "muted" }, epoch === null ? " (no previews)" : epoch === wanted ? "" : ` (epoch ${epoch})`))));
-  const nextTiles = [];
-  const rows = names.map((name) => {
-    const first = perRun.find((entry) => entry.samples.has(name)).samples.get(name);
-    const cells = [tile("image", first, view, name), tile("truth", first, view, "truth")];
-    nextTiles.push(...cells);
-    const runCells = perRun.map(({ run, samples }) => {
-      const sample = samples.get(name);
-      if (!sample) return el("div", { class: "missing-tile" }, `${run.name} has no preview of ${name}`);
-      const runTile = tile(state.previewMode, sample, view, run.name);
-      runTile.element.dataset.runId = String(run.id);
-      nextTiles.push(runTile);
-      return runTile.element;
-    });
-    return el("div", { class: "sample-grid", style, "data-sample": name }, ...cells.map((tile) => tile.element), ...runCells);
-  });
-  await Promise.all(nextTiles.map((tile) => tile.ready));
-  if (token !== previewToken) return;
-  tiles = nextTiles;
-  container.dataset.epoch = String(wanted);
-  container.replaceChildren(header, ...rows);
-}
-
 // --- epoch control --------------------------------------------------------------------------
 
 function setEpoch(epoch, { immediate = false } = {}) {
@@ -457,7 +332,7 @@ function setEpoch(epoch, { immediate = false } = {}) {
   clearTimeout(epochTimer);
   epochTimer = setTimeout(() => {
     refreshTables().catch(reportError);
-    refreshPreviews().catch(reportError);
+    if (samples) samples.show(epoch).catch(reportError);
   }, immediate ? 0 : 250);
 }
 
@@ -473,25 +348,6 @@ function bindEpoch() {
   $("compare-epoch", HTMLInputElement).addEventListener("change", () => setEpoch(read($("compare-epoch", HTMLInputElement).value)));
   slider.addEventListener("input", () => setEpoch(read(slider.value)));
   setEpoch(params.has("epoch") && Number.isFinite(fromUrl) ? read(fromUrl) : shared, { immediate: true });
-}
-
-function bindPreviews() {
-  view = { palette, opacity: Number($("overlay-opacity", HTMLInputElement).value) };
-  $("class-legend").replaceChildren(legend(palette));
-  $("error-legend").replaceChildren(el("h3", {}, "Error view"), errorLegend());
-  palette.onChange(() => { for (const tile of tiles) tile.repaint(); });
-  $("overlay-opacity", HTMLInputElement).addEventListener("input", () => {
-    view.opacity = Number($("overlay-opacity", HTMLInputElement).value);
-    $("opacity-value").textContent = view.opacity.toFixed(2);
-    for (const tile of tiles) if (tile.kind === "overlay") tile.repaint();
-  });
-  const mode = $("preview-mode", HTMLSelectElement);
-  mode.value = state.previewMode;
-  mode.addEventListener("change", () => {
-    state.previewMode = mode.value;
-    saveUrl();
-    refreshPreviews().catch(reportError);
-  });
 }
 
 async function start() {
@@ -525,16 +381,16 @@ async function start() {
   // The epoch tables and the previews (below the charts) are read once the charts are drawn:
   // asked for sooner, their reads (the previews' are one per run) slow the series down.
   await markDrawn(loads);
-  const withDataset = state.runs.find((run) => run.dataset_id !== null) || state.runs[0];
-  try {
-    palette = await paletteForRun(withDataset);
-  } catch (error) {
-    reportError(error);
-    palette = new Palette({ names: [], colors: [], storageKey: "segtrack:class-colors:compare" });
-  }
-  bindPreviews();
+  // The panels below the charts bring modules of their own (masks, palettes): fetched only
+  // now, they stay out of the way of the charts' reads.
+  const [{ startSamples }, { renderTestResults }] = await Promise.all([
+    import("./compare_samples.js"), import("./compare_tests.js")]);
+  samples = await startSamples({
+    runs: state.runs, colorOf, mode: state.previewMode, reportError,
+    onModeChange: (mode) => { state.previewMode = mode; saveUrl(); },
+  });
   bindEpoch();
-  await renderTestResults().catch(reportError);
+  await renderTestResults(state.runs, colorOf).catch(reportError);
   document.getElementById("compare-page").dataset.ready = "1";
 }
 
