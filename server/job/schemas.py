@@ -6,13 +6,42 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
-from server.bounds import Count32, Id32, ServerPath, Text
+from server.bounds import INT32_MAX, Count32, Id32, ServerPath, Text, text_problem
 
 Checkpoint = Literal["best", "last"]
 InputsId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
-DatasetName = Annotated[Text, StringConstraints(min_length=1, max_length=100)]
+MAX_DATASET_NAME = 100
+DatasetName = Annotated[Text, StringConstraints(min_length=1, max_length=MAX_DATASET_NAME)]
+DATASET_REFERENCE = (
+    f"give a registered dataset's id (1 to {INT32_MAX}) or its name (1 to {MAX_DATASET_NAME} "
+    "characters)"
+)
+
+
+def _dataset_reference(value: object) -> object:
+    """Refuse a `dataset` that is neither an id nor a name with one message, instead of one
+    message for each member of the union (naming pydantic's internal validators)."""
+    if value is None:
+        return value
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= INT32_MAX:
+        return value
+    if isinstance(value, str) and 1 <= len(value) <= MAX_DATASET_NAME:
+        problem = text_problem(value)
+        if problem is None:
+            return value
+        raise ValueError(problem)
+    raise ValueError(f"{DATASET_REFERENCE}, not {str(value)[:40]!r}")
+
+
 FolderPath = Annotated[str, StringConstraints(min_length=1, max_length=4096), ServerPath]
 
 
@@ -24,7 +53,7 @@ class EvaluateJobCreate(BaseModel):
 
     kind: Literal["evaluate"]
     checkpoint: Checkpoint = "best"
-    dataset: Id32 | DatasetName | None = Field(
+    dataset: Annotated[Id32 | DatasetName | None, BeforeValidator(_dataset_reference)] = Field(
         None, description="A registered dataset's id or name; the run's own dataset when absent"
     )
     split: Literal["test", "val"] = Field(

@@ -308,7 +308,14 @@ def _image_suffix(name: str, data: bytes) -> str:
             kind = image.format or ""
             width, height = image.size
             image.verify()
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as error:
+    except UnidentifiedImageError as error:
+        # PIL's own message names only the in-memory buffer it read.
+        message = f"{name!r} is not an image ({allowed} are accepted)"
+        raise InvalidInput(message, [{"field": "files", "message": message}]) from error
+    except Image.DecompressionBombError as error:
+        message = f"{name!r} has more pixels than the {MAX_INPUT_PIXELS} accepted"
+        raise InvalidInput(message, [{"field": "files", "message": message}]) from error
+    except (OSError, ValueError) as error:
         message = f"{name!r} is not a readable image ({allowed} are accepted): {error}"
         raise InvalidInput(message, [{"field": "files", "message": message}]) from error
     if kind not in INPUT_FORMATS:
