@@ -40,20 +40,38 @@ def _principal(request: Request) -> Principal | None:
     return principal
 
 
+def _may_change(principal: Principal | None, owner_id: int | None) -> bool:
+    """Whether the page's user may change a run or sweep submitted by `owner_id`. Runs and sweeps
+    share the rule (`require_run_owner`, `server.sweep.service.check_owner`)."""
+    return principal is not None and may_change_run(principal, owner_id)
+
+
 def _page(
     request: Request, template: str, title: str, status_code: int = 200, **context: Any
 ) -> HTMLResponse:
+    # Every page says who its user is and whether they may write (base.html writes it on <body>
+    # for the scripts, web/static/js/rights.js), so no page offers a control the API refuses.
+    principal = _principal(request)
     return TEMPLATES.TemplateResponse(
         request,
         template,
         {
             "title": title,
             "active": template.removesuffix(".html"),
-            "principal": _principal(request),
+            "principal": principal,
+            "can_write": principal is not None and principal.can_write,
             **context,
         },
         status_code=status_code,
     )
+
+
+def _read_only(request: Request, title: str, what: str) -> HTMLResponse:
+    """The page a user who may only read gets in place of a form whose submit would be refused."""
+    principal = _principal(request)
+    who = f"{principal.name} is a {principal.role}" if principal else "you are not signed in"
+    message = f"{who} and may only read: {what} needs the member or admin role; ask an admin"
+    return _page(request, "read_only.html", title, status_code=403, message=message)
 
 
 @router.get("/favicon.ico")
@@ -93,7 +111,12 @@ def runs_page(request: Request) -> HTMLResponse:
 
 
 @router.get("/runs/new", response_class=HTMLResponse)
-def new_run_page(request: Request) -> HTMLResponse:
+def new_run_page(request: Request, sweep: str | None = None) -> HTMLResponse:
+    principal = _principal(request)
+    if principal is None or not principal.can_write:
+        if sweep:
+            return _read_only(request, "New sweep", "starting a sweep")
+        return _read_only(request, "New run", "queueing a run")
     settings = _settings(request)
     return _page(
         request,
@@ -111,8 +134,7 @@ def run_page(request: Request, run_id: int, session: SessionDep) -> HTMLResponse
     if run is None:
         raise HTTPException(404, f"run {run_id} does not exist")
     # The page offers pins, jobs and cancels only to users the API lets change the run.
-    principal = _principal(request)
-    can_change = principal is not None and may_change_run(principal, run.submitted_by_id)
+    can_change = _may_change(_principal(request), run.submitted_by_id)
     return _page(request, "run.html", f"Run {run_id}", run_id=run_id, can_change=can_change)
 
 
@@ -133,7 +155,10 @@ def sweep_page(request: Request, sweep_id: int, session: SessionDep) -> HTMLResp
         raise HTTPException(404, f"sweep {sweep_id} does not exist")
     # The page draws at once from the sweep as GET /api/v1/sweeps/{id} gives it, then polls.
     data = sweeps.sweep_out(session, sweep).model_dump(mode="json")
-    return _page(request, "sweep.html", sweep.name, sweep_id=sweep_id, sweep=data)
+    can_change = _may_change(_principal(request), sweep.submitted_by_id)
+    return _page(
+        request, "sweep.html", sweep.name, sweep_id=sweep_id, sweep=data, can_change=can_change
+    )
 
 
 @router.get("/datasets", response_class=HTMLResponse)

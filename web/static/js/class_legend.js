@@ -11,6 +11,7 @@ import { el } from "./dom.js";
 function scopeNote(palette) {
   if (palette.datasetId !== null) {
     const name = palette.datasetName || `dataset ${palette.datasetId}`;
+    if (!palette.editable) return `Colours belong to dataset ${name}, shared by everyone; you may only read them.`;
     return `Colours belong to dataset ${name}: changing one here changes it for every run of ${name}, on every page and for everyone (the Datasets page edits the same colours).`;
   }
   return "Colours are kept in this browser only: other browsers and people still see the defaults.";
@@ -28,7 +29,8 @@ export function legend(palette, { idPrefix = "class" } = {}) {
   const list = el("ul", { class: "class-legend", "aria-label": "Classes", "aria-describedby": scopeId });
   const inputs = palette.names.map((name, index) => {
     const colorId = `${idPrefix}-color-${index}`;
-    const color = el("input", { type: "color", id: colorId, value: palette.colors[index], "data-class-index": index, title: `Change the colour of ${name}`, "aria-describedby": scopeId });
+    const color = el("input", { type: "color", id: colorId, value: palette.colors[index], "data-class-index": index, "aria-describedby": scopeId,
+      disabled: !palette.editable, title: palette.editable ? `Change the colour of ${name}` : `The colour of ${name}` });
     const shown = el("input", { type: "checkbox", id: `${idPrefix}-shown-${index}`, checked: !palette.hidden.has(index) });
     color.addEventListener("input", () => palette.setColor(index, color.value));
     shown.addEventListener("change", () => palette.setHidden(index, !shown.checked));

@@ -5,6 +5,7 @@
 import { api } from "./http.js";
 import { defaultPalette, isHex } from "./pure/colors.js";
 import { lookupTable } from "./pure/mask_pixels.js";
+import { pageRights } from "./rights.js";
 
 const SAVE_DELAY_MS = 250;
 // How long this page's own saves are recognised when their events come back.
@@ -56,6 +57,14 @@ export class Palette {
     this.sent = [];
     this.missed = false;
     this.syncToken = 0;
+  }
+
+  /**
+   * Whether this user may change the colours: a registered dataset's are saved for everyone, which
+   * needs the right to write; colours kept in this browser are anyone's.
+   */
+  get editable() {
+    return this.datasetId === null || pageRights().canWrite;
   }
 
   /** RGBA per class index, for the painters. */

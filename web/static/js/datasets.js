@@ -12,6 +12,7 @@ import { paintClasses } from "./mask_canvas.js";
 import { datasetFacts } from "./pure/dataset_facts.js";
 import { apiProblems } from "./pure/form_values.js";
 import { percent } from "./pure/format.js";
+import { pageRights } from "./rights.js";
 import { reportBadge } from "./widgets.js";
 
 /** @type {Map<number, Palette>} by dataset id */
@@ -21,7 +22,7 @@ const SAMPLES_PER_LOAD = 6;
 const $ = byId;
 const list = $("dataset-list");
 const message = $("datasets-message");
-const roots = $("register-form").dataset.datasetRoots || "";
+const rights = pageRights();
 
 // --- one dataset -----------------------------------------------------------------------------
 
@@ -43,7 +44,8 @@ function classTable(dataset, report, palette) {
       const colorId = `dataset-${dataset.id}-color-${index}`;
       const input = el("input", {
         type: "color", id: colorId, class: "class-color", value: palette.colors[index],
-        "data-class-index": index, title: `Change the colour of ${name}`,
+        "data-class-index": index, disabled: !palette.editable,
+        title: palette.editable ? `Change the colour of ${name}` : `The colour of ${name}`,
       });
       input.addEventListener("input", () => palette.setColor(index, input.value));
       inputs.push(input);
@@ -165,7 +167,7 @@ function card(dataset, report) {
       reportBadge(report),
       el("span", { class: "spacer" }),
       el("a", { href: `/?dataset=${encodeURIComponent(dataset.name)}` }, "Runs on it"),
-      el("a", { class: "button", href: `/runs/new?dataset=${encodeURIComponent(dataset.name)}` }, "New run")),
+      rights.canWrite && el("a", { class: "button", href: `/runs/new?dataset=${encodeURIComponent(dataset.name)}` }, "New run")),
     el("p", { class: "facts" }, datasetFacts(dataset, report).join(" · ")),
     el("p", { class: "path" }, el("code", {}, dataset.path)),
     el("div", { class: "dataset-body" },
@@ -194,7 +196,9 @@ async function loadAll() {
     list.replaceChildren(...full.map((dataset) => card(dataset, dataset.report || {})));
     if (!full.length) {
       list.append(el("div", { class: "panel empty-state" },
-        el("p", {}, "No dataset is registered yet. Register a folder with the form: it needs images/ and masks/ folders, a Pascal VOC layout or one mask folder per class.")));
+        el("p", {}, rights.canWrite
+          ? "No dataset is registered yet. Register a folder with the form: it needs images/ and masks/ folders, a Pascal VOC layout or one mask folder per class."
+          : "No dataset is registered yet. Members and admins register them; they show here.")));
     }
   } catch (error) {
     list.replaceChildren(el("p", { class: "error-text" }, `Cannot load the datasets: ${error.message}`));
@@ -208,62 +212,68 @@ async function loadAll() {
 
 // --- the register form -----------------------------------------------------------------------
 
-const fields = new Map();
-for (const controller of [
-  forms.textField({ name: "name", id: "register-name", label: "Name",
-    help: "Letters, digits, '.', '_' and '-'; runs refer to the dataset by it", attributes: { maxlength: 100, placeholder: "e.g. carvana" } }),
-  forms.textField({ name: "path", id: "register-path", label: "Folder on the server",
-    help: `Absolute, or relative to a dataset root (${roots})`, attributes: { placeholder: "/data/carvana" } }),
-  forms.selectField({ name: "layout", id: "register-layout", label: "Layout",
-    help: "auto detects images/ + masks/, Pascal VOC or one mask folder per class",
-    options: ["auto", "images-masks", "voc", "class-folders"] }),
-  forms.textField({ name: "mask_suffix", id: "register-mask-suffix", label: "Mask suffix", nullable: true,
-    help: "Suffix of mask file names, e.g. _mask; detected when empty", attributes: { placeholder: "detected" } }),
-]) {
-  fields.set(controller.name, controller);
-  $("register-fields").append(controller.element);
-}
-fields.get("layout").set("auto");
-const errors = new forms.ErrorDisplay($("register-errors"), (field) => fields.get(field.split(".")[0]) || null);
+// Only users who may write get the form (base.html says whether this one may).
+function registerForm() {
+  const roots = $("register-form").dataset.datasetRoots || "";
+  const fields = new Map();
+  for (const controller of [
+    forms.textField({ name: "name", id: "register-name", label: "Name",
+      help: "Letters, digits, '.', '_' and '-'; runs refer to the dataset by it", attributes: { maxlength: 100, placeholder: "e.g. carvana" } }),
+    forms.textField({ name: "path", id: "register-path", label: "Folder on the server",
+      help: `Absolute, or relative to a dataset root (${roots})`, attributes: { placeholder: "/data/carvana" } }),
+    forms.selectField({ name: "layout", id: "register-layout", label: "Layout",
+      help: "auto detects images/ + masks/, Pascal VOC or one mask folder per class",
+      options: ["auto", "images-masks", "voc", "class-folders"] }),
+    forms.textField({ name: "mask_suffix", id: "register-mask-suffix", label: "Mask suffix", nullable: true,
+      help: "Suffix of mask file names, e.g. _mask; detected when empty", attributes: { placeholder: "detected" } }),
+  ]) {
+    fields.set(controller.name, controller);
+    $("register-fields").append(controller.element);
+  }
+  fields.get("layout").set("auto");
+  const errors = new forms.ErrorDisplay($("register-errors"), (field) => fields.get(field.split(".")[0]) || null);
 
-$("register-form").addEventListener("submit", async (event) => {
-  event.preventDefault();
-  errors.clear();
-  say(message, "");
-  const body = {};
-  const problems = [];
-  for (const [name, controller] of fields) {
-    const result = controller.get();
-    if ("problem" in result) problems.push({ field: name, message: result.problem });
-    else body[name] = result.value;
-  }
-  if (!body.name) problems.push({ field: "name", message: "give the dataset a name" });
-  if (!body.path) problems.push({ field: "path", message: "give the dataset's folder on the server" });
-  if (problems.length) {
-    errors.show(problems);
-    return;
-  }
-  const button = $("register-submit", HTMLButtonElement);
-  button.disabled = true;
-  button.textContent = "Inspecting…";
-  try {
-    const dataset = await api("/api/v1/datasets", { method: "POST", json: body });
-    list.querySelector(".empty-state")?.remove();
-    const article = card(dataset, dataset.report || {});
-    list.prepend(article);
-    for (const controller of fields.values()) controller.set(null);
-    fields.get("layout").set("auto");
-    say(message, `Registered ${dataset.name}: ${datasetFacts(dataset, dataset.report).join(" · ")}.`, "ok");
-    article.querySelector("h2").focus();
-  } catch (error) {
-    const problemsFound = error.status === 409 ? [{ field: "name", message: error.message }] : apiProblems(error, "path");
-    const title = error.code === "dataset_rejected" ? "The folder failed inspection" : undefined;
-    errors.show(problemsFound, title);
-  } finally {
-    button.disabled = false;
-    button.textContent = "Inspect and register";
-  }
-});
+  $("register-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    errors.clear();
+    say(message, "");
+    const body = {};
+    const problems = [];
+    for (const [name, controller] of fields) {
+      const result = controller.get();
+      if ("problem" in result) problems.push({ field: name, message: result.problem });
+      else body[name] = result.value;
+    }
+    if (!body.name) problems.push({ field: "name", message: "give the dataset a name" });
+    if (!body.path) problems.push({ field: "path", message: "give the dataset's folder on the server" });
+    if (problems.length) {
+      errors.show(problems);
+      return;
+    }
+    const button = $("register-submit", HTMLButtonElement);
+    button.disabled = true;
+    button.textContent = "Inspecting…";
+    try {
+      const dataset = await api("/api/v1/datasets", { method: "POST", json: body });
+      list.querySelector(".empty-state")?.remove();
+      const article = card(dataset, dataset.report || {});
+      list.prepend(article);
+      for (const controller of fields.values()) controller.set(null);
+      fields.get("layout").set("auto");
+      say(message, `Registered ${dataset.name}: ${datasetFacts(dataset, dataset.report).join(" · ")}.`, "ok");
+      article.querySelector("h2").focus();
+    } catch (error) {
+      const problemsFound = error.status === 409 ? [{ field: "name", message: error.message }] : apiProblems(error, "path");
+      const title = error.code === "dataset_rejected" ? "The folder failed inspection" : undefined;
+      errors.show(problemsFound, title);
+    } finally {
+      button.disabled = false;
+      button.textContent = "Inspect and register";
+    }
+  });
+}
+
+if (rights.canWrite) registerForm();
 
 subscribe("/api/v1/events?kind=dataset", onDatasetEvent);
 loadAll();

@@ -16,6 +16,7 @@ import { defaultPalette } from "./pure/colors.js";
 import { yaml } from "./pure/config_text.js";
 import { EpochChoice } from "./pure/epoch_choice.js";
 import { formatDuration, formatNumber, formatTime } from "./pure/format.js";
+import { pageRights } from "./rights.js";
 import { ConfusionView } from "./run_confusion.js";
 import { ImagesView } from "./run_images.js";
 import * as runInfo from "./run_info.js";
@@ -29,6 +30,7 @@ const root = $("run-page");
 const runId = Number(root.dataset.runId);
 /** Whether the signed-in user may change this run (the server decides; the API refuses others). */
 const canChange = root.dataset.canChange === "true";
+const { canWrite } = pageRights();
 const ACTIVE = ["queued", "running", "cancelling"];
 const RESUMABLE = ["failed", "cancelled", "pruned"];
 const LOG_POLL_MS = 2000;
@@ -186,9 +188,10 @@ function renderActions() {
     epochs.value = String(Math.max(run.epochs_planned || 0, run.epochs_done + 1));
   }
   // A run trained elsewhere can be queued here when it recorded its config.
-  $("clone-run").hidden = run.external && !run.config;
-  $("sweep-around-run").hidden = !run.config;
-  $("fine-tune-run").hidden = run.external || !checkpoints.some((item) => item.kind === "best");
+  // Anyone who may write clones, sweeps around or fine-tunes any run (the new run is theirs).
+  $("clone-run").hidden = !canWrite || (run.external && !run.config);
+  $("sweep-around-run").hidden = !canWrite || !run.config;
+  $("fine-tune-run").hidden = !canWrite || run.external || !checkpoints.some((item) => item.kind === "best");
   for (const kind of ["best", "last"]) {
     const link = $(`download-${kind}`, HTMLAnchorElement);
     const checkpoint = checkpoints.find((item) => item.kind === kind);

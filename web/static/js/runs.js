@@ -12,6 +12,7 @@ import { byId, el, say } from "./dom.js";
 import { api, messageOf } from "./http.js";
 import { subscribe } from "./live.js";
 import { plural } from "./pure/format.js";
+import { mayChange, pageRights } from "./rights.js";
 import {
   ROW_GROUPS, columnChoices, columnTitle, descendingFirst, groupKey, groupLabel, sortAfterClick, splitColumns,
 } from "./pure/run_columns.js";
@@ -26,6 +27,7 @@ const CANCELLABLE = new Set(["queued", "running"]);
 const DESCENDING_FIRST = new Set(["best_val_iou", "last_val_iou", "epochs_done", "duration", "created_at"]);
 
 const $ = byId;
+const rights = pageRights();
 const form = $("run-filters", HTMLFormElement);
 const body = $("runs-body");
 const message = $("runs-message");
@@ -342,6 +344,10 @@ function renderEmpty(show) {
       el("p", {}, "No runs match these filters."),
       el("button", { type: "button", onclick: clearFilters }, "Clear filters"),
     );
+  } else if (!rights.canWrite) {
+    box.replaceChildren(
+      el("p", { class: "empty-title" }, "No runs yet."),
+      el("p", {}, "Members and admins queue runs; they show here as they train."));
   } else {
     box.replaceChildren(
       el("p", { class: "empty-title" }, "No runs yet."),
@@ -515,14 +521,24 @@ function selectedRuns() {
   return [...state.selected].map((id) => state.rows.get(id)).filter(Boolean).map((entry) => entry.run);
 }
 
+// Cancel and Delete act on the selected runs this user may change (members: their own).
+function changeableRuns() {
+  return selectedRuns().filter((run) => mayChange(rights, run.submitted_by));
+}
+
 function updateToolbar() {
   const runs = selectedRuns();
   const n = runs.length;
   $("selection-count").textContent = n ? `${n} run${n === 1 ? "" : "s"} selected` : "No runs selected";
   $("compare-selected", HTMLButtonElement).disabled = n < 2 || n > MAX_COMPARED;
   $("compare-selected").title = n > MAX_COMPARED ? `Compare takes at most ${MAX_COMPARED} runs` : `Select 2 to ${MAX_COMPARED} runs`;
-  $("cancel-selected", HTMLButtonElement).disabled = !runs.some((run) => CANCELLABLE.has(run.status));
-  $("delete-selected", HTMLButtonElement).disabled = n === 0;
+  const changeable = changeableRuns();
+  const others = n - changeable.length;
+  const othersNote = others ? `${plural(others, "selected run")} submitted by others ${others === 1 ? "is" : "are"} left alone: a ${rights.role} changes only their own` : "";
+  $("cancel-selected", HTMLButtonElement).disabled = !changeable.some((run) => CANCELLABLE.has(run.status));
+  $("delete-selected", HTMLButtonElement).disabled = changeable.length === 0;
+  $("cancel-selected").title = othersNote;
+  $("delete-selected").title = othersNote;
   const all = $("select-all", HTMLInputElement);
   const shown = state.rows.size;
   all.checked = shown > 0 && n === shown;
@@ -542,7 +558,7 @@ async function runEach(runs, action) {
 }
 
 async function cancelSelected() {
-  const runs = selectedRuns().filter((run) => CANCELLABLE.has(run.status));
+  const runs = changeableRuns().filter((run) => CANCELLABLE.has(run.status));
   const ok = await confirmAction({
     title: `Cancel ${plural(runs.length, "run")}?`,
     body: ["Queued runs end now; running runs stop within a few batches and keep their checkpoints.",
@@ -557,7 +573,7 @@ async function cancelSelected() {
 }
 
 async function deleteSelected() {
-  const runs = selectedRuns();
+  const runs = changeableRuns();
   const running = runs.filter((run) => ACTIVE.has(run.status) && run.status !== "queued");
   const lines = ["This deletes their metrics, previews and checkpoints for good.",
     runs.map((run) => run.name).join(", ")];

@@ -27,6 +27,8 @@ const TABLE_ROWS = 100;
 const TOP_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd"];
 const pageEl = $("sweep-page");
 const sweepId = Number(pageEl.dataset.sweepId);
+// Pause, resume, cancel and max_runs only for users the API lets change the sweep.
+const canChange = pageEl.dataset.canChange === "true";
 const message = $("sweep-message");
 
 /** @type {any} the sweep as last read */
@@ -60,10 +62,10 @@ function renderHead() {
   $("sweep-status").replaceChildren(statusBadge(sweep.status));
   $("sweep-facts").textContent = `#${sweep.id} · ${sweep.method} · ${sweep.goal} ${sweep.metric} · ${sweep.parallel} at once`;
   document.title = `${sweep.name} · segtrack`;
-  $("sweep-pause").hidden = sweep.status !== "running";
-  $("sweep-resume").hidden = sweep.status !== "paused";
-  $("sweep-cancel").hidden = sweep.status === "finished" || sweep.status === "cancelled";
-  $("max-runs-form").hidden = sweep.status === "cancelled";
+  $("sweep-pause").hidden = !canChange || sweep.status !== "running";
+  $("sweep-resume").hidden = !canChange || sweep.status !== "paused";
+  $("sweep-cancel").hidden = !canChange || sweep.status === "finished" || sweep.status === "cancelled";
+  $("max-runs-form").hidden = !canChange || sweep.status === "cancelled";
   const input = $("max-runs-input", HTMLInputElement);
   if (document.activeElement !== input) input.value = String(sweep.max_runs);
   const text = progressText(sweep.counts, sweep.max_runs);

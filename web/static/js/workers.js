@@ -9,10 +9,13 @@ import { byId, el, say } from "./dom.js";
 import { api } from "./http.js";
 import { subscribe } from "./live.js";
 import { ordinal } from "./pure/format.js";
+import { pageRights } from "./rights.js";
 import { elapsedSince, refreshTimes, timeAgo } from "./widgets.js";
 
 const REFRESH_MS = 3000;
 const $ = byId;
+// Users who may only read see each queued run's priority and queue, not controls to change them.
+const { canWrite } = pageRights();
 let inFlight = false;
 let again = false;
 
@@ -110,6 +113,11 @@ function queueRow(run) {
     el("td", {}, form),
     el("td", { class: "num" }, priority),
     el("td", { "data-cell": "age" }));
+  if (!canWrite) {
+    priority.disabled = queue.disabled = true;
+    move.hidden = true;
+    priority.title = queue.title = "Members and admins change a queued run's priority and queue";
+  }
   entry.controls = { priority, queue, move };
   return entry;
 }
