@@ -176,7 +176,7 @@ def test_encoder_options_are_accepted_for_every_encoder_model() -> None:
 
 
 def test_fit_keeps_the_loaded_encoder_through_the_frozen_epochs_and_trains_it_after(
-    demo_dataset: Path, tmp_path: Path
+    small_demo_dataset: Path, tmp_path: Path
 ) -> None:
     torch.manual_seed(3)
     source = ResNetEncoder(18)
@@ -190,18 +190,18 @@ def test_fit_keeps_the_loaded_encoder_through_the_frozen_epochs_and_trains_it_af
         "encoder_lr_multiplier": 0.5,
     }
 
-    frozen = fit(tiny_config(demo_dataset, epochs=2, **settings), out_dir=tmp_path / "run")
+    frozen = fit(tiny_config(small_demo_dataset, epochs=2, **settings), out_dir=tmp_path / "run")
     assert frozen.last_metrics["lr/encoder"] == pytest.approx(0.5 * frozen.last_metrics["lr"])
     after_freeze = load_checkpoint(tmp_path / "run" / "last.pt")
     with pytest.raises(TrainingError, match=r"encoder_lr_multiplier=0\.5"):
         fit(
-            tiny_config(demo_dataset, epochs=3, **{**settings, "encoder_lr_multiplier": 1.0}),
+            tiny_config(small_demo_dataset, epochs=3, **{**settings, "encoder_lr_multiplier": 1.0}),
             out_dir=tmp_path / "run",
             resume_from=tmp_path / "run" / "last.pt",
         )
     weights.unlink()  # a resume takes its weights from the checkpoint, not from this file
     resumed = fit(
-        tiny_config(demo_dataset, epochs=3, **settings),
+        tiny_config(small_demo_dataset, epochs=3, **settings),
         out_dir=tmp_path / "run",
         resume_from=tmp_path / "run" / "last.pt",
     )

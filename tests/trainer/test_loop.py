@@ -339,10 +339,11 @@ def test_unknown_monitor_names_the_choices(demo_dataset: Path, tmp_path: Path) -
     ],
 )
 def test_training_options_run_end_to_end(
-    demo_dataset: Path, tmp_path: Path, overrides: dict[str, object]
+    small_demo_dataset: Path, tmp_path: Path, overrides: dict[str, object]
 ) -> None:
     recorder = Recorder()
-    result = fit(tiny_config(demo_dataset, epochs=2, **overrides), recorder, out_dir=tmp_path)
+    cfg = tiny_config(small_demo_dataset, epochs=2, **overrides)
+    result = fit(cfg, recorder, out_dir=tmp_path)
     assert result.status == "completed"
     assert all(math.isfinite(value) for value in recorder.epochs[2].values())
 
