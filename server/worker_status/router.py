@@ -81,6 +81,7 @@ def list_workers(session: SessionDep, settings: SettingsDep) -> WorkersOut:
                 priority=run.priority,
                 queued_at=run.queued_at,
                 position=position,
+                submitted_by=run.submitted_by,
             )
             for position, run in enumerate(queued_runs(session), start=1)
         ],

@@ -54,6 +54,9 @@ class QueuedRunOut(BaseModel):
     priority: int
     queued_at: datetime | None
     position: int
+    submitted_by: str | None = Field(
+        None, description="Who submitted the run (members change only their own runs)"
+    )
 
 
 class WorkersOut(BaseModel):

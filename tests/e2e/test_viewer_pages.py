@@ -170,6 +170,14 @@ def test_a_member_is_offered_only_what_a_member_may_do_with_an_admins_things(
         page.goto(f"{app_url}/sweeps/{sweep['id']}")
         expect(page.locator("#sweep-page[data-ready]")).to_be_attached()
         expect(page.locator("#sweep-actions > *:visible")).to_have_count(0)
+        page.goto(f"{app_url}/workers")
+        queued = page.locator(f'#queue-body tr[data-run-id="{run["id"]}"]')
+        expect(queued.locator("select")).to_be_disabled()
+        expect(queued.locator("select")).to_have_attribute(
+            "title", "Submitted by local: a member changes only their own runs"
+        )
+        expect(queued.get_by_role("button", name="Move")).to_be_hidden()
+        screenshot(page, "member-workers")
         page.goto(f"{app_url}/datasets")
         demo = page.locator('article[data-dataset="demo"]')
         expect(demo.locator("input.class-color").first).to_be_enabled()

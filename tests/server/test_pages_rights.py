@@ -108,6 +108,12 @@ def test_run_and_sweep_pages_say_whether_their_user_may_change_them(
         for kind, may in offered.items():
             page = _page(callers[kind], path)
             assert f'data-can-change="{str(may).lower()}"' in page, (kind, path)
+    # The workers page's queue says whose each run is, so it offers its controls the same way.
+    queued = member.post("/api/v1/runs", json={"name": "q", "config": valid_config()}).json()
+    queue = {
+        run["id"]: run["submitted_by"] for run in viewer.get("/api/v1/workers").json()["queue"]
+    }
+    assert queue[queued["id"]] == "maria"
     # Clone, sweep-around and fine-tune make the user's own run: any writer is offered them.
     assert re.search(r'id="clone-run"[^>]*hidden', _page(viewer, f"/runs/{admins_run}"))
     assert not re.search(r'id="clone-run"[^>]*hidden', _page(member, f"/runs/{admins_run}"))

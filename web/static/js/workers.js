@@ -9,13 +9,12 @@ import { byId, el, say } from "./dom.js";
 import { api } from "./http.js";
 import { subscribe } from "./live.js";
 import { ordinal } from "./pure/format.js";
-import { pageRights } from "./rights.js";
+import { mayChange, pageRights } from "./rights.js";
 import { elapsedSince, refreshTimes, timeAgo } from "./widgets.js";
 
 const REFRESH_MS = 3000;
 const $ = byId;
-// Users who may only read see each queued run's priority and queue, not controls to change them.
-const { canWrite } = pageRights();
+const rights = pageRights();
 let inFlight = false;
 let again = false;
 
@@ -113,10 +112,13 @@ function queueRow(run) {
     el("td", {}, form),
     el("td", { class: "num" }, priority),
     el("td", { "data-cell": "age" }));
-  if (!canWrite) {
+  // Users the API would refuse (viewers, members on others' runs) see the values, not controls.
+  if (!mayChange(rights, run.submitted_by)) {
     priority.disabled = queue.disabled = true;
     move.hidden = true;
-    priority.title = queue.title = "Members and admins change a queued run's priority and queue";
+    priority.title = queue.title = rights.canWrite
+      ? `Submitted by ${run.submitted_by || "nobody recorded"}: a ${rights.role} changes only their own runs`
+      : "Members and admins change a queued run's priority and queue";
   }
   entry.controls = { priority, queue, move };
   return entry;
