@@ -74,6 +74,14 @@ test("a frozen encoder shows as the trainable share", () => {
   assert.equal(rows["Trainable parameters"], "3.1 M (40% of all)");
 });
 
+test("an encoder frozen for the first epochs only: the count says which epochs it holds for", () => {
+  const frozen = cardRows(card({ trainable_parameters: 3_106_075 }), null, 1).find((row) => row.label === "Trainable parameters");
+  assert.equal(frozen?.value, "3.1 M (40%) in epoch 1, then all");
+  assert.match(frozen?.title ?? "", /all 7,765,188 from epoch 2 on/);
+  const rows = byLabel(cardRows(card({ trainable_parameters: 3_106_075 }), null, 3));
+  assert.equal(rows["Trainable parameters"], "3.1 M (40%) in epochs 1–3, then all");
+});
+
 test("measurements that failed and a run without a card read 'not measured', never throw", () => {
   const rows = byLabel(cardRows(card({ flops: null, latency_ms_batch: null, images_per_s: null }), null));
   assert.equal(rows["FLOPs per image at 256 × 320"], NOT_MEASURED);

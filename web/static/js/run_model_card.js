@@ -13,7 +13,11 @@ import { NOT_MEASURED, cardRows, peakMemoryMib } from "./pure/model_card.js";
  */
 export function show(run, panel, list) {
   const card = run.run_info ? run.run_info.model_card : null;
-  const rows = cardRows(card, peakMemoryMib(run.metrics));
+  const config = run.config || {};
+  const freeze = Number(config.freeze_encoder_epochs) || 0;
+  // Frozen for every epoch the run has: the count holds throughout.
+  const frozen = freeze < (Number(config.epochs) || 0) ? freeze : 0;
+  const rows = cardRows(card, peakMemoryMib(run.metrics), frozen);
   panel.hidden = !rows.length;
   list.replaceChildren(...rows.map((row) => el("div", { class: "fact", "data-card": row.label },
     el("dt", {}, row.label),

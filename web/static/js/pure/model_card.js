@@ -111,28 +111,52 @@ function exactCount(count) {
 }
 
 /**
+ * The trainable-parameters row. The card is measured as epoch 1 trains, so with
+ * `freeze_encoder_epochs` the count leaves the encoder out although later epochs train it:
+ * the row says for which epochs the count holds.
+ * @param {ModelCard} card
+ * @param {number} frozenEpochs the run's `freeze_encoder_epochs` (0: never frozen)
+ * @returns {CardRow}
+ */
+function trainableRow(card, frozenEpochs) {
+  const trainable = card.trainable_parameters;
+  const label = "Trainable parameters";
+  if (!(card.parameters > 0 && trainable < card.parameters)) {
+    return { label, value: compactCount(trainable), title: `${exactCount(trainable)} parameters the optimizer updates` };
+  }
+  const percent = `${Math.round((trainable / card.parameters) * 100)}%`;
+  if (frozenEpochs <= 0) {
+    return {
+      label,
+      value: `${compactCount(trainable)} (${percent} of all)`,
+      title: `${exactCount(trainable)} parameters the optimizer updates`,
+    };
+  }
+  const epochs = frozenEpochs === 1 ? "epoch 1" : `epochs 1–${frozenEpochs}`;
+  return {
+    label,
+    value: `${compactCount(trainable)} (${percent}) in ${epochs}, then all`,
+    title: `${exactCount(trainable)} parameters the optimizer updates while the encoder is frozen (${epochs}); `
+      + `all ${exactCount(card.parameters)} from epoch ${frozenEpochs + 1} on`,
+  };
+}
+
+/**
  * The card's rows, in reading order; none for a run with neither a card nor a peak memory.
  * @param {ModelCard | null | undefined} card
  * @param {number | null} peakMib the peak training memory so far (`peakMemoryMib`)
+ * @param {number} [frozenEpochs] the run's `freeze_encoder_epochs`
  * @returns {CardRow[]}
  */
-export function cardRows(card, peakMib) {
+export function cardRows(card, peakMib, frozenEpochs = 0) {
   /** @type {CardRow[]} */
   const rows = [];
   if (card) {
     const [height, width] = card.image_size;
     const size = `${height} × ${width}`;
-    const trainable = card.trainable_parameters;
-    const share = card.parameters > 0 && trainable < card.parameters
-      ? ` (${Math.round((trainable / card.parameters) * 100)}% of all)`
-      : "";
     rows.push(
       { label: "Parameters", value: compactCount(card.parameters), title: `${exactCount(card.parameters)} parameters` },
-      {
-        label: "Trainable parameters",
-        value: `${compactCount(trainable)}${share}`,
-        title: `${exactCount(trainable)} parameters the optimizer updates`,
-      },
+      trainableRow(card, frozenEpochs),
       {
         label: `FLOPs per image at ${size}`,
         value: formatFlops(card.flops),
