@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from server.preview.schemas import PreviewsOut
 from server.run.schemas import MetricSummaryOut, RunSummaryOut
 
 
@@ -19,6 +20,19 @@ class CompareRunOut(RunSummaryOut):
     dataset_path: str | None
     class_names: list[str] | None
     metrics: dict[str, MetricSummaryOut]
+
+
+class RunPreviewsOut(PreviewsOut):
+    """A run's epochs with previews and its samples at the epoch shown for the one asked for."""
+
+    run_id: int
+
+
+class ComparePreviewsOut(BaseModel):
+    """The runs asked for, in the order given, and the ids that name no run."""
+
+    items: list[RunPreviewsOut]
+    missing: list[int] = Field(description="Ids asked for that name no run, in the order given")
 
 
 class CompareRunsOut(BaseModel):

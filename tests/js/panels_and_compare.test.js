@@ -3,7 +3,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 
-import { compareQuery, dataWarnings, groupRuns, nearestEpoch, parseIds, widthChanged, zoomSteps } from "../../web/static/js/pure/compare_state.js";
+import { compareQuery, dataWarnings, groupRuns, parseIds, widthChanged, zoomSteps } from "../../web/static/js/pure/compare_state.js";
 import { datasetFacts, reportSummary } from "../../web/static/js/pure/dataset_facts.js";
 import { PANELS, panelOf, standardIndex, systemSeriesOf } from "../../web/static/js/pure/metric_panels.js";
 
@@ -54,14 +54,6 @@ test("runs grouped by a key's value, or by everything else that differs", () => 
   ]);
   assert.deepEqual(groupRuns(["a"], [{}], "lr", "others", ["lr"]), [{ label: "all runs", runs: ["a"] }]);
   assert.deepEqual(groupRuns(["a"], [{}], "lr", "value", ["lr"]), [{ label: "lr=null", runs: ["a"] }]);
-});
-
-test("the preview epoch standing for the chosen one", () => {
-  assert.equal(nearestEpoch([1, 3, 5], 3), 3);
-  assert.equal(nearestEpoch([1, 3, 5], 4), 3);
-  assert.equal(nearestEpoch([3, 5], 1), 3);
-  assert.equal(nearestEpoch([3, 5], Infinity), 5);
-  assert.equal(nearestEpoch([], 2), null);
 });
 
 test("a dataset in a few words", () => {

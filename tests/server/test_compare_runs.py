@@ -1,11 +1,18 @@
 """GET /api/v1/compare/runs: the compare page's runs in one call, in the order asked, each
 with the values GET /api/v1/runs/{id} and the runs list give it, and the ids that name no run
-listed."""
+listed; GET /api/v1/compare/previews: their previews at an epoch in one call."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+from PIL import Image
+from sqlalchemy.orm import Session
+
+from server.artifacts import preview_paths
+from server.preview.service import PreviewSampleFiles, record_previews
+from server.settings import Settings
 from tests.server.helpers import ApiClient, create_external
 
 
@@ -66,3 +73,46 @@ def test_bad_run_ids_are_refused_naming_what_is_allowed(client: ApiClient) -> No
     assert "at most 50" in too_many.json()["error"]["message"]
     beyond = client.get("/api/v1/compare/runs?run_ids=99999999999")
     assert beyond.status_code == 422
+
+
+def _previews(db_session: Session, settings: Settings, run_id: int, epochs: list[int]) -> None:
+    root = settings.artifacts_dir
+    for epoch in epochs:
+        samples = []
+        for index in range(2):
+            paths = preview_paths(root, run_id, epoch, index)
+            for path in (paths.image, paths.truth, paths.prediction):
+                path.parent.mkdir(parents=True, exist_ok=True)
+                Image.fromarray(np.full((4, 4), index, dtype=np.uint8)).save(path)
+            samples.append(PreviewSampleFiles(index, f"sample-{index}.png", paths))
+        record_previews(db_session, root, run_id, epoch, samples)
+    db_session.commit()
+
+
+def test_previews_of_several_runs_at_the_epoch_each_shows_for_the_one_asked(
+    client: ApiClient, db_session: Session, settings: Settings
+) -> None:
+    early, late, bare = (create_external(client, name) for name in ("early", "late", "bare"))
+    _previews(db_session, settings, early["id"], [1, 2])
+    _previews(db_session, settings, late["id"], [3])
+    ids = f"{early['id']},{late['id']},{bare['id']},999999"
+
+    def shown(query: str) -> list[int | None]:
+        body = _get(client, f"/api/v1/compare/previews?run_ids={ids}{query}")
+        assert body["missing"] == [999999]
+        assert [item["run_id"] for item in body["items"]] == [early["id"], late["id"], bare["id"]]
+        for item in body["items"]:
+            own = f"/api/v1/runs/{item['run_id']}/previews"
+            if item["epoch"] is not None:
+                own += f"?epoch={item['epoch']}"
+            assert {key: value for key, value in item.items() if key != "run_id"} == _get(
+                client, own
+            )
+        return [item["epoch"] for item in body["items"]]
+
+    assert shown("") == [2, 3, None], "each run's latest"
+    assert shown("&epoch=2") == [2, 3, None], "the first after it when a run has none before"
+    assert shown("&epoch=9") == [2, 3, None], "the latest before it"
+    assert shown("&epoch=1") == [1, 3, None]
+    assert client.get(f"/api/v1/compare/previews?run_ids={ids}&epoch=-1").status_code == 422
+    assert client.get("/api/v1/compare/previews?run_ids=x").status_code == 422

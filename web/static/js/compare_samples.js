@@ -8,7 +8,6 @@ import { Palette, paletteForRun } from "./class_palette.js";
 import { byId, el } from "./dom.js";
 import { api } from "./http.js";
 import { errorLegend, tile } from "./mask_tiles.js";
-import { nearestEpoch } from "./pure/compare_state.js";
 
 const $ = byId;
 
@@ -23,10 +22,8 @@ const $ = byId;
 
 /** @typedef {{show: (epoch: number | null) => Promise<void>}} Samples */
 
-/** @type {Map<string, Promise<any>>} previews by `<run id>@<epoch>` */
-const previewLists = new Map();
-/** @type {Map<number, Promise<number[]>>} epochs with previews by run id */
-const previewEpochs = new Map();
+/** @type {Map<string, Promise<any>>} the runs' previews by the epoch asked for ("null": latest) */
+const answers = new Map();
 /** @type {Palette} */
 let palette = null;
 /** @type {import("./mask_tiles.js").TileView} */
@@ -36,15 +33,21 @@ let tiles = [];
 let previewToken = 0;
 let mode = "prediction";
 
-async function epochsWithPreviews(run) {
-  if (!previewEpochs.has(run.id)) previewEpochs.set(run.id, api(`/api/v1/runs/${run.id}/previews`).then((body) => body.epochs));
-  return previewEpochs.get(run.id);
-}
-
-function previewsAt(run, epoch) {
-  const key = `${run.id}@${epoch}`;
-  if (!previewLists.has(key)) previewLists.set(key, api(`/api/v1/runs/${run.id}/previews?epoch=${epoch}`));
-  return previewLists.get(key);
+/**
+ * Every run's previews at the epoch it shows for `wanted` (that epoch, else its latest before
+ * it, else its first after it), in one read.
+ * @param {any[]} runs
+ * @param {number | null} wanted null: each run's latest
+ * @returns {Promise<{items: any[]}>}
+ */
+function previewsNear(runs, wanted) {
+  const key = String(wanted);
+  if (!answers.has(key)) {
+    const query = new URLSearchParams({ run_ids: runs.map((run) => run.id).join(",") });
+    if (wanted !== null) query.set("epoch", String(wanted));
+    answers.set(key, api(`/api/v1/compare/previews?${query}`));
+  }
+  return answers.get(key);
 }
 
 /**
@@ -55,12 +58,15 @@ function previewsAt(run, epoch) {
 async function refreshPreviews(context, wanted) {
   const { runs, colorOf } = context;
   const token = ++previewToken;
-  const perRun = await Promise.all(runs.map(async (run) => {
-    const epoch = nearestEpoch(await epochsWithPreviews(run), wanted ?? Infinity);
-    if (epoch === null) return { run, epoch: null, samples: new Map() };
-    const body = await previewsAt(run, epoch);
-    return { run, epoch, samples: new Map(body.samples.map((sample) => [sample.name, sample])) };
-  }));
+  const body = await previewsNear(runs, wanted);
+  const byRun = new Map(body.items.map((item) => [item.run_id, item]));
+  const perRun = runs.map((run) => {
+    const item = byRun.get(run.id);
+    /** @type {number | null} */
+    const epoch = item ? item.epoch : null;
+    const samples = new Map(item ? item.samples.map((sample) => [sample.name, sample]) : []);
+    return { run, epoch, samples };
+  });
   if (token !== previewToken) return;
   const names = [];
   for (const entry of perRun) for (const name of entry.samples.keys()) if (!names.includes(name)) names.push(name);

@@ -1,6 +1,6 @@
 // The compare page's state that is not the page: which runs the address asks for, the address
-// of a view, how runs fall into groups by a config key, which preview epoch stands for the
-// chosen one in each run, and whether the runs' data (datasets, class sets) compare at all.
+// of a view, how runs fall into groups by a config key, the steps a zoomed chart asks for, and
+// whether the runs' data (datasets, class sets) compare at all.
 
 /**
  * The run ids of `?ids=3,1,2`: positive integers, first occurrence kept, in the order given.
@@ -106,19 +106,6 @@ export function groupRuns(runs, configs, key, mode, differing) {
     byLabel.set(label, members);
   });
   return [...byLabel].map(([label, members]) => ({ label, runs: members }));
-}
-
-/**
- * A run's preview epoch for the chosen one: that epoch, else the latest before it, else the
- * first after it (runs keep previews at different epochs, or stopped earlier); null for none.
- * @param {number[]} epochs ascending
- * @param {number} wanted
- */
-export function nearestEpoch(epochs, wanted) {
-  if (!epochs.length) return null;
-  if (epochs.includes(wanted)) return wanted;
-  const before = epochs.filter((epoch) => epoch < wanted);
-  return before.length ? before[before.length - 1] : epochs[0];
 }
 
 /**
