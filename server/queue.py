@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from celery import Celery
 
+from server.broker_files import TRANSPORT
 from server.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -62,9 +63,16 @@ def broker_transport_options(settings: Settings) -> dict[str, Any]:
     return {}
 
 
+def broker_transport(settings: Settings) -> str | None:
+    """The transport class for the broker URL, where it is not kombu's own: the embedded
+    filesystem broker writes each message whole (`server.broker_files`)."""
+    return TRANSPORT if settings.broker_url.startswith("filesystem://") else None
+
+
 def celery_client(settings: Settings) -> Celery:
     """A Celery app used only to send (and revoke) tasks."""
     app = Celery("segtrack-api", broker=settings.broker_url, set_as_current=False)
+    app.conf.broker_transport = broker_transport(settings)
     app.conf.broker_transport_options = broker_transport_options(settings)
     app.conf.task_default_queue = settings.default_queue
     app.conf.broker_connection_retry_on_startup = True

@@ -23,7 +23,7 @@ from celery import Celery, Task
 from celery.exceptions import CPendingDeprecationWarning, Reject
 from celery.signals import worker_shutting_down
 
-from server.queue import JOB_TASK_NAME, TASK_NAME, broker_transport_options
+from server.queue import JOB_TASK_NAME, TASK_NAME, broker_transport, broker_transport_options
 from worker.job_execution import JobDeferred, execute_job
 from worker.training import WorkerContext, execute_run
 
@@ -39,6 +39,7 @@ def create_worker_app(context: WorkerContext) -> Celery:
         # The folder is polled: a short interval starts runs (and ends an idle worker) sooner.
         transport["polling_interval"] = FILESYSTEM_POLL_S
     app.conf.update(
+        broker_transport=broker_transport(settings),
         broker_transport_options=transport,
         broker_connection_retry_on_startup=True,
         # A broker outage (a Redis restart) must not end the worker, nor the runs it trains:
