@@ -1,6 +1,6 @@
-"""One run on two processes: real torch.distributed (gloo on the CPU), spawned processes.
+"""One run on two processes: real torch.distributed (gloo on the CPU), one process a rank.
 
-Each spawned rank runs a job of this module and leaves its outcome (a value, or the error it
+Each rank runs a job of this module and leaves its outcome (a value, or the error it
 ended with) in a file, so a failing rank never takes the others down before they report.
 """
 
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import multiprocessing
 import os
 import pickle
 import platform
@@ -76,7 +77,11 @@ def _rank_main(
 
 
 def run_world(world_size: int, job: Callable[[int], object], scratch: Path) -> list[Outcome]:
-    """Run `job(rank)` on `world_size` spawned ranks; their outcomes in rank order."""
+    """Run `job(rank)` on `world_size` rank processes; their outcomes in rank order."""
+    # The ranks fork from one server process that imports torch and this module once (the
+    # first world starts it), rather than each importing them afresh (seconds a rank, and six
+    # worlds here). `segtrack train` starting fresh processes of its own is tested below.
+    multiprocessing.set_forkserver_preload(["torch", "torch._dynamo", "trainer.loop", __name__])
     results = scratch / f"outcomes-{time.monotonic_ns()}"
     results.mkdir(parents=True)
     context: ProcessContext = start_processes(  # type: ignore[no-untyped-call]
@@ -84,7 +89,7 @@ def run_world(world_size: int, job: Callable[[int], object], scratch: Path) -> l
         args=(world_size, _free_port(), job, results),
         nprocs=world_size,
         join=False,
-        start_method="spawn",
+        start_method="forkserver",
     )
     deadline = time.monotonic() + WORLD_LIMIT_S
     while not context.join(timeout=max(deadline - time.monotonic(), 0.1)):
@@ -97,7 +102,8 @@ def run_world(world_size: int, job: Callable[[int], object], scratch: Path) -> l
 
 @pytest.fixture(autouse=True)
 def _one_thread_per_rank(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Two ranks share two cores; spawned processes inherit this environment."""
+    """Two ranks share two cores; the rank processes inherit this environment (the same in
+    every test, as the server they fork from keeps the environment it started with)."""
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     monkeypatch.setenv("SEGTRACK_COLLECTIVE_TIMEOUT_S", "60")
 
