@@ -45,6 +45,8 @@ from server.worker_status.repository import remove_worker
 logger = logging.getLogger(__name__)
 
 DEMO_DATASET = "demo"
+DEMO_TEST_IMAGES = 12
+"""Held-out test pairs of the demo dataset, so the run page's Evaluate has a test split."""
 TOKEN_FILE = "token"
 READY_TIMEOUT_S = 60.0
 WORKER_STOP_GRACE_S = 3.0
@@ -76,7 +78,7 @@ def prepare(settings: Settings) -> str:
     upgrade_database(settings.database_url)
     demo_root = settings.dataset_roots[0] / DEMO_DATASET
     if not (demo_root / "classes.json").exists():
-        make_demo_dataset(demo_root)
+        make_demo_dataset(demo_root, test_count=DEMO_TEST_IMAGES)
         logger.info("wrote the demo dataset to %s", demo_root)
     engine = create_db_engine(settings.database_url)
     try:

@@ -37,17 +37,21 @@ def test_evaluate_predict_and_export_from_the_run_page(
     open_run(page, app_url, finished_run["id"])
     expect(page.locator("#jobs-empty")).to_be_visible()
 
-    page.select_option("#evaluate-form select[name=split]", "val")
+    # The form's defaults: the best checkpoint on the test split, which `segtrack up`'s demo
+    # dataset holds out.
     page.click("#evaluate-button")
     expect(page.locator("#jobs-message")).to_contain_text("queued")
     row = _job_row(page, "evaluate")
     expect(row.locator(".status")).to_have_text("succeeded", timeout=WAIT_MS)
+    expect(row).to_contain_text("test/iou")
     expect(page.locator("#job-result table[aria-label='Per class'] tbody tr")).to_have_count(4)
-    expect(page.locator("#job-result")).to_contain_text("val/iou")
+    expect(page.locator("#job-result")).to_contain_text("test/iou")
 
     page.click("#export-button")
     expect(_job_row(page, "export").locator(".status")).to_have_text("succeeded", timeout=WAIT_MS)
     expect(page.locator("#job-result a", has_text="model.onnx")).to_be_visible()
+    # The export's summary is said once, under the title.
+    expect(page.locator("#job-result p", has_text="matches PyTorch")).to_have_count(1)
 
     images = []
     rng = np.random.default_rng(0)

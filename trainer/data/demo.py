@@ -99,25 +99,48 @@ def _draw_sample(
     return Image.fromarray(noisy), mask
 
 
-def make_demo_dataset(root: Path, *, count: int = 48, size: int = 64, seed: int = 0) -> DemoDataset:
-    """Write `count` RGB PNG images and uint8 index PNG masks (0 background, 1 circle, 2 square,
-    3 triangle) to `root/images` and `root/masks`, plus `root/classes.json`.
-
-    Every class appears: image i always holds a shape of class (i mod 3) + 1.
-
-    Raises:
-        ValueError: count < 1 or size < 16.
-    """
-    if count < 1 or size < _MIN_SIZE:
-        raise ValueError(f"count must be >= 1 and size >= {_MIN_SIZE}, got {count} and {size}")
-    images_dir, masks_dir = root / "images", root / "masks"
+def _write_samples(
+    images_dir: Path, masks_dir: Path, indices: range, *, size: int, seed: int
+) -> None:
     images_dir.mkdir(parents=True, exist_ok=True)
     masks_dir.mkdir(parents=True, exist_ok=True)
-    for index in range(count):
+    for index in indices:
         rng = np.random.default_rng([seed, index])
         image, mask = _draw_sample(rng, size, first_class=index % 3 + 1)
         image.save(images_dir / f"demo_{index:04d}.png", format="PNG")
         write_mask(masks_dir / f"demo_{index:04d}.png", np.asarray(mask, dtype=np.uint8))
+
+
+def make_demo_dataset(
+    root: Path, *, count: int = 48, size: int = 64, seed: int = 0, test_count: int = 0
+) -> DemoDataset:
+    """Write `count` RGB PNG images and uint8 index PNG masks (0 background, 1 circle, 2 square,
+    3 triangle) to `root/images` and `root/masks`, plus `root/classes.json`; with `test_count`,
+    that many more pairs to `root/images/test` and `root/masks/test`, a held-out test split
+    that training never reads and evaluation scores.
+
+    Every class appears: image i always holds a shape of class (i mod 3) + 1.
+
+    Raises:
+        ValueError: count < 1, test_count < 0 or size < 16.
+    """
+    if count < 1 or test_count < 0 or size < _MIN_SIZE:
+        raise ValueError(
+            f"count must be >= 1, test_count >= 0 and size >= {_MIN_SIZE}, "
+            f"got {count}, {test_count} and {size}"
+        )
+    images_dir, masks_dir = root / "images", root / "masks"
+    _write_samples(images_dir, masks_dir, range(count), size=size, seed=seed)
+    if test_count:
+        _write_samples(
+            images_dir / "test",
+            masks_dir / "test",
+            range(count, count + test_count),
+            size=size,
+            seed=seed,
+        )
     write_classes_file(root, DEMO_CLASS_NAMES, colors=DEMO_CLASS_COLORS)
-    logger.info("wrote %d demo images of %dx%d to %s", count, size, size, root)
+    logger.info(
+        "wrote %d demo images (and %d to test) of %dx%d to %s", count, test_count, size, size, root
+    )
     return DemoDataset(root=root, count=count, class_names=DEMO_CLASS_NAMES)

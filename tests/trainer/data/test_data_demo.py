@@ -11,6 +11,8 @@ from trainer.data.classes_file import read_classes_file
 from trainer.data.demo import DEMO_CLASS_NAMES, make_demo_dataset
 from trainer.data.image_files import read_image, read_mask
 from trainer.data.inspection import inspect_dataset
+from trainer.data.layout import discover_layout
+from trainer.data.split import evaluation_samples
 
 
 def _files(root: Path) -> dict[str, bytes]:
@@ -66,6 +68,19 @@ def test_shapes_have_their_own_colour_family(tmp_path: Path) -> None:
                 values.append(image[mask == kind].mean(axis=0))
     dominant = {kind: int(np.argmax(np.mean(values, axis=0))) for kind, values in means.items()}
     assert dominant == {1: 0, 2: 1, 3: 2}  # circles red, squares green, triangles blue
+
+
+def test_a_test_split_is_held_out_of_training(tmp_path: Path) -> None:
+    make_demo_dataset(tmp_path, count=6, size=32, test_count=3)
+
+    layout = discover_layout(tmp_path, include_test=True)
+
+    assert [sample.name for sample in layout.samples] == [f"demo_{i:04d}" for i in range(6)]
+    test = evaluation_samples(layout, "test", val_fraction=0.2, seed=0)
+    assert [sample.name for sample in test] == [f"test/demo_{i:04d}" for i in range(6, 9)]
+    assert inspect_dataset(tmp_path).ok
+    held_out = read_mask(tmp_path / "masks" / "test" / "demo_0006.png")
+    assert held_out.shape == (32, 32)
 
 
 def test_rejects_tiny_settings(tmp_path: Path) -> None:

@@ -255,9 +255,10 @@ function show(jobId) {
     return;
   }
   const title = el("h3", {}, `Job #${job.id}: ${job.kind}, ${describeRequest(job)}`);
+  // An export's result is its one-line summary (shown under the title) and its file.
   const body = job.kind === "evaluate" ? evaluationTables(job.result) : job.kind === "predict" ? overlays(job)
     : job.kind === "predict_image" ? [el("div", { class: "sample-tiles" }, KINDS.map((kind) => predictionTile(job, kind)))]
-      : [el("p", {}, describeResult(job))];
+      : [];
   resultArea.replaceChildren(title, el("p", { class: "muted" }, describeResult(job)), ...body, downloads(job));
 }
 
