@@ -98,7 +98,9 @@ class AccessMiddleware:
             return
         headers = Headers(scope=scope)
         outcome: Principal | _Reply | None = self._check_headers(scope, headers)
-        if outcome is None:
+        if outcome is None and not scope["path"].startswith(OPEN_PREFIXES):
+            # Files under the open prefixes are the same for everyone: a page's dozens of module
+            # and style requests cost no credential look-up each.
             if self._signs_in_with_token(scope):
                 outcome = await self._sign_in_with_token(scope, headers.get("host", ""))
             else:
@@ -164,7 +166,7 @@ class AccessMiddleware:
         if isinstance(principal, str):
             return _Reply(401, "unauthenticated", principal, bearer=True)
         if principal is None:
-            if path in OPEN_PATHS or path.startswith(OPEN_PREFIXES):
+            if path in OPEN_PATHS:
                 return None
             if _is_api(path):
                 return _Reply(

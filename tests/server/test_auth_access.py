@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
 
 from server.models import AuditEntry, Run
@@ -77,6 +78,26 @@ def test_a_bad_token_is_refused_and_a_revoked_one_fails_at_once(
         assert script.get("/api/v1/auth/me").json()["via"] == "token"
         assert client.delete(f"/api/v1/auth/tokens/{created.json()['id']}").status_code == 204
         assert script.get("/api/v1/runs").status_code == 401
+
+
+def test_static_files_are_served_without_a_credential_look_up(
+    client: ApiClient, app: FastAPI, session_factory: sessionmaker[Session]
+) -> None:
+    statements: list[str] = []
+
+    def record(*args: Any) -> None:
+        statements.append(args[2])
+
+    engine = session_factory.kw["bind"]
+    with ApiClient(app, "st_not-a-real-token") as forged:
+        event.listen(engine, "before_cursor_execute", record)
+        try:
+            assert client.get("/static/css/app.css").status_code == 200
+            assert forged.get("/static/css/app.css").status_code == 200
+        finally:
+            event.remove(engine, "before_cursor_execute", record)
+    assert statements == [], statements
+    assert client.get("/api/v1/runs").status_code == 200  # the API still reads the token
 
 
 def test_read_tokens_and_viewers_cannot_change_anything(clients: dict[str, ApiClient]) -> None:
