@@ -145,6 +145,28 @@ def test_images_sort_worst_first_and_open_the_worst(
     expect(viewer.locator(".mask-tile.loaded")).to_have_count(5)
     view_screenshot(page, "run-images", panel)
 
+    # At another epoch the marks are that epoch's previews (its worst images differ), and the
+    # image that has none there says which did.
+    at_first = api(app_url, "GET", f"/api/v1/runs/{run_id}/previews?epoch=1")["samples"]
+    first_names = sorted(sample["name"] for sample in at_first)
+    page.select_option("#images-epoch", "1")
+    expect(table).to_have_attribute("data-epoch", "1")
+    shown = set(page.locator("#images-table tbody th").all_inner_texts())
+    marked = page.locator(
+        "#images-table tbody tr", has=page.locator("td.preview-mark", has_text="saved")
+    )
+    expect(marked).to_have_count(len(shown & set(first_names)))
+    assert sorted(marked.locator("th").all_inner_texts()) == sorted(shown & set(first_names))
+    unsaved = page.locator(
+        "#images-table tbody tr", has_not=page.locator("td.preview-mark", has_text="saved")
+    )
+    unsaved.first.locator("th button").click()
+    expect(viewer.locator(".viewer-none")).to_contain_text(
+        "Previews saved at epoch 1 (the fixed set, and that epoch's worst and pinned images): "
+    )
+    for name in first_names:
+        expect(viewer.locator(".viewer-none")).to_contain_text(name)
+
 
 def test_images_are_pinned_from_their_rows_in_step_with_the_pin_bar(
     page: Page, app_url: str, scored_run: dict[str, Any]

@@ -157,12 +157,16 @@ export class ImagesView {
     }
   }
 
-  /** The names of the images with a saved preview (the run's fixed preview set). */
-  async previewNames() {
+  /**
+   * The names of the images with a preview saved at `epoch`: the fixed set, and that epoch's
+   * worst and pinned images (so they differ from epoch to epoch); none for an epoch without.
+   * @param {number | null} epoch
+   * @returns {Promise<Set<string>>}
+   */
+  async previewNames(epoch) {
     const { previews } = this.options;
-    const latest = previews.epochs[previews.epochs.length - 1];
-    if (latest === undefined) return new Set();
-    const body = await previews.fetchEpoch(latest);
+    if (epoch === null || !previews.epochs.includes(epoch)) return new Set();
+    const body = await previews.fetchEpoch(epoch);
     return new Set(body.samples.map((sample) => sample.name));
   }
 
@@ -227,7 +231,7 @@ export class ImagesView {
     this.pager[1].disabled = previous === null;
     this.pager[2].disabled = next === null;
     this.pager[3].disabled = next === null;
-    const withPreview = await this.previewNames().catch(() => new Set());
+    const withPreview = await this.previewNames(body.epoch).catch(() => new Set());
     const then = this.state.worseThan;
     const { previews, canChange } = this.options;
     const pinned = previews.pinnedIndices();
@@ -361,10 +365,10 @@ export class ImagesView {
     if (!this.opened || this.opened.name !== item.name) return;
     if (!sample) {
       this.viewerTiles = [];
-      const saved = [...await this.previewNames().catch(() => new Set())];
+      const saved = [...await this.previewNames(epoch).catch(() => new Set())];
       const why = saved.length
-        ? `Previews are saved for a fixed set of validation images (${saved.join(", ")}).`
-        : "This run saved no previews.";
+        ? `Previews saved at epoch ${epoch} (the fixed set, and that epoch's worst and pinned images): ${saved.join(", ")}.`
+        : previews.epochs.length ? `No previews were saved at epoch ${epoch}.` : "This run saved no previews.";
       this.viewer.dataset.preview = "none";
       const predict = el("div", { class: "viewer-predict" });
       this.viewer.replaceChildren(heading, el("p", { class: "viewer-none", role: "status" },
