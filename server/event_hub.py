@@ -23,7 +23,7 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 
 import anyio
@@ -404,7 +404,9 @@ def _backoff(failures: int) -> float:
 
 async def _close_quietly(pubsub: redis.asyncio.client.PubSub, client: redis.asyncio.Redis) -> None:
     try:
-        await pubsub.aclose()  # type: ignore[no-untyped-call]
+        # Typed here: older redis releases leave PubSub.aclose unannotated.
+        close_pubsub: Callable[[], Awaitable[None]] = pubsub.aclose
+        await close_pubsub()
         await client.aclose()
     except (redis.RedisError, OSError):
         pass  # a connection that is gone already
