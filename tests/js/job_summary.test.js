@@ -42,6 +42,9 @@ test("results read in one line, and nothing before a job succeeded", () => {
   assert.equal(describeResult(evaluation), "test/iou 0.8123, test/dice 0.9000 on 2 images (epoch 3)");
   const exported = { kind: "export", status: "succeeded", parameters: {}, result: { format: "onnx", max_abs_diff: { "32x32": 1e-6, "59x45": 3e-6 } } };
   assert.equal(describeResult(exported), "ONNX, matches PyTorch within 3.0e-6");
+  const traced = { ...exported, result: { format: "torchscript", max_abs_diff: { "32x32": 0, "59x45": 0 } } };
+  assert.equal(describeResult(traced), "TorchScript, matches PyTorch exactly");
+  assert.equal(describeResult({ ...exported, result: { format: "onnx" } }), "ONNX");
   const predicted = { kind: "predict", status: "succeeded", parameters: {}, result: { count: 1, tta: false } };
   assert.equal(describeResult(predicted), "1 mask");
   assert.equal(describeResult({ ...evaluation, status: "running" }), "");

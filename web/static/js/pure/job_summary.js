@@ -55,8 +55,11 @@ export function describeResult(job) {
     return `${prefix}/iou ${fixed(iou)}, ${prefix}/dice ${fixed(dice)} on ${r.num_images} images (epoch ${r.epoch})`;
   }
   if (job.kind === "export") {
-    const worst = Math.max(...Object.values(r.max_abs_diff || {}).map(Number));
-    return `${r.format === "torchscript" ? "TorchScript" : "ONNX"}, matches PyTorch within ${worst.toExponential(1)}`;
+    const format = r.format === "torchscript" ? "TorchScript" : "ONNX";
+    const diffs = Object.values(r.max_abs_diff || {}).map(Number);
+    if (!diffs.length) return format;
+    const worst = Math.max(...diffs);
+    return worst === 0 ? `${format}, matches PyTorch exactly` : `${format}, matches PyTorch within ${worst.toExponential(1)}`;
   }
   if (job.kind === "predict_image") {
     const classes = (r.classes_present || []).join(", ") || "none";
