@@ -188,6 +188,9 @@ def test_images_are_pinned_from_their_rows_in_step_with_the_pin_bar(
     pins = api(app_url, "GET", f"/api/v1/runs/{run_id}/pinned-images")["images"]
     assert [pin["index"] for pin in pins] == [int(index)]
     view_screenshot(page, "run-images-pinned", page.locator("#images-panel"))
+    # The run has finished: its pins are previewed only if it is resumed, and Images predicts
+    # them now.
+    expect(page.locator("#pin-help")).to_contain_text("a finished run's once it is resumed")
 
     # Unpinned from the pin bar's chip, the row follows; pinned there by name, too.
     chip.get_by_role("button", name=f"Unpin {name}").click()

@@ -133,7 +133,8 @@ export class PreviewBrowser {
     const bar = el("div", { class: "pin-bar", id: "pin-bar" }, this.canPin ? form : el("span", {}, "Pinned images"),
       el("ul", { class: "pinned-list", id: "pinned-list", "aria-label": "Pinned images" }),
       el("p", { class: "muted pin-help", id: "pin-help" },
-        "Pinned images are previewed from the run's next epoch on, beside the fixed set and each epoch's worst."));
+        "Pinned images are previewed from the run's next epoch on (a finished run's once it is resumed), "
+        + "beside the fixed set and each epoch's worst; Images predicts any image from a checkpoint now."));
     this.options.area.before(bar);
     return bar;
   }
