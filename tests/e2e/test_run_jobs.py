@@ -6,6 +6,7 @@ gets them on their own run only."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +41,11 @@ def test_evaluate_predict_and_export_from_the_run_page(
     # The form's defaults: the best checkpoint on the test split, which `segtrack up`'s demo
     # dataset holds out.
     page.click("#evaluate-button")
-    expect(page.locator("#jobs-message")).to_contain_text("queued")
+    expect(page.locator("#jobs-message")).to_contain_text(re.compile(r"Job #\d+ \(evaluate\)"))
     row = _job_row(page, "evaluate")
     expect(row.locator(".status")).to_have_text("succeeded", timeout=WAIT_MS)
+    # The line that said it was queued says how it ended.
+    expect(page.locator("#jobs-message")).to_contain_text(re.compile(r"\(evaluate\) succeeded\."))
     expect(row).to_contain_text("test/iou")
     expect(page.locator("#job-result table[aria-label='Per class'] tbody tr")).to_have_count(4)
     expect(page.locator("#job-result")).to_contain_text("test/iou")

@@ -11,6 +11,7 @@ import { onJobEvent } from "./job_events.js";
 import { KINDS, tile } from "./mask_tiles.js";
 import { formatBytes, formatTime } from "./pure/format.js";
 import {
+  PENDING,
   PER_CLASS_KINDS,
   anyPending,
   cancellable,
@@ -40,6 +41,8 @@ let jobs = [];
 let selected = null;
 /** @type {number | null} the job the URL names (`#job-<id>`), marked in the list */
 let linked = null;
+/** @type {number | null} the job this page queued last, whose "queued" line says how it ended */
+let announced = null;
 let pollTimer = 0;
 /** @type {import("./mask_tiles.js").TileView | null} the page's class colours, once it has them */
 let tileView = null;
@@ -272,7 +275,17 @@ async function refresh() {
   }
   drawTable();
   if (selected !== null) show(selected);
+  sayHowAnnouncedEnded();
   if (anyPending(jobs)) pollTimer = window.setTimeout(refresh, POLL_MS);
+}
+
+/** Once the job this page queued has ended, its "queued" line says how. */
+function sayHowAnnouncedEnded() {
+  const job = jobs.find((candidate) => candidate.id === announced);
+  if (!job || PENDING.includes(job.status)) return;
+  announced = null;
+  const how = job.status === "failed" && job.reason ? `failed: ${job.reason}` : job.status;
+  say(message, `Job #${job.id} (${job.kind}) ${how}.`, job.status === "succeeded" ? "ok" : "error");
 }
 
 /** The job a `#job-<id>` URL names, or null. */
@@ -314,6 +327,7 @@ async function submit(form, request) {
     const job = await api(`/api/v1/runs/${runId}/jobs`, { method: "POST", json: body });
     say(message, `Job #${job.id} (${job.kind}) queued.`, "ok");
     selected = job.id;
+    announced = job.id;
     await refresh();
   } catch (error) {
     say(message, messageOf(error), "error");
