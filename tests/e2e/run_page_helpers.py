@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from playwright.sync_api import Browser, ConsoleMessage, Page, expect
+from playwright.sync_api import Browser, ConsoleMessage, FloatRect, Page, expect
 
 from tests.e2e.app_api import TINY, api, unique
 
@@ -61,6 +61,22 @@ def chart_points(page: Page, chart_id: str) -> int:
         chart_id,
     )
     return count
+
+
+def x_range(page: Page, chart_id: str) -> list[float]:
+    """The [min, max] of a chart's x scale, read from its uPlot instance."""
+    shown: list[float] = page.evaluate(
+        "(id) => { const x = segtrackCharts.get(id).plot.scales.x; return [x.min, x.max]; }",
+        chart_id,
+    )
+    return shown
+
+
+def plot_box(page: Page, chart_id: str) -> FloatRect:
+    """The page box of the chart's plot area (uPlot's `.u-over`, which takes the mouse)."""
+    box = page.locator(f"figure[data-chart='{chart_id}'] .u-over").bounding_box()
+    assert box is not None
+    return box
 
 
 COLOR_COUNTS_JS = """(canvas) => {

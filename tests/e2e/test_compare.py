@@ -9,12 +9,20 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from playwright.sync_api import Browser, FloatRect, Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from tests.e2e.app_api import api, unique, wait_for_status
 from tests.e2e.conftest import screenshot
 from tests.e2e.dashboard_helpers import watched_page
-from tests.e2e.run_page_helpers import chart_points, epoch_curve, external, log_points, train
+from tests.e2e.run_page_helpers import (
+    chart_points,
+    epoch_curve,
+    external,
+    log_points,
+    plot_box,
+    train,
+    x_range,
+)
 
 
 @pytest.fixture(scope="module")
@@ -158,23 +166,6 @@ def test_grouping_by_a_config_key_draws_mean_and_std_bands(page: Page, app_url: 
     screenshot(page, "compare-grouped")
 
 
-X_RANGE_JS = """(id) => { const x = segtrackCharts.get(id).plot.scales.x;
-                         return [x.min, x.max]; }"""
-"""A page function: the [min, max] of a chart's x scale, read from its uPlot instance."""
-
-
-def _x_range(page: Page, chart_id: str) -> list[float]:
-    x_range: list[float] = page.evaluate(X_RANGE_JS, chart_id)
-    return x_range
-
-
-def _plot_box(page: Page, chart_id: str) -> FloatRect:
-    """The page box of the chart's plot area (uPlot's `.u-over`, which takes the mouse)."""
-    box = page.locator(f"figure[data-chart='{chart_id}'] .u-over").bounding_box()
-    assert box is not None
-    return box
-
-
 def test_zoom_and_reset_apply_to_every_chart_on_the_same_axis(page: Page, app_url: str) -> None:
     runs: list[dict[str, Any]] = []
     for seed in (0, 1):
@@ -198,13 +189,13 @@ def test_zoom_and_reset_apply_to_every_chart_on_the_same_axis(page: Page, app_ur
             "([id, n]) => segtrackCharts.get(id)?.plot?.data[0]?.length === n",
             arg=[chart_id, count],
         )
-    assert _x_range(page, "cmp:val/iou") == [1, 12]
-    assert _x_range(page, "cmp:val/loss") == [1, 12]
-    assert _x_range(page, "cmp:train/loss_step") == [1, 120]
+    assert x_range(page, "cmp:val/iou") == [1, 12]
+    assert x_range(page, "cmp:val/loss") == [1, 12]
+    assert x_range(page, "cmp:train/loss_step") == [1, 120]
     reset_buttons = page.get_by_role("button", name="Reset zoom")
     expect(reset_buttons).to_have_count(0)
 
-    box = _plot_box(page, "cmp:val/iou")
+    box = plot_box(page, "cmp:val/iou")
     middle = box["y"] + box["height"] / 2
     page.mouse.move(box["x"] + box["width"] * 0.25, middle)
     page.mouse.down()
@@ -213,20 +204,20 @@ def test_zoom_and_reset_apply_to_every_chart_on_the_same_axis(page: Page, app_ur
     page.wait_for_function(
         "(id) => segtrackCharts.get(id).plot.scales.x.min > 1", arg="cmp:val/loss"
     )
-    zoomed = _x_range(page, "cmp:val/iou")
+    zoomed = x_range(page, "cmp:val/iou")
     assert 1 < zoomed[0] < zoomed[1] < 12, "a quarter to 60% of epochs 1..12"
-    assert _x_range(page, "cmp:val/loss") == zoomed, "the other epoch chart shows the same range"
-    assert _x_range(page, "cmp:train/loss_step") == [1, 120], "steps are another axis"
+    assert x_range(page, "cmp:val/loss") == zoomed, "the other epoch chart shows the same range"
+    assert x_range(page, "cmp:train/loss_step") == [1, 120], "steps are another axis"
     expect(reset_buttons).to_have_count(2)
     screenshot(page, "compare-zoomed")
 
-    other = _plot_box(page, "cmp:val/loss")
+    other = plot_box(page, "cmp:val/loss")
     page.mouse.dblclick(other["x"] + other["width"] / 2, other["y"] + other["height"] / 2)
     page.wait_for_function(
         "(id) => segtrackCharts.get(id).plot.scales.x.min === 1", arg="cmp:val/iou"
     )
-    assert _x_range(page, "cmp:val/iou") == [1, 12]
-    assert _x_range(page, "cmp:val/loss") == [1, 12]
+    assert x_range(page, "cmp:val/iou") == [1, 12]
+    assert x_range(page, "cmp:val/loss") == [1, 12]
     expect(reset_buttons).to_have_count(0)
 
     # A chart shown while zoomed starts at the same range; the button resets from the keyboard.
@@ -235,7 +226,7 @@ def test_zoom_and_reset_apply_to_every_chart_on_the_same_axis(page: Page, app_ur
     page.mouse.move(box["x"] + box["width"] * 0.9, middle, steps=8)
     page.mouse.up()
     expect(reset_buttons).to_have_count(2)
-    zoomed = _x_range(page, "cmp:val/iou")
+    zoomed = x_range(page, "cmp:val/iou")
     assert 1 < zoomed[0] < zoomed[1] < 12
     picker = page.locator("#metric-picker input[value='val/loss']")
     picker.uncheck()
@@ -244,7 +235,7 @@ def test_zoom_and_reset_apply_to_every_chart_on_the_same_axis(page: Page, app_ur
     page.wait_for_function(
         "(id) => segtrackCharts.get(id)?.plot?.data[0]?.length === 12", arg="cmp:val/loss"
     )
-    assert _x_range(page, "cmp:val/loss") == zoomed
+    assert x_range(page, "cmp:val/loss") == zoomed
     expect(reset_buttons).to_have_count(2)
     reset_buttons.last.focus()
     page.keyboard.press("Enter")
@@ -252,7 +243,7 @@ def test_zoom_and_reset_apply_to_every_chart_on_the_same_axis(page: Page, app_ur
     page.wait_for_function(
         "(id) => segtrackCharts.get(id).plot.scales.x.max === 12", arg="cmp:val/iou"
     )
-    assert _x_range(page, "cmp:val/loss") == [1, 12]
+    assert x_range(page, "cmp:val/loss") == [1, 12]
 
 
 def test_compare_asks_for_at_least_two_runs(page: Page, app_url: str) -> None:
@@ -400,7 +391,7 @@ def test_zooming_a_long_curve_reads_the_zoomed_steps_at_full_resolution(
     expect(note).to_contain_text("downsampled")
     overview = page.evaluate("(id) => segtrackCharts.get(id).plot.data[0].length", chart)
 
-    box = _plot_box(page, chart)
+    box = plot_box(page, chart)
     middle = box["y"] + box["height"] / 2
     with page.expect_response(lambda response: "min_step=" in response.url) as zoom_read:
         page.mouse.move(box["x"] + box["width"] * 0.45, middle)
@@ -408,7 +399,7 @@ def test_zooming_a_long_curve_reads_the_zoomed_steps_at_full_resolution(
         page.mouse.move(box["x"] + box["width"] * 0.55, middle, steps=6)
         page.mouse.up()
     assert zoom_read.value.ok and "/api/v1/metrics/series" in zoom_read.value.url
-    low, high = _x_range(page, chart)
+    low, high = x_range(page, chart)
     assert 1_500 < low < high < 2_500
     query = parse_qs(urlsplit(zoom_read.value.url).query)
     first, last = int(query["min_step"][0]), int(query["max_step"][0])
@@ -420,7 +411,7 @@ def test_zooming_a_long_curve_reads_the_zoomed_steps_at_full_resolution(
     # A tenth of 4,000 epochs fits the plot's width: every point of the range, no other.
     assert xs == list(range(first, last + 1))
     expect(note).to_be_hidden()
-    assert _x_range(page, chart) == [low, high], "the new points keep the zoomed range"
+    assert x_range(page, chart) == [low, high], "the new points keep the zoomed range"
     screenshot(page, "compare-zoomed-long")
 
     asked: list[str] = []
@@ -429,5 +420,5 @@ def test_zooming_a_long_curve_reads_the_zoomed_steps_at_full_resolution(
     page.wait_for_function(
         "([id, n]) => segtrackCharts.get(id).plot.data[0].length === n", arg=[chart, overview]
     )
-    assert _x_range(page, chart) == [1, 4_000]
+    assert x_range(page, chart) == [1, 4_000]
     assert not [url for url in asked if "/api/v1/metrics/series" in url], "the overview is kept"

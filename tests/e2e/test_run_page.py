@@ -1,6 +1,7 @@
 """The run page in Chromium against the real app and worker: live charts, the epoch slider over
 mask previews, the error view, editable class colours (followed by other open pages), cancel, a
-failed run, a 10,000-point series and user text that must stay text."""
+failed run, a 10,000-point series (zoomed in at full resolution) and user text that must stay
+text."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import re
 import urllib.error
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import yaml
@@ -24,8 +26,10 @@ from tests.e2e.run_page_helpers import (
     external,
     log_points,
     open_run,
+    plot_box,
     second_page,
     train,
+    x_range,
 )
 from trainer.data.demo import DEMO_CLASS_COLORS
 
@@ -470,6 +474,66 @@ def test_a_10000_point_series_is_downsampled_to_the_chart_width(page: Page, app_
                    return !!chart?.plot && chart.plot.data[0].length <= chart.area.clientWidth - 60
                        && chart.plot.width <= chart.area.clientWidth; }"""
     )
+    api(app_url, "PATCH", f"/api/v1/runs/{run['id']}", {"status": "succeeded"})
+
+
+def test_a_zoomed_range_of_a_10000_point_series_shows_its_every_point(
+    page: Page, app_url: str
+) -> None:
+    run = external(app_url, unique("zoom-ten-thousand"))
+    log_points(
+        app_url,
+        run["id"],
+        [
+            {"key": "train/loss", "step": step, "value": 1 + math.sin(step)}
+            for step in range(10_000)
+        ],
+    )
+    open_run(page, app_url, run["id"])
+    note = page.locator("#chart-loss .chart-note")
+    expect(note).to_contain_text("of 10000 points")
+    overview = chart_points(page, "loss")
+
+    box = plot_box(page, "loss")
+    middle = box["y"] + box["height"] / 2
+    with page.expect_response(lambda response: "min_step=" in response.url) as zoom_read:
+        page.mouse.move(box["x"] + box["width"] * 0.48, middle)
+        page.mouse.down()
+        page.mouse.move(box["x"] + box["width"] * 0.51, middle, steps=6)
+        page.mouse.up()
+    assert zoom_read.value.ok and f"/api/v1/runs/{run['id']}/metrics?" in zoom_read.value.url
+    low, high = x_range(page, "loss")
+    assert 4_000 < low < high < 6_000
+    query = parse_qs(urlsplit(zoom_read.value.url).query)
+    first, last = int(query["min_step"][0]), int(query["max_step"][0])
+    assert first <= low and high <= last <= high + 1, "every step shown, no more"
+    page.wait_for_function(
+        "(n) => segtrackCharts.get('loss').plot.data[0][0] === n", arg=first, timeout=WAIT_MS
+    )
+    zoomed: list[float] = page.evaluate("() => segtrackCharts.get('loss').plot.data[0]")
+    # Three hundredths of 10,000 steps fit the plot's width: every point of the range, no other.
+    assert zoomed == list(range(first, last + 1))
+    expect(note).to_be_hidden()
+    assert x_range(page, "loss") == [low, high], "the range's points keep the zoomed range"
+    screenshot(page, "run-zoomed-10k")
+
+    # A live point past the range: the zoomed view stays put, the overview takes it.
+    log_points(app_url, run["id"], [{"key": "train/loss", "step": 10_000, "value": 0.5}])
+    page.wait_for_function(
+        "() => segtrackCharts.get('loss').lastStep('train/loss') === 10000", timeout=WAIT_MS
+    )
+    assert x_range(page, "loss") == [low, high]
+    assert page.evaluate("() => segtrackCharts.get('loss').plot.data[0]") == zoomed
+
+    asked: list[str] = []
+    page.on("request", lambda request: asked.append(request.url))
+    page.get_by_role("button", name="Reset zoom").first.click()
+    page.wait_for_function(
+        "(n) => segtrackCharts.get('loss').plot.data[0].length === n", arg=overview + 1
+    )
+    assert x_range(page, "loss") == [0, 10_000], "the overview, with the new point"
+    expect(note).to_contain_text("of 10001 points")
+    assert not [url for url in asked if "/metrics?" in url], "the overview is kept"
     api(app_url, "PATCH", f"/api/v1/runs/{run['id']}", {"status": "succeeded"})
 
 

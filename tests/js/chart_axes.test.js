@@ -1,8 +1,8 @@
-// Where chart ticks may fall, and their labels.
+// Where chart ticks may fall, their labels, and the steps a zoomed chart asks for.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 
-import { STEP_INCREMENTS, TIME_INCREMENTS, tickLabels } from "../../web/static/js/pure/chart_axes.js";
+import { STEP_INCREMENTS, TIME_INCREMENTS, tickLabels, zoomSteps } from "../../web/static/js/pure/chart_axes.js";
 
 test("step ticks are whole numbers, ascending, from 1", () => {
   assert.equal(STEP_INCREMENTS[0], 1);
@@ -32,4 +32,10 @@ test("very small and large ticks are powers of ten; zero stays 0", () => {
 test("ticks that are not finite get no label", () => {
   assert.deepEqual(tickLabels([NaN, 1, 2]), ["", "1", "2"]);
   assert.deepEqual(tickLabels([Infinity]), [""]);
+});
+
+test("a zoomed chart asks for every whole step it shows, none below 0", () => {
+  assert.deepEqual(zoomSteps({ min: 2000.4, max: 2999.2 }), { min_step: "2000", max_step: "3000" });
+  assert.deepEqual(zoomSteps({ min: -12.5, max: 40 }), { min_step: "0", max_step: "40" });
+  assert.deepEqual(zoomSteps({ min: -12.5, max: -3 }), { min_step: "0", max_step: "0" }, "never an empty range");
 });

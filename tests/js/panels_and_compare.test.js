@@ -3,7 +3,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 
-import { compareQuery, dataWarnings, groupRuns, parseIds, widthChanged, zoomSteps } from "../../web/static/js/pure/compare_state.js";
+import { compareQuery, dataWarnings, groupRuns, parseIds, widthChanged } from "../../web/static/js/pure/compare_state.js";
 import { datasetFacts, reportSummary } from "../../web/static/js/pure/dataset_facts.js";
 import { PANELS, panelOf, standardIndex, systemSeriesOf } from "../../web/static/js/pure/metric_panels.js";
 
@@ -88,10 +88,4 @@ test("a chart asks for its series again only when its width strays from the poin
   assert.equal(widthChanged(581, 700), true, "detail to gain");
   assert.equal(widthChanged(581, 400), true, "points to spare");
   assert.equal(widthChanged(0, 300), true, "never asked");
-});
-
-test("a zoomed chart asks for every whole step it shows, none below 0", () => {
-  assert.deepEqual(zoomSteps({ min: 2000.4, max: 2999.2 }), { min_step: "2000", max_step: "3000" });
-  assert.deepEqual(zoomSteps({ min: -12.5, max: 40 }), { min_step: "0", max_step: "40" });
-  assert.deepEqual(zoomSteps({ min: -12.5, max: -3 }), { min_step: "0", max_step: "0" }, "never an empty range");
 });

@@ -2,6 +2,8 @@
 // scale toggle, EMA smoothing that keeps the raw line faint, optional mean ± std bands, a hover
 // legend with values, a "downsampled" note, a size that follows the page, and drag-to-zoom on
 // the x axis that charts sharing a `syncKey` follow together (double-click or "Reset zoom" undoes).
+// A zoomed chart may be handed the range's own points (read at full resolution there): it draws
+// them while zoomed and its overview again once zoomed out.
 // An x axis of seconds (`xTime`) reads as elapsed time: 45s, 12m30s, 1h05m, 2d03h.
 
 import { el } from "./dom.js";
@@ -138,6 +140,44 @@ function drawMarker(u, marker) {
   ctx.restore();
 }
 
+/**
+ * @param {ArrayLike<number>} steps
+ * @param {ArrayLike<number>} values
+ * @param {{downsampled?: boolean, count?: number}} meta
+ * @returns {SeriesPoints}
+ */
+function pointsOf(steps, values, meta) {
+  return {
+    steps: Array.from(steps), values: Array.from(values),
+    downsampled: Boolean(meta.downsampled), count: meta.count ?? steps.length,
+  };
+}
+
+/**
+ * Add (or replace, for a replayed step) one point of a series in `points`.
+ * @param {Map<string, SeriesPoints>} points
+ * @param {string} key
+ * @param {number} step
+ * @param {number} value
+ */
+function insertPoint(points, key, step, value) {
+  let entry = points.get(key);
+  if (!entry) {
+    entry = { steps: [], values: [], downsampled: false, count: 0 };
+    points.set(key, entry);
+  }
+  const { steps, values } = entry;
+  if (!steps.length || step > steps[steps.length - 1]) {
+    steps.push(step);
+    values.push(value);
+    entry.count += 1;
+  } else {
+    const index = lowerBound(steps, step);
+    if (steps[index] === step) values[index] = value;
+    else { steps.splice(index, 0, step); values.splice(index, 0, value); entry.count += 1; }
+  }
+}
+
 export class Chart {
   /**
    * @param {HTMLElement} container where the chart's figure goes
@@ -149,8 +189,10 @@ export class Chart {
     this.id = this.options.id || `chart-${++uid}`;
     /** @type {SeriesDefinition[]} */
     this.series = [];
-    /** @type {Map<string, SeriesPoints>} */
+    /** @type {Map<string, SeriesPoints>} the overview: every step, as read and appended */
     this.points = new Map();
+    /** @type {Map<string, SeriesPoints> | null} the zoomed range's own points, when handed some */
+    this.zoomPoints = null;
     this.log = false;
     this.smoothing = 0;
     /** @type {uPlot | null} */
@@ -282,10 +324,7 @@ export class Chart {
    * @param {{downsampled?: boolean, count?: number}} [meta]
    */
   setPoints(key, steps, values, meta = {}) {
-    this.points.set(key, {
-      steps: Array.from(steps), values: Array.from(values),
-      downsampled: Boolean(meta.downsampled), count: meta.count ?? steps.length,
-    });
+    this.points.set(key, pointsOf(steps, values, meta));
     this.schedule();
   }
 
@@ -296,22 +335,30 @@ export class Chart {
    * @param {number} value
    */
   append(key, step, value) {
-    let entry = this.points.get(key);
-    if (!entry) {
-      entry = { steps: [], values: [], downsampled: false, count: 0 };
-      this.points.set(key, entry);
-    }
-    const { steps, values } = entry;
-    if (!steps.length || step > steps[steps.length - 1]) {
-      steps.push(step);
-      values.push(value);
-      entry.count += 1;
-    } else {
-      const index = lowerBound(steps, step);
-      if (steps[index] === step) values[index] = value;
-      else { steps.splice(index, 0, step); values.splice(index, 0, value); entry.count += 1; }
+    insertPoint(this.points, key, step, value);
+    // The zoomed view keeps its range: a point inside it joins it, one past it waits in the
+    // overview.
+    if (this.zoomPoints && this.zoom && step >= this.zoom.min && step <= this.zoom.max) {
+      insertPoint(this.zoomPoints, key, step, value);
     }
     this.schedule();
+  }
+
+  /**
+   * Draw these points (by series key, as the metrics API gives them) while the chart shows
+   * `range`; ignored when it has moved on to another range (a late answer).
+   * @param {Range} range the zoomed range they were read for
+   * @param {Record<string, {step: ArrayLike<number>, value: ArrayLike<number>, downsampled?: boolean, count?: number}>} series
+   */
+  setZoomPoints(range, series) {
+    if (!this.zoom || this.zoom.min !== range.min || this.zoom.max !== range.max) return;
+    this.zoomPoints = new Map(Object.entries(series).map(([key, points]) => [key, pointsOf(points.step, points.value, points)]));
+    this.schedule();
+  }
+
+  /** The points drawn: the zoomed range's own when it has them, else the overview. */
+  shown() {
+    return this.zoom && this.zoomPoints ? this.zoomPoints : this.points;
   }
 
   /** @param {string} key */
@@ -320,13 +367,14 @@ export class Chart {
     return entry && entry.steps.length ? entry.steps[entry.steps.length - 1] : null;
   }
 
-  /** Points per series the browser holds (the longest series). */
+  /** Points per series the overview holds (the longest series). */
   pointCount() {
     let most = 0;
     for (const entry of this.points.values()) most = Math.max(most, entry.steps.length);
     return most;
   }
 
+  /** Whether the overview holds fewer points than the server has. */
   isDownsampled() {
     for (const entry of this.points.values()) if (entry.downsampled) return true;
     return false;
@@ -352,12 +400,18 @@ export class Chart {
     const before = this.zoom;
     this.zoom = range ? { min: range.min, max: range.max } : null;
     const changed = (before?.min ?? null) !== (this.zoom?.min ?? null) || (before?.max ?? null) !== (this.zoom?.max ?? null);
+    if (changed) this.zoomPoints = null;
     if (changed && !quiet && this.options.onZoom) this.options.onZoom(this.zoom);
     this.resetButton.hidden = !this.zoom;
     this.figure.toggleAttribute("data-zoomed", Boolean(this.zoom));
     if (!this.plot) return;
-    if (this.zoom) this.plot.setScale("x", this.zoom);
-    else this.plot.setData(this.plot.data); // fits the scales to the data again
+    if (!this.zoom) {
+      this.render(); // the overview again, its scales fitted to it
+      return;
+    }
+    this.plot.setScale("x", this.zoom);
+    // The overview over the new range, until (or instead of) the range's own points.
+    if (changed) this.schedule();
   }
 
   // uPlot calls setSelect when a drag-select ends, just before it zooms this chart to the
@@ -393,7 +447,8 @@ export class Chart {
    * @returns {uPlot.AlignedData}
    */
   aligned() {
-    const { xs, columns } = align(this.series.map((series) => this.points.get(series.key)), { positiveOnly: this.log });
+    const shown = this.shown();
+    const { xs, columns } = align(this.series.map((series) => shown.get(series.key)), { positiveOnly: this.log });
     /** @type {Array<Array<number | null>>} */
     const data = [xs];
     this.series.forEach((series, i) => {
@@ -481,7 +536,7 @@ export class Chart {
     // New data (or a rebuilt plot) fits x to the points again: keep the range the user chose.
     if (this.zoom) this.plot.setScale("x", this.zoom);
     this.figure.dataset.points = String(data[0].length);
-    const thinned = [...this.points.values()].filter((entry) => entry.downsampled);
+    const thinned = [...this.shown().values()].filter((entry) => entry.downsampled);
     this.note.hidden = thinned.length === 0;
     if (thinned.length) {
       const total = Math.max(...thinned.map((entry) => entry.count));

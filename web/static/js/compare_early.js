@@ -6,7 +6,8 @@
 
 import { byId, el } from "./dom.js";
 import { api } from "./http.js";
-import { parseIds, zoomSteps } from "./pure/compare_state.js";
+import { zoomSteps } from "./pure/chart_axes.js";
+import { parseIds } from "./pure/compare_state.js";
 
 export const MIN_RUNS = 2;
 /** As many as GET /api/v1/metrics/series and /api/v1/compare/runs take in one call. */

@@ -2,10 +2,13 @@
 // the chart's pixel width, then extended with only the new points of each `metrics` event.
 // System series (`sys/...`, keyed by seconds since the run started) go to their own "System"
 // group after the others, on an elapsed-time axis that zooms apart from the epoch charts.
+// A zoomed chart whose overview is downsampled reads the zoomed steps at its width; new points
+// extend the overview meanwhile and leave the zoomed range where the user put it.
 
 import * as charts from "./charts.js";
 import { el } from "./dom.js";
 import { api } from "./http.js";
+import { zoomSteps } from "./pure/chart_axes.js";
 import { formatNumber } from "./pure/format.js";
 import {
   KEY_COLORS, OTHER_COLORS, PANELS, PER_CLASS_IOU, SYSTEM_PANELS, panelOf, standardIndex, systemSeriesOf,
@@ -75,7 +78,13 @@ export class RunMetrics {
       // Charts on one x axis zoom together: epochs, or the system group's seconds.
       syncKey: panel.system ? `run-${this.runId}-time` : panel.x ? null : `run-${this.runId}`,
       emptyText: this.options.emptyText,
-      onWidthChange: () => { if (chart.isDownsampled()) this.reload(panel.id).catch(this.options.onError); },
+      onWidthChange: () => {
+        if (!chart.isDownsampled()) return;
+        this.reload(panel.id).catch(this.options.onError);
+        if (chart.zoom) this.readZoom(panel.id, chart.zoom).catch(this.options.onError);
+      },
+      // Zoomed out, the chart draws its overview again by itself.
+      onZoom: (range) => { if (range) this.readZoom(panel.id, range).catch(this.options.onError); },
     });
     entry = { panel, chart };
     this.panels.set(panel.id, entry);
@@ -133,10 +142,19 @@ export class RunMetrics {
     return this.panels.get(panelId).chart.series.map((series) => series.key);
   }
 
+  /**
+   * The run's series of `keys`, at most a point per pixel of `chart`.
+   * @param {charts.Chart} chart
+   * @param {string[]} keys
+   * @param {Record<string, string>} [more] further query parameters
+   */
+  read(chart, keys, more = {}) {
+    const params = new URLSearchParams({ keys: keys.join(","), max_points: String(chart.pixelWidth()), ...more });
+    return api(`/api/v1/runs/${this.runId}/metrics?${params}`);
+  }
+
   async fetchInto(chart, keys, afterStep = null) {
-    const params = new URLSearchParams({ keys: keys.join(","), max_points: String(chart.pixelWidth()) });
-    if (afterStep !== null) params.set("after_step", String(afterStep));
-    const body = await api(`/api/v1/runs/${this.runId}/metrics?${params}`);
+    const body = await this.read(chart, keys, afterStep === null ? {} : { after_step: String(afterStep) });
     for (const [key, series] of Object.entries(body.series)) {
       if (afterStep === null) {
         chart.setPoints(key, series.step, series.value, series);
@@ -158,6 +176,19 @@ export class RunMetrics {
     const { chart } = this.panels.get(panelId);
     const keys = this.keysOf(panelId);
     if (keys.length) await this.fetchInto(chart, keys);
+  }
+
+  /**
+   * Hand a zoomed chart the points of the steps it shows, when its overview has fewer.
+   * @param {string} panelId
+   * @param {import("./charts.js").Range} range
+   */
+  async readZoom(panelId, range) {
+    const { chart } = this.panels.get(panelId);
+    const keys = this.keysOf(panelId);
+    if (!keys.length || !chart.isDownsampled()) return;
+    const body = await this.read(chart, keys, zoomSteps(range));
+    chart.setZoomPoints(range, body.series);
   }
 
   /** Fetch what came after the newest point each chart holds (after a summary event). */

@@ -1,5 +1,5 @@
-// Chart axes: where ticks may fall (whole steps; whole seconds, minutes, hours and days) and
-// tick labels with as few digits as tell them apart.
+// Chart axes: where ticks may fall (whole steps; whole seconds, minutes, hours and days), tick
+// labels with as few digits as tell them apart, and the steps a zoomed x axis shows.
 
 const MINUTE = 60;
 const HOUR = 3600;
@@ -37,4 +37,15 @@ export function tickLabels(ticks) {
   let digits = 0;
   while (digits < 8 && !exact((tick) => tick.toFixed(digits))) digits++;
   return ticks.map((tick) => (Number.isFinite(tick) ? tick.toFixed(digits) : ""));
+}
+
+/**
+ * The steps a chart zoomed to x from `range.min` to `range.max` asks the series API for:
+ * every whole step it shows (x is the step), none below 0.
+ * @param {{min: number, max: number}} range
+ * @returns {{min_step: string, max_step: string}}
+ */
+export function zoomSteps(range) {
+  const first = Math.max(0, Math.floor(range.min));
+  return { min_step: String(first), max_step: String(Math.max(first, Math.ceil(range.max))) };
 }

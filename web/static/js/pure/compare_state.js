@@ -32,17 +32,6 @@ export function widthChanged(asked, width) {
 }
 
 /**
- * The steps a chart zoomed to x from `range.min` to `range.max` asks the series API for:
- * every whole step it shows (x is the step), none below 0.
- * @param {{min: number, max: number}} range
- * @returns {{min_step: string, max_step: string}}
- */
-export function zoomSteps(range) {
-  const first = Math.max(0, Math.floor(range.min));
-  return { min_step: String(first), max_step: String(Math.max(first, Math.ceil(range.max))) };
-}
-
-/**
  * @typedef {object} CompareView
  * @property {number[]} ids
  * @property {string[]} keys metrics charted
