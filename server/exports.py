@@ -2,7 +2,8 @@
 
 Text that users or scripts wrote (run names, tags, notes, failure reasons, parameter values,
 metric keys) could start a spreadsheet formula, e.g. `=HYPERLINK(...)`; every such cell and header
-is neutralised with a leading `'` (`spreadsheet_safe`), numbers are left as they are.
+is neutralised with a leading `'` (`trainer.spreadsheet.spreadsheet_safe`), numbers are left as
+they are.
 
 pandas is imported when an export runs, not with the app: it costs about half a second and tens
 of megabytes that a server which never exports should not pay.
@@ -13,13 +14,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 from server.metric.points import is_system_key
 from server.models import Run, utcnow
 from server.run.schemas import duration_s
+from trainer.spreadsheet import spreadsheet_safe
 
 RUN_COLUMNS: tuple[str, ...] = (
     "id",
@@ -45,25 +46,6 @@ RUN_COLUMNS: tuple[str, ...] = (
     "best_metric",
     "failure_reason",
 )
-
-
-FORMULA_STARTS: tuple[str, ...] = ("=", "+", "-", "@", "\t", "\r")
-"""First characters that make spreadsheets read a cell as a formula (OWASP, CSV injection)."""
-
-_PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
-
-
-def spreadsheet_safe(value: Any) -> Any:
-    """`value` as a CSV cell no spreadsheet runs: text starting with = + - @ tab or CR gets a
-    leading `'`, as OWASP advises. Numbers, and text that is just a number such as "-0.5",
-    stay as they are (a number is never a formula)."""
-    if (
-        isinstance(value, str)
-        and value.startswith(FORMULA_STARTS)
-        and not _PLAIN_NUMBER.fullmatch(value)
-    ):
-        return f"'{value}"
-    return value
 
 
 MetricsTable = Literal["training", "system"]

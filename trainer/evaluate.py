@@ -35,6 +35,7 @@ from trainer.losses import build_loss
 from trainer.predict import load_for_inference
 from trainer.runtime import resolve_device, resolve_precision
 from trainer.scoring import score_set
+from trainer.spreadsheet import spreadsheet_safe
 from trainer.validation_detail import Counts, ImageCounts, ValidationDetail
 
 logger = logging.getLogger(__name__)
@@ -49,6 +50,8 @@ SUMMARY_KEYS: tuple[tuple[str, str], ...] = (
 
 PER_CLASS_KINDS = ("iou", "dice", "precision", "recall")
 """The per-class values of the table and of `per_class.csv`, in column order."""
+CONFUSION_CORNER = "truth \\ prediction"
+"""The first cell of confusion_matrix.csv, as in the run's `confusion.csv` (rows truth)."""
 
 
 class EvaluateError(ValueError):
@@ -181,7 +184,8 @@ class Evaluation:
         - `metrics.json`: `to_dict()`;
         - `per_class.csv`: index, class, then iou, dice, precision, recall (empty: not defined);
         - `confusion_matrix.csv`: pixels by truth (rows) and prediction (columns), headed by
-          "truth" and the class names, each row starting with its truth class's name;
+          "truth \\ prediction" and the class names, each row starting with its truth class's
+          name (as the run's confusion.csv);
         - `per_image.csv`: one row per image in set order: name, iou, dice, pixels_wrong, then
           `iou/<class>` and `dice/<class>` per class (empty where the class is absent from the
           image's truth and prediction).
@@ -195,14 +199,15 @@ class Evaluation:
             writer.writerow(["index", "class", *PER_CLASS_KINDS])
             for row in self.per_class():
                 writer.writerow(
-                    [row["index"], row["class"]]
+                    [row["index"], spreadsheet_safe(row["class"])]
                     + ["" if row[kind] is None else repr(row[kind]) for kind in PER_CLASS_KINDS]
                 )
         confusion = out_dir / "confusion_matrix.csv"
         with confusion.open("w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
-            writer.writerow(["truth", *self.class_names])
-            for name, counts in zip(self.class_names, self.confusion.tolist(), strict=True):
+            names = [spreadsheet_safe(name) for name in self.class_names]
+            writer.writerow([CONFUSION_CORNER, *names])
+            for name, counts in zip(names, self.confusion.tolist(), strict=True):
                 writer.writerow([name, *counts])
         per_image = out_dir / "per_image.csv"
         with per_image.open("w", newline="", encoding="utf-8") as handle:
@@ -232,7 +237,7 @@ def _write_per_image(writer: Any, images: ImageCounts, class_names: tuple[str, .
     )
     for name, image_iou, image_dice, wrong, per_class in columns:
         cells = ["" if math.isnan(value) else repr(value) for value in per_class]  # NaN: absent
-        writer.writerow([name, repr(image_iou), repr(image_dice), wrong, *cells])
+        writer.writerow([spreadsheet_safe(name), repr(image_iou), repr(image_dice), wrong, *cells])
 
 
 def _check_classes(layout: DatasetLayout, checkpoint: Checkpoint, path: Path) -> None:

