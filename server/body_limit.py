@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from server.byte_size import byte_size
+
 
 class _BodyTooLargeError(Exception):
     """Raised into the app from `receive` once the limit is passed."""
@@ -40,8 +42,8 @@ class BodySizeLimitMiddleware:
             {
                 "error": {
                     "code": "payload_too_large",
-                    "message": f"request body is larger than the limit of {limit.max_bytes} "
-                    f"bytes ({limit.set_by})",
+                    "message": "request body is larger than the limit of "
+                    f"{byte_size(limit.max_bytes)}: {limit.set_by}",
                     "details": {"max_body_bytes": limit.max_bytes},
                 }
             }

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Response, UploadFile, status
 
 from server.bounds import RunIdPath
+from server.byte_size import byte_size
 from server.deps import SessionDep, SettingsDep
 from server.errors import InvalidInput
 from server.http_errors import error_responses
@@ -58,7 +59,7 @@ def append_logs(
 def _read(field: str, upload: UploadFile) -> bytes:
     data = upload.file.read(MAX_PREVIEW_FILE_BYTES + 1)
     if len(data) > MAX_PREVIEW_FILE_BYTES:
-        problem = f"is over {MAX_PREVIEW_FILE_BYTES} bytes"
+        problem = f"is over {byte_size(MAX_PREVIEW_FILE_BYTES)}"
         raise InvalidInput(f"{field}: {problem}", [{"field": field, "message": problem}])
     return data
 

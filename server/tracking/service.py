@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.artifacts import log_path, preview_paths, relative_path
+from server.byte_size import byte_size
 from server.errors import Conflict, InvalidInput
 from server.events import record_event
 from server.models import TERMINAL_STATUSES, Preview, Run, utcnow
@@ -101,7 +102,7 @@ def append_logs(session: Session, artifacts_dir: Path, run_id: int, body: LogsIn
 
 def _png(field: str, data: bytes, *, labels: bool) -> Image.Image:
     if len(data) > MAX_PREVIEW_FILE_BYTES:
-        raise _bad(field, f"is {len(data)} bytes; at most {MAX_PREVIEW_FILE_BYTES} are allowed")
+        raise _bad(field, f"is {byte_size(len(data))}; at most {byte_size(MAX_PREVIEW_FILE_BYTES)}")
     try:
         image = Image.open(io.BytesIO(data), formats=["PNG"])
         if max(image.size) > MAX_PREVIEW_SIDE:

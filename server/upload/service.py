@@ -28,6 +28,7 @@ from server.artifacts import (
     run_file_path,
     upload_part_path,
 )
+from server.byte_size import byte_size
 from server.db import after_commit, session_scope
 from server.errors import (
     ChecksumMismatch,
@@ -105,8 +106,8 @@ def create_upload(
     limit = settings.max_upload_bytes
     if body.size_bytes > limit:
         raise PayloadTooLarge(
-            f"{body.name} is {body.size_bytes} bytes, over the upload limit of {limit} bytes "
-            "(SEGTRACK_MAX_UPLOAD_BYTES)",
+            f"{body.name} is {byte_size(body.size_bytes)}, over the upload limit of "
+            f"{byte_size(limit)} (SEGTRACK_MAX_UPLOAD_BYTES)",
             {"max_upload_bytes": limit},
         )
     _tracked_run(session, run_id)

@@ -28,7 +28,8 @@ def test_oversized_body_by_content_length_is_413(client: ApiClient, settings: Se
     assert response.status_code == 413
     error = _error(response)
     assert error["code"] == "payload_too_large"
-    assert str(settings.max_body_bytes) in str(error["message"])
+    assert settings.max_body_bytes == 16 * 1024 * 1024
+    assert "limit of 16 MiB (16777216 bytes): SEGTRACK_MAX_BODY_BYTES" in str(error["message"])
 
 
 def test_oversized_streamed_body_is_413(client: ApiClient, settings: Settings) -> None:

@@ -230,6 +230,7 @@ def test_uploads_over_the_limit_get_413_and_pieces_skip_the_body_limit(
         assert over.status_code == 413
         assert _error(over)["details"] == {"max_upload_bytes": 10_000}
         assert "SEGTRACK_MAX_UPLOAD_BYTES" in _error(over)["message"]
+        assert "limit of 9.8 KiB (10000 bytes)" in str(_error(over)["message"])
         data = os.urandom(10_000)
         upload = _announce(client, run["id"], data).json()
         assert _send(client, run["id"], upload["id"], 0, data).json()["complete"]
