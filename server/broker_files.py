@@ -5,6 +5,10 @@ the folder in between takes the still empty file, cannot decode it (which ends t
 and has already removed it, so the message is lost: a queued job or run waits for ever. Here
 a message is written under a name consumers skip and renamed into place once complete
 (a rename, atomic within one file system).
+
+Kombu also falls back to folders of the current directory (`control/`, `data_in/`, ...) for
+any folder option not given; here every folder must be given, so the broker never writes
+outside the data folder it was pointed at.
 """
 
 from __future__ import annotations
@@ -25,8 +29,33 @@ PARTIAL_PREFIX = "."
 """A message being written: consumers take only `<stamp>_<id>.<queue>.msg` names."""
 
 
+FOLDER_OPTIONS = ("data_folder_in", "data_folder_out", "control_folder")
+"""The transport options naming the broker's folders; each is required."""
+
+
 class Channel(filesystem.Channel):
     """Kombu's filesystem channel, writing each message whole before it can be taken."""
+
+    def _given_folder(self, option: str) -> str:
+        folder = self.transport_options.get(option)
+        if not folder:
+            raise ChannelError(
+                f"The embedded broker's transport option {option!r} is not set (needed: "
+                f"{', '.join(FOLDER_OPTIONS)}); kombu would use a folder of the current directory"
+            )
+        return str(folder)
+
+    @property
+    def data_folder_in(self) -> str:
+        return self._given_folder("data_folder_in")
+
+    @property
+    def data_folder_out(self) -> str:
+        return self._given_folder("data_folder_out")
+
+    @property
+    def control_folder(self) -> Path:
+        return Path(self._given_folder("control_folder"))
 
     # kombu's base channels declare `_put` with and without `**kwargs`; this matches the
     # filesystem channel's.

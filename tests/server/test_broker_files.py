@@ -9,14 +9,23 @@ from typing import Any
 
 import pytest
 from kombu.connection import Connection
+from kombu.exceptions import ChannelError
 
 from server import broker_files
 from server.queue import broker_transport, broker_transport_options, celery_client
 from server.settings import Settings
 
 
-def _connection(folder: Path) -> Connection:
-    options = {"data_folder_in": str(folder), "data_folder_out": str(folder)}
+def _connection(folder: Path, control: Path) -> Connection:
+    options = {
+        "data_folder_in": str(folder),
+        "data_folder_out": str(folder),
+        "control_folder": str(control),
+    }
+    return _connection_with(options)
+
+
+def _connection_with(options: dict[str, Any]) -> Connection:
     return Connection(  # type: ignore[no-untyped-call]
         "filesystem://", transport=broker_files.TRANSPORT, transport_options=options
     )
@@ -30,21 +39,59 @@ def test_a_message_appears_only_once_written_whole(
 
     def watching_replace(source: Path, target: Any) -> Path:
         # What a consumer listing the folder finds while the message is written.
-        seen_before_rename.append([p.name for p in tmp_path.iterdir() if p.name.endswith(".msg")])
+        seen_before_rename.append([p.name for p in messages.iterdir() if p.name.endswith(".msg")])
         assert source.read_bytes()  # complete before it gets its name
         return replace(source, target)
 
+    messages = tmp_path / "messages"
+    messages.mkdir()
     monkeypatch.setattr(Path, "replace", watching_replace)
-    with _connection(tmp_path) as connection:
+    with _connection(messages, tmp_path / "control") as connection:
         queue = connection.SimpleQueue("default")
         queue.put({"run_id": 7})
         assert seen_before_rename == [[]]
-        assert [p.name.endswith(".default.msg") for p in tmp_path.iterdir()] == [True]
+        assert [p.name.endswith(".default.msg") for p in messages.iterdir()] == [True]
         message = queue.get(timeout=1)
         assert message.payload == {"run_id": 7}
         message.ack()
         queue.close()
-    assert list(tmp_path.iterdir()) == []
+    assert list(messages.iterdir()) == []
+
+
+def test_the_embedded_broker_leaves_the_current_directory_clean(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Kombu's own defaults put `control/<exchange>.exchange` in the current directory.
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    embedded = settings.model_copy(update={"broker_url": "filesystem://"})
+    client = celery_client(embedded)
+    client.send_task("training.run", args=[7], queue="default")
+    with _connection_with(broker_transport_options(embedded)) as connection:
+        queue = connection.SimpleQueue("default")
+        message = queue.get(timeout=1)
+        assert message.payload[0] == [7]
+        message.ack()
+        queue.close()
+    client.close()
+    assert list(cwd.iterdir()) == []
+
+
+@pytest.mark.parametrize("missing", broker_files.FOLDER_OPTIONS)
+def test_a_folder_not_given_is_refused_not_put_in_the_current_directory(
+    tmp_path: Path, missing: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    options = {option: str(tmp_path / option) for option in broker_files.FOLDER_OPTIONS}
+    del options[missing]
+    for folder in options.values():
+        Path(folder).mkdir()
+    with _connection_with(options) as connection, pytest.raises(ChannelError, match=missing):
+        queue = connection.SimpleQueue("default")
+        queue.put({"run_id": 7})
+        queue.get(timeout=0.1)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(options)
 
 
 def test_the_embedded_broker_uses_it_and_redis_keeps_kombus_own(settings: Settings) -> None:
