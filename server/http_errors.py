@@ -33,6 +33,8 @@ MAX_DETAILS = 50
 MAX_FIELD_CHARS = 200
 MAX_DETAIL_MESSAGE_CHARS = 1000
 MAX_MESSAGE_CHARS = 2000
+UPLOAD_FILE_EXPECTED = "Expected UploadFile, received: <class 'str'>"
+"""The end of FastAPI's message for a form field that should have been a file."""
 
 _HTTP_CODES = {
     400: "bad_request",
@@ -150,6 +152,14 @@ def _message(error: dict[str, Any]) -> str:
         return "this field is required"
     if kind == "extra_forbidden":
         return "unknown field"
+    if kind == "value_error" and str(error.get("msg", "")).endswith(UPLOAD_FILE_EXPECTED):
+        # FastAPI's words for a multipart part sent without a file name, which makes it a text
+        # field (an HTTP client drops an empty file name).
+        name = _field(error.get("loc", ())).split(".")[0]
+        return (
+            f"expected a file: send {name} as a multipart file part with a file name "
+            f"(curl -F '{name}=@image.png'), not a text field"
+        )
     return str(error.get("msg", "invalid value")).removeprefix("Value error, ")
 
 

@@ -171,6 +171,12 @@ def test_images_uploaded_to_predict_on_are_checked_and_predicted_by_id(
     Image.new("P", (4, 4)).save(gif, format="GIF")
     refused = client.post(inputs, files=[("files", ("g.gif", gif.getvalue(), "image/gif"))])
     assert "is a GIF image; accepted: PNG, JPEG, TIFF, BMP" in refused.json()["error"]["message"]
+    unnamed = client.post(inputs, files=[("files", ("", _png(), "image/png"))])
+    assert unnamed.status_code == 422
+    assert unnamed.json()["error"]["message"] == (
+        "invalid request: files.0: expected a file: send files as a multipart file part with a "
+        "file name (curl -F 'files=@image.png'), not a text field"
+    )
     many = [("files", (f"{index}.png", _png(2), "image/png")) for index in range(33)]
     assert client.post(inputs, files=many).status_code == 413
     job = client.post(

@@ -145,6 +145,11 @@ def test_preview_forms_refuse_bad_fields_and_files_by_name(client: ApiClient) ->
         files = _files()
         files[field] = (f"{field}.png", data, "image/png")
         assert problem in _refused(client.post(url, data=FORM, files=files), field)
+    unnamed = _files()
+    unnamed["truth"] = ("", unnamed["truth"][1], "image/png")  # sent as a text field
+    message = _refused(client.post(url, data=FORM, files=unnamed), "truth")
+    assert "truth: expected a file: send truth as a multipart file part" in message
+    assert "UploadFile" not in message
     as_json = client.post(url, json={"epoch": 1})
     assert as_json.status_code in (415, 422), as_json.text
     assert client.get(url).json()["epochs"] == []
