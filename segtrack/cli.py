@@ -342,11 +342,18 @@ def _convert_labelme(args: argparse.Namespace) -> int:
 
 
 def _demo_data(args: argparse.Namespace) -> int:
-    from trainer.data.demo import make_demo_dataset
+    from trainer.data.demo import DEMO_TEST_COUNT, make_demo_dataset
 
-    demo = make_demo_dataset(args.dir, count=args.count, size=args.size, seed=args.seed)
+    test_count = DEMO_TEST_COUNT if args.test_count is None else args.test_count
+    try:
+        demo = make_demo_dataset(
+            args.dir, count=args.count, size=args.size, seed=args.seed, test_count=test_count
+        )
+    except ValueError as error:
+        raise CommandError(str(error)) from error
     classes = ", ".join(demo.class_names)
-    print(f"wrote {demo.count} images and masks to {demo.root} (classes: {classes})")
+    held_out = f" and {demo.test_count} test pairs under images/test" if demo.test_count else ""
+    print(f"wrote {demo.count} images and masks{held_out} to {demo.root} (classes: {classes})")
     return 0
 
 
@@ -536,8 +543,8 @@ def _add_evaluate(commands: argparse._SubParsersAction[argparse.ArgumentParser])
         description="Compute the validation metrics of a checkpoint on a held-out part of "
         "DATASET, decoding its masks with the checkpoint's class mapping; keys name the part "
         "(test/iou, val/iou, all/iou, ...). The test split is images/test + masks/test, or "
-        "ImageSets/Segmentation/test.txt in a Pascal VOC folder; a dataset without one (the "
-        "demo data) is scored with --split val.",
+        "ImageSets/Segmentation/test.txt in a Pascal VOC folder; a dataset without one "
+        "(demo data written with --test-count 0) is scored with --split val.",
     )
     parser.add_argument("dataset", type=Path, metavar="DATASET", help="dataset folder")
     parser.add_argument("--checkpoint", required=True, type=Path, help="best.pt or last.pt")
@@ -606,6 +613,13 @@ def _add_data_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
     demo.add_argument("--count", type=int, default=48)
     demo.add_argument("--size", type=int, default=64)
     demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument(
+        "--test-count",
+        type=int,
+        help="held-out pairs written to images/test and masks/test, which training never reads "
+        "and `segtrack evaluate` scores (default: as many as `segtrack up`'s demo dataset "
+        "holds out; 0 for none)",
+    )
     demo.set_defaults(handler=_demo_data)
 
     schema = commands.add_parser("config-schema", help="print TrainConfig's JSON schema")

@@ -45,8 +45,6 @@ from server.worker_status.repository import remove_worker
 logger = logging.getLogger(__name__)
 
 DEMO_DATASET = "demo"
-DEMO_TEST_IMAGES = 12
-"""Held-out test pairs of the demo dataset, so the run page's Evaluate has a test split."""
 TOKEN_FILE = "token"
 READY_TIMEOUT_S = 60.0
 WORKER_STOP_GRACE_S = 3.0
@@ -73,12 +71,15 @@ class EmbeddedOptions:
 def prepare(settings: Settings) -> str:
     """Bring the database to the current schema, register the demo dataset once and return the
     local admin's token (kept in `<data_dir>/token`, readable by its owner only)."""
-    from trainer.data.demo import make_demo_dataset  # noqa: PLC0415 - only on first start
+    from trainer.data.demo import (  # noqa: PLC0415 - only on first start
+        DEMO_TEST_COUNT,
+        make_demo_dataset,
+    )
 
     upgrade_database(settings.database_url)
     demo_root = settings.dataset_roots[0] / DEMO_DATASET
     if not (demo_root / "classes.json").exists():
-        make_demo_dataset(demo_root, test_count=DEMO_TEST_IMAGES)
+        make_demo_dataset(demo_root, test_count=DEMO_TEST_COUNT)
         logger.info("wrote the demo dataset to %s", demo_root)
     engine = create_db_engine(settings.database_url)
     try:

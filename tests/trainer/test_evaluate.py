@@ -160,7 +160,8 @@ def test_cli_evaluate_prints_a_table_and_writes_files(
     from segtrack.cli import main
 
     data, run, out = tmp_path / "data", tmp_path / "run", tmp_path / "eval"
-    assert main(["demo-data", str(data), "--count", "10", "--size", "32"]) == 0
+    demo_data = ["demo-data", str(data), "--count", "10", "--size", "32", "--test-count", "0"]
+    assert main(demo_data) == 0
     config = tmp_path / "config.yaml"
     config.write_text(
         f"dataset: {data}\nbase_channels: 8\ndepth: 2\nepochs: 1\nnum_workers: 0\naugment: none\n",
@@ -223,7 +224,7 @@ def test_cli_evaluate_prints_a_table_and_writes_files(
         assert float(row["iou"]) == pytest.approx(expected)
         assert all((row[f"iou/{name}"] == "") == (row[f"dice/{name}"] == "") for name in classes)
 
-    # The demo data has no test split: the error names the parts it has and how to score them.
+    # Demo data without a test split: the error names the parts it has and how to score them.
     assert main(["evaluate", *checkpoint, str(data)]) == 2
     error = capsys.readouterr().err
     assert "no test split" in error

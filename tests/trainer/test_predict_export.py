@@ -107,7 +107,8 @@ def test_export_rejects_unknown_formats(demo_checkpoint: Path, tmp_path: Path) -
 def test_cli_train_predict_export(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from segtrack.cli import main
 
-    assert main(["demo-data", str(tmp_path / "data"), "--count", "12", "--size", "32"]) == 0
+    demo_data = ["demo-data", str(tmp_path / "data"), "--count", "12", "--size", "32"]
+    assert main([*demo_data, "--test-count", "0"]) == 0
     config = tmp_path / "config.yaml"
     config.write_text(
         f"dataset: {tmp_path / 'data'}\nbase_channels: 8\ndepth: 2\nepochs: 1\n"

@@ -27,6 +27,9 @@ DEMO_CLASS_COLORS: tuple[tuple[int, int, int], ...] = (
     (55, 126, 184),
 )
 """Display colours written to classes.json (background, circle, square, triangle)."""
+DEMO_TEST_COUNT = 12
+"""Held-out test pairs of `segtrack up`'s demo dataset and of `segtrack demo-data` by default,
+so evaluation has a test split to score."""
 
 _SHAPE_COLOURS = {1: (225, 45, 40), 2: (45, 205, 55), 3: (45, 75, 235)}
 """Centre of each shape class's colour family; each shape is jittered around it."""
@@ -47,6 +50,7 @@ class DemoDataset:
 
     root: Path
     count: int
+    test_count: int
     class_names: tuple[str, ...]
 
 
@@ -143,4 +147,4 @@ def make_demo_dataset(
     logger.info(
         "wrote %d demo images (and %d to test) of %dx%d to %s", count, test_count, size, size, root
     )
-    return DemoDataset(root=root, count=count, class_names=DEMO_CLASS_NAMES)
+    return DemoDataset(root=root, count=count, test_count=test_count, class_names=DEMO_CLASS_NAMES)

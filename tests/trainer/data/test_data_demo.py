@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from trainer.data.classes_file import read_classes_file
-from trainer.data.demo import DEMO_CLASS_NAMES, make_demo_dataset
+from trainer.data.demo import DEMO_CLASS_NAMES, DEMO_TEST_COUNT, make_demo_dataset
 from trainer.data.image_files import read_image, read_mask
 from trainer.data.inspection import inspect_dataset
 from trainer.data.layout import discover_layout
@@ -86,3 +86,25 @@ def test_a_test_split_is_held_out_of_training(tmp_path: Path) -> None:
 def test_rejects_tiny_settings(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="size"):
         make_demo_dataset(tmp_path, size=8)
+
+
+def test_the_demo_data_command_holds_out_a_test_split_like_segtrack_up(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from segtrack.cli import main
+
+    args = ["--count", "3", "--size", "16"]
+    assert main(["demo-data", str(tmp_path / "default"), *args]) == 0
+    assert f"and {DEMO_TEST_COUNT} test pairs under images/test" in capsys.readouterr().out
+    default = tmp_path / "default"
+    assert len(list((default / "images").glob("*.png"))) == 3
+    assert len(list((default / "images" / "test").glob("*.png"))) == DEMO_TEST_COUNT
+    assert len(list((default / "masks" / "test").glob("*.png"))) == DEMO_TEST_COUNT
+
+    assert main(["demo-data", str(tmp_path / "two"), *args, "--test-count", "2"]) == 0
+    assert len(list((tmp_path / "two" / "masks" / "test").glob("*.png"))) == 2
+    assert main(["demo-data", str(tmp_path / "none"), *args, "--test-count", "0"]) == 0
+    assert not (tmp_path / "none" / "images" / "test").exists()
+    capsys.readouterr()
+    assert main(["demo-data", str(tmp_path / "bad"), *args, "--test-count", "-1"]) == 2
+    assert "test_count >= 0" in capsys.readouterr().err
