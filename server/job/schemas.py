@@ -82,7 +82,12 @@ class PredictJobCreate(BaseModel):
     upload: InputsId | None = Field(
         None, description="The `id` of a `POST /api/v1/runs/{run_id}/predict-inputs`"
     )
-    folder: FolderPath | None = Field(None, description="A folder inside the dataset roots")
+    folder: FolderPath | None = Field(
+        None,
+        description="A folder inside the dataset roots. A dataset's folder gives its image "
+        "folder (`images/`, VOC's `JPEGImages/`), never its masks; the job's parameters name "
+        "it as `images_folder`",
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> PredictJobCreate:

@@ -26,6 +26,7 @@ from server.db import after_commit
 from server.errors import Conflict, Forbidden, InvalidInput, NotFound, PayloadTooLarge
 from server.job import image_prediction, repository
 from server.job.paths import job_dir, predict_inputs_dir
+from server.job.predict_folder import predict_folder_parameters
 from server.job.schemas import (
     PENDING_STATUSES,
     EvaluateJobCreate,
@@ -137,17 +138,11 @@ def _predict_parameters(
                 f"POST /api/v1/runs/{run.id}/predict-inputs first"
             )
             raise InvalidInput(message, [{"field": "upload", "message": message}])
-        source: dict[str, Any] = {"upload": body.upload}
+        source: dict[str, Any] = {"upload": body.upload, "inputs_path": str(folder)}
     else:
         assert body.folder is not None  # the schema wants one of the two
-        folder = resolve_dataset_path(settings, body.folder, field="folder")
-        source = {"folder": body.folder}
-    return {
-        "checkpoint": _checkpoint(settings, run, body.checkpoint),
-        "tta": body.tta,
-        **source,
-        "inputs_path": str(folder),
-    }
+        source = predict_folder_parameters(settings, body.folder)
+    return {"checkpoint": _checkpoint(settings, run, body.checkpoint), "tta": body.tta, **source}
 
 
 def job_event(session: Session, job: Job) -> None:

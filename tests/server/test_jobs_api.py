@@ -246,3 +246,58 @@ def test_members_queue_jobs_on_their_own_runs_and_viewers_read_them(
     assert client.post(_jobs(owned), json=export).status_code == 201
     listed = callers["viewer"].get(_jobs(owned))
     assert listed.status_code == 200 and len(listed.json()["items"]) == 2
+
+
+def _predicted_folder(
+    client: ApiClient, run: dict[str, Any], session_factory: sessionmaker[Session], folder: str
+) -> tuple[dict[str, Any], Path]:
+    """The parameters a predict job on `folder` shows, and the folder its worker reads."""
+    response = client.post(_jobs(run), json={"kind": "predict", "folder": folder})
+    assert response.status_code == 201, response.text
+    job = response.json()
+    with session_scope(session_factory) as session:
+        stored = session.get(Job, job["id"])
+        assert stored is not None
+        inputs = Path(stored.parameters["inputs_path"])
+    return job["parameters"], inputs
+
+
+def test_a_dataset_folder_predicts_its_images_never_its_masks(
+    client: ApiClient,
+    run: dict[str, Any],
+    session_factory: sessionmaker[Session],
+    dataset_root: Path,
+    tmp_path: Path,
+) -> None:
+    parameters, inputs = _predicted_folder(client, run, session_factory, "shapes")
+    assert parameters == {
+        "checkpoint": "best",
+        "tta": False,
+        "folder": "shapes",
+        "images_folder": "shapes/images",
+    }
+    assert inputs == (dataset_root / "shapes" / "images").resolve()
+    # Its test split's images come along; no mask does.
+    assert len([p for p in inputs.rglob("*.png") if "masks" in p.parts]) == 0
+    assert len(list(inputs.rglob("*.png"))) == 4 + 2
+
+    # A folder that is no dataset's root is taken whole, the masks folder too when asked for.
+    for inside in ("shapes/images", "shapes/masks", "shapes/images/test"):
+        parameters, inputs = _predicted_folder(client, run, session_factory, inside)
+        assert "images_folder" not in parameters and parameters["folder"] == inside
+        assert inputs == (dataset_root / inside).resolve()
+
+    voc = dataset_root / "devkit" / "VOC2012"
+    for part in ("JPEGImages", "SegmentationClass"):
+        (voc / part).mkdir(parents=True)
+    parameters, inputs = _predicted_folder(client, run, session_factory, "devkit")
+    assert parameters["images_folder"] == "devkit/VOC2012/JPEGImages"
+    assert inputs == (voc / "JPEGImages").resolve()
+
+    # An image folder linked out of the dataset roots is refused like the folder would be.
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (dataset_root / "linked" / "masks").mkdir(parents=True)
+    (dataset_root / "linked" / "images").symlink_to(outside, target_is_directory=True)
+    refused = client.post(_jobs(run), json={"kind": "predict", "folder": "linked"})
+    assert refused.status_code == 403, refused.text

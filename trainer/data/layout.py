@@ -400,6 +400,18 @@ def _voc(root: Path, *, default_names: bool, include_test: bool) -> DatasetLayou
 # --- entry point ----------------------------------------------------------------------------------
 
 
+def image_folder(root: Path) -> Path | None:
+    """The folder of the images of the dataset at `root`, or None where `root` holds no dataset
+    layout: a VOC folder's `JPEGImages` (also inside VOC2012/, VOC2007/ or VOCdevkit/), else
+    `images/` (or `imgs/`) beside `masks/` (or `labels/`). Its sub-folders (train, val, test)
+    are part of it; the masks never are."""
+    voc = _voc_root(root)
+    if voc is not None:
+        return voc / "JPEGImages"
+    images = _child_dir(root, IMAGE_DIR_NAMES)
+    return images if images is not None and _child_dir(root, MASK_DIR_NAMES) else None
+
+
 def _detect_kind(root: Path) -> LayoutKind:
     if _voc_root(root) is not None:
         return "voc"
