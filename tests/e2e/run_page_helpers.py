@@ -5,11 +5,12 @@ tiny training runs, external runs with made-up curves, and reads of the page's c
 from __future__ import annotations
 
 import math
+import urllib.parse
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from playwright.sync_api import Browser, ConsoleMessage, FloatRect, Page, expect
+from playwright.sync_api import Browser, ConsoleMessage, FloatRect, Page, Response, expect
 
 from tests.e2e.app_api import TINY, api, unique
 
@@ -79,6 +80,19 @@ def plot_box(page: Page, chart_id: str) -> FloatRect:
     return box
 
 
+def drag_zoom(page: Page, chart_id: str, start: float, end: float) -> Response:
+    """Drag across the chart's plot from `start` to `end` (fractions of its width); the answer to
+    the zoomed range's read (a request with `min_step`) that the drag made."""
+    box = plot_box(page, chart_id)
+    middle = box["y"] + box["height"] / 2
+    with page.expect_response(lambda response: "min_step=" in response.url) as zoom_read:
+        page.mouse.move(box["x"] + box["width"] * start, middle)
+        page.mouse.down()
+        page.mouse.move(box["x"] + box["width"] * end, middle, steps=6)
+        page.mouse.up()
+    return zoom_read.value
+
+
 COLOR_COUNTS_JS = """(canvas) => {
     const data = canvas.getContext("2d")
         .getImageData(0, 0, canvas.width, canvas.height).data;
@@ -122,18 +136,25 @@ USER_PASSWORD = "a long enough password"
 
 
 @contextmanager
-def signed_in_user(browser: Browser, app_url: str, role: str) -> Iterator[Page]:
+def signed_in_user(
+    browser: Browser, app_url: str, role: str, *, refusing_pages: Iterable[str] = ()
+) -> Iterator[Page]:
     """A page of a new user of `role` ("member", "viewer"), signed in through the sign-in form;
-    its console errors fail the test."""
+    its console errors fail the test, but for the 403 answers of `refusing_pages` (paths)."""
     name = unique(role)
     api(app_url, "POST", "/api/v1/users", {"name": name, "role": role, "password": USER_PASSWORD})
     context = browser.new_context(viewport={"width": 1440, "height": 900})
     page = context.new_page()
     errors: list[str] = []
+    refusing = frozenset(refusing_pages)
+
+    def on_console(message: ConsoleMessage) -> None:
+        path = urllib.parse.urlsplit(message.location.get("url", "")).path
+        if message.type == "error" and not (path in refusing and "403" in message.text):
+            errors.append(f"{message.text} ({message.location.get('url')})")
+
+    page.on("console", on_console)
     page.on("pageerror", lambda error: errors.append(str(error)))
-    page.on(
-        "console", lambda message: errors.append(message.text) if message.type == "error" else None
-    )
     try:
         page.goto(f"{app_url}/login")
         page.fill("#login-name", name)

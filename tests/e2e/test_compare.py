@@ -16,6 +16,7 @@ from tests.e2e.conftest import screenshot
 from tests.e2e.dashboard_helpers import watched_page
 from tests.e2e.run_page_helpers import (
     chart_points,
+    drag_zoom,
     epoch_curve,
     external,
     log_points,
@@ -391,17 +392,11 @@ def test_zooming_a_long_curve_reads_the_zoomed_steps_at_full_resolution(
     expect(note).to_contain_text("downsampled")
     overview = page.evaluate("(id) => segtrackCharts.get(id).plot.data[0].length", chart)
 
-    box = plot_box(page, chart)
-    middle = box["y"] + box["height"] / 2
-    with page.expect_response(lambda response: "min_step=" in response.url) as zoom_read:
-        page.mouse.move(box["x"] + box["width"] * 0.45, middle)
-        page.mouse.down()
-        page.mouse.move(box["x"] + box["width"] * 0.55, middle, steps=6)
-        page.mouse.up()
-    assert zoom_read.value.ok and "/api/v1/metrics/series" in zoom_read.value.url
+    zoom_read = drag_zoom(page, chart, 0.45, 0.55)
+    assert zoom_read.ok and "/api/v1/metrics/series" in zoom_read.url
     low, high = x_range(page, chart)
     assert 1_500 < low < high < 2_500
-    query = parse_qs(urlsplit(zoom_read.value.url).query)
+    query = parse_qs(urlsplit(zoom_read.url).query)
     first, last = int(query["min_step"][0]), int(query["max_step"][0])
     assert first <= low and high <= last <= high + 1, "every step shown, no more"
     page.wait_for_function(

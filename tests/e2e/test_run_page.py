@@ -23,10 +23,10 @@ from tests.e2e.run_page_helpers import (
     COLOR_COUNTS_JS,
     canvas_colors,
     chart_points,
+    drag_zoom,
     external,
     log_points,
     open_run,
-    plot_box,
     second_page,
     train,
     x_range,
@@ -494,17 +494,11 @@ def test_a_zoomed_range_of_a_10000_point_series_shows_its_every_point(
     expect(note).to_contain_text("of 10000 points")
     overview = chart_points(page, "loss")
 
-    box = plot_box(page, "loss")
-    middle = box["y"] + box["height"] / 2
-    with page.expect_response(lambda response: "min_step=" in response.url) as zoom_read:
-        page.mouse.move(box["x"] + box["width"] * 0.48, middle)
-        page.mouse.down()
-        page.mouse.move(box["x"] + box["width"] * 0.51, middle, steps=6)
-        page.mouse.up()
-    assert zoom_read.value.ok and f"/api/v1/runs/{run['id']}/metrics?" in zoom_read.value.url
+    zoom_read = drag_zoom(page, "loss", 0.48, 0.51)
+    assert zoom_read.ok and f"/api/v1/runs/{run['id']}/metrics?" in zoom_read.url
     low, high = x_range(page, "loss")
     assert 4_000 < low < high < 6_000
-    query = parse_qs(urlsplit(zoom_read.value.url).query)
+    query = parse_qs(urlsplit(zoom_read.url).query)
     first, last = int(query["min_step"][0]), int(query["max_step"][0])
     assert first <= low and high <= last <= high + 1, "every step shown, no more"
     page.wait_for_function(

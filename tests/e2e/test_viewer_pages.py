@@ -6,49 +6,17 @@ would show in the console, which fails the test."""
 
 from __future__ import annotations
 
-import urllib.parse
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, expect
+from playwright.sync_api import Browser, expect
 
 from tests.e2e.app_api import TINY, api, unique
 from tests.e2e.conftest import screenshot
 from tests.e2e.dashboard_helpers import cancel_quietly, create_run
+from tests.e2e.run_page_helpers import signed_in_user
 from tests.e2e.test_sweep_page import create_sweep
-
-PASSWORD = "a long enough password"
-
-
-@contextmanager
-def signed_in(browser: Browser, app_url: str, role: str) -> Iterator[Page]:
-    """A page signed in through the sign-in form as a new user with `role`; console errors
-    fail the test, but for the 403 of the new-run form a viewer is refused."""
-    name = unique(role)
-    api(app_url, "POST", "/api/v1/users", {"name": name, "role": role, "password": PASSWORD})
-    context = browser.new_context(viewport={"width": 1440, "height": 900})
-    page = context.new_page()
-    errors: list[str] = []
-
-    def on_console(message: ConsoleMessage) -> None:
-        path = urllib.parse.urlsplit(message.location.get("url", "")).path
-        if message.type == "error" and not (path == "/runs/new" and "403" in message.text):
-            errors.append(f"{message.text} ({message.location.get('url')})")
-
-    page.on("console", on_console)
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    try:
-        page.goto(f"{app_url}/login")
-        page.fill("#login-name", name)
-        page.fill("#login-password", PASSWORD)
-        page.click("#login-form button[type=submit]")
-        expect(page.locator("#who-name")).to_have_text(name)
-        yield page
-    finally:
-        context.close()
-    assert not errors, f"the pages logged errors: {errors}"
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +41,7 @@ def test_a_viewer_is_offered_no_control_the_api_would_refuse(
     browser: Browser, app_url: str, admins: dict[str, Any]
 ) -> None:
     run, sweep = admins["run"], admins["sweep"]
-    with signed_in(browser, app_url, "viewer") as page:
+    with signed_in_user(browser, app_url, "viewer", refusing_pages=["/runs/new"]) as page:
         expect(page.locator("nav[aria-label=Main]")).not_to_contain_text("New run")
         page.goto(f"{app_url}/?q={run['name']}")
         row = page.locator(f'#runs-body tr[data-run-id="{run["id"]}"]')
@@ -146,7 +114,7 @@ def test_a_member_is_offered_only_what_a_member_may_do_with_an_admins_things(
     browser: Browser, app_url: str, admins: dict[str, Any]
 ) -> None:
     run, sweep = admins["run"], admins["sweep"]
-    with signed_in(browser, app_url, "member") as page:
+    with signed_in_user(browser, app_url, "member") as page:
         page.goto(f"{app_url}/?q={run['name']}")
         row = page.locator(f'#runs-body tr[data-run-id="{run["id"]}"]')
         row.locator("input[type=checkbox]").check()
