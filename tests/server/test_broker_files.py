@@ -87,10 +87,10 @@ def test_a_folder_not_given_is_refused_not_put_in_the_current_directory(
     del options[missing]
     for folder in options.values():
         Path(folder).mkdir()
-    with _connection_with(options) as connection, pytest.raises(ChannelError, match=missing):
-        queue = connection.SimpleQueue("default")
-        queue.put({"run_id": 7})
-        queue.get(timeout=0.1)
+    with _connection_with(options) as connection:
+        channel = connection.default_channel
+        with pytest.raises(ChannelError, match=missing):
+            getattr(channel, missing)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(options)
 
 
