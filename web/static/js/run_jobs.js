@@ -304,7 +304,7 @@ function openLinked() {
     return;
   }
   show(linked);
-  document.getElementById(`job-${linked}`)?.scrollIntoView({ block: "center" });
+  document.getElementById(`job-${linked}`)?.scrollIntoView({ block: "center", inline: "start" });
 }
 
 let eventTimer = 0;
@@ -410,7 +410,7 @@ refresh().then(() => {
   const observer = new MutationObserver(() => {
     if (!page.dataset.ready) return;
     observer.disconnect();
-    if (linked !== null) document.getElementById(`job-${linked}`)?.scrollIntoView({ block: "center" });
+    if (linked !== null) document.getElementById(`job-${linked}`)?.scrollIntoView({ block: "center", inline: "start" });
   });
   observer.observe(page, { attributes: true, attributeFilter: ["data-ready"] });
 });
